@@ -1,0 +1,54 @@
+"""Define the frozen value types passed between model, library, pipeline and GUI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """One entry of a caption's n-best list."""
+
+    text: str
+    score: float  # total log-probability (length-normalised if the search was)
+    word_logprobs: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class CaptionResult:
+    """Hold what the captioner produced for one photo.
+
+    ``attention`` has one H x W map per word of ``words`` (the ``<end>`` step is
+    not included), each map summing to 1 over the grid.
+    """
+
+    words: tuple[str, ...]
+    score: float  # total log-probability of the caption (incl. <end>)
+    word_logprobs: tuple[float, ...]  # one per word, plus one for <end>
+    attention: np.ndarray = field(repr=False)  # (T, H, W) float32
+    alternatives: tuple[Alternative, ...] = ()  # n-best, best first (includes the best)
+    model_id: str = ""  # name + short hash of the checkpoint that wrote it
+    beam_size: int = 1
+
+    @property
+    def text(self) -> str:
+        """Return the caption as a sentence."""
+        return " ".join(self.words)
+
+    @property
+    def confidence(self) -> float:
+        """Return the mean per-word log-probability, a length-independent confidence."""
+        if not self.word_logprobs:
+            return float("-inf")
+        return float(sum(self.word_logprobs) / len(self.word_logprobs))
+
+
+@dataclass(frozen=True)
+class PhotoFailure:
+    """A photo that could not be processed, with the reason in one line."""
+
+    path: Path
+    reason: str

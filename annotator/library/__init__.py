@@ -1,0 +1,3 @@
+"""library."""
+
+from __future__ import annotations

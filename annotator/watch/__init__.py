@@ -1,0 +1,3 @@
+"""watch."""
+
+from __future__ import annotations
