@@ -189,3 +189,55 @@ def image_data_digest(data: bytes) -> str:
 def comments(segments: list[Segment]) -> list[bytes]:
     """Return the payloads of the COM segments."""
     return [s.payload for s in segments if s.marker == COM]
+
+
+def trailer_start(data: bytes) -> int | None:
+    """Return where data after the main image's EOI begins, or None if nothing follows EOI."""
+    segments = split(data)
+    scan_start = len(data) - len(segments[-1].raw)
+    # Entropy-coded data stuffs every 0xFF with 0x00, so the first FFD9 after SOS is the EOI.
+    eoi = data.find(b"\xff\xd9", scan_start)
+    if eoi < 0 or eoi + 2 >= len(data):
+        return None
+    return eoi + 2
+
+
+def trailer_reference(data: bytes) -> str | None:
+    """Say why data after EOI would break if earlier segments changed size, or None if safe.
+
+    Some cameras (Minolta, Sony, Samsung, ...) keep a preview image after EOI and
+    point at it with an offset from the EXIF header, sometimes a few bytes off
+    (ExifTool fixes those up). A 32-bit value in EXIF that lands within 64 bytes
+    of the start of a JPEG in the trailer counts as such a pointer. An MPF
+    segment placed before EXIF would likewise see its images move.
+    """
+    start = trailer_start(data)
+    if start is None:
+        return None
+    # A JPEG starts FF D8 FF; Minolta writes the first byte wrong, so look for D8 FF.
+    starts = [m - 1 for m in _find_all(data, b"\xd8\xff", start)]
+    pos = 2
+    for s in split(data):
+        if s.is_app(APP2, b"MPF\x00"):
+            return "an MPF segment before EXIF points at images after the main one"
+        if s.is_app(APP1, EXIF_HEADER):
+            base = pos + s.header_len + len(EXIF_HEADER)
+            tiff = s.payload[len(EXIF_HEADER) :]
+            order = "little" if tiff[:2] == b"II" else "big"
+            for i in range(0, len(tiff) - 3, 2):
+                target = base + int.from_bytes(tiff[i : i + 4], order)
+                if start <= target < len(data) and any(abs(target - m) <= 64 for m in starts):
+                    return "the maker note points at a preview image stored after the main image"
+            return None  # an MPF segment after EXIF moves together with its images
+        pos += len(s.raw)
+    return None
+
+
+def _find_all(data: bytes, needle: bytes, start: int) -> list[int]:
+    """Return every offset of ``needle`` in ``data`` from ``start`` on."""
+    found = []
+    i = data.find(needle, start)
+    while i >= 0:
+        found.append(i)
+        i = data.find(needle, i + 1)
+    return found

@@ -153,17 +153,19 @@ def write_caption(
         reason = _embed_blocker(path, meta.format)
         if reason is None:
             try:
+                embed_notes: list[str] = []  # kept only if the photo itself gets written
                 fields, saved = _embed(
                     path,
                     meta.format,
                     caption,
                     provenance,
-                    notes,
+                    embed_notes,
                     keep_mtime=keep_mtime,
                     backup=backup,
                     dry_run=dry_run,
                 )
                 targets.append(path)
+                notes += embed_notes
             except _Fallback as exc:
                 reason = str(exc)
         if reason is not None:
@@ -290,9 +292,12 @@ def _embed(
             provenance,
             padding=xmp.DEFAULT_PADDING,
             limit=container.XMP_LIMITS.get(fmt),
+            exact=None if embedded.xmp is None else len(embedded.xmp),  # reuse its padding
         )
     except xmp.XmpError as exc:
         raise _Fallback(f"the embedded XMP cannot be updated ({exc})") from exc
+    # Data after EOI that EXIF points at must not move: then the file keeps its length.
+    pinned = jpeg.trailer_reference(data) if fmt == "jpeg" else None
 
     fields = ["XMP-dc:Description", "XMP-annotator"]
     new_exif: bytes | None = None
@@ -304,8 +309,15 @@ def _embed(
             fields.insert(1, "EXIF:ImageDescription")
     try:
         new_data = container.rebuild(fmt, data, exif_block=new_exif, xmp=packet)
+        if pinned and len(new_data) != len(data) and new_exif is not None:
+            new_exif = None  # the description did not fit in place: leave EXIF alone
+            fields.remove("EXIF:ImageDescription")
+            notes.append(f"EXIF not round-trippable: {pinned}; wrote XMP only")
+            new_data = container.rebuild(fmt, data, exif_block=None, xmp=packet)
     except container.FORMAT_ERRORS as exc:
         raise _Fallback(f"the file's structure cannot be edited safely ({exc})") from exc
+    if pinned and len(new_data) != len(data):
+        raise _Fallback(f"{pinned}, which adding metadata would move")
     if dry_run:
         return fields, None
     verify = partial(

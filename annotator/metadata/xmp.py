@@ -312,20 +312,23 @@ def packet_with_caption(
     *,
     padding: int = 0,
     limit: int | None = None,
+    exact: int | None = None,
 ) -> bytes:
-    """Return ``packet`` (or a new one) updated with the caption, padded to fit ``limit``.
+    """Return ``packet`` (or a new one) updated with the caption.
 
-    Padding shrinks first when the packet would exceed ``limit``; if even the
-    unpadded packet is too large, ``XmpError`` says so.
+    With ``exact``, the result is padded to exactly that many bytes when it fits
+    (XMP padding exists for such in-place edits). Otherwise it gets ``padding``
+    bytes of padding, less if it would exceed ``limit``; if even the unpadded
+    packet exceeds ``limit``, ``XmpError`` says so.
     """
     doc = parse(packet) if packet is not None and packet.strip(b"\x00 \t\r\n") else new_document()
     doc.set_caption(text, provenance)
-    out = doc.serialize(padding=padding)
-    if limit is not None and len(out) > limit:
-        out = doc.serialize(padding=max(0, padding - (len(out) - limit)))
-        if len(out) > limit:
-            raise XmpError(f"the XMP packet needs {len(out)} bytes, over the {limit}-byte limit")
-    return out
+    bare = len(doc.serialize(padding=0))
+    if exact is not None and bare <= exact:
+        return doc.serialize(padding=exact - bare)
+    if limit is not None and bare > limit:
+        raise XmpError(f"the XMP packet needs {bare} bytes, over the {limit}-byte limit")
+    return doc.serialize(padding=padding if limit is None else min(padding, limit - bare))
 
 
 # --- sidecars ----------------------------------------------------------------------
