@@ -138,7 +138,7 @@ def format_metadata(meta: PhotoMetadata) -> str:
     lines.append(f"  Description: {verdict}")
     for e in meta.descriptions:
         mark = "  [camera boilerplate]" if e.boilerplate else ""
-        lines.append(f"    {e.source}: {e.text.strip()!r}{mark}")
+        lines.append(f"    {e.source}: {e.text!r}{mark}")
     if meta.provenance:
         p = meta.provenance
         score = "-" if p.score is None else f"{p.score:g}"

@@ -93,8 +93,10 @@ def read_embedded(fmt: str, data: bytes) -> Embedded:
         out.exif = data  # the whole file is a TIFF structure; IFD0 holds the description
         xmp_tag = exif.read_tag(data, exif.XML_PACKET)
         out.xmp = xmp_tag or None
-    if out.exif is not None:
-        out.facts[:0] = exif.summary(out.exif) if fmt not in ("tiff", "raw") else []
+    if out.exif is not None and fmt not in ("tiff", "raw"):
+        out.facts[:0] = exif.summary(out.exif)
+    if out.xmp is not None:
+        out.facts.append(("XMP packet", f"{len(out.xmp)} bytes"))
     return out
 
 
@@ -115,9 +117,3 @@ def preserved_digest(fmt: str, data: bytes) -> str:
     """Hash everything a caption write must leave untouched, compressed image data included."""
     module = {"jpeg": jpeg, "png": png, "webp": webp}[fmt]
     return module.preserved_digest(data)
-
-
-def image_data_digest(fmt: str, data: bytes) -> str:
-    """Hash only the compressed image data."""
-    module = {"jpeg": jpeg, "png": png, "webp": webp}[fmt]
-    return module.image_data_digest(data)

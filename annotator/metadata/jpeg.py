@@ -224,7 +224,7 @@ def trailer_reference(data: bytes) -> str | None:
             base = pos + s.header_len + len(EXIF_HEADER)
             tiff = s.payload[len(EXIF_HEADER) :]
             order = "little" if tiff[:2] == b"II" else "big"
-            for i in range(0, len(tiff) - 3, 2):
+            for i in range(len(tiff) - 3):  # every byte: some writers leave values unaligned
                 target = base + int.from_bytes(tiff[i : i + 4], order)
                 if start <= target < len(data) and any(abs(target - m) <= 64 for m in starts):
                     return "the maker note points at a preview image stored after the main image"

@@ -135,12 +135,3 @@ def preserved_digest(data: bytes) -> str:
         if not c.is_xmp():
             h.update(len(c.raw).to_bytes(8, "big") + c.raw)
     return h.hexdigest()
-
-
-def image_data_digest(data: bytes) -> str:
-    """Hash the compressed image: IHDR, PLTE, tRNS and the IDAT chunks."""
-    h = hashlib.sha256()
-    for c in split(data):
-        if c.type in (b"IHDR", b"PLTE", b"tRNS", b"IDAT"):
-            h.update(c.raw)
-    return h.hexdigest()

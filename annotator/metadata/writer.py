@@ -179,7 +179,9 @@ def write_caption(
                 targets.append(sidecar)
                 fields.append(f"XMP-dc:Description ({sidecar.name})")
         except _Fallback as exc:
-            notes.append(f"{exc}: caption kept in the library only")
+            notes.append(
+                f"{exc}: " + ("not updated" if targets else "caption kept in the library only")
+            )
 
     if not targets:
         return WriteReport(path, Outcome.DATABASE_ONLY, notes=tuple(notes))
@@ -221,8 +223,8 @@ def _already_written(
     real = [e for e in meta.descriptions if not e.boilerplate]
     if any(e.text.strip() != caption for e in real):
         return False
-    where = meta.path if mode == "embed" and meta.format in container.EMBEDDABLE else None
-    wanted = where or xmp.sidecar_path(meta.path, style)
+    embeds = mode == "embed" and _embed_blocker(meta.path, meta.format) is None
+    wanted = meta.path if embeds else xmp.sidecar_path(meta.path, style)
     return any(e.location == wanted and e.source.startswith("XMP") for e in real)
 
 

@@ -12,7 +12,6 @@ import hashlib
 import re
 import unicodedata
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -468,11 +467,3 @@ def _padding(size: int) -> str:
     """Return ``size`` bytes of XMP padding: lines of spaces, each ending in a newline."""
     lines, rest = divmod(size, 100)
     return (" " * 99 + "\n") * lines + (" " * (rest - 1) + "\n" if rest else "")
-
-
-def iter_text_nodes(doc: XmpDocument) -> Iterator[str]:
-    """Yield every text and attribute value in the packet (used by tests and checks)."""
-    for el in doc.root.iter():
-        if el.text:
-            yield el.text
-        yield from el.attrib.values()

@@ -298,6 +298,8 @@ def test_read_only_file_falls_back_to_sidecar(synthetic_jpeg: Path) -> None:
     assert any("read-only" in n for n in report.notes)
     assert xmp.parse(sidecar.read_bytes()).description() == "a dog"
     assert read_metadata(synthetic_jpeg).origin is Origin.ANNOTATOR
+    again = write_caption(synthetic_jpeg, "a dog", provenance=PROV)
+    assert again.outcome is Outcome.UNCHANGED
 
 
 def test_read_only_folder_keeps_caption_in_database(synthetic_jpeg: Path) -> None:
