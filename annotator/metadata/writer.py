@@ -461,7 +461,9 @@ def _atomic_write(
     tmp = temp_path(path)
     _clear_stale(tmp, path)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        # A new file (a first sidecar) gets 0o666 less the umask, like any file a program creates.
+        fd = os.open(tmp, flags, 0o600 if before is not None else 0o666)
     except OSError as exc:
         if exc.errno in _UNWRITABLE:
             raise PermissionError(exc.errno, exc.strerror) from exc
@@ -475,14 +477,11 @@ def _atomic_write(
             _test_pause("mid-write", tmp)
             f.write(data[half:])
             f.flush()
-            if before is not None:
-                os.fchmod(f.fileno(), stat.S_IMODE(before.st_mode))
-                with contextlib.suppress(OSError):  # only root may give files away
-                    os.fchown(f.fileno(), before.st_uid, before.st_gid)
-            else:
-                umask = os.umask(0)
-                os.umask(umask)
-                os.fchmod(f.fileno(), 0o666 & ~umask)
+            if before is not None:  # the new file takes the old one's permissions and owner
+                tmp.chmod(stat.S_IMODE(before.st_mode))
+                if hasattr(os, "chown"):
+                    with contextlib.suppress(OSError):  # only root may give files away
+                        os.chown(tmp, before.st_uid, before.st_gid)
             os.fsync(f.fileno())
         try:
             verify(tmp)
@@ -544,7 +543,7 @@ def _make_backup(path: Path) -> Path:
 
 def _fsync_file(path: Path) -> None:
     """Flush one file's data and metadata to disk."""
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDWR if sys.platform == "win32" else os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import time
@@ -133,7 +132,24 @@ def test_image_data_hash_unchanged(synthetic_jpeg: Path) -> None:
     before = jpeg.image_data_digest(synthetic_jpeg.read_bytes())
     write_caption(synthetic_jpeg, "a boat on a lake", provenance=PROV)
     assert jpeg.image_data_digest(synthetic_jpeg.read_bytes()) == before
-    assert hashlib.sha256(jpeg.split(synthetic_jpeg.read_bytes())[-1].raw).hexdigest()
+
+
+def test_verification_failure_keeps_original(
+    synthetic_jpeg: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_rebuild = jpeg.rebuild
+
+    def damaging_rebuild(data: bytes, **kw: bytes | None) -> bytes:
+        out = bytearray(real_rebuild(data, **kw))
+        out[-10] ^= 0xFF  # a bit flip in the compressed image data, as a buggy writer might do
+        return bytes(out)
+
+    monkeypatch.setattr(jpeg, "rebuild", damaging_rebuild)
+    before = synthetic_jpeg.read_bytes()
+    with pytest.raises(MetadataWriteError, match="verification failed"):
+        write_caption(synthetic_jpeg, "a boat", provenance=PROV)
+    assert synthetic_jpeg.read_bytes() == before
+    assert sorted(p.name for p in synthetic_jpeg.parent.iterdir()) == ["synthetic.jpg"]
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
