@@ -19,6 +19,7 @@ from annotator.core.errors import AnnotatorError
 # Modules under annotator.cli that define subcommands, in help order.
 COMMAND_MODULES: list[str] = [
     "caption",
+    "train",
     "metadata",
 ]
 

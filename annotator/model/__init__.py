@@ -1,3 +1,3 @@
-"""model."""
+"""Show, Attend and Tell captioner: encoder, attention, decoder, beam search, checkpoints."""
 
 from __future__ import annotations

@@ -1,0 +1,137 @@
+"""Load a captioner once and caption batches of photos under ``torch.inference_mode``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from annotator.core.errors import ImageReadError, ModelLoadError
+from annotator.core.settings import default_model_path
+from annotator.core.types import Alternative, CaptionResult, PhotoFailure
+from annotator.model.beam import Hypothesis, beam_search
+from annotator.model.checkpoint import Checkpoint, load_checkpoint
+from annotator.model.decoder import Decoder
+from annotator.model.encoder import Encoder
+from annotator.model.preprocess import load_image
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """Return the torch device for ``auto`` (a GPU when present), ``cpu`` or ``cuda[:n]``."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelLoadError(device, "CUDA was requested but no CUDA GPU is available")
+    return torch.device(device)
+
+
+def build_modules(ckpt: Checkpoint, *, pretrained_encoder: bool | None = None
+                  ) -> tuple[Encoder, Decoder]:
+    """Rebuild encoder and decoder from a checkpoint and load their weights."""
+    use_package = ckpt.encoder_state is None if pretrained_encoder is None else pretrained_encoder
+    encoder = Encoder(ckpt.config.encoder, pretrained=use_package)
+    if ckpt.encoder_state is not None:
+        encoder.load_state_dict(ckpt.encoder_state)
+    decoder = Decoder(ckpt.config)
+    try:
+        decoder.load_state_dict(ckpt.decoder_state)
+    except RuntimeError as exc:
+        raise ModelLoadError(ckpt.name, f"decoder weights do not match the config: {exc}") \
+            from exc
+    return encoder, decoder
+
+
+class Captioner:
+    """Caption photos with one loaded model; reusable across calls and threads (read-only)."""
+
+    def __init__(self, ckpt: Checkpoint, device: str | torch.device = "auto") -> None:
+        self.ckpt = ckpt
+        self.device = resolve_device(device)
+        self.encoder, self.decoder = build_modules(ckpt)
+        self.encoder.to(self.device).eval()
+        self.decoder.to(self.device).eval()
+        self.vocab = ckpt.vocab
+        self.preprocess = ckpt.preprocess
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, device: str | torch.device = "auto"
+             ) -> Captioner:
+        """Load the checkpoint at ``path`` (default: the shipped model)."""
+        path = Path(path) if path else default_model_path()
+        if not path.exists() and not path.parent.exists():
+            raise ModelLoadError(path, "no model found; pass --model PATH")
+        return cls(load_checkpoint(path), device)
+
+    @property
+    def model_id(self) -> str:
+        """Return ``name@version`` of the loaded checkpoint."""
+        return self.ckpt.model_id
+
+    @torch.inference_mode()
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Encode preprocessed images (B, 3, S, S) into features (B, P, E)."""
+        return self.encoder(images.to(self.device, non_blocking=True))  # (B, P, E)
+
+    @torch.inference_mode()
+    def decode(self, features: torch.Tensor, *, beam_size: int = 3, max_len: int | None = None,
+               length_penalty: float = 0.0) -> list[CaptionResult]:
+        """Beam-search captions for features (B, P, E)."""
+        max_len = max_len or self.ckpt.config.max_caption_len
+        hyps = beam_search(self.decoder, features.to(self.device), beam_size=beam_size,
+                           start=self.vocab.start, end=self.vocab.end, max_len=max_len,
+                           min_len=1, length_penalty=length_penalty)
+        grid = self._grid(features.size(1))
+        return [self._result(h, grid, beam_size, length_penalty) for h in hyps]
+
+    def caption_tensors(self, images: torch.Tensor, **kw: object) -> list[CaptionResult]:
+        """Encode and caption a batch of preprocessed images (B, 3, S, S)."""
+        return self.decode(self.encode(images), **kw)  # type: ignore[arg-type]
+
+    def caption_files(self, paths: Sequence[str | Path], *, batch_size: int = 16,
+                      **kw: object) -> list[CaptionResult | PhotoFailure]:
+        """Caption photo files in batches; a bad file yields a PhotoFailure, not an exception."""
+        out: list[CaptionResult | PhotoFailure | None] = [None] * len(paths)
+        for lo in range(0, len(paths), batch_size):
+            idx, tensors = [], []
+            for i in range(lo, min(lo + batch_size, len(paths))):
+                try:
+                    tensors.append(load_image(paths[i], self.preprocess).tensor)
+                    idx.append(i)
+                except ImageReadError as exc:
+                    out[i] = PhotoFailure(Path(paths[i]), exc.reason)
+            if tensors:
+                for i, res in zip(idx, self.caption_tensors(torch.stack(tensors), **kw),
+                                  strict=True):
+                    out[i] = res
+        return [r for r in out if r is not None]
+
+    def _grid(self, positions: int) -> tuple[int, int]:
+        h, w = self.encoder.grid
+        if h * w == positions:
+            return h, w
+        side = math.isqrt(positions)
+        return (side, positions // side)
+
+    def _words(self, h: Hypothesis) -> list[str]:
+        return self.vocab.decode(h.tokens)
+
+    def _result(self, hyps: list[Hypothesis], grid: tuple[int, int], beam_size: int,
+                length_penalty: float) -> CaptionResult:
+        best = hyps[0]
+        words = self._words(best)
+        n = len(words)
+        att = best.alphas[:n].reshape(n, *grid).numpy().astype(np.float32)  # (T, H, W)
+        alts = tuple(Alternative(" ".join(self._words(h)), h.ranked_score(length_penalty),
+                                 tuple(h.logprobs)) for h in hyps)
+        return CaptionResult(words=tuple(words), score=best.score,
+                             word_logprobs=tuple(best.logprobs), attention=att,
+                             alternatives=alts, model_id=self.model_id, beam_size=beam_size)

