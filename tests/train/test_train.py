@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from annotator.model.captioner import Captioner
+from annotator.model.encoder import Encoder
+from annotator.model.preprocess import Preprocess
+from annotator.model.vocab import Vocab
+from annotator.train.dataset import encode_captions, load_karpathy
+from annotator.train.features import cache_key, cached_features, encoder_weights_id
+from annotator.train.loop import TrainConfig, bucketed_batches, train
+from annotator.train.metrics import bleu4, score_captions
+
+COLOURS = {"red": (220, 30, 30), "blue": (30, 60, 220), "green": (30, 180, 60),
+           "yellow": (230, 220, 40)}
+
+
+def make_dataset(root: Path, n: int = 20) -> Path:
+    """Write n synthetic photos (a coloured shape) and a Karpathy JSON describing them."""
+    images = []
+    names = list(COLOURS)
+    for i in range(n):
+        colour, shape = names[i % 4], ("circle" if i % 3 else "square")
+        im = Image.new("RGB", (120, 90), (240, 240, 240))
+        d = ImageDraw.Draw(im)
+        box = (20 + i % 5, 10, 100 - i % 7, 80)
+        (d.ellipse if shape == "circle" else d.rectangle)(box, fill=COLOURS[colour])
+        name = f"img{i:02d}.jpg"
+        im.save(root / name, quality=90)
+        raws = [f"a {colour} {shape} on a white background", f"a {colour} {shape}",
+                f"the {shape} is {colour}"]
+        images.append({"filename": name, "split": "val" if i >= n - 4 else "train",
+                       "sentences": [{"raw": r} for r in raws]})
+    path = root / "dataset_synthetic.json"
+    path.write_text(json.dumps({"dataset": "synthetic", "images": images}))
+    return path
+
+
+def test_tiny_training_lowers_the_loss_and_writes_a_usable_checkpoint(tmp_path: Path) -> None:
+    ds = make_dataset(tmp_path)
+    out = tmp_path / "run" / "model.safetensors"
+    cfg = TrainConfig(dataset=str(ds), out=str(out), encoder="efficientnet-lite0", epochs=6,
+                      batch_size=16, lr=3e-3, embed_dim=32, attention_dim=32, decoder_dim=48,
+                      min_word_freq=1, workers=0, cache_dir=str(tmp_path / "cache"),
+                      progress=False, patience=10, name="synthetic", device="cpu")
+    logs: list[str] = []
+    result = train(cfg, log=logs.append)
+    losses = [h["train_loss"] for h in result["history"]]
+    assert len(losses) == 6 and losses[-1] < losses[0] * 0.85, losses
+    assert all(b < a for a, b in itertools.pairwise(losses)), losses
+    assert sum("epoch" in line and "val BLEU-4" in line for line in logs) == 6
+    assert out.exists() and Path(result["last"]).exists() and Path(result["plot"]).exists()
+    cap = Captioner.load(out, "cpu")
+    assert cap.ckpt.training["config"]["encoder"] == "efficientnet-lite0"
+    assert "val_bleu4" in cap.ckpt.metrics
+    res = cap.caption_files([tmp_path / "img00.jpg"], beam_size=3)[0]
+    assert res.words and set(res.words) <= set(cap.vocab.itos)
+
+    # resume continues from the last epoch with the optimiser state
+    cfg.epochs, cfg.resume = 7, result["last"]
+    again = train(cfg, log=logs.append)
+    assert [h["epoch"] for h in again["history"]] == [1, 2, 3, 4, 5, 6, 7]
+    assert any("resumed from epoch 6" in line for line in logs)
+
+
+def test_feature_cache_is_keyed_by_encoder_weights_and_preprocessing(tmp_path: Path) -> None:
+    make_dataset(tmp_path, n=4)
+    paths = sorted(tmp_path.glob("img*.jpg"))
+    cache = tmp_path / "cache"
+    lite0 = Encoder("efficientnet-lite0")
+    pre0 = Preprocess.for_encoder("efficientnet-lite0")
+    f0 = cached_features(lite0, pre0, paths, cache, workers=0, progress=False)
+    assert f0.shape == (4, 49, 1280) and f0.dtype == np.float16
+    assert len(list(cache.glob("*.npy"))) == 1
+    again = cached_features(lite0, pre0, paths, cache, workers=0, progress=False)
+    assert np.array_equal(again, f0) and len(list(cache.glob("*.npy"))) == 1
+    lite1 = Encoder("efficientnet-lite1")
+    f1 = cached_features(lite1, Preprocess.for_encoder("efficientnet-lite1"), paths, cache,
+                         workers=0, progress=False)
+    assert f1.shape == (4, 64, 1280) and len(list(cache.glob("*.npy"))) == 2
+    # fine-tuned weights or another preset give another key
+    k0 = cache_key(lite0.name, encoder_weights_id(lite0), pre0, paths)
+    with torch.no_grad():
+        next(lite0.parameters()).add_(0.01)
+    assert cache_key(lite0.name, encoder_weights_id(lite0), pre0, paths) != k0
+    other = Preprocess(pre0.image_size, pre0.mean, pre0.std, resample="bilinear")
+    assert cache_key(lite0.name, "w", other, paths) != cache_key(lite0.name, "w", pre0, paths)
+
+
+def test_karpathy_reader_handles_coco_paths_restval_and_raw_only(tmp_path: Path) -> None:
+    path = tmp_path / "coco.json"
+    path.write_text(json.dumps({"images": [
+        {"filepath": "val2014", "filename": "a.jpg", "split": "restval",
+         "sentences": [{"tokens": ["a", "cat"], "raw": "A cat."}]},
+        {"filename": "b.jpg", "split": "test", "sentences": [{"raw": "Two dogs, running!"}]},
+    ]}))
+    a, b = load_karpathy(path, tmp_path / "imgs")
+    assert a.split == "train" and a.path == tmp_path / "imgs" / "val2014" / "a.jpg"
+    assert b.captions == (("two", "dogs", "running"),)
+    ids, lens = encode_captions([a, b], Vocab(["<pad>", "<start>", "<end>", "<unk>", "a",
+                                               "cat"]), captions_per_image=2, max_len=4)
+    assert ids.shape == (2, 2, 6) and lens.tolist() == [[4, 4], [5, 5]]
+    assert ids[1, 0].tolist() == [1, 3, 3, 3, 2, 0]
+
+
+def test_bucketed_batches_cover_every_caption_once_with_similar_lengths() -> None:
+    lengths = torch.randint(5, 30, (1000,))
+    batches = bucketed_batches(lengths, 32, seed=1, bucket=10)
+    flat = torch.cat(batches)
+    assert sorted(flat.tolist()) == list(range(1000))
+    spread = [int(lengths[b].max() - lengths[b].min()) for b in batches]
+    assert np.mean(spread) < 5
+
+
+def test_metrics_on_a_hand_checked_example() -> None:
+    refs = {"1": ["a dog runs fast"], "2": ["a red car"]}
+    # BLEU-1 of "a dog runs" vs "a dog runs fast": precision 1, brevity penalty exp(1 - 7/6)
+    # over the corpus (c = 3 + 3 = 6, r = 4 + 3 = 7); exp(-1/6) = 0.8465
+    s = score_captions({"1": "a dog runs", "2": "a red car"}, refs, meteor=False, ptb=False)
+    assert s["BLEU-1"] == pytest.approx(84.65, abs=0.05)
+    # ROUGE-L per photo: LCS 3, P = 1, R = 3/4, beta 1.2 -> 0.8356; photo 2 is exact -> 1
+    assert s["ROUGE-L"] == pytest.approx(100 * (0.8356 + 1.0) / 2, abs=0.05)
+    perfect = score_captions({"1": "a dog runs fast", "2": "a red car"}, refs, meteor=False,
+                             ptb=False)
+    assert perfect["BLEU-4"] == pytest.approx(100.0, abs=1e-3)
+    wrong = score_captions({"1": "a red car", "2": "a dog runs fast"}, refs, meteor=False,
+                           ptb=False)
+    assert wrong["CIDEr-D"] < s["CIDEr-D"] < perfect["CIDEr-D"]
+    assert bleu4({"1": "a dog runs fast", "2": "a red car"}, refs) == pytest.approx(100.0, abs=1e-3)
+    assert "note" in s and "tokenis" in s["note"]
