@@ -20,6 +20,7 @@ from annotator.core.errors import AnnotatorError
 COMMAND_MODULES: list[str] = [
     "caption",
     "train",
+    "importckpt",
     "metadata",
 ]
 

@@ -38,7 +38,8 @@ def build_modules(ckpt: Checkpoint, *, pretrained_encoder: bool | None = None
                   ) -> tuple[Encoder, Decoder]:
     """Rebuild encoder and decoder from a checkpoint and load their weights."""
     use_package = ckpt.encoder_state is None if pretrained_encoder is None else pretrained_encoder
-    encoder = Encoder(ckpt.config.encoder, pretrained=use_package)
+    encoder = Encoder(ckpt.config.encoder, pretrained=use_package,
+                      pool_grid=ckpt.config.encoder_grid)
     if ckpt.encoder_state is not None:
         encoder.load_state_dict(ckpt.encoder_state)
     decoder = Decoder(ckpt.config)

@@ -58,7 +58,18 @@ class ModelConfig:
     decoder_dim: int = 512
     dropout: float = 0.5
     max_caption_len: int = 50  # longest caption the beam search may produce (words)
+    # (H, W) the encoder's feature map is average-pooled to; None keeps the native grid.
+    # Checkpoints imported from the reference tutorial use (14, 14).
+    encoder_grid: tuple[int, int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Normalise ``encoder_grid`` to a tuple of two positive ints."""
+        if self.encoder_grid is not None:  # JSON gives a list: store a hashable tuple
+            h, w = (int(x) for x in self.encoder_grid)
+            if h < 1 or w < 1:
+                raise ValueError(f"encoder_grid must be positive, got {self.encoder_grid}")
+            object.__setattr__(self, "encoder_grid", (h, w))
 
     @classmethod
     def for_encoder(cls, vocab_size: int, encoder: str = DEFAULT_ENCODER, **kw: Any) -> ModelConfig:

