@@ -117,3 +117,34 @@ def preserved_digest(fmt: str, data: bytes) -> str:
     """Hash everything a caption write must leave untouched, compressed image data included."""
     module = {"jpeg": jpeg, "png": png, "webp": webp}[fmt]
     return module.preserved_digest(data)
+
+
+def content_digest(data: bytes, path: Path) -> str:
+    """Hash what identifies a photo: its image data, not its metadata.
+
+    JPEG: every non-APPn, non-COM segment and the scan data; PNG: the critical
+    chunks (IHDR, PLTE, IDAT...); WebP: the image chunks. Writing a caption into a
+    photo therefore keeps its identity, so a re-scan neither re-captions it nor
+    loses a move. Other formats (and files these parsers refuse) hash every byte.
+    """
+    import hashlib
+
+    try:
+        fmt = detect(data, path)
+        if fmt == "jpeg":
+            return "j:" + jpeg.image_data_digest(data)
+        if fmt == "png":
+            h = hashlib.sha256()
+            for c in png.split(data):
+                if c.type[:1].isupper():  # critical chunk: image data, not metadata
+                    h.update(c.raw)
+            return "p:" + h.hexdigest()
+        if fmt == "webp":
+            h = hashlib.sha256()
+            for c in webp.split(data):
+                if c.fourcc not in (b"VP8X", b"EXIF", b"XMP "):  # metadata and its flags
+                    h.update(c.fourcc + c.payload)
+            return "w:" + h.hexdigest()
+    except FORMAT_ERRORS:
+        pass
+    return "f:" + hashlib.sha256(data).hexdigest()

@@ -401,7 +401,7 @@ def _decode(data: bytes) -> tuple[int, int, str] | str:
                 im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
             im.load()
             return (*size, mode)
-    except Exception as exc:  # Pillow raises many kinds; any failure to decode counts
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds; any failure counts
         return f"undecodable ({type(exc).__name__})"
 
 

@@ -10,6 +10,7 @@ encoder's statistics.
 
 from __future__ import annotations
 
+import io
 import logging
 import warnings
 from dataclasses import asdict, dataclass
@@ -74,23 +75,27 @@ class LoadedImage:
     height: int
 
 
-def open_image(path: str | Path, max_pixels: int = MAX_PIXELS_DEFAULT) -> Image.Image:
-    """Open ``path`` lazily, raising ImageReadError with a one-line reason on bad input."""
+def open_image(path: str | Path, max_pixels: int = MAX_PIXELS_DEFAULT,
+               data: bytes | None = None) -> Image.Image:
+    """Open ``path`` (or ``data``, the bytes of ``path``) lazily, with one-line errors."""
     path = Path(path)
-    if not path.exists():
-        raise ImageReadError(path, "file not found")
-    if path.is_dir():
-        raise ImageReadError(path, "is a directory, not a photo")
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ImageReadError(path, f"cannot stat file: {exc.strerror or exc}") from exc
-    if size == 0:
-        raise ImageReadError(path, "empty file (0 bytes)")
+    if data is None:
+        if not path.exists():
+            raise ImageReadError(path, "file not found")
+        if path.is_dir():
+            raise ImageReadError(path, "is a directory, not a photo")
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise ImageReadError(path, f"cannot stat file: {exc.strerror or exc}") from exc
+        if size == 0:
+            raise ImageReadError(path, "empty file (0 bytes)")
+    elif not data:
+        raise ImageReadError(path, "empty image data")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(path)
+            im = Image.open(path if data is None else io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageReadError(path, f"too many pixels (decompression bomb guard): {exc}") from exc
     except UnidentifiedImageError as exc:
@@ -110,7 +115,7 @@ def _orientation(im: Image.Image, path: Path) -> Image.Image:
     """Apply EXIF orientation; a broken EXIF block is ignored with a debug note."""
     try:
         return ImageOps.exif_transpose(im)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many types on corrupt EXIF
         log.debug("%s: ignoring unreadable EXIF orientation (%s)", path, exc)
         return im
 
@@ -135,14 +140,15 @@ def to_rgb(im: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) 
 
 def load_rgb(path: str | Path, target: int | None = None,
              max_pixels: int = MAX_PIXELS_DEFAULT,
-             background: tuple[int, int, int] = (255, 255, 255)) -> tuple[Image.Image, int, int]:
-    """Decode ``path`` to an RGB image, returning it with the full-size (width, height).
+             background: tuple[int, int, int] = (255, 255, 255),
+             data: bytes | None = None) -> tuple[Image.Image, int, int]:
+    """Decode ``path`` (or ``data``) to RGB, returning it with the full-size (width, height).
 
     With ``target``, JPEGs are decoded in draft mode at the smallest power-of-two
     reduction that keeps both sides >= ``target``.
     """
     path = Path(path)
-    im = open_image(path, max_pixels)
+    im = open_image(path, max_pixels, data)
     try:
         full_w, full_h = im.size
         if getattr(im, "is_animated", False):
@@ -179,7 +185,7 @@ def image_to_tensor(rgb: Image.Image, preset: Preprocess) -> torch.Tensor:
     return ((t - mean) / std).contiguous()  # (3, S, S)
 
 
-def load_image(path: str | Path, preset: Preprocess) -> LoadedImage:
-    """Decode, orient, convert and normalise one photo for the encoder."""
-    rgb, w, h = load_rgb(path, preset.image_size, preset.max_pixels, preset.background)
+def load_image(path: str | Path, preset: Preprocess, data: bytes | None = None) -> LoadedImage:
+    """Decode, orient, convert and normalise one photo (or its bytes) for the encoder."""
+    rgb, w, h = load_rgb(path, preset.image_size, preset.max_pixels, preset.background, data)
     return LoadedImage(image_to_tensor(rgb, preset), w, h)

@@ -92,7 +92,8 @@ def compute_features(encoder: Encoder, preset: Preprocess, paths: Sequence[Path]
 def cached_features(encoder: Encoder, preset: Preprocess, paths: Sequence[Path],
                     cache_dir: Path, **kw: object) -> np.memmap:
     """Return the features of ``paths``, computing and caching them on first use."""
-    key = cache_key(encoder.name, encoder_weights_id(encoder), preset, paths)
+    name = encoder.name + (f"-pool{encoder.pool_grid}" if encoder.pool_grid else "")
+    key = cache_key(name, encoder_weights_id(encoder), preset, paths)
     cache_dir.mkdir(parents=True, exist_ok=True)
     out = cache_dir / f"features-{encoder.name}-{key}.npy"
     meta = cache_dir / f"features-{encoder.name}-{key}.json"
