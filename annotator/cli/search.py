@@ -1,0 +1,64 @@
+"""``annotator search``: search the library's captions from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``search`` subcommand."""
+    p = sub.add_parser(
+        "search",
+        help="search captions in the library",
+        description="Search the current captions of the library. Words are stemmed "
+        '("dogs" finds "dog"); "a phrase" in quotes, word* for a prefix, OR between '
+        "two words for either, -word to exclude. Any text is accepted.",
+    )
+    p.add_argument("query", help="what to look for (quote it for the shell)")
+    p.add_argument("--library", default=None, metavar="PATH",
+                   help="library file or postgresql:// URL (default: the user's library)")
+    p.add_argument("--json", action="store_true", help="print the hits as a JSON list")
+    p.add_argument("--limit", type=int, default=20, metavar="N",
+                   help="show at most N hits (default 20)")
+    p.add_argument("--order", choices=("relevance", "date", "confidence"), default="relevance",
+                   help="relevance (default), date (newest first) or confidence "
+                        "(least confident first, for review)")
+    p.add_argument("--folder", type=Path, default=None,
+                   help="only photos under this folder")
+    reviewed = p.add_mutually_exclusive_group()
+    reviewed.add_argument("--reviewed", dest="reviewed", action="store_const", const=True,
+                          help="only reviewed captions")
+    reviewed.add_argument("--unreviewed", dest="reviewed", action="store_const", const=False,
+                          help="only captions nobody has reviewed")
+    p.add_argument("--human", dest="human_edited", action="store_const", const=True,
+                   help="only captions a person wrote or edited")
+    p.add_argument("--model-version", default=None, metavar="VERSION",
+                   help="only captions written by this model version")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``annotator search``; exit status 1 when nothing matched."""
+    from annotator.library import open_library
+
+    if args.limit < 1:
+        print("annotator: error: --limit must be at least 1", file=sys.stderr)
+        return 2
+    with open_library(args.library, create=False) as library:
+        hits = library.search(
+            args.query, limit=args.limit, order_by=args.order, folder=args.folder,
+            reviewed=args.reviewed, human_edited=args.human_edited,
+            model_version=args.model_version,
+        )
+    if args.json:
+        print(json.dumps([h.to_json() for h in hits], indent=2, ensure_ascii=False))
+    else:
+        for hit in hits:
+            flags = "" if hit.source == "model" else " (edited)"
+            print(f"{hit.path}\t{hit.snippet}{flags}")
+        if not hits:
+            print("no matches", file=sys.stderr)
+    return 0 if hits else 1

@@ -1,0 +1,1138 @@
+"""Read and write the photo library: the API the pipeline, the GUI and the CLI use.
+
+Open a library with :func:`open_library` and share the :class:`Library` between
+threads: every method runs in its own session and transaction (writes begin
+with ``BEGIN IMMEDIATE`` on SQLite), returns plain frozen values, and keeps no
+ORM object alive after it returns. Database failures surface as
+:class:`~annotator.core.errors.LibraryError`; bad arguments as ``ValueError``.
+
+Roots
+    ``add_root(path) -> RootInfo``, ``roots()``, ``root_for(path)``,
+    ``set_root_paused(root_id, paused)``, ``remove_root(root_id)``,
+    ``root_counts() -> {root_id: RootCounts}``
+Photos (the scanner and watcher)
+    ``upsert_photo(root_id, path, content_hash, size, mtime, width, height,
+    taken_at=None) -> UpsertResult`` and the batch form ``upsert_photos(root_id,
+    [PhotoFile])``: a new path with the content hash of a photo that is missing
+    (or whose file is gone) is a move, and keeps its captions.
+    ``known_files(root_id)``, ``photo(photo_id)``, ``photo_by_path(path)``,
+    ``mark_missing(paths)`` (never for a root that is not mounted),
+    ``purge_missing(root_id=None)``
+Queue (the pipeline)
+    ``enqueue(photo_ids)`` (idempotent: at most one job per photo),
+    ``claim_jobs(limit) -> [ClaimedJob]`` (atomic: claimed jobs are ``running``),
+    ``complete_job(job_id, result, model_version) -> caption_id`` (caption, n-best,
+    attention, photo state and job removal in one transaction; ``complete_jobs``
+    does a batch in one), ``fail_job(job_id, reason, retry=False)``,
+    ``recover()`` (after a crash: ``running`` jobs back to ``pending``),
+    ``queue_counts()``, ``failures()``, ``clear_failures()``
+Captions
+    ``current_caption(photo_id)``, ``caption_history(photo_id)``,
+    ``add_human_revision(photo_id, text, reviewed=True, origin="gui")``,
+    ``import_human_caption(path, text, origin)``, ``set_reviewed(photo_id)``,
+    ``has_caption_from(photo_id, model_version)``, ``iter_current_captions()``
+Attention
+    ``attention(photo_id) -> AttentionInfo``, ``attention_for_word(photo_id, word)
+    -> (H, W) array``
+Search
+    ``search(query, root_id=..., folder=..., reviewed=..., human_edited=...,
+    model_version=..., date_from=..., date_to=..., order_by=..., limit=...)
+    -> [SearchHit]`` (see :mod:`annotator.library.search`), ``check_index()``
+
+The current caption of a photo is its latest human revision if it has one, else
+its latest model caption; earlier revisions are kept (``caption_history``).
+Photo ``state`` follows the model pipeline: pending, captioned, failed, missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, delete, exists, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from annotator.core.errors import LibraryError
+from annotator.core.types import Alternative, CaptionResult
+from annotator.library import attention as attention_codec
+from annotator.library import db, fts
+from annotator.library.query import _WORD
+from annotator.library.schema import (
+    AttentionMap,
+    Caption,
+    CaptionSource,
+    Failure,
+    Job,
+    JobState,
+    Photo,
+    PhotoState,
+    Root,
+    utcnow,
+)
+from annotator.library.search import DEFAULT_RANK_WINDOW, OrderBy, SearchHit, run_search
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+_CHUNK = 500  # ids or paths per IN (...) list
+
+
+# ----------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class RootInfo:
+    """A watched folder; ``available`` is whether it is reachable now (mounted)."""
+
+    id: int
+    path: Path
+    paused: bool
+    added_at: datetime
+
+    @property
+    def available(self) -> bool:
+        """Return True if the folder exists now (False for an unmounted drive)."""
+        return self.path.is_dir()
+
+
+@dataclass(frozen=True)
+class RootCounts:
+    """How many photos of a root are in each state, and how many jobs are queued."""
+
+    pending: int = 0
+    captioned: int = 0
+    failed: int = 0
+    missing: int = 0
+    queued: int = 0
+
+    @property
+    def total(self) -> int:
+        """Return the number of photos in the root."""
+        return self.pending + self.captioned + self.failed + self.missing
+
+
+@dataclass(frozen=True)
+class PhotoFile:
+    """What the scanner knows about one file, for :meth:`Library.upsert_photos`."""
+
+    path: str | Path
+    content_hash: str
+    size: int
+    mtime: float
+    width: int | None = None
+    height: int | None = None
+    taken_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    """The outcome of recording one file.
+
+    ``status`` is ``new``, ``moved`` (known content at a new path: captions kept),
+    ``changed`` (same path, new content: state back to pending), ``restored`` (a
+    missing photo is back), ``updated`` (size, mtime or pixel size changed) or
+    ``unchanged``.
+    """
+
+    photo_id: int
+    status: str
+    state: PhotoState
+    moved_from: Path | None = None
+
+    @property
+    def needs_caption(self) -> bool:
+        """Return True if the photo has no model caption for its current content yet."""
+        return self.state is PhotoState.PENDING
+
+
+@dataclass(frozen=True)
+class PhotoInfo:
+    """A photo row."""
+
+    id: int
+    root_id: int
+    path: Path
+    content_hash: str
+    size: int
+    mtime: float
+    width: int | None
+    height: int | None
+    taken_at: datetime | None
+    photo_date: datetime
+    state: PhotoState
+    missing_since: datetime | None
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    """What the library remembers about a file, for incremental scans."""
+
+    photo_id: int
+    size: int
+    mtime: float
+    content_hash: str
+    state: PhotoState
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job handed to a worker: caption ``path`` and call complete_job or fail_job."""
+
+    job_id: int
+    photo_id: int
+    path: Path
+    content_hash: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class FailureInfo:
+    """A photo that could not be processed."""
+
+    id: int
+    photo_id: int | None
+    path: Path
+    reason: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CaptionInfo:
+    """One caption revision with its provenance."""
+
+    id: int
+    photo_id: int
+    text: str
+    source: CaptionSource
+    origin: str | None
+    model_id: str | None
+    model_version: str | None
+    beam_size: int | None
+    score: float | None
+    confidence: float | None
+    word_logprobs: tuple[float, ...]
+    alternatives: tuple[Alternative, ...]
+    reviewed: bool
+    is_current: bool
+    parent_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CurrentCaption:
+    """A photo's current caption, as ``write-metadata`` needs it."""
+
+    photo_id: int
+    path: Path
+    text: str
+    source: str  # "model" or "human"
+    model_version: str  # "" for a human caption
+    score: float | None
+    confidence: float | None
+    reviewed: bool
+
+
+@dataclass(frozen=True)
+class AttentionInfo:
+    """The attention maps of a photo's latest model caption: one (H, W) map per word."""
+
+    caption_id: int
+    words: tuple[str, ...]
+    maps: np.ndarray  # (T, H, W) float16
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _abspath(path: str | Path) -> str:
+    """Return an absolute, normalised path string without touching the filesystem."""
+    return os.path.normpath(Path(path).expanduser().absolute())
+
+
+def _finite(value: float | None, digits: int | None = None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), digits) if digits is not None else float(value)
+
+
+def _logprobs(values: Iterable[float]) -> list[float | None]:
+    return [_finite(v, 4) for v in values]
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _norm_word(word: str) -> str:
+    return "".join(_WORD.findall(word.casefold()))
+
+
+def _caption_info(c: Caption) -> CaptionInfo:
+    alternatives = tuple(
+        Alternative(
+            str(a.get("text", "")),
+            float(a["score"]) if a.get("score") is not None else float("nan"),
+            tuple(float(x) if x is not None else float("nan") for x in a.get("word_logprobs", ())),
+        )
+        for a in (c.alternatives or ())
+    )
+    return CaptionInfo(
+        id=c.id,
+        photo_id=c.photo_id,
+        text=c.text,
+        source=CaptionSource(c.source),
+        origin=c.origin,
+        model_id=c.model_id,
+        model_version=c.model_version,
+        beam_size=c.beam_size,
+        score=c.score,
+        confidence=c.confidence,
+        word_logprobs=tuple(float(x) if x is not None else float("nan")
+                            for x in (c.word_logprobs or ())),
+        alternatives=alternatives,
+        reviewed=c.reviewed,
+        is_current=c.is_current,
+        parent_id=c.parent_id,
+        created_at=c.created_at,
+    )
+
+
+def _photo_info(p: Photo) -> PhotoInfo:
+    return PhotoInfo(
+        id=p.id, root_id=p.root_id, path=Path(p.path), content_hash=p.content_hash, size=p.size,
+        mtime=p.mtime, width=p.width, height=p.height, taken_at=p.taken_at,
+        photo_date=p.photo_date, state=PhotoState(p.state), missing_since=p.missing_since,
+    )
+
+
+def _root_info(r: Root) -> RootInfo:
+    return RootInfo(id=r.id, path=Path(r.path), paused=r.paused, added_at=r.added_at)
+
+
+def _photo_date(taken_at: datetime | None, mtime: float) -> datetime:
+    if taken_at is not None:
+        return taken_at if taken_at.tzinfo else taken_at.replace(tzinfo=UTC)
+    try:
+        return datetime.fromtimestamp(mtime, UTC)
+    except (OverflowError, OSError, ValueError):
+        return datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------- library
+
+
+def open_library(location: str | Path | None = None, *, create: bool = True) -> Library:
+    """Open (creating and migrating as needed) the library at ``location``.
+
+    ``location`` is a SQLite file path, a database URL (``postgresql://user@host/db``)
+    or None for the default file in the user data directory. With ``create=False``
+    a missing SQLite file is an error instead of a new library.
+    """
+    url, path = db.resolve_location(location)
+    if path is not None and not path.exists():
+        if not create:
+            raise LibraryError(f"{path}: no library here")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LibraryError(f"{path.parent}: cannot create the folder ({exc})") from exc
+    engine = db.create_library_engine(url)
+    try:
+        db.upgrade(engine)
+        library = Library(engine, path)
+        for root in library.roots():
+            if path is not None and path.is_relative_to(root.path):
+                raise LibraryError(
+                    f"{path}: the library database is inside the watched folder {root.path}; "
+                    "move it out (or open it with --library elsewhere)"
+                )
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        where = path if path is not None else url.render_as_string(hide_password=True)
+        raise LibraryError(f"{where}: cannot open the library ({exc.orig or exc})") from exc
+    except BaseException:
+        engine.dispose()
+        raise
+    return library
+
+
+class Library:
+    """A photo library database (see the module docstring for the API)."""
+
+    def __init__(self, engine: Engine, path: Path | None = None) -> None:
+        """Wrap an engine whose database is already at the current schema revision."""
+        self.engine = engine
+        self.path = path
+        self.dialect = engine.dialect.name
+        self.fts = fts.for_dialect(self.dialect)
+        self._reader = sessionmaker(engine, expire_on_commit=False)
+        self._writer = sessionmaker(db.writer(engine), expire_on_commit=False)
+
+    def __repr__(self) -> str:
+        """Return the location, without a password."""
+        return f"Library({self.location})"
+
+    @property
+    def location(self) -> str:
+        """Return the file path or URL (password hidden) of the database."""
+        if self.path is not None:
+            return str(self.path)
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Library:
+        """Return self; the library is closed when the block ends."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the library."""
+        self.close()
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        try:
+            with self._reader() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            raise LibraryError(f"{self.location}: {exc.orig or exc}") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        try:
+            with self._writer.begin() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            raise LibraryError(f"{self.location}: {exc.orig or exc}") from exc
+
+    def _insert_ignore(self, model: type[Any]) -> Any:
+        """Return ``INSERT ... ON CONFLICT DO NOTHING`` for this dialect."""
+        dialect = sqlite if self.dialect == "sqlite" else postgresql
+        return dialect.insert(model).on_conflict_do_nothing()
+
+    # -------------------------------------------------------------------------- roots
+
+    def add_root(self, path: str | Path) -> RootInfo:
+        """Watch the folder ``path`` (returns the existing root if it is watched already).
+
+        Refuses a folder that holds the library database, or that overlaps (holds or
+        lies in) another root.
+        """
+        folder = Path(path).expanduser().resolve()
+        if not folder.is_dir():
+            raise LibraryError(f"{folder}: not a folder")
+        if self.path is not None and self.path.is_relative_to(folder):
+            raise LibraryError(
+                f"{folder}: the library database {self.path} is inside this folder; "
+                "keep the library outside watched folders (choose it with --library)"
+            )
+        with self._write() as s:
+            for root in s.scalars(select(Root)):
+                other = Path(root.path)
+                if other == folder:
+                    return _root_info(root)
+                if folder.is_relative_to(other) or other.is_relative_to(folder):
+                    raise LibraryError(f"{folder}: overlaps the watched folder {other}")
+            root = Root(path=str(folder), paused=False)
+            s.add(root)
+            s.flush()
+            return _root_info(root)
+
+    def roots(self) -> list[RootInfo]:
+        """Return the watched folders, by id."""
+        with self._read() as s:
+            return [_root_info(r) for r in s.scalars(select(Root).order_by(Root.id))]
+
+    def root_for(self, path: str | Path) -> RootInfo | None:
+        """Return the root that holds ``path``, if any."""
+        target = Path(_abspath(path))
+        for root in self.roots():
+            if target.is_relative_to(root.path):
+                return root
+        return None
+
+    def set_root_paused(self, root_id: int, paused: bool = True) -> None:
+        """Pause (or resume) a root: claim_jobs skips the jobs of a paused root."""
+        with self._write() as s:
+            result = s.execute(update(Root).where(Root.id == root_id).values(paused=paused))
+            if result.rowcount == 0:
+                raise LibraryError(f"no root with id {root_id}")
+
+    def remove_root(self, root_id: int) -> int:
+        """Stop watching a root and forget its photos and captions; return the photo count."""
+        with self._write() as s:
+            count = s.scalar(select(func.count()).where(Photo.root_id == root_id)) or 0
+            if s.execute(delete(Root).where(Root.id == root_id)).rowcount == 0:
+                raise LibraryError(f"no root with id {root_id}")
+            return int(count)
+
+    def root_counts(self) -> dict[int, RootCounts]:
+        """Return photo counts by state, and queued (pending or running) jobs, per root."""
+        with self._read() as s:
+            counts: dict[int, dict[str, int]] = {
+                rid: {} for rid in s.scalars(select(Root.id))
+            }
+            rows = s.execute(
+                select(Photo.root_id, Photo.state, func.count()).group_by(
+                    Photo.root_id, Photo.state
+                )
+            )
+            for root_id, state, n in rows:
+                counts.setdefault(root_id, {})[PhotoState(state).value] = n
+            queued = s.execute(
+                select(Photo.root_id, func.count())
+                .join(Job, Job.photo_id == Photo.id)
+                .where(Job.state.in_([JobState.PENDING, JobState.RUNNING]))
+                .group_by(Photo.root_id)
+            )
+            for root_id, n in queued:
+                counts.setdefault(root_id, {})["queued"] = n
+        return {rid: RootCounts(**c) for rid, c in counts.items()}
+
+    # ------------------------------------------------------------------------- photos
+
+    def upsert_photo(
+        self,
+        root_id: int,
+        path: str | Path,
+        content_hash: str,
+        size: int,
+        mtime: float,
+        width: int | None = None,
+        height: int | None = None,
+        taken_at: datetime | None = None,
+    ) -> UpsertResult:
+        """Record one file under a root (see :meth:`upsert_photos`)."""
+        file = PhotoFile(path, content_hash, size, mtime, width, height, taken_at)
+        return self.upsert_photos(root_id, [file])[0]
+
+    def upsert_photos(self, root_id: int, files: Iterable[PhotoFile]) -> list[UpsertResult]:
+        """Record files found under a root, in one transaction; results in input order.
+
+        A known path is updated (new content sets it back to pending). An unknown
+        path whose content hash belongs to a missing photo, or to a photo whose file
+        no longer exists, is that photo moved: it keeps its id and captions. Any
+        other unknown path is a new pending photo (a copy of a known photo too).
+        """
+        items = [f for f in files]
+        if not items:
+            return []
+        with self._write() as s:
+            root = s.get(Root, root_id)
+            if root is None:
+                raise LibraryError(f"no root with id {root_id}")
+            root_path = Path(root.path)
+            paths = [_abspath(f.path) for f in items]
+            for p in paths:
+                if not Path(p).is_relative_to(root_path):
+                    raise ValueError(f"{p} is not inside the root {root_path}")
+            by_path: dict[str, Photo] = {}
+            for chunk in _chunks(sorted(set(paths))):
+                for photo in s.scalars(select(Photo).where(Photo.path.in_(chunk))):
+                    by_path[photo.path] = photo
+            results: dict[str, UpsertResult] = {}
+            new_rows: list[dict[str, Any]] = []
+            claimed: set[int] = set()  # moved-from photos already reused in this batch
+            now = utcnow()
+            for f, p in zip(items, paths, strict=True):
+                photo = by_path.get(p)
+                if photo is not None:
+                    results[p] = self._update_known(s, photo, f, root_id, now)
+                    continue
+                if p in results:  # the same new path twice in one batch
+                    continue
+                moved = self._find_moved(s, f.content_hash, claimed)
+                if moved is not None:
+                    claimed.add(moved.id)
+                    old = Path(moved.path)
+                    moved.path = p
+                    moved.root_id = root_id
+                    self._apply_file(moved, f)
+                    moved.state = self._resting_state(s, moved.id)
+                    moved.missing_since = None
+                    s.flush()
+                    by_path[p] = moved
+                    results[p] = UpsertResult(moved.id, "moved", moved.state, old)
+                    continue
+                results[p] = UpsertResult(0, "new", PhotoState.PENDING)
+                new_rows.append({
+                    "root_id": root_id, "path": p, "content_hash": f.content_hash,
+                    "size": int(f.size), "mtime": float(f.mtime), "width": f.width,
+                    "height": f.height, "taken_at": f.taken_at,
+                    "photo_date": _photo_date(f.taken_at, f.mtime),
+                    "state": PhotoState.PENDING, "added_at": now, "updated_at": now,
+                })
+            if new_rows:
+                inserted = s.execute(insert(Photo).returning(Photo.id, Photo.path), new_rows)
+                for photo_id, p in inserted:
+                    results[p] = UpsertResult(photo_id, "new", PhotoState.PENDING)
+            return [results[p] for p in paths]
+
+    @staticmethod
+    def _apply_file(photo: Photo, f: PhotoFile) -> None:
+        photo.content_hash = f.content_hash
+        photo.size = int(f.size)
+        photo.mtime = float(f.mtime)
+        photo.width = f.width
+        photo.height = f.height
+        photo.taken_at = f.taken_at
+        photo.photo_date = _photo_date(f.taken_at, f.mtime)
+
+    @staticmethod
+    def _resting_state(s: Session, photo_id: int) -> PhotoState:
+        """Return captioned if the photo has a model caption, else pending."""
+        has_model = s.scalar(
+            select(exists().where(Caption.photo_id == photo_id,
+                                  Caption.source == CaptionSource.MODEL))
+        )
+        return PhotoState.CAPTIONED if has_model else PhotoState.PENDING
+
+    def _update_known(
+        self, s: Session, photo: Photo, f: PhotoFile, root_id: int, now: datetime
+    ) -> UpsertResult:
+        if photo.content_hash != f.content_hash:
+            status = "changed"
+            self._apply_file(photo, f)
+            photo.state = PhotoState.PENDING
+        elif photo.state is PhotoState.MISSING:
+            status = "restored"
+            self._apply_file(photo, f)
+            photo.state = self._resting_state(s, photo.id)
+        else:
+            before = (photo.size, photo.mtime, photo.width, photo.height, photo.taken_at)
+            self._apply_file(photo, f)
+            after = (photo.size, photo.mtime, photo.width, photo.height, photo.taken_at)
+            status = "unchanged" if before == after else "updated"
+        photo.root_id = root_id
+        photo.missing_since = None
+        return UpsertResult(photo.id, status, PhotoState(photo.state))
+
+    @staticmethod
+    def _find_moved(s: Session, content_hash: str, claimed: set[int]) -> Photo | None:
+        """Return a photo with this content whose file is gone (missing first), if any."""
+        candidates = s.scalars(
+            select(Photo)
+            .where(Photo.content_hash == content_hash)
+            .order_by((Photo.state == PhotoState.MISSING).desc(), Photo.id)
+            .limit(20)
+        )
+        for photo in candidates:
+            if photo.id in claimed:
+                continue
+            if photo.state is PhotoState.MISSING:
+                return photo
+            root = s.get(Root, photo.root_id)
+            if root is not None and Path(root.path).is_dir() and not Path(photo.path).exists():
+                return photo
+        return None
+
+    def photo(self, photo_id: int) -> PhotoInfo | None:
+        """Return a photo by id."""
+        with self._read() as s:
+            photo = s.get(Photo, photo_id)
+            return _photo_info(photo) if photo is not None else None
+
+    def photo_by_path(self, path: str | Path) -> PhotoInfo | None:
+        """Return the photo at ``path``."""
+        with self._read() as s:
+            photo = s.scalar(select(Photo).where(Photo.path == _abspath(path)))
+            return _photo_info(photo) if photo is not None else None
+
+    def known_files(self, root_id: int) -> dict[str, KnownFile]:
+        """Return every photo of a root by path, to skip hashing unchanged files."""
+        with self._read() as s:
+            rows = s.execute(
+                select(Photo.path, Photo.id, Photo.size, Photo.mtime, Photo.content_hash,
+                       Photo.state).where(Photo.root_id == root_id)
+            )
+            return {
+                path: KnownFile(pid, size, mtime, chash, PhotoState(state))
+                for path, pid, size, mtime, chash, state in rows
+            }
+
+    def mark_missing(self, paths: Iterable[str | Path]) -> int:
+        """Mark photos whose files are gone as missing; return how many were marked.
+
+        Photos are kept (with their captions) until :meth:`purge_missing`. Nothing is
+        marked under a root that is not reachable (an unmounted drive is not a
+        deletion), and a path whose file exists after all is left alone.
+        """
+        wanted = sorted({_abspath(p) for p in paths})
+        marked = 0
+        with self._write() as s:
+            available: dict[int, bool] = {}
+            for chunk in _chunks(wanted):
+                rows = s.execute(
+                    select(Photo.id, Photo.path, Photo.root_id).where(
+                        Photo.path.in_(chunk), Photo.state != PhotoState.MISSING
+                    )
+                ).all()
+                ids = []
+                for photo_id, p, root_id in rows:
+                    if root_id not in available:
+                        root = s.get(Root, root_id)
+                        available[root_id] = root is not None and Path(root.path).is_dir()
+                    if available[root_id] and not Path(p).exists():
+                        ids.append(photo_id)
+                if ids:
+                    s.execute(
+                        update(Photo).where(Photo.id.in_(ids))
+                        .values(state=PhotoState.MISSING, missing_since=utcnow())
+                        .execution_options(synchronize_session=False)
+                    )
+                    marked += len(ids)
+        return marked
+
+    def purge_missing(
+        self, root_id: int | None = None, older_than: timedelta | None = None
+    ) -> int:
+        """Delete missing photos with their captions and attention; return how many."""
+        conditions = [Photo.state == PhotoState.MISSING]
+        if root_id is not None:
+            conditions.append(Photo.root_id == root_id)
+        if older_than is not None:
+            conditions.append(Photo.missing_since <= utcnow() - older_than)
+        with self._write() as s:
+            result = s.execute(
+                delete(Photo).where(*conditions).execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount or 0)
+
+    # -------------------------------------------------------------------------- queue
+
+    def enqueue(self, photo_ids: Iterable[int]) -> int:
+        """Queue photos for captioning; return how many were queued or re-queued.
+
+        Idempotent: a photo with a pending or running job is left alone, a failed
+        job is reset to pending (attempts back to 0), missing photos are skipped.
+        """
+        ids = sorted(set(photo_ids))
+        queued = 0
+        with self._write() as s:
+            for chunk in _chunks(ids):
+                revived = s.execute(
+                    update(Job)
+                    .where(Job.photo_id.in_(chunk), Job.state == JobState.FAILED)
+                    .values(state=JobState.PENDING, attempts=0)
+                    .execution_options(synchronize_session=False)
+                )
+                queued += revived.rowcount or 0
+                fresh = s.scalars(
+                    select(Photo.id).where(
+                        Photo.id.in_(chunk),
+                        Photo.state != PhotoState.MISSING,
+                        ~exists().where(Job.photo_id == Photo.id),
+                    )
+                ).all()
+                if fresh:
+                    now = utcnow()
+                    inserted = s.execute(
+                        self._insert_ignore(Job).returning(Job.id),
+                        [{"photo_id": pid, "state": JobState.PENDING, "attempts": 0,
+                          "created_at": now, "updated_at": now} for pid in fresh],
+                    )
+                    queued += len(inserted.all())
+        return queued
+
+    def claim_jobs(self, limit: int) -> list[ClaimedJob]:
+        """Atomically take up to ``limit`` pending jobs (oldest first) and mark them running.
+
+        Jobs of paused roots and missing photos are skipped. Each claim counts as
+        an attempt. Safe with several workers (``FOR UPDATE SKIP LOCKED`` on
+        PostgreSQL, the write lock on SQLite): no job is handed out twice.
+        """
+        if limit <= 0:
+            return []
+        with self._write() as s:
+            pick = (
+                select(Job.id)
+                .join(Photo, Photo.id == Job.photo_id)
+                .join(Root, Root.id == Photo.root_id)
+                .where(
+                    Job.state == JobState.PENDING,
+                    Root.paused.is_(False),
+                    Photo.state != PhotoState.MISSING,
+                )
+                .order_by(Job.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True, of=Job)
+            )
+            now = utcnow()
+            claimed = s.execute(
+                update(Job)
+                .where(Job.id.in_(pick), Job.state == JobState.PENDING)
+                .values(state=JobState.RUNNING, attempts=Job.attempts + 1, started_at=now,
+                        updated_at=now)
+                .returning(Job.id, Job.photo_id, Job.attempts)
+                .execution_options(synchronize_session=False)
+            ).all()
+            if not claimed:
+                return []
+            photos = {
+                pid: (path, chash)
+                for pid, path, chash in s.execute(
+                    select(Photo.id, Photo.path, Photo.content_hash).where(
+                        Photo.id.in_([row.photo_id for row in claimed])
+                    )
+                )
+            }
+        jobs = [
+            ClaimedJob(job_id, photo_id, Path(photos[photo_id][0]), photos[photo_id][1], attempts)
+            for job_id, photo_id, attempts in claimed
+        ]
+        return sorted(jobs, key=lambda j: j.job_id)
+
+    def recover(
+        self, *, stale_after: timedelta | None = None, max_attempts: int = MAX_ATTEMPTS
+    ) -> int:
+        """Return interrupted (running) jobs to pending after a crash; return how many.
+
+        Call it when the pipeline starts. A job already tried ``max_attempts`` times
+        (a photo that crashes the worker) fails instead. On a library shared by
+        several machines pass ``stale_after`` so that only jobs running for longer
+        than that are taken back from other workers.
+        """
+        conditions = [Job.state == JobState.RUNNING]
+        if stale_after is not None:
+            conditions.append(Job.started_at <= utcnow() - stale_after)
+        with self._write() as s:
+            jobs = s.scalars(select(Job).where(*conditions)).all()
+            for job in jobs:
+                if job.attempts >= max_attempts:
+                    self._fail(s, job, f"interrupted {job.attempts} times while captioning")
+                else:
+                    job.state = JobState.PENDING
+                    job.last_error = "interrupted"
+            return len(jobs)
+
+    def complete_job(self, job_id: int, result: CaptionResult, model_version: str) -> int:
+        """Store a job's caption, n-best and attention; return the new caption's id.
+
+        One transaction: the model caption (current unless a person has revised the
+        photo), its attention maps, the photo's state (captioned) and the job's
+        removal are stored together or not at all.
+        """
+        return self.complete_jobs([(job_id, result, model_version)])[0]
+
+    def complete_jobs(
+        self, items: Sequence[tuple[int, CaptionResult, str]]
+    ) -> list[int]:
+        """Complete several jobs in one transaction (see :meth:`complete_job`)."""
+        encoded = [self._validated(job_id, result) for job_id, result, _ in items]
+        caption_ids: list[int] = []
+        with self._write() as s:
+            for (job_id, result, version), blob in zip(items, encoded, strict=True):
+                job = s.get(Job, job_id)
+                if job is None or job.state is not JobState.RUNNING:
+                    state = "gone" if job is None else job.state.value
+                    raise LibraryError(f"job {job_id} is not running ({state}): not completed")
+                photo_id = job.photo_id
+                has_human = s.scalar(select(exists().where(
+                    Caption.photo_id == photo_id, Caption.source == CaptionSource.HUMAN)))
+                if not has_human:
+                    self._retire_current(s, photo_id)
+                caption = Caption(
+                    photo_id=photo_id,
+                    text=result.text,
+                    source=CaptionSource.MODEL,
+                    model_id=result.model_id or None,
+                    model_version=version,
+                    beam_size=result.beam_size,
+                    score=_finite(result.score),
+                    confidence=_finite(result.confidence),
+                    word_logprobs=_logprobs(result.word_logprobs),
+                    alternatives=[
+                        {"text": a.text, "score": _finite(a.score, 4),
+                         "word_logprobs": _logprobs(a.word_logprobs)}
+                        for a in result.alternatives
+                    ],
+                    reviewed=False,
+                    is_current=not has_human,
+                )
+                s.add(caption)
+                s.flush()
+                n_words, height, width = result.attention.shape
+                s.add(AttentionMap(caption_id=caption.id, n_words=n_words, height=height,
+                                   width=width, codec=attention_codec.CODEC, data=blob))
+                s.execute(
+                    update(Photo)
+                    .where(Photo.id == photo_id, Photo.state != PhotoState.MISSING)
+                    .values(state=PhotoState.CAPTIONED)
+                    .execution_options(synchronize_session=False)
+                )
+                s.delete(job)
+                caption_ids.append(caption.id)
+        return caption_ids
+
+    @staticmethod
+    def _validated(job_id: int, result: CaptionResult) -> bytes:
+        if not result.words:
+            raise ValueError(f"job {job_id}: the caption has no words")
+        attention = np.asarray(result.attention)
+        if attention.ndim != 3 or attention.shape[0] != len(result.words):
+            raise ValueError(
+                f"job {job_id}: attention must be (T, H, W) with T = {len(result.words)} words, "
+                f"got {attention.shape}"
+            )
+        return attention_codec.encode(attention)
+
+    def fail_job(
+        self, job_id: int, reason: str, *, retry: bool = False, max_attempts: int = MAX_ATTEMPTS
+    ) -> None:
+        """Record that a job failed: back to pending if ``retry`` and attempts are left.
+
+        Otherwise the job and the photo are marked failed and the reason goes to
+        the failures table.
+        """
+        with self._write() as s:
+            job = s.get(Job, job_id)
+            if job is None:
+                raise LibraryError(f"no job with id {job_id}")
+            if retry and job.attempts < max_attempts:
+                job.state = JobState.PENDING
+                job.last_error = reason
+            else:
+                self._fail(s, job, reason)
+
+    @staticmethod
+    def _fail(s: Session, job: Job, reason: str) -> None:
+        job.state = JobState.FAILED
+        job.last_error = reason
+        photo = s.get(Photo, job.photo_id)
+        if photo is None:
+            return
+        if photo.state is not PhotoState.MISSING:
+            photo.state = PhotoState.FAILED
+        s.add(Failure(photo_id=photo.id, path=photo.path, reason=reason))
+
+    def queue_counts(self) -> dict[JobState, int]:
+        """Return the number of jobs in each state."""
+        with self._read() as s:
+            rows = s.execute(select(Job.state, func.count()).group_by(Job.state))
+            counts = {state: 0 for state in JobState}
+            counts.update({JobState(state): n for state, n in rows})
+            return counts
+
+    def failures(self, limit: int | None = 100) -> list[FailureInfo]:
+        """Return recorded failures, newest first."""
+        with self._read() as s:
+            stmt = select(Failure).order_by(Failure.id.desc()).limit(limit)
+            return [
+                FailureInfo(f.id, f.photo_id, Path(f.path), f.reason, f.created_at)
+                for f in s.scalars(stmt)
+            ]
+
+    def clear_failures(self) -> int:
+        """Forget every recorded failure; return how many."""
+        with self._write() as s:
+            return int(s.execute(delete(Failure)).rowcount or 0)
+
+    # ----------------------------------------------------------------------- captions
+
+    @staticmethod
+    def _retire_current(s: Session, photo_id: int) -> int | None:
+        """Unset the photo's current caption (before inserting the new one); return its id."""
+        current = s.scalar(
+            select(Caption.id).where(Caption.photo_id == photo_id, Caption.is_current)
+        )
+        if current is not None:
+            s.execute(
+                update(Caption).where(Caption.id == current).values(is_current=False)
+                .execution_options(synchronize_session=False)
+            )
+        return current
+
+    def add_human_revision(
+        self, photo_id: int, text: str, *, reviewed: bool = True, origin: str = "gui"
+    ) -> int:
+        """Make ``text`` the photo's current caption, keeping every earlier revision.
+
+        Returns the id of the new revision; if the current caption is already a
+        human caption with this text, only its reviewed flag is updated and its id
+        returned.
+        """
+        text = " ".join(text.split())
+        if not text:
+            raise ValueError("a caption needs some text")
+        with self._write() as s:
+            if s.get(Photo, photo_id) is None:
+                raise LibraryError(f"no photo with id {photo_id}")
+            current = s.scalar(
+                select(Caption).where(Caption.photo_id == photo_id, Caption.is_current)
+            )
+            if current is not None and current.source is CaptionSource.HUMAN \
+                    and current.text == text:
+                current.reviewed = reviewed
+                return current.id
+            parent = self._retire_current(s, photo_id)
+            caption = Caption(photo_id=photo_id, text=text, source=CaptionSource.HUMAN,
+                              origin=origin, reviewed=reviewed, is_current=True,
+                              parent_id=parent)
+            s.add(caption)
+            s.flush()
+            return caption.id
+
+    def import_human_caption(self, path: str | Path, text: str, origin: str) -> int:
+        """Record a description found in a photo's metadata as a human caption."""
+        photo = self.photo_by_path(path)
+        if photo is None:
+            raise LibraryError(f"{path}: not in the library")
+        return self.add_human_revision(photo.id, text, reviewed=True, origin=origin[:64])
+
+    def current_caption(self, photo_id: int) -> CaptionInfo | None:
+        """Return the photo's current caption (latest human revision, else latest model)."""
+        with self._read() as s:
+            caption = s.scalar(
+                select(Caption).where(Caption.photo_id == photo_id, Caption.is_current)
+            )
+            return _caption_info(caption) if caption is not None else None
+
+    def caption_history(self, photo_id: int) -> list[CaptionInfo]:
+        """Return every caption of the photo, oldest first."""
+        with self._read() as s:
+            rows = s.scalars(
+                select(Caption).where(Caption.photo_id == photo_id).order_by(Caption.id)
+            )
+            return [_caption_info(c) for c in rows]
+
+    def set_reviewed(self, photo_id: int, reviewed: bool = True) -> bool:
+        """Set the reviewed flag of the photo's current caption; False if it has none."""
+        with self._write() as s:
+            result = s.execute(
+                update(Caption)
+                .where(Caption.photo_id == photo_id, Caption.is_current)
+                .values(reviewed=reviewed)
+                .execution_options(synchronize_session=False)
+            )
+            return bool(result.rowcount)
+
+    def has_caption_from(self, photo_id: int, model_version: str) -> bool:
+        """Return True if the photo has a caption written by ``model_version``."""
+        with self._read() as s:
+            return bool(s.scalar(select(exists().where(
+                Caption.photo_id == photo_id,
+                Caption.source == CaptionSource.MODEL,
+                Caption.model_version == model_version,
+            ))))
+
+    def iter_current_captions(self, batch: int = 1000) -> Iterator[CurrentCaption]:
+        """Yield every present photo's current caption, by caption id, in batches."""
+        after = 0
+        while True:
+            with self._read() as s:
+                rows = s.execute(
+                    select(Caption.id, Caption.photo_id, Photo.path, Caption.text,
+                           Caption.source, Caption.model_version, Caption.score,
+                           Caption.confidence, Caption.reviewed)
+                    .join(Photo, Photo.id == Caption.photo_id)
+                    .where(Caption.is_current, Caption.id > after,
+                           Photo.state != PhotoState.MISSING)
+                    .order_by(Caption.id)
+                    .limit(batch)
+                ).all()
+            if not rows:
+                return
+            for cid, pid, path, text, source, version, score, confidence, reviewed in rows:
+                yield CurrentCaption(pid, Path(path), text, CaptionSource(source).value,
+                                     version or "", score, confidence, reviewed)
+                after = cid
+
+    # ---------------------------------------------------------------------- attention
+
+    def attention(self, photo_id: int) -> AttentionInfo | None:
+        """Return the attention maps of the photo's latest model caption that has them."""
+        with self._read() as s:
+            row = s.execute(
+                select(Caption.id, Caption.text, AttentionMap)
+                .join(AttentionMap, AttentionMap.caption_id == Caption.id)
+                .where(Caption.photo_id == photo_id)
+                .order_by(Caption.id.desc())
+                .limit(1)
+            ).first()
+        if row is None:
+            return None
+        caption_id, text, stored = row
+        if stored.codec != attention_codec.CODEC:
+            raise LibraryError(f"caption {caption_id}: unknown attention codec {stored.codec!r}")
+        maps = attention_codec.decode(stored.data, stored.n_words, stored.height, stored.width)
+        return AttentionInfo(caption_id, tuple(text.split(" ")), maps)
+
+    def attention_for_word(self, photo_id: int, word: str) -> np.ndarray | None:
+        """Return where the model looked for ``word``: an (H, W) float32 map, or None.
+
+        Looks in the latest model caption with attention. Matching ignores case and
+        punctuation; failing an exact match, a caption word that starts with
+        ``word`` (3+ letters: "bic" finds "bicycle") or that ``word`` extends by up
+        to 3 letters ("dogs" finds "dog") counts. A word found several times gives
+        the mean of its maps.
+        """
+        target = _norm_word(word)
+        info = self.attention(photo_id) if target else None
+        if info is None:
+            return None
+        words = [_norm_word(w) for w in info.words]
+        picks = [i for i, w in enumerate(words) if w == target]
+        if not picks:
+            picks = [
+                i for i, w in enumerate(words)
+                if (len(target) >= 3 and w.startswith(target))
+                or (len(w) >= 3 and target.startswith(w) and len(target) - len(w) <= 3)
+            ]
+        if not picks:
+            return None
+        return info.maps[picks].astype(np.float32).mean(axis=0)
+
+    # ------------------------------------------------------------------------- search
+
+    def search(
+        self,
+        query: str = "",
+        *,
+        root_id: int | None = None,
+        folder: str | Path | None = None,
+        reviewed: bool | None = None,
+        human_edited: bool | None = None,
+        model_version: str | None = None,
+        date_from: datetime | None = None,
+        date_to: datetime | None = None,
+        include_missing: bool = False,
+        order_by: OrderBy = "relevance",
+        limit: int = 50,
+        offset: int = 0,
+        prefix_last: bool = False,
+        highlight: tuple[str, str] = ("[", "]"),
+        rank_window: int | None = DEFAULT_RANK_WINDOW,
+    ) -> list[SearchHit]:
+        """Search current captions; see :func:`annotator.library.search.run_search`."""
+        with self._read() as s:
+            return run_search(
+                s.connection(), self.fts, query, root_id=root_id,
+                folder=_abspath(folder) if folder is not None else None,
+                reviewed=reviewed, human_edited=human_edited, model_version=model_version,
+                date_from=date_from, date_to=date_to, include_missing=include_missing,
+                order_by=order_by, limit=limit, offset=offset, prefix_last=prefix_last,
+                highlight=highlight, rank_window=rank_window,
+            )
+
+    def check_index(self) -> None:
+        """Raise :class:`LibraryError` unless the full-text index matches the current captions."""
+        with self._write() as s:
+            self.fts.check(s.connection())
+
+    def rebuild_index(self) -> None:
+        """Re-index every current caption (repairs an index reported by check_index)."""
+        with self._write() as s:
+            self.fts.rebuild(s.connection())

@@ -1,0 +1,198 @@
+"""Search current captions: filters, ordering, snippets; dialect SQL stays in ``fts``.
+
+``run_search`` parses the user's text (:mod:`annotator.library.query`, which
+never raises), applies the filters, orders the hits and highlights them:
+
+order_by ``"relevance"``
+    bm25 (SQLite) / ts_rank (PostgreSQL), best first; only the ``rank_window``
+    most recently captioned matches are ranked (exact when there are fewer; see
+    :mod:`annotator.library.fts`). With no words to match, falls back to date.
+order_by ``"date"``
+    the photo's date (taken, else modified), newest first.
+order_by ``"confidence"``
+    the model's mean word log-probability, least confident first (for review;
+    human captions, which have none, come last).
+
+Filters: ``root_id``, ``folder`` (an absolute folder: photos anywhere under it),
+``reviewed``, ``human_edited`` (the current caption is a person's), ``model_version``
+(the current caption was written by that model version), ``date_from`` /
+``date_to`` (inclusive, on the photo date), ``include_missing`` (missing photos
+are hidden unless True). A query with no words lists every caption that passes
+the filters.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Connection, func, select
+
+from annotator.library.fts import FullTextIndex
+from annotator.library.query import parse
+from annotator.library.schema import Caption, CaptionSource, Photo, PhotoState
+
+OrderBy = Literal["relevance", "date", "confidence"]
+ORDERS: tuple[str, ...] = ("relevance", "date", "confidence")
+DEFAULT_RANK_WINDOW = 2000
+MAX_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One photo found by a search, with its current caption."""
+
+    photo_id: int
+    caption_id: int
+    path: Path
+    root_id: int
+    text: str
+    snippet: str  # the caption with matched words wrapped in the highlight marks
+    score: float | None  # relevance, higher is better (None unless ordered by relevance)
+    source: str  # "model" or "human"
+    reviewed: bool
+    confidence: float | None
+    model_version: str | None
+    photo_date: datetime
+    missing: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the hit as JSON-ready values."""
+        data = asdict(self)
+        data["path"] = str(self.path)
+        data["photo_date"] = self.photo_date.isoformat()
+        return data
+
+
+def _as_datetime(value: datetime | date, *, end: bool) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    day = datetime.combine(value, time.min, tzinfo=UTC)
+    return day + timedelta(days=1) - timedelta(microseconds=1) if end else day
+
+
+def build_filters(
+    *,
+    root_id: int | None = None,
+    folder: str | None = None,
+    reviewed: bool | None = None,
+    human_edited: bool | None = None,
+    model_version: str | None = None,
+    date_from: datetime | date | None = None,
+    date_to: datetime | date | None = None,
+    include_missing: bool = False,
+) -> list[ColumnElement[bool]]:
+    """Return the filter conditions on ``Caption`` and ``Photo``."""
+    where: list[ColumnElement[bool]] = []
+    if root_id is not None:
+        where.append(Photo.root_id == root_id)
+    if folder is not None:
+        prefix = folder.rstrip(os.sep) + os.sep
+        where.append(func.substr(Photo.path, 1, len(prefix)) == prefix)
+    if reviewed is not None:
+        where.append(Caption.reviewed.is_(reviewed))
+    if human_edited is not None:
+        human = Caption.source == CaptionSource.HUMAN
+        where.append(human if human_edited else ~human)
+    if model_version is not None:
+        where.append(Caption.model_version == model_version)
+    if date_from is not None:
+        where.append(Photo.photo_date >= _as_datetime(date_from, end=False))
+    if date_to is not None:
+        where.append(Photo.photo_date <= _as_datetime(date_to, end=True))
+    if not include_missing:
+        where.append(Photo.state != PhotoState.MISSING)
+    return where
+
+
+def run_search(
+    conn: Connection,
+    index: FullTextIndex,
+    query: str,
+    *,
+    order_by: OrderBy = "relevance",
+    limit: int = 50,
+    offset: int = 0,
+    prefix_last: bool = False,
+    highlight: tuple[str, str] = ("[", "]"),
+    rank_window: int | None = DEFAULT_RANK_WINDOW,
+    **filters: Any,
+) -> list[SearchHit]:
+    """Return up to ``limit`` hits for ``query`` (see the module docstring).
+
+    Any text is a valid query. ``prefix_last`` makes the last word a prefix
+    (search as you type). ``highlight`` gives the marks put around matches in
+    ``SearchHit.snippet``.
+    """
+    if order_by not in ORDERS:
+        raise ValueError(f"order_by must be one of {', '.join(ORDERS)}, not {order_by!r}")
+    limit = min(int(limit), MAX_LIMIT)
+    offset = max(int(offset), 0)
+    if limit <= 0:
+        return []
+    parsed = parse(query, prefix_last=prefix_last)
+    where = build_filters(**filters)
+
+    scores: dict[int, float] = {}
+    if order_by == "relevance" and parsed.groups:
+        ranked = index.ranked(conn, parsed, where, window=rank_window, limit=limit,
+                              offset=offset)
+        ids = [caption_id for caption_id, _ in ranked]
+        scores = dict(ranked)
+    else:
+        conditions = [Caption.is_current, *where]
+        if not parsed.is_empty:
+            conditions.append(index.matches(parsed))
+        if order_by == "confidence":
+            order = [Caption.confidence.is_(None), Caption.confidence.asc(), Caption.id.desc()]
+        else:
+            order = [Photo.photo_date.desc(), Caption.id.desc()]
+        stmt = (
+            select(Caption.id)
+            .join(Photo, Photo.id == Caption.photo_id)
+            .where(*conditions)
+            .order_by(*order)
+            .limit(limit)
+            .offset(offset)
+        )
+        ids = list(conn.scalars(stmt))
+    if not ids:
+        return []
+
+    rows = {
+        row.id: row
+        for row in conn.execute(
+            select(
+                Caption.id, Caption.photo_id, Photo.path, Photo.root_id, Caption.text,
+                Caption.source, Caption.reviewed, Caption.confidence, Caption.model_version,
+                Photo.photo_date, Photo.state,
+            )
+            .join(Photo, Photo.id == Caption.photo_id)
+            .where(Caption.id.in_(ids))
+        )
+    }
+    snippets = index.snippets(conn, parsed, ids, highlight) if parsed.groups else {}
+    hits = []
+    for caption_id in ids:
+        row = rows.get(caption_id)
+        if row is None:  # deleted between the two statements
+            continue
+        hits.append(SearchHit(
+            photo_id=row.photo_id,
+            caption_id=caption_id,
+            path=Path(row.path),
+            root_id=row.root_id,
+            text=row.text,
+            snippet=snippets.get(caption_id, row.text),
+            score=scores.get(caption_id),
+            source=CaptionSource(row.source).value,
+            reviewed=row.reviewed,
+            confidence=row.confidence,
+            model_version=row.model_version,
+            photo_date=row.photo_date,
+            missing=PhotoState(row.state) is PhotoState.MISSING,
+        ))
+    return hits

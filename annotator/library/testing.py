@@ -1,0 +1,61 @@
+"""Make realistic synthetic captions and attention maps for tests and benchmarks.
+
+Nothing in the application imports this module. Attention maps imitate a soft
+attention captioner: a smooth bump or two over a noisy background, passed
+through a softmax, so each map is positive and sums to 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from annotator.core.types import Alternative, CaptionResult
+
+
+def attention_maps(
+    rng: np.random.Generator, n_words: int, height: int, width: int
+) -> np.ndarray:
+    """Return (n_words, height, width) float32 maps, each a softmax over the grid."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    out = np.empty((n_words, height, width), dtype=np.float32)
+    scale = (height + width) / 18.0  # bump widths in grid cells, relative to a 9 x 9 grid
+    for t in range(n_words):
+        logits = rng.normal(0.0, 0.3, (height, width))
+        for _ in range(int(rng.integers(1, 3))):
+            cy, cx = rng.uniform(0, height), rng.uniform(0, width)
+            sigma = rng.uniform(0.8, 2.5) * scale
+            logits += rng.uniform(2.0, 5.0) * np.exp(
+                -((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma**2)
+            )
+        weights = np.exp(logits - logits.max())
+        out[t] = weights / weights.sum()
+    return out
+
+
+def caption_result(
+    words: str | tuple[str, ...],
+    *,
+    rng: np.random.Generator | None = None,
+    grid: int = 9,
+    model_id: str = "test-model",
+    beam_size: int = 3,
+    n_alternatives: int = 3,
+) -> CaptionResult:
+    """Return a plausible :class:`CaptionResult` for ``words`` with attention on a grid."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    tokens = tuple(words.split()) if isinstance(words, str) else tuple(words)
+    logprobs = tuple(float(x) for x in -rng.gamma(1.0, 0.4, len(tokens) + 1))
+    alternatives = [Alternative(" ".join(tokens), float(sum(logprobs)), logprobs)]
+    for i in range(1, n_alternatives):
+        alt = (*tokens[:-1], f"alt{i}")
+        alt_lp = tuple(x - 0.1 * i for x in logprobs)
+        alternatives.append(Alternative(" ".join(alt), float(sum(alt_lp)), alt_lp))
+    return CaptionResult(
+        words=tokens,
+        score=float(sum(logprobs)),
+        word_logprobs=logprobs,
+        attention=attention_maps(rng, len(tokens), grid, grid),
+        alternatives=tuple(alternatives),
+        model_id=model_id,
+        beam_size=beam_size,
+    )

@@ -1,0 +1,50 @@
+"""Survive a worker killed mid-transaction: nothing half-written, nothing lost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+
+from annotator.library import JobState, open_library
+from annotator.library.testing import caption_result
+
+CHILD = """
+import os, sys
+from sqlalchemy.orm import Session
+from annotator.library import open_library
+from annotator.library.testing import caption_result
+
+lib = open_library(sys.argv[1])
+(job,) = lib.claim_jobs(1)
+# Die at the last step of complete_job's transaction: caption and attention are written.
+Session.delete = lambda self, obj: os._exit(9)
+lib.complete_job(job.job_id, caption_result("a burning candle on a table"), "v1")
+os._exit(0)
+"""
+
+
+def test_killed_inside_complete_job(db_url: str, add_photo: Callable[..., int]) -> None:
+    lib = open_library(db_url)
+    pid = add_photo(lib)
+    lib.enqueue([pid])
+    lib.close()
+
+    child = subprocess.run([sys.executable, "-c", CHILD, db_url], capture_output=True,
+                           text=True, timeout=120, check=False)
+    assert child.returncode == 9, child.stderr
+
+    lib = open_library(db_url)
+    try:
+        assert lib.caption_history(pid) == []
+        assert lib.attention(pid) is None
+        assert lib.search("candle") == []
+        lib.check_index()
+        assert lib.queue_counts()[JobState.RUNNING] == 1
+        assert lib.recover() == 1
+        (job,) = lib.claim_jobs(1)
+        assert job.photo_id == pid and job.attempts == 2
+        lib.complete_job(job.job_id, caption_result("a burning candle on a table"), "v1")
+        assert [h.photo_id for h in lib.search("candle")] == [pid]
+    finally:
+        lib.close()

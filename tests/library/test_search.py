@@ -1,0 +1,198 @@
+"""Search captions: matching, ranking, filters, order, snippets, hostile input."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from annotator.library import Library
+
+CAPTIONS = {
+    "dog_beach": "a black dog runs along the beach",
+    "dogs_snow": "two dogs play in the snow and a dog barks",
+    "bike": "a man rides a bicycle through the city",
+    "biker": "a bicyclist waits at a red light",
+    "kite": "a red kite flies over the beach",
+    "cafe": "a woman drinks coffee in a café",
+}
+
+
+@pytest.fixture
+def corpus(
+    library: Library, add_photo: Callable[..., int], caption_photo: Callable[..., int]
+) -> dict[str, int]:
+    ids = {}
+    for name, text in CAPTIONS.items():
+        ids[name] = add_photo(library, f"{name}.jpg")
+        caption_photo(library, ids[name], text)
+    return ids
+
+
+def names(hits: list, corpus: dict[str, int]) -> list[str]:
+    by_id = {v: k for k, v in corpus.items()}
+    return [by_id[h.photo_id] for h in hits]
+
+
+def test_one_word_matches_stems_and_ranks(library: Library, corpus: dict[str, int]) -> None:
+    hits = library.search("dog")
+    assert set(names(hits, corpus)) == {"dog_beach", "dogs_snow"}
+    assert names(hits, corpus)[0] == "dogs_snow"  # "dogs ... dog": two matches rank first
+    assert hits[0].score is not None and hits[0].score >= hits[1].score
+    assert hits[0].snippet == "two [dogs] play in the snow and a [dog] barks"
+
+
+def test_two_words_phrase_or_and_exclusion(library: Library, corpus: dict[str, int]) -> None:
+    assert set(names(library.search("red beach"), corpus)) == {"kite"}
+    assert set(names(library.search('"red light"'), corpus)) == {"biker"}
+    assert set(names(library.search('"light red"'), corpus)) == set()
+    assert set(names(library.search("kite OR coffee"), corpus)) == {"kite", "cafe"}
+    assert set(names(library.search("beach -kite"), corpus)) == {"dog_beach"}
+    without_beach = set(names(library.search("NOT beach"), corpus))
+    assert without_beach == set(CAPTIONS) - {"dog_beach", "kite"}
+
+
+def test_prefix_queries(library: Library, corpus: dict[str, int]) -> None:
+    assert set(names(library.search("bic*"), corpus)) == {"bike", "biker"}
+    assert set(names(library.search("bic"), corpus)) == set()
+    assert set(names(library.search("man rides a bic", prefix_last=True), corpus)) == {"bike"}
+    assert set(names(library.search('"red ki"*'), corpus)) == {"kite"}
+
+
+def test_unicode_and_diacritics(library: Library, corpus: dict[str, int]) -> None:
+    assert set(names(library.search("café"), corpus)) == {"cafe"}
+    assert set(names(library.search("CAFÉ"), corpus)) == {"cafe"}
+    # FTS5 folds diacritics (remove_diacritics 2); PostgreSQL's "english" config does not.
+    accent_free = {"cafe"} if library.dialect == "sqlite" else set()
+    assert set(names(library.search("cafe"), corpus)) == accent_free
+
+
+HOSTILE = [
+    "", " ", "\t\n", '"', '""', '"""', "'", "dog\"", '"dog', 'dog "beach', "*", "**", "dog*",
+    "*dog", "d*o*g", "^dog", "dog^", ":", "text:dog", "captions_fts:dog", "(", ")", "(dog",
+    "dog)", "((()))", "AND", "OR", "NOT", "NEAR", "NEAR(dog beach)", "dog AND", "OR dog",
+    "dog NOT", "NOT NOT NOT", "dog OR OR beach", "- -dog", "--", "+dog", "{dog beach}:x",
+    "dog'; DROP TABLE captions; --", "\\", "\\dog\\", "%", "_", "dog%", "\x00", "dog\x00beach",
+    "🐶", "🐶 dog 🏖️", "犬", "ß", "ﬁ", "İstanbul", "\u200b", "\ufeff dog", "a" * 5000,
+    " ".join(["dog"] * 500), "-" * 100, '"' * 101, "@#$%^&*()[]{}<>?/|~`", "'dog'",
+    "dog:*", "'dog':*", "dog & beach", "!dog", "dog <-> beach", "dog | cat", "!!dog",
+]
+
+
+@pytest.mark.parametrize("prefix_last", [False, True])
+def test_hostile_queries_never_raise(
+    library: Library, corpus: dict[str, int], prefix_last: bool
+) -> None:
+    for query in HOSTILE:
+        for order in ("relevance", "date", "confidence"):
+            hits = library.search(query, prefix_last=prefix_last, order_by=order, limit=10)
+            assert isinstance(hits, list), query
+    # Syntax is ignored, words still match.
+    assert set(names(library.search("(dog beach)"), corpus)) == {"dog_beach"}
+    assert set(names(library.search('beach: "kite"^'), corpus)) == {"kite"}
+    assert set(names(library.search("dog'; DROP TABLE captions; --"), corpus)) == set()
+    assert set(names(library.search("(dog"), corpus)) == {"dog_beach", "dogs_snow"}
+    assert set(names(library.search("🐶 dog 🏖️"), corpus)) == {"dog_beach", "dogs_snow"}
+    assert len(library.search("", limit=100)) == len(CAPTIONS)
+    assert library.search("dog", limit=0) == []
+    library.check_index()  # nothing above touched the database
+
+
+def test_filters(
+    library: Library, photos_dir: Path, add_photo: Callable[..., int],
+    caption_photo: Callable[..., int],
+) -> None:
+    a = add_photo(library, "2023/a.jpg")
+    b = add_photo(library, "2024/b.jpg")
+    c = add_photo(library, "2024x/c.jpg")  # a sibling folder whose name starts like "2024"
+    for pid in (a, b, c):
+        caption_photo(library, pid, "a dog in the garden", version="v1" if pid != c else "v2")
+    library.set_reviewed(a)
+    library.add_human_revision(b, "a dog in our garden", reviewed=False)
+
+    def ids(**filters: object) -> set[int]:
+        return {h.photo_id for h in library.search("dog", **filters)}
+
+    assert ids() == {a, b, c}
+    assert ids(folder=photos_dir / "2024") == {b}
+    assert ids(folder=str(photos_dir / "2024") + "/") == {b}
+    assert ids(folder=photos_dir) == {a, b, c}
+    assert ids(reviewed=True) == {a}
+    assert ids(reviewed=False) == {b, c}
+    assert ids(human_edited=True) == {b}
+    assert ids(human_edited=False) == {a, c}
+    assert ids(model_version="v2") == {c}
+    assert ids(root_id=library.roots()[0].id) == {a, b, c}
+    assert ids(root_id=999) == set()
+    # add_photo sets mtime 1_700_000_000 + n: 2023-11-14 22:13:2x UTC
+    assert ids(date_from=date(2023, 11, 14), date_to=date(2023, 11, 14)) == {a, b, c}
+    assert ids(date_from=date(2023, 11, 15)) == set()
+    cut = library.photo(b).photo_date
+    assert ids(date_from=cut) == {b, c}
+    assert ids(date_to=cut) == {a, b}
+    assert ids(date_to=datetime(2020, 1, 1, tzinfo=UTC)) == set()
+    # filters apply to the empty query too
+    assert {h.photo_id for h in library.search("", reviewed=True)} == {a}
+
+
+def test_orders(
+    library: Library, add_photo: Callable[..., int], caption_photo: Callable[..., int]
+) -> None:
+    from annotator.core.types import CaptionResult
+    from annotator.library.testing import caption_result
+
+    def with_confidence(text: str, lp: float) -> CaptionResult:
+        base = caption_result(text)
+        n = len(base.words) + 1
+        return CaptionResult(base.words, lp * n, (lp,) * n, base.attention, (), "m", 3)
+
+    first = add_photo(library)
+    second = add_photo(library)
+    third = add_photo(library)
+    caption_photo(library, first, "", result=with_confidence("a dog sleeps", -0.2))
+    caption_photo(library, second, "", result=with_confidence("a dog eats", -2.0))
+    caption_photo(library, third, "", result=with_confidence("a dog jumps", -1.0))
+    library.add_human_revision(first, "a dog sleeps soundly")
+
+    by_date = [h.photo_id for h in library.search("dog", order_by="date")]
+    assert by_date == [third, second, first]  # newer mtime first
+    by_conf = [h.photo_id for h in library.search("dog", order_by="confidence")]
+    assert by_conf == [second, third, first]  # least confident first, human last
+    assert [h.photo_id for h in library.search("", order_by="confidence")] == by_conf
+    assert all(h.score is None for h in library.search("dog", order_by="date"))
+    assert [h.photo_id for h in library.search("dog", limit=2, offset=1, order_by="date")] == [
+        second, first]
+    with pytest.raises(ValueError, match="order_by"):
+        library.search("dog", order_by="random")  # type: ignore[arg-type]
+
+
+def test_rank_window_bounds_ranking_but_finds_everything(
+    library: Library, add_photo: Callable[..., int], caption_photo: Callable[..., int]
+) -> None:
+    strong = add_photo(library)
+    caption_photo(library, strong, "dog dog dog")
+    weak = [add_photo(library) for _ in range(4)]
+    for pid in weak:
+        caption_photo(library, pid, "a dog sits on a chair near a small table")
+    exact = library.search("dog", rank_window=None)
+    assert exact[0].photo_id == strong
+    # Ranking only the 2 newest matches: the strong (oldest) one is not ranked first...
+    windowed = library.search("dog", rank_window=2, limit=2)
+    assert strong not in {h.photo_id for h in windowed}
+    assert {h.photo_id for h in windowed} == set(weak[-2:])
+    # ...but a window never hides hits that the page asks for.
+    assert {h.photo_id for h in library.search("dog", rank_window=2, limit=10)} == {
+        strong, *weak}
+
+
+def test_hit_fields_and_json(library: Library, corpus: dict[str, int]) -> None:
+    hit = library.search("kite", highlight=("<b>", "</b>"))[0]
+    assert hit.snippet == "a red <b>kite</b> flies over the beach"
+    assert hit.text == CAPTIONS["kite"]
+    assert hit.path.name == "kite.jpg" and hit.path.is_absolute()
+    assert hit.source == "model" and hit.model_version == "v1" and not hit.reviewed
+    assert hit.confidence is not None and not hit.missing
+    data = hit.to_json()
+    assert data["path"] == str(hit.path) and isinstance(data["photo_date"], str)
