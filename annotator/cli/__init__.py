@@ -18,10 +18,13 @@ from annotator.core.errors import AnnotatorError
 
 # Modules under annotator.cli that define subcommands, in help order.
 COMMAND_MODULES: list[str] = [
+    "index",
     "caption",
     "train",
+    "export", "finetune",
     "importckpt",
     "metadata",
+    "search", "purge",
 ]
 
 
@@ -40,10 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the annotator command line and return the exit status."""
+    """Run the annotator command line and return the exit status.
+
+    With no arguments, open the desktop app. ``--index PATH...`` anywhere before a
+    subcommand runs the ``index`` subcommand (headless indexing).
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        return _run_gui()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    from annotator.cli.index import rewrite_index_flag
+
+    args = parser.parse_args(rewrite_index_flag(argv, commands))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -60,3 +72,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("annotator: interrupted", file=sys.stderr)
         return 130
+
+
+def _run_gui() -> int:
+    """Open the desktop app (imported lazily: the CLI never needs Qt)."""
+    try:
+        from annotator.gui.app import run
+    except ImportError as exc:
+        print(f"annotator: cannot open the desktop app ({exc}); "
+              "run `annotator --help` for the command line", file=sys.stderr)
+        return 2
+    return int(run() or 0)

@@ -1,3 +1,3 @@
-"""watch."""
+"""Watch folders for new, changed, moved and deleted photos (watchdog)."""
 
 from __future__ import annotations
