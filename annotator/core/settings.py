@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -28,15 +30,59 @@ def default_library_path() -> Path:
     return data_dir() / "library.sqlite3"
 
 
-def default_model_path() -> Path:
-    """Return the shipped default captioning model.
+def settings_path() -> Path:
+    """Return the small JSON settings file in the user data directory."""
+    return data_dir() / "settings.json"
 
-    Looks for ``ANNOTATOR_MODEL``, then ``models/default.safetensors`` next to the
-    source tree (editable installs), then inside the user data directory.
+
+def _read_settings() -> dict[str, Any]:
+    """Return the settings file's content; an absent or unreadable file is empty."""
+    try:
+        data = json.loads(settings_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def configured_default_model() -> Path | None:
+    """Return the default model recorded by :func:`set_default_model`, if any."""
+    value = _read_settings().get("default_model")
+    return Path(value) if isinstance(value, str) and value else None
+
+
+def set_default_model(path: str | Path | None) -> Path:
+    """Record ``path`` (absolute) as the default model, or forget it with None.
+
+    Other keys of the settings file are kept; the file is replaced atomically.
+    Returns the settings file's path.
+    """
+    target = settings_path()
+    data = _read_settings()
+    if path is None:
+        data.pop("default_model", None)
+    else:
+        data["default_model"] = str(Path(path).expanduser().resolve())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(target)
+    return target
+
+
+def default_model_path() -> Path:
+    """Return the default captioning model.
+
+    Looks for ``ANNOTATOR_MODEL``, then the model recorded in the settings file
+    (``annotator finetune`` installs one there) if it still exists, then
+    ``models/default.safetensors`` next to the source tree (editable installs),
+    then inside the user data directory.
     """
     override = os.environ.get("ANNOTATOR_MODEL")
     if override:
         return Path(override)
+    configured = configured_default_model()
+    if configured is not None and configured.is_file():
+        return configured
     for candidate in (
         REPO_ROOT / "models" / "default.safetensors",
         data_dir() / "models" / "default.safetensors",
