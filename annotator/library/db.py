@@ -37,6 +37,8 @@ from annotator.core.settings import default_library_path
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 30_000
+CACHE_KIB = 32 * 1024  # SQLite page cache per connection
+MMAP_BYTES = 1 << 30  # address space only: pages come from the OS file cache
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _BEGIN_OPTION = "annotator_sqlite_begin"
 _PG_MIGRATION_LOCK = 0x616E6E6F  # "anno": pg_advisory_xact_lock key for migrations
@@ -78,6 +80,9 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        # Searches read many small rows: keep hot pages in memory (page cache and mmap).
+        cursor.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        cursor.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
     finally:
         cursor.close()
 

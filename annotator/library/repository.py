@@ -543,6 +543,13 @@ class Library:
             for chunk in _chunks(sorted(set(paths))):
                 for photo in s.scalars(select(Photo).where(Photo.path.in_(chunk))):
                     by_path[photo.path] = photo
+            unknown_hashes = sorted({f.content_hash for f, p in zip(items, paths, strict=True)
+                                     if p not in by_path})
+            same_content: dict[str, list[Photo]] = {}
+            for chunk in _chunks(unknown_hashes):
+                for photo in s.scalars(select(Photo).where(Photo.content_hash.in_(chunk))
+                                       .order_by(Photo.id)):
+                    same_content.setdefault(photo.content_hash, []).append(photo)
             results: dict[str, UpsertResult] = {}
             new_rows: list[dict[str, Any]] = []
             claimed: set[int] = set()  # moved-from photos already reused in this batch
@@ -554,7 +561,7 @@ class Library:
                     continue
                 if p in results:  # the same new path twice in one batch
                     continue
-                moved = self._find_moved(s, f.content_hash, claimed)
+                moved = self._find_moved(s, same_content.get(f.content_hash, []), claimed)
                 if moved is not None:
                     claimed.add(moved.id)
                     old = Path(moved.path)
@@ -621,15 +628,10 @@ class Library:
         return UpsertResult(photo.id, status, PhotoState(photo.state))
 
     @staticmethod
-    def _find_moved(s: Session, content_hash: str, claimed: set[int]) -> Photo | None:
+    def _find_moved(s: Session, candidates: list[Photo], claimed: set[int]) -> Photo | None:
         """Return a photo with this content whose file is gone (missing first), if any."""
-        candidates = s.scalars(
-            select(Photo)
-            .where(Photo.content_hash == content_hash)
-            .order_by((Photo.state == PhotoState.MISSING).desc(), Photo.id)
-            .limit(20)
-        )
-        for photo in candidates:
+        ordered = sorted(candidates, key=lambda p: (p.state is not PhotoState.MISSING, p.id))
+        for photo in ordered:
             if photo.id in claimed:
                 continue
             if photo.state is PhotoState.MISSING:
@@ -830,51 +832,82 @@ class Library:
     def complete_jobs(
         self, items: Sequence[tuple[int, CaptionResult, str]]
     ) -> list[int]:
-        """Complete several jobs in one transaction (see :meth:`complete_job`)."""
-        encoded = [self._validated(job_id, result) for job_id, result, _ in items]
-        caption_ids: list[int] = []
+        """Complete several jobs in one transaction (see :meth:`complete_job`).
+
+        Either every job of the batch is completed or, if one is not running, none
+        is (LibraryError). Returns the new caption ids in the order of ``items``.
+        """
+        if not items:
+            return []
+        blobs = [self._validated(job_id, result) for job_id, result, _ in items]
+        job_ids = [job_id for job_id, _, _ in items]
+        if len(set(job_ids)) != len(job_ids):
+            raise ValueError("a job appears twice in one batch")
         with self._write() as s:
-            for (job_id, result, version), blob in zip(items, encoded, strict=True):
-                job = s.get(Job, job_id)
-                if job is None or job.state is not JobState.RUNNING:
-                    state = "gone" if job is None else job.state.value
+            jobs: dict[int, tuple[int, JobState]] = {}
+            for chunk in _chunks(job_ids):
+                for job_id, photo_id, state in s.execute(
+                    select(Job.id, Job.photo_id, Job.state).where(Job.id.in_(chunk))
+                ):
+                    jobs[job_id] = (photo_id, JobState(state))
+            for job_id in job_ids:
+                if job_id not in jobs or jobs[job_id][1] is not JobState.RUNNING:
+                    state = jobs[job_id][1].value if job_id in jobs else "gone"
                     raise LibraryError(f"job {job_id} is not running ({state}): not completed")
-                photo_id = job.photo_id
-                has_human = s.scalar(select(exists().where(
-                    Caption.photo_id == photo_id, Caption.source == CaptionSource.HUMAN)))
-                if not has_human:
-                    self._retire_current(s, photo_id)
-                caption = Caption(
-                    photo_id=photo_id,
-                    text=result.text,
-                    source=CaptionSource.MODEL,
-                    model_id=result.model_id or None,
-                    model_version=version,
-                    beam_size=result.beam_size,
-                    score=_finite(result.score),
-                    confidence=_finite(result.confidence),
-                    word_logprobs=_logprobs(result.word_logprobs),
-                    alternatives=[
+            photo_ids = [jobs[job_id][0] for job_id in job_ids]
+            human: set[int] = set()
+            for chunk in _chunks(photo_ids):
+                human.update(s.scalars(select(Caption.photo_id).distinct().where(
+                    Caption.photo_id.in_(chunk), Caption.source == CaptionSource.HUMAN)))
+            model_current = [pid for pid in photo_ids if pid not in human]
+            for chunk in _chunks(model_current):
+                s.execute(
+                    update(Caption).where(Caption.photo_id.in_(chunk), Caption.is_current)
+                    .values(is_current=False).execution_options(synchronize_session=False)
+                )
+            now = utcnow()
+            rows = [
+                {
+                    "photo_id": photo_id,
+                    "text": result.text,
+                    "source": CaptionSource.MODEL,
+                    "origin": None,
+                    "model_id": result.model_id or None,
+                    "model_version": version,
+                    "beam_size": result.beam_size,
+                    "score": _finite(result.score),
+                    "confidence": _finite(result.confidence),
+                    "word_logprobs": _logprobs(result.word_logprobs),
+                    "alternatives": [
                         {"text": a.text, "score": _finite(a.score, 4),
                          "word_logprobs": _logprobs(a.word_logprobs)}
                         for a in result.alternatives
                     ],
-                    reviewed=False,
-                    is_current=not has_human,
-                )
-                s.add(caption)
-                s.flush()
-                n_words, height, width = result.attention.shape
-                s.add(AttentionMap(caption_id=caption.id, n_words=n_words, height=height,
-                                   width=width, codec=attention_codec.CODEC, data=blob))
+                    "reviewed": False,
+                    "is_current": photo_id not in human,
+                    "parent_id": None,
+                    "created_at": now,
+                }
+                for photo_id, (_, result, version) in zip(photo_ids, items, strict=True)
+            ]
+            caption_ids = list(s.scalars(
+                insert(Caption).returning(Caption.id, sort_by_parameter_order=True), rows
+            ))
+            s.execute(insert(AttentionMap), [
+                {"caption_id": cid, "n_words": result.attention.shape[0],
+                 "height": result.attention.shape[1], "width": result.attention.shape[2],
+                 "codec": attention_codec.CODEC, "data": blob}
+                for cid, (_, result, _), blob in zip(caption_ids, items, blobs, strict=True)
+            ])
+            for chunk in _chunks(photo_ids):
                 s.execute(
-                    update(Photo)
-                    .where(Photo.id == photo_id, Photo.state != PhotoState.MISSING)
-                    .values(state=PhotoState.CAPTIONED)
+                    update(Photo).where(Photo.id.in_(chunk), Photo.state != PhotoState.MISSING)
+                    .values(state=PhotoState.CAPTIONED, updated_at=now)
                     .execution_options(synchronize_session=False)
                 )
-                s.delete(job)
-                caption_ids.append(caption.id)
+            for chunk in _chunks(job_ids):
+                s.execute(delete(Job).where(Job.id.in_(chunk))
+                          .execution_options(synchronize_session=False))
         return caption_ids
 
     @staticmethod

@@ -108,6 +108,16 @@ def build_filters(
     return where
 
 
+def _missing_ids(conn: Connection, caption_ids: list[int]) -> set[int]:
+    """Return which of these captions belong to missing photos."""
+    if not caption_ids:
+        return set()
+    return set(conn.scalars(
+        select(Caption.id).join(Photo, Photo.id == Caption.photo_id)
+        .where(Caption.id.in_(caption_ids), Photo.state == PhotoState.MISSING)
+    ))
+
+
 def run_search(
     conn: Connection,
     index: FullTextIndex,
@@ -134,12 +144,30 @@ def run_search(
     if limit <= 0:
         return []
     parsed = parse(query, prefix_last=prefix_last)
-    where = build_filters(**filters)
+    include_missing = bool(filters.pop("include_missing", False))
+    chosen = build_filters(include_missing=True, **filters)  # what the caller asked for
+    where = chosen if include_missing else [*chosen, Photo.state != PhotoState.MISSING]
 
     scores: dict[int, float] = {}
     if order_by == "relevance" and parsed.groups:
-        ranked = index.ranked(conn, parsed, where, window=rank_window, limit=limit,
-                              offset=offset)
+        if chosen or include_missing:
+            ranked = index.ranked(conn, parsed, where, window=rank_window, limit=limit,
+                                  offset=offset)
+        else:
+            # Only the implicit "not missing" filter: rank without joining photos (much
+            # faster), fetch a few spare hits and drop missing photos below. Missing
+            # photos are rare; if too many of them crowd a page, rank with the join.
+            spare = 8
+            ranked = index.ranked(conn, parsed, [], window=rank_window,
+                                  limit=offset + limit + spare, offset=0)
+            missing = _missing_ids(conn, [cid for cid, _ in ranked])
+            if missing and len(ranked) == offset + limit + spare \
+                    and len(ranked) - len(missing) < offset + limit:
+                ranked = index.ranked(conn, parsed, where, window=rank_window, limit=limit,
+                                      offset=offset)
+            else:
+                kept = [(cid, score) for cid, score in ranked if cid not in missing]
+                ranked = kept[offset : offset + limit]
         ids = [caption_id for caption_id, _ in ranked]
         scores = dict(ranked)
     else:

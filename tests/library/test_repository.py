@@ -319,7 +319,7 @@ def test_complete_jobs_is_all_or_nothing(
     with pytest.raises(LibraryError, match="not running"):
         library.complete_jobs([(ja.job_id, caption_result("a lake"), "v1"),
                                (jb.job_id, caption_result("a hill"), "v1")])
-    # The first item was written inside the failed transaction: nothing of it remains.
+    # The batch is refused as a whole: nothing of the first item was stored.
     assert library.caption_history(a) == []
     assert library.attention(a) is None
     assert library.photo(a).state is PhotoState.PENDING

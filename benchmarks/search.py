@@ -1,0 +1,298 @@
+"""Benchmark the library: ingest throughput, size per photo, and search latency.
+
+Builds SQLite libraries of N captions (100k and 1M by default) through the real
+API (``upsert_photos`` -> ``enqueue`` -> ``claim_jobs`` -> ``complete_jobs``, with
+n-best lists and 9 x 9 attention maps), then times ``Library.search`` (limit 20,
+snippets included) for one-word, two-word, prefix and phrase queries.
+
+Captions come from a trigram model of the Flickr8k captions, read at run time
+from ``--flickr8k`` (the dataset is research-only: it is never copied into the
+repository); without it, a small built-in vocabulary is used instead. Query words
+are drawn from the generated captions in proportion to their frequency (stop
+words excluded), so common words such as "dog" and "man" are queried most: the
+pessimistic case for ranking.
+
+    python benchmarks/search.py                      # 100k and 1M
+    python benchmarks/search.py --sizes 20000 --queries 100
+
+Targets (issue 4): p95 < 20 ms at 1M captions; <= 4 KB of attention per photo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import func, select, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from annotator.core.types import Alternative, CaptionResult
+from annotator.library import Library, PhotoFile, open_library
+from annotator.library.schema import AttentionMap
+from annotator.library.testing import attention_maps
+
+FLICKR8K = Path("/work/shared/datasets/flickr8k/dataset_flickr8k.json")
+STOP = set(
+    [
+        "a", "an", "the", "is", "are", "was", "were", "be", "been", "being", "in", "on", "of",
+        "with", "and", "or", "at", "to", "while", "his", "her", "their", "its", "it", "for", "from",
+        "by", "into", "through", "up", "down", "over", "under", "near", "as", "that", "this",
+        "these", "those", "some", "has", "have", "who", "which", "one", "s", "there", "he", "she",
+        "they", "them", "him", "out", "off", "onto", "other", "another", "each", "very"
+    ]
+)
+FALLBACK = {
+    "subject": [
+        "man", "woman", "boy", "girl", "child", "dog", "cat", "horse", "bird", "surfer", "skier",
+        "cyclist", "crowd", "team", "player", "couple", "puppy"
+    ],
+    "adjective": [
+        "black", "white", "brown", "red", "blue", "young", "old", "small", "large", "happy", "wet",
+        "muddy", "spotted", "fluffy", "tall"
+    ],
+    "verb": [
+        "runs", "jumps", "walks", "sits", "stands", "rides", "plays", "climbs", "swims", "catches",
+        "looks", "waits", "dances", "sleeps"
+    ],
+    "preposition": ["on", "in", "near", "under", "across", "through", "along", "beside", "behind"],
+    "place": [
+        "beach", "grass", "street", "snow", "water", "field", "park", "road", "mountain", "river",
+        "bench", "wall", "pool", "fence", "rock", "stage", "city"
+    ],
+}
+
+
+# ---------------------------------------------------------------------------- captions
+
+
+class TrigramCaptions:
+    """Generate captions from a trigram model of Flickr8k (or a template fallback)."""
+
+    def __init__(self, dataset: Path | None, seed: int = 0) -> None:
+        """Fit the model on ``dataset`` when it can be read."""
+        self.rng = random.Random(seed)
+        self.table: dict[tuple[str, str], tuple[list[str], list[int]]] = {}
+        self.source = "built-in template vocabulary (Flickr8k not found)"
+        if dataset is not None and dataset.exists():
+            counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+            images = json.loads(dataset.read_text())["images"]
+            for image in images:
+                for sentence in image["sentences"]:
+                    tokens = ["<s>", "<s>", *[t for t in sentence["tokens"] if t], "</s>"]
+                    for a, b, c in zip(tokens, tokens[1:], tokens[2:], strict=False):
+                        counts[(a, b)][c] += 1
+            for key, counter in counts.items():
+                words = list(counter)
+                cumulative, total = [], 0
+                for w in words:
+                    total += counter[w]
+                    cumulative.append(total)
+                self.table[key] = (words, cumulative)
+            self.source = f"trigram model of {len(images) * 5:,} Flickr8k captions"
+
+    def __call__(self) -> list[str]:
+        """Return one caption as a list of words (5 to 20 words)."""
+        if not self.table:
+            f = FALLBACK
+            c = self.rng.choice
+            return ["a", c(f["adjective"]), c(f["subject"]), c(f["verb"]), c(f["preposition"]),
+                    "the", c(f["adjective"]), c(f["place"])]
+        while True:
+            words: list[str] = []
+            a, b = "<s>", "<s>"
+            while len(words) < 20:
+                choices, cumulative = self.table[(a, b)]
+                w = choices[bisect.bisect_right(cumulative, self.rng.random() * cumulative[-1])]
+                if w == "</s>":
+                    break
+                words.append(w)
+                a, b = b, w
+            if len(words) >= 5:
+                return words
+
+
+# ------------------------------------------------------------------------------ ingest
+
+
+def build(path: Path, n: int, captions: list[list[str]], grid: int, batch: int) -> dict:
+    """Create a library of ``n`` captioned photos through the API; return timings."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    root_dir = path.parent / "photos"
+    root_dir.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    pool = [attention_maps(rng, 20, grid, grid) for _ in range(2048)]  # sliced per caption
+    library = open_library(path)
+    root = library.add_root(root_dir)
+    in_api = 0.0
+    start = time.perf_counter()
+    for lo in range(0, n, batch):
+        files = [PhotoFile(root_dir / f"{i // 1000:04d}" / f"IMG_{i:07d}.jpg", f"{i:064x}",
+                           2_000_000 + i, 1.6e9 + i * 60.0, 4000, 3000)
+                 for i in range(lo, min(lo + batch, n))]
+        results = []
+        for i in range(lo, min(lo + batch, n)):
+            words = captions[i]
+            lp = tuple(-0.05 - 0.5 * ((i * 7 + k) % 11) / 11 for k in range(len(words) + 1))
+            alts = tuple(Alternative(" ".join([*words[:-1], w]), sum(lp) - 0.3 * j, lp)
+                         for j, w in enumerate(("here", "there", "too"), start=1))
+            results.append(CaptionResult(
+                tuple(words), sum(lp), lp, pool[i % len(pool)][: len(words)],
+                (Alternative(" ".join(words), sum(lp), lp), *alts), "bench-model", 5))
+        t0 = time.perf_counter()
+        ids = [r.photo_id for r in library.upsert_photos(root.id, files)]
+        library.enqueue(ids)
+        jobs = library.claim_jobs(len(ids))
+        by_photo = dict(zip(ids, results, strict=True))
+        library.complete_jobs([(j.job_id, by_photo[j.photo_id], "bench-v1") for j in jobs])
+        in_api += time.perf_counter() - t0
+        done = min(lo + batch, n)
+        if done % (n // 10 or 1) < batch:
+            print(f"    {done:>9,} photos  {done / in_api:8,.0f} photos/s", flush=True)
+    total = time.perf_counter() - start
+    with library.engine.connect() as conn:
+        conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        attention_bytes = conn.execute(select(func.avg(func.length(AttentionMap.data)))).scalar()
+    library.close()
+    size = sum(Path(f"{path}{s}").stat().st_size for s in ("", "-wal")
+               if Path(f"{path}{s}").exists())
+    return {"api_seconds": in_api, "wall_seconds": total, "bytes": size,
+            "attention_bytes": float(attention_bytes or 0)}
+
+
+# ----------------------------------------------------------------------------- queries
+
+
+def query_sets(captions: list[list[str]], count: int, seed: int) -> dict[str, list[str]]:
+    """Draw realistic queries from the generated captions."""
+    rng = random.Random(seed)
+    sample = [captions[rng.randrange(len(captions))] for _ in range(count * 20)]
+    content = [[w for w in c if w not in STOP and len(w) > 2] for c in sample]
+    content = [c for c in content if len(c) >= 2]
+    one = [rng.choice(c) for c in content[:count]]
+    two = [" ".join(rng.sample(c, 2)) for c in content[count : 2 * count]]
+    prefix = []
+    for c in content[2 * count : 3 * count]:
+        w = rng.choice(c)
+        prefix.append(w[: rng.randint(3, max(3, min(5, len(w) - 1)))] + "*")
+    phrase = []
+    for c in sample[3 * count :]:
+        if len(phrase) == count:
+            break
+        k = rng.randint(2, 3)
+        starts = [i for i in range(len(c) - k + 1) if c[i] not in STOP or c[i + k - 1] not in STOP]
+        if starts:
+            i = rng.choice(starts)
+            phrase.append('"' + " ".join(c[i : i + k]) + '"')
+    return {"one word": one, "two words": two, "prefix": prefix, "phrase": phrase}
+
+
+def time_queries(run: Callable[[str], list], queries: list[str]) -> tuple[list[float], float]:
+    """Return latencies in ms and the mean number of hits."""
+    times, hits = [], []
+    for q in queries:
+        t0 = time.perf_counter()
+        found = run(q)
+        times.append((time.perf_counter() - t0) * 1000)
+        hits.append(len(found))
+    return times, statistics.fmean(hits)
+
+
+def pct(values: list[float], p: float) -> float:
+    """Return the p-th percentile (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def bench_queries(library: Library, captions: list[list[str]], count: int) -> list[tuple]:
+    """Time each query kind (after one warm-up pass with other queries)."""
+    warm = query_sets(captions, count, seed=1)
+    for queries in warm.values():
+        for q in queries:
+            library.search(q, limit=20)
+    rows = []
+    sets = query_sets(captions, count, seed=2)
+    for kind, queries in sets.items():
+        times, mean_hits = time_queries(lambda q: library.search(q, limit=20), queries)
+        rows.append((kind, times, mean_hits))
+    extra: list[tuple[str, Callable[[str], list]]] = [
+        ("one word, exact bm25 (no window)",
+         lambda q: library.search(q, limit=20, rank_window=None)),
+        ("one word, newest photos first", lambda q: library.search(q, limit=20,
+                                                                   order_by="date")),
+        ("one word, typed (prefix_last)", lambda q: library.search(q, limit=20,
+                                                                   prefix_last=True)),
+    ]
+    for kind, run in extra:
+        times, mean_hits = time_queries(run, sets["one word"][: max(20, count // 4)])
+        rows.append((kind, times, mean_hits))
+    return rows
+
+
+# -------------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the numbers."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--queries", type=int, default=200, help="queries per kind")
+    parser.add_argument("--grid", type=int, default=9, help="attention grid (default 9)")
+    parser.add_argument("--batch", type=int, default=256, help="photos per ingest batch")
+    parser.add_argument("--flickr8k", type=Path, default=FLICKR8K)
+    parser.add_argument("--dir", type=Path, default=None, help="where to build (default: tmp)")
+    parser.add_argument("--keep", action="store_true", help="keep the databases")
+    args = parser.parse_args(argv)
+
+    workdir = args.dir or Path(tempfile.mkdtemp(prefix="annotator-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    generate = TrigramCaptions(args.flickr8k)
+    print(f"captions: {generate.source}; attention {args.grid}x{args.grid}; "
+          f"workdir {workdir}", flush=True)
+    try:
+        for n in args.sizes:
+            captions = [generate() for _ in range(n)]
+            mean_words = statistics.fmean(len(c) for c in captions)
+            print(f"\nlibrary of {n:,} captions (mean {mean_words:.1f} words)", flush=True)
+            path = workdir / f"bench-{n}.sqlite3"
+            stats = build(path, n, captions, args.grid, args.batch)
+            print(f"  ingest: {n / stats['api_seconds']:,.0f} photos/s through the API "
+                  f"(upsert_photos + enqueue + claim_jobs + complete_jobs, batches of "
+                  f"{args.batch}); {stats['api_seconds']:.0f} s in library calls")
+            print(f"  database: {stats['bytes'] / 1e6:,.1f} MB = "
+                  f"{stats['bytes'] / n:,.0f} bytes per photo; attention "
+                  f"{stats['attention_bytes']:,.0f} bytes per photo on average "
+                  f"(budget 4,096)")
+            library = open_library(path)
+            try:
+                rows = bench_queries(library, captions, args.queries)
+            finally:
+                library.close()
+            print(f"  {'query (limit 20)':<34}{'n':>5}{'p50 ms':>9}{'p95 ms':>9}"
+                  f"{'max ms':>9}{'mean hits':>11}")
+            for kind, times, mean_hits in rows:
+                print(f"  {kind:<34}{len(times):>5}{pct(times, 50):>9.1f}{pct(times, 95):>9.1f}"
+                      f"{max(times):>9.1f}{mean_hits:>11.1f}", flush=True)
+            if not args.keep:
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{path}{suffix}").unlink(missing_ok=True)
+    finally:
+        if not args.keep and args.dir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
