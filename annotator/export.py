@@ -199,7 +199,8 @@ def collect_items(library: Library, *, only_reviewed: bool = False, include_mode
         human = cur.source == CaptionSource.HUMAN.value
         if only_reviewed:
             if not cur.reviewed:
-                skipped["caption not marked reviewed"] += 1
+                if human:
+                    skipped["human caption not marked reviewed"] += 1
                 continue
         elif not (human or cur.reviewed or include_model):
             continue  # an unreviewed model caption: not training data unless asked

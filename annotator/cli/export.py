@@ -5,6 +5,17 @@ from __future__ import annotations
 import argparse
 
 
+def fraction(text: str) -> float:
+    """Parse a share in [0, 1) for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {value}")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``export`` subcommand."""
     p = sub.add_parser(
@@ -32,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     images.add_argument("--link-images", dest="images", action="store_const", const="link",
                         help="link the photos into DIR/images (symbolic links)")
     p.set_defaults(images="reference")
-    p.add_argument("--val-share", type=float, default=0.1, metavar="FRACTION",
+    p.add_argument("--val-share", type=fraction, default=0.1, metavar="FRACTION",
                    help="share of photos in the val split (karpathy; default 0.1)")
     p.add_argument("--model", default=None, metavar="PATH",
                    help="model whose vocabulary the captions are checked against "

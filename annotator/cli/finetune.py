@@ -7,6 +7,7 @@ import os
 import sys
 
 from annotator.cli._common import add_device
+from annotator.cli.export import fraction
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "forgetting")
     p.add_argument("--replay-images", metavar="DIR",
                    help="image folder of --replay (default: the JSON's folder)")
-    p.add_argument("--replay-share", type=float, default=0.5, metavar="FRACTION",
+    p.add_argument("--replay-share", type=fraction, default=0.5, metavar="FRACTION",
                    help="share of training pairs drawn from --replay (default 0.5)")
     p.add_argument("--beam-size", type=int, default=3, help="beam size for the scores")
     p.add_argument("--force", action="store_true",

@@ -118,7 +118,8 @@ class FinetuneResult:
                        "corrections (higher CIDEr-D and no lower BLEU-4); --force installs it")
         if self.older_captions:
             out.append(f"{self.older_captions} photo(s) have an unedited caption from another "
-                       "model; `annotator --index --recaption-older` re-captions them")
+                       "model; `annotator --index --recaption-older` re-captions them with the "
+                       "default model")
         return out
 
 
@@ -130,10 +131,11 @@ def substitutions(pairs: Sequence[tuple[Sequence[str], Sequence[str]]]
     """Return, per corrected word, the model words it replaced.
 
     ``pairs`` are (model caption tokens, corrected tokens). Equal-length ``replace``
-    spans of their alignment pair words up position by position; longer or shorter
-    spans pair only their first words and their last words, the ones next to the
-    words both captions share ("a dog in the park" -> "a puppy on the grass" pairs
-    dog/puppy and park/grass).
+    spans of their alignment pair words up position by position ("a dog in the park"
+    -> "a puppy on the park" pairs dog/puppy and in/on); spans of different lengths
+    pair only their first words and their last words, the ones next to the words
+    both captions share ("a dog running" -> "a small puppy running" pairs dog/small
+    and dog/puppy). Votes add up over the export; the most frequent source wins.
     """
     subs: dict[str, Counter[str]] = {}
     for model, fixed in pairs:
@@ -282,14 +284,18 @@ def is_better(before: dict[str, float], after: dict[str, float]) -> bool:
 
 
 def older_model_captions(library: Any, model: Checkpoint) -> int:
-    """Count present photos whose current caption is an unreviewed one from another model."""
+    """Count present photos whose current caption is a model caption from another model.
+
+    Those are what ``annotator --index --recaption-older`` re-captions with the
+    default model (captions a person edited are human captions, never counted).
+    """
     from annotator.library import Library, open_library
 
     mine = {model.model_id, model.version}
     lib = library if isinstance(library, Library) else open_library(library, create=False)
     try:
         return sum(1 for c in lib.iter_current_captions()
-                   if c.source == "model" and not c.reviewed and c.model_version not in mine)
+                   if c.source == "model" and c.model_version and c.model_version not in mine)
     finally:
         if lib is not library:
             lib.close()
