@@ -254,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flickr8k", type=Path, default=FLICKR8K)
     parser.add_argument("--dir", type=Path, default=None, help="where to build (default: tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the databases")
+    parser.add_argument("--reuse", action="store_true",
+                        help="time queries on databases kept by an earlier --keep run in --dir "
+                             "(same captions: the generator is seeded)")
     args = parser.parse_args(argv)
 
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="annotator-bench-"))
@@ -267,14 +270,17 @@ def main(argv: list[str] | None = None) -> int:
             mean_words = statistics.fmean(len(c) for c in captions)
             print(f"\nlibrary of {n:,} captions (mean {mean_words:.1f} words)", flush=True)
             path = workdir / f"bench-{n}.sqlite3"
-            stats = build(path, n, captions, args.grid, args.batch)
-            print(f"  ingest: {n / stats['api_seconds']:,.0f} photos/s through the API "
-                  f"(upsert_photos + enqueue + claim_jobs + complete_jobs, batches of "
-                  f"{args.batch}); {stats['api_seconds']:.0f} s in library calls")
-            print(f"  database: {stats['bytes'] / 1e6:,.1f} MB = "
-                  f"{stats['bytes'] / n:,.0f} bytes per photo; attention "
-                  f"{stats['attention_bytes']:,.0f} bytes per photo on average "
-                  f"(budget 4,096)")
+            if args.reuse and path.exists():
+                print(f"  reusing {path} ({path.stat().st_size / 1e6:,.1f} MB)")
+            else:
+                stats = build(path, n, captions, args.grid, args.batch)
+                print(f"  ingest: {n / stats['api_seconds']:,.0f} photos/s through the API "
+                      f"(upsert_photos + enqueue + claim_jobs + complete_jobs, batches of "
+                      f"{args.batch}); {stats['api_seconds']:.0f} s in library calls")
+                print(f"  database: {stats['bytes'] / 1e6:,.1f} MB = "
+                      f"{stats['bytes'] / n:,.0f} bytes per photo; attention "
+                      f"{stats['attention_bytes']:,.0f} bytes per photo on average "
+                      f"(budget 4,096)")
             library = open_library(path)
             try:
                 rows = bench_queries(library, captions, args.queries)
@@ -285,11 +291,11 @@ def main(argv: list[str] | None = None) -> int:
             for kind, times, mean_hits in rows:
                 print(f"  {kind:<34}{len(times):>5}{pct(times, 50):>9.1f}{pct(times, 95):>9.1f}"
                       f"{max(times):>9.1f}{mean_hits:>11.1f}", flush=True)
-            if not args.keep:
+            if not args.keep and not args.reuse:
                 for suffix in ("", "-wal", "-shm"):
                     Path(f"{path}{suffix}").unlink(missing_ok=True)
     finally:
-        if not args.keep and args.dir is None:
+        if not args.keep and not args.reuse and args.dir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

@@ -231,10 +231,8 @@ class SQLiteFTS5(FullTextIndex):
                 .limit(max(window, offset + limit))
                 .subquery()
             )
-            low = conn.scalar(select(func.min(newest.c.rowid)))
-            if low is None:
-                return []
-            conditions.append(rowid >= low)
+            # One statement: the lowest rowid of the window bounds the ranked scan.
+            conditions.append(rowid >= select(func.min(newest.c.rowid)).scalar_subquery())
         bm25 = func.bm25(_fts5_hidden)
         stmt = (
             _joined(select(rowid, bm25), rowid, where)

@@ -39,6 +39,7 @@ OrderBy = Literal["relevance", "date", "confidence"]
 ORDERS: tuple[str, ...] = ("relevance", "date", "confidence")
 DEFAULT_RANK_WINDOW = 2000
 MAX_LIMIT = 10_000
+_SPARE = 8  # extra ranked hits fetched to make up for missing photos
 
 
 @dataclass(frozen=True)
@@ -108,14 +109,20 @@ def build_filters(
     return where
 
 
-def _missing_ids(conn: Connection, caption_ids: list[int]) -> set[int]:
-    """Return which of these captions belong to missing photos."""
+def _details(conn: Connection, caption_ids: list[int]) -> dict[int, Any]:
+    """Return the rows a hit shows, by caption id."""
     if not caption_ids:
-        return set()
-    return set(conn.scalars(
-        select(Caption.id).join(Photo, Photo.id == Caption.photo_id)
-        .where(Caption.id.in_(caption_ids), Photo.state == PhotoState.MISSING)
-    ))
+        return {}
+    stmt = (
+        select(
+            Caption.id, Caption.photo_id, Photo.path, Photo.root_id, Caption.text,
+            Caption.source, Caption.reviewed, Caption.confidence, Caption.model_version,
+            Photo.photo_date, Photo.state,
+        )
+        .join(Photo, Photo.id == Caption.photo_id)
+        .where(Caption.id.in_(caption_ids))
+    )
+    return {row.id: row for row in conn.execute(stmt)}
 
 
 def run_search(
@@ -149,24 +156,25 @@ def run_search(
     where = chosen if include_missing else [*chosen, Photo.state != PhotoState.MISSING]
 
     scores: dict[int, float] = {}
+    rows: dict[int, Any] = {}
     if order_by == "relevance" and parsed.groups:
         if chosen or include_missing:
             ranked = index.ranked(conn, parsed, where, window=rank_window, limit=limit,
                                   offset=offset)
         else:
             # Only the implicit "not missing" filter: rank without joining photos (much
-            # faster), fetch a few spare hits and drop missing photos below. Missing
-            # photos are rare; if too many of them crowd a page, rank with the join.
-            spare = 8
-            ranked = index.ranked(conn, parsed, [], window=rank_window,
-                                  limit=offset + limit + spare, offset=0)
-            missing = _missing_ids(conn, [cid for cid, _ in ranked])
-            if missing and len(ranked) == offset + limit + spare \
-                    and len(ranked) - len(missing) < offset + limit:
+            # faster), fetch a few spare hits and drop missing photos here. Missing
+            # photos are rare; if they crowd out the page, rank again with the join.
+            want = offset + limit + _SPARE
+            ranked = index.ranked(conn, parsed, [], window=rank_window, limit=want, offset=0)
+            rows = _details(conn, [cid for cid, _ in ranked])
+            kept = [(cid, score) for cid, score in ranked
+                    if cid in rows and rows[cid].state is not PhotoState.MISSING]
+            if len(ranked) == want and len(kept) < offset + limit:
                 ranked = index.ranked(conn, parsed, where, window=rank_window, limit=limit,
                                       offset=offset)
+                rows = {}
             else:
-                kept = [(cid, score) for cid, score in ranked if cid not in missing]
                 ranked = kept[offset : offset + limit]
         ids = [caption_id for caption_id, _ in ranked]
         scores = dict(ranked)
@@ -189,19 +197,8 @@ def run_search(
         ids = list(conn.scalars(stmt))
     if not ids:
         return []
-
-    rows = {
-        row.id: row
-        for row in conn.execute(
-            select(
-                Caption.id, Caption.photo_id, Photo.path, Photo.root_id, Caption.text,
-                Caption.source, Caption.reviewed, Caption.confidence, Caption.model_version,
-                Photo.photo_date, Photo.state,
-            )
-            .join(Photo, Photo.id == Caption.photo_id)
-            .where(Caption.id.in_(ids))
-        )
-    }
+    if not rows:
+        rows = _details(conn, ids)
     snippets = index.snippets(conn, parsed, ids, highlight) if parsed.groups else {}
     hits = []
     for caption_id in ids:
