@@ -1,0 +1,106 @@
+"""Turn the indexer's listener events into queued Qt signals delivered on the GUI thread.
+
+The indexer calls :meth:`Bridge.listener` on its own thread. The bridge, a QObject
+living on the GUI thread, re-emits each event through an explicitly queued
+connection, so every ``sig_...`` signal is emitted on the GUI thread whatever
+(plain function, lambda or slot) is connected to it. Nothing here touches a widget.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, Signal
+
+from annotator.pipeline.runner import Finished, PhotoCaptioned, PhotoFailed, Progress, Status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelReady:
+    """The captioning model is loaded: its id and a readable device name."""
+
+    model_id: str
+    device: str
+
+
+@dataclass(frozen=True)
+class ModelFailed:
+    """The model could not be loaded; indexing waits for another model in the settings."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """A scan (or a watcher report) recorded files: ``queued`` new jobs."""
+
+    root_ids: tuple[int, ...]
+    queued: int
+
+
+@dataclass(frozen=True)
+class FilesRemoved:
+    """The watcher saw photos deleted; ``marked`` were marked missing."""
+
+    paths: tuple[Path, ...]
+    marked: int
+
+
+@dataclass(frozen=True)
+class WorkerStopped:
+    """The indexing thread ended (stopped, or the model failed to load)."""
+
+    generation: int
+
+
+class Bridge(QObject):
+    """Re-emit listener events as ``sig_...`` signals on the GUI thread."""
+
+    sig_progress = Signal(object)  # Progress
+    sig_captioned = Signal(object)  # PhotoCaptioned
+    sig_failed = Signal(object)  # PhotoFailed
+    sig_status = Signal(str)
+    sig_finished = Signal(object)  # RunSummary
+    sig_model_ready = Signal(object)  # ModelReady
+    sig_model_failed = Signal(str)
+    sig_scanned = Signal(object)  # Scanned
+    sig_files_removed = Signal(object)  # FilesRemoved
+    sig_worker_stopped = Signal(int)  # generation
+    _sig_event = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._sig_event.connect(self._dispatch, Qt.ConnectionType.QueuedConnection)
+
+    def listener(self, event: object) -> None:
+        """Receive one event on any thread; it is handled later on the GUI thread."""
+        self._sig_event.emit(event)
+
+    def _dispatch(self, event: object) -> None:
+        """Emit the public signal for ``event`` (GUI thread)."""
+        if isinstance(event, Progress):
+            self.sig_progress.emit(event)
+        elif isinstance(event, PhotoCaptioned):
+            self.sig_captioned.emit(event)
+        elif isinstance(event, PhotoFailed):
+            self.sig_failed.emit(event)
+        elif isinstance(event, Status):
+            self.sig_status.emit(event.message)
+        elif isinstance(event, Finished):
+            self.sig_finished.emit(event.summary)
+        elif isinstance(event, ModelReady):
+            self.sig_model_ready.emit(event)
+        elif isinstance(event, ModelFailed):
+            self.sig_model_failed.emit(event.reason)
+        elif isinstance(event, Scanned):
+            self.sig_scanned.emit(event)
+        elif isinstance(event, FilesRemoved):
+            self.sig_files_removed.emit(event)
+        elif isinstance(event, WorkerStopped):
+            self.sig_worker_stopped.emit(event.generation)
+        else:
+            log.debug("unknown indexer event %r", event)

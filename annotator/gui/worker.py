@@ -1,0 +1,231 @@
+"""Drive the indexing pipeline in the background, exactly as ``annotator --index --watch`` does.
+
+:class:`IndexWorker` owns three kinds of threads, none of which touches Qt:
+
+* the captioning thread: ``Indexer.process(until_empty=False)``, woken when work
+  is queued, stopped by ``Indexer.stop()`` after the current batch;
+* one scanning thread: ``Indexer.scan(roots)`` for added folders and at start,
+  and (re)starting the :class:`~annotator.watch.watcher.FolderWatcher`;
+* the watcher's threads, feeding ``Indexer.register_paths``.
+
+Everything is reported through ``listener`` (the :class:`~annotator.gui.bridge.Bridge`),
+which turns events into queued signals. The queue lives in the library, so
+stopping at any moment loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from annotator.gui.bridge import FilesRemoved, ModelFailed, ModelReady, Scanned, WorkerStopped
+from annotator.pipeline.runner import Indexer, IndexSettings, Status
+
+if TYPE_CHECKING:
+    from annotator.library.repository import Library, RootInfo
+    from annotator.model.captioner import Captioner
+    from annotator.watch.watcher import FolderWatcher
+
+log = logging.getLogger(__name__)
+
+
+def describe_device(device: object) -> str:
+    """Return a readable name for a torch device: "CPU" or the GPU's name."""
+    kind = getattr(device, "type", str(device))
+    if kind == "cuda":
+        try:
+            import torch
+
+            return f"GPU: {torch.cuda.get_device_name(device)}"  # type: ignore[arg-type]
+        except Exception:  # noqa: BLE001 - a name is only decoration
+            return "GPU (CUDA)"
+    if kind == "mps":
+        return "GPU: Apple (MPS)"
+    return "CPU"
+
+
+class IndexWorker:
+    """Caption queued photos, scan folders and watch them, on background threads."""
+
+    def __init__(self, library: Library, settings: IndexSettings,
+                 listener: Callable[[object], None], *, captioner: Captioner | None = None,
+                 watch: bool = True, poll: bool = False, retry_wait: float = 2.0) -> None:
+        self.library = library
+        self.settings = settings
+        self._listener = listener
+        self.watch = watch
+        self.poll = poll
+        self.retry_wait = retry_wait
+        self._captioner = captioner
+        self._captioner_key = self._key(settings) if captioner is not None else None
+        self.indexer: Indexer | None = None
+        self._thread: threading.Thread | None = None
+        self._scan_pool = ThreadPoolExecutor(1, thread_name_prefix="annotator-scan")
+        self._scans: list[Future] = []
+        self._watcher: FolderWatcher | None = None
+        self._watch_lock = threading.Lock()
+        self._scanner = Indexer(library, self._scan_settings(settings), self.emit)
+        self.generation = 0
+        self._halt = threading.Event()  # set by stop(): cuts short the wait after an error
+        self._closed = False
+
+    # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _key(settings: IndexSettings) -> tuple[str | None, str]:
+        return settings.model, settings.device
+
+    @staticmethod
+    def _scan_settings(settings: IndexSettings) -> IndexSettings:
+        return replace(settings, retry_failed=False, recaption_older=False)
+
+    def emit(self, event: object) -> None:
+        """Report ``event``; a listener gone at shutdown is ignored."""
+        try:
+            self._listener(event)
+        except RuntimeError:  # the Qt side was deleted while a thread finished
+            log.debug("event after shutdown: %r", event)
+
+    # ------------------------------------------------------------------ captioning
+
+    @property
+    def running(self) -> bool:
+        """Return whether the captioning thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Start the captioning thread (loads the model first; returns at once)."""
+        if self._closed or self.running:
+            return
+        self.generation += 1
+        self._halt = threading.Event()
+        captioner = self._captioner if self._captioner_key == self._key(self.settings) else None
+        self.indexer = Indexer(self.library, self.settings, self.emit, captioner=captioner)
+        self._thread = threading.Thread(target=self._run, args=(self.indexer, self.generation),
+                                        name="annotator-index", daemon=True)
+        self._thread.start()
+
+    def set_settings(self, settings: IndexSettings) -> None:
+        """Use ``settings`` from the next :meth:`start` (scans use them at once)."""
+        self.settings = settings
+        self._scanner = Indexer(self.library, self._scan_settings(settings), self.emit)
+
+    def _run(self, indexer: Indexer, generation: int) -> None:
+        try:
+            try:
+                captioner = indexer.captioner
+            except Exception as exc:  # noqa: BLE001 - reported; the app stays usable
+                log.warning("cannot load the model: %s", exc)
+                self.emit(ModelFailed(str(exc)))
+                return
+            self._captioner = captioner
+            self._captioner_key = self._key(indexer.settings)
+            self.emit(ModelReady(captioner.model_id, describe_device(captioner.device)))
+            while not indexer.stopping:
+                try:
+                    indexer.process(until_empty=False)
+                except Exception as exc:
+                    log.exception("indexing failed; starting again")
+                    self.emit(Status(f"indexing hit an error and starts again: {exc}"))
+                    self._halt.wait(self.retry_wait)
+        finally:
+            self.emit(WorkerStopped(generation))
+
+    def wake(self) -> None:
+        """Tell the captioning thread that work was queued."""
+        if self.indexer is not None:
+            self.indexer.wake()
+
+    def stop(self) -> None:
+        """Ask the captioning thread to stop after the current batch (returns at once)."""
+        self._halt.set()
+        if self.indexer is not None:
+            self.indexer.stop()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the captioning thread to end; return whether it did."""
+        thread = self._thread
+        if thread is None:
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    # ------------------------------------------------------------------ scanning
+
+    def scan(self, roots: Sequence[RootInfo] | None = None) -> Future:
+        """Scan ``roots`` (every root when None) on the scanning thread, then watch them."""
+        future = self._scan_pool.submit(self._scan, list(roots) if roots is not None else None)
+        self._scans = [f for f in self._scans if not f.done()] + [future]
+        return future
+
+    def rewatch(self) -> None:
+        """Watch the library's current roots (after one was removed, say)."""
+        if not self._closed:
+            self._scan_pool.submit(self._rewatch)
+
+    def _scan(self, roots: list[RootInfo] | None) -> None:
+        try:
+            before = self._scanner.summary.queued
+            self._scanner.scan(roots)
+            queued = self._scanner.summary.queued - before
+            self.wake()
+            ids = tuple(r.id for r in roots) if roots is not None else ()
+            self.emit(Scanned(ids, queued))
+            self._rewatch()
+        except Exception as exc:
+            log.exception("scan failed")
+            self.emit(Status(f"scan failed: {exc}"))
+
+    def _rewatch(self) -> None:
+        from annotator.watch.watcher import FolderWatcher
+
+        roots = [r.path for r in self.library.roots()] if self.watch and not self._closed else []
+        with self._watch_lock:
+            if self._watcher is not None and self._watcher.roots == roots:
+                return
+            old, self._watcher = self._watcher, None
+            if old is not None:
+                old.stop()
+            if roots and not self._closed:
+                watcher = FolderWatcher(roots, on_files=self._on_files,
+                                        on_deleted=self._on_deleted,
+                                        on_root_lost=self._on_root_lost, poll=self.poll)
+                watcher.start()
+                self._watcher = watcher
+
+    def _on_files(self, paths: list[Path]) -> None:
+        queued = self._scanner.register_paths(paths)
+        self.wake()
+        self.emit(Scanned((), queued))
+
+    def _on_deleted(self, paths: list[Path]) -> None:
+        marked = self.library.mark_missing(paths)
+        self.emit(FilesRemoved(tuple(paths), marked))
+
+    def _on_root_lost(self, root: Path) -> None:
+        for info in self.library.roots():
+            if info.path == root:
+                self.library.set_root_paused(info.id, True)
+        self.emit(Status(f"{root} is not reachable (unmounted?): paused; nothing deleted"))
+        self.emit(Scanned((), 0))
+
+    # ------------------------------------------------------------------ shutdown
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Stop everything and wait (up to ``timeout`` s for captioning); return if it ended."""
+        self._closed = True
+        self.stop()
+        with self._watch_lock:
+            watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
+        self._scan_pool.shutdown(wait=False, cancel_futures=True)
+        if self._scans:
+            wait_futures(self._scans, timeout=timeout)
+        return self.wait(timeout)
