@@ -34,10 +34,11 @@ class Provenance:
         """Return whether ``other`` records the same model, score, review flag and source."""
         if other is None:
             return False
+        # Scores are written with 6 significant digits (see xmp.py): compare at that precision.
         score_same = (self.score is None and other.score is None) or (
             self.score is not None
             and other.score is not None
-            and abs(self.score - other.score) <= 1e-6 * max(1.0, abs(self.score))
+            and f"{self.score:.6g}" == f"{other.score:.6g}"
         )
         return (
             self.model_version == other.model_version

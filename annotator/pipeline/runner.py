@@ -321,7 +321,7 @@ class Indexer:
                 else:  # a job completes once its caption is in the photo AND the library
                     for d, r in ok:
                         fut = pool.submit(stages.write_metadata, self.library, [(d.job.path, r)],
-                                          mode=s.metadata, model_version=captioner.model_id,
+                                          mode=s.metadata, model_version=version,
                                           sidecar_style=s.sidecar_style,
                                           overwrite_human=s.overwrite_human)
                         pending_writes.append((fut, d, r))

@@ -145,7 +145,8 @@ def write_metadata(library: Library, items: Sequence[tuple[Path, CaptionResult]]
 
     def one(item: tuple[Path, CaptionResult]) -> Written:
         path, res = item
-        prov = Provenance(model_version=model_version, score=res.confidence, reviewed=False,
+        # the same provenance the library records (and ``write-metadata`` writes)
+        prov = Provenance(model_version=model_version, score=res.score, reviewed=False,
                           source="model")
         try:
             report = write_caption(path, res.text, provenance=prov, mode=mode,

@@ -197,3 +197,17 @@ def test_metadata_is_written_and_does_not_trigger_recaptioning(
     assert (p.with_name(p.name + ".xmp").exists()) == (mode == "sidecar")
     again = indexer(library, captioner, metadata=mode).run([root])
     assert again.captioned == 0
+
+
+def test_write_metadata_finds_indexed_photos_up_to_date(library: Library, captioner: Captioner,
+                                                        tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    from annotator.cli import main
+
+    root = tmp_path / "w"
+    make_photos(root, 2)
+    indexer(library, captioner, metadata="embed").run([root])
+    assert main(["write-metadata", "--library", str(library.path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "would write" not in out, out
