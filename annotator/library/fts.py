@@ -22,11 +22,14 @@ Queries arrive parsed (:class:`annotator.library.query.Query`): words are runs o
 letters and digits only, and reach the database quoted (FTS5) or as bound
 parameters (PostgreSQL), so no user input is ever parsed as query syntax.
 
-Relevance ranking of very common words is bounded: with ``window=K`` only the K
-most recently captioned matches are ranked (bm25 / ts_rank), the rest follow in
-no particular order. Every match is still found; the order is exact whenever a
-query has at most K matches. This keeps a one-word query on a million captions
-in milliseconds (``benchmarks/search.py``); pass ``window=None`` for exact order.
+Relevance ranking is bounded. Scoring a match is cheap, but bm25 (and ts_rank)
+must score *every* match before it can return the best twenty, and FTS5's bm25
+also counts every match of each phrase for its IDF: a common word or phrase on a
+million captions costs 50-800 ms. So with ``window=K`` (the search default is
+2000) a query that matches at most K captions is ranked by relevance, and a
+broader one lists its most recently captioned matches first (score None): all
+matches are still found, in a stable order, and every query costs O(K). Pass
+``window=None`` to rank every match regardless of cost.
 """
 
 from __future__ import annotations
@@ -80,7 +83,6 @@ class FullTextIndex(ABC):
     def matches(self, query: Query) -> ColumnElement[bool]:
         """Return a condition on ``Caption.id``: the caption matches ``query``."""
 
-    @abstractmethod
     def ranked(
         self,
         conn: Connection,
@@ -90,12 +92,51 @@ class FullTextIndex(ABC):
         window: int | None,
         limit: int,
         offset: int,
-    ) -> list[tuple[int, float]]:
+    ) -> list[tuple[int, float | None]]:
         """Return ``(caption_id, score)`` best first (higher score = more relevant).
 
-        ``query`` must have at least one required group; ``where`` holds extra
-        conditions on ``Caption`` and ``Photo``.
+        With ``window=K``, a query matching at most K captions is ranked by
+        relevance; a broader one returns its newest matches first, with score None
+        (see the module docstring). The choice does not depend on ``limit`` or
+        ``offset``, so pages are consistent. ``window=None`` always ranks every
+        match. ``query`` must have at least one required group; ``where`` holds
+        extra conditions on ``Caption`` and ``Photo``.
         """
+        if not query.groups:
+            raise ValueError("ranked() needs a query with required terms")
+        if window is not None:
+            matches = len(self.first_ids(conn, query, where, window + 1))
+            if matches == 0:
+                return []
+            if matches > window:
+                newest = self.newest(conn, query, where, offset + limit)
+                return [(caption_id, None) for caption_id in newest[offset : offset + limit]]
+        return [(i, score) for i, score in self.rank_all(conn, query, where, limit=limit,
+                                                          offset=offset)]
+
+    @abstractmethod
+    def first_ids(
+        self, conn: Connection, query: Query, where: Sequence[ColumnElement[bool]], n: int
+    ) -> list[int]:
+        """Return up to ``n`` ids of captions matching ``query``, in the cheapest order."""
+
+    @abstractmethod
+    def newest(
+        self, conn: Connection, query: Query, where: Sequence[ColumnElement[bool]], n: int
+    ) -> list[int]:
+        """Return the ids of the ``n`` most recent captions matching ``query``, newest first."""
+
+    @abstractmethod
+    def rank_all(
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        *,
+        limit: int,
+        offset: int,
+    ) -> list[tuple[int, float]]:
+        """Score every match and return a page of ``(caption_id, score)``, best first."""
 
     @abstractmethod
     def snippets(
@@ -206,37 +247,48 @@ class SQLiteFTS5(FullTextIndex):
         excluded = _fts5_any(query.excluded)
         return Caption.id.not_in(select(_fts5.c.rowid).where(self._match(excluded)))
 
-    def ranked(
+    def first_ids(
+        self, conn: Connection, query: Query, where: Sequence[ColumnElement[bool]], n: int
+    ) -> list[int]:
+        """Walk matches in ascending rowid order, where FTS5 can skip through doclists."""
+        rowid = _fts5.c.rowid
+        expression = fts5_expression(query)
+        assert expression is not None
+        stmt = _joined(select(rowid), rowid, where).where(self._match(expression)).limit(n)
+        return [int(i) for i in conn.scalars(stmt)]
+
+    def newest(
+        self, conn: Connection, query: Query, where: Sequence[ColumnElement[bool]], n: int
+    ) -> list[int]:
+        """Walk the matches in descending rowid order (FTS5 needs no sort for it)."""
+        rowid = _fts5.c.rowid
+        expression = fts5_expression(query)
+        assert expression is not None
+        stmt = (
+            _joined(select(rowid), rowid, where)
+            .where(self._match(expression))
+            .order_by(rowid.desc())
+            .limit(n)
+        )
+        return [int(i) for i in conn.scalars(stmt)]
+
+    def rank_all(
         self,
         conn: Connection,
         query: Query,
         where: Sequence[ColumnElement[bool]],
         *,
-        window: int | None,
         limit: int,
         offset: int,
     ) -> list[tuple[int, float]]:
-        """Rank with ``bm25()`` over all matches, or over the ``window`` newest ones."""
-        expression = fts5_expression(query)
-        if expression is None:
-            raise ValueError("ranked() needs a query with required terms")
-        match = self._match(expression)
+        """Rank every match with ``bm25()``."""
         rowid = _fts5.c.rowid
-        conditions = [match]
-        if window is not None:
-            newest = (
-                _joined(select(rowid), rowid, where)
-                .where(match)
-                .order_by(rowid.desc())
-                .limit(max(window, offset + limit))
-                .subquery()
-            )
-            # One statement: the lowest rowid of the window bounds the ranked scan.
-            conditions.append(rowid >= select(func.min(newest.c.rowid)).scalar_subquery())
+        expression = fts5_expression(query)
+        assert expression is not None
         bm25 = func.bm25(_fts5_hidden)
         stmt = (
             _joined(select(rowid, bm25), rowid, where)
-            .where(*conditions)
+            .where(self._match(expression))
             .order_by(bm25, rowid.desc())
             .limit(limit)
             .offset(offset)
@@ -254,8 +306,14 @@ class SQLiteFTS5(FullTextIndex):
         snippet = func.snippet(
             _fts5_hidden, 0, literal(marks[0]), literal(marks[1]), literal("…"), SNIPPET_TOKENS
         )
-        stmt = select(_fts5.c.rowid, snippet).where(
-            self._match(expression), _fts5.c.rowid.in_(list(ids))
+        # One pass over the id range: "rowid IN (...)" on a virtual table would run the
+        # whole query again for each id. "+ 0" keeps the IN list out of FTS5's index
+        # choice, so it only filters the rows the range scan returns.
+        rowid = _fts5.c.rowid
+        stmt = select(rowid, snippet).where(
+            self._match(expression),
+            rowid.between(min(ids), max(ids)),
+            (rowid + 0).in_(list(ids)),
         )
         return {int(i): s for i, s in conn.execute(stmt)}
 
@@ -370,31 +428,53 @@ class PostgresFTS(FullTextIndex):
         excluded = _pg_any(query.excluded)
         return Caption.id.not_in(select(_pgfts.c.rowid).where(_pgfts.c.tsv.op("@@")(excluded)))
 
-    def ranked(
+    def first_ids(
+        self, conn: Connection, query: Query, where: Sequence[ColumnElement[bool]], n: int
+    ) -> list[int]:
+        """Return up to ``n`` matches from the GIN index, unordered."""
+        tsquery = pg_tsquery(query)
+        assert tsquery is not None
+        rowid = _pgfts.c.rowid
+        stmt = (
+            _joined(select(rowid), rowid, where)
+            .where(_pgfts.c.tsv.op("@@")(tsquery))
+            .limit(n)
+        )
+        return [int(i) for i in conn.scalars(stmt)]
+
+    def newest(
+        self, conn: Connection, query: Query, where: Sequence[ColumnElement[bool]], n: int
+    ) -> list[int]:
+        """Return the newest matches (GIN index scan, then a top-n sort on rowid)."""
+        tsquery = pg_tsquery(query)
+        assert tsquery is not None
+        rowid = _pgfts.c.rowid
+        stmt = (
+            _joined(select(rowid), rowid, where)
+            .where(_pgfts.c.tsv.op("@@")(tsquery))
+            .order_by(rowid.desc())
+            .limit(n)
+        )
+        return [int(i) for i in conn.scalars(stmt)]
+
+    def rank_all(
         self,
         conn: Connection,
         query: Query,
         where: Sequence[ColumnElement[bool]],
         *,
-        window: int | None,
         limit: int,
         offset: int,
     ) -> list[tuple[int, float]]:
-        """Rank with ``ts_rank`` over all matches, or over the ``window`` newest ones."""
+        """Rank every match with ``ts_rank``."""
         tsquery = pg_tsquery(query)
-        if tsquery is None:
-            raise ValueError("ranked() needs a query with required terms")
+        assert tsquery is not None
         rowid = _pgfts.c.rowid
-        candidates = _joined(select(rowid, _pgfts.c.tsv), rowid, where).where(
-            _pgfts.c.tsv.op("@@")(tsquery)
-        )
-        if window is not None:
-            candidates = candidates.order_by(rowid.desc()).limit(max(window, offset + limit))
-        cand = candidates.subquery()
-        rank = func.ts_rank(cand.c.tsv, tsquery)
+        rank = func.ts_rank(_pgfts.c.tsv, tsquery)
         stmt = (
-            select(cand.c.rowid, rank)
-            .order_by(rank.desc(), cand.c.rowid.desc())
+            _joined(select(rowid, rank), rowid, where)
+            .where(_pgfts.c.tsv.op("@@")(tsquery))
+            .order_by(rank.desc(), rowid.desc())
             .limit(limit)
             .offset(offset)
         )

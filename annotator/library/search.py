@@ -4,9 +4,11 @@
 never raises), applies the filters, orders the hits and highlights them:
 
 order_by ``"relevance"``
-    bm25 (SQLite) / ts_rank (PostgreSQL), best first; only the ``rank_window``
-    most recently captioned matches are ranked (exact when there are fewer; see
-    :mod:`annotator.library.fts`). With no words to match, falls back to date.
+    bm25 (SQLite) / ts_rank (PostgreSQL), best first, for a query with at most
+    ``rank_window`` matches; a broader query lists its most recently captioned
+    matches first, unscored (see :mod:`annotator.library.fts`: ranking every
+    match of a common word would take O(matches)). With no words to match, the
+    order is by date.
 order_by ``"date"``
     the photo's date (taken, else modified), newest first.
 order_by ``"confidence"``
@@ -29,7 +31,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Connection, func, select
+from sqlalchemy import ColumnElement, Connection, false, func, select
 
 from annotator.library.fts import FullTextIndex
 from annotator.library.query import parse
@@ -52,7 +54,7 @@ class SearchHit:
     root_id: int
     text: str
     snippet: str  # the caption with matched words wrapped in the highlight marks
-    score: float | None  # relevance, higher is better (None unless ordered by relevance)
+    score: float | None  # relevance, higher is better; None when not ranked
     source: str  # "model" or "human"
     reviewed: bool
     confidence: float | None
@@ -155,7 +157,7 @@ def run_search(
     chosen = build_filters(include_missing=True, **filters)  # what the caller asked for
     where = chosen if include_missing else [*chosen, Photo.state != PhotoState.MISSING]
 
-    scores: dict[int, float] = {}
+    scores: dict[int, float | None] = {}
     rows: dict[int, Any] = {}
     if order_by == "relevance" and parsed.groups:
         if chosen or include_missing:
@@ -180,7 +182,15 @@ def run_search(
         scores = dict(ranked)
     else:
         conditions = [Caption.is_current, *where]
-        if not parsed.is_empty:
+        if parsed.groups and rank_window is not None:
+            # A narrow query: hand the planner the few matching ids, so that it sorts
+            # them instead of walking the whole date (or confidence) index.
+            few = index.first_ids(conn, parsed, [], rank_window + 1)
+            if len(few) <= rank_window:
+                conditions.append(Caption.id.in_(few) if few else false())
+            else:
+                conditions.append(index.matches(parsed))
+        elif not parsed.is_empty:
             conditions.append(index.matches(parsed))
         if order_by == "confidence":
             order = [Caption.confidence.is_(None), Caption.confidence.asc(), Caption.id.desc()]

@@ -178,14 +178,19 @@ def test_rank_window_bounds_ranking_but_finds_everything(
         caption_photo(library, pid, "a dog sits on a chair near a small table")
     exact = library.search("dog", rank_window=None)
     assert exact[0].photo_id == strong and len(exact) == 13
-    # Ranking only the newest matches (at least the page plus a few spare hits): the
-    # strong but oldest caption is outside the window, so it is not ranked first...
-    windowed = library.search("dog", rank_window=2, limit=2)
-    assert len(windowed) == 2
-    assert {h.photo_id for h in windowed} <= set(weak[-10:])
-    # ...but a window never hides hits that the page asks for.
-    page = library.search("dog", rank_window=2, limit=20)
-    assert page[0].photo_id == strong and len(page) == 13
+    assert all(h.score is not None for h in exact)
+    # A window of 20 covers all 13 matches: ranked by relevance.
+    page = library.search("dog", rank_window=20, limit=5)
+    assert page[0].photo_id == strong and len(page) == 5
+    assert page[0].score is not None and page[0].score > page[1].score
+    # More matches than the window: the newest come first, unscored, and paging walks
+    # through all of them in the same order.
+    newest = library.search("dog", rank_window=5, limit=2)
+    assert [h.photo_id for h in newest] == weak[::-1][:2]
+    assert all(h.score is None for h in newest)
+    walked = [h.photo_id for off in range(0, 14, 2)
+              for h in library.search("dog", rank_window=5, limit=2, offset=off)]
+    assert walked == [*weak[::-1], strong]
 
 
 def test_hit_fields_and_json(library: Library, corpus: dict[str, int]) -> None:
