@@ -123,6 +123,10 @@ def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
     )
 
 
+# SQLite uses a partial index only when the query repeats its WHERE term exactly, and
+# SQLAlchemy writes a boolean column test as "is_current = 1" there.
+SQLITE_CURRENT = text("is_current = 1")
+
 intpk = Annotated[int, mapped_column(primary_key=True)]
 timestamp = Annotated[datetime, mapped_column(UTCDateTime(), default=utcnow)]
 path_str = Annotated[str, mapped_column(String())]
@@ -187,19 +191,20 @@ class Caption(Base):
 
     __tablename__ = "captions"
     __table_args__ = (
-        # At most one current caption per photo (partial unique index on both dialects).
+        # At most one current caption per photo (partial unique index on both dialects);
+        # also how a photo finds its current caption.
         Index(
             "uq_captions_current_photo",
             "photo_id",
             unique=True,
-            sqlite_where=text("is_current"),
+            sqlite_where=SQLITE_CURRENT,
             postgresql_where=text("is_current"),
         ),
         # Review order: the current captions with the lowest confidence first.
         Index(
             "ix_captions_current_confidence",
             "confidence",
-            sqlite_where=text("is_current"),
+            sqlite_where=SQLITE_CURRENT,
             postgresql_where=text("is_current"),
         ),
     )

@@ -127,6 +127,39 @@ def _details(conn: Connection, caption_ids: list[int]) -> dict[int, Any]:
     return {row.id: row for row in conn.execute(stmt)}
 
 
+def _by_confidence(
+    conn: Connection, conditions: list[ColumnElement[bool]], limit: int, offset: int
+) -> list[int]:
+    """Return a page of caption ids, least confident first, then human captions.
+
+    Model captions come in (confidence, id) order, which the partial index
+    ``ix_captions_current_confidence`` holds, so no sort is needed; human captions
+    (no confidence) follow in id order.
+    """
+    def page(scored: bool, size: int, skip: int) -> list[int]:
+        stmt = (
+            select(Caption.id)
+            .join(Photo, Photo.id == Caption.photo_id)
+            .where(*conditions,
+                   Caption.confidence.is_not(None) if scored else Caption.confidence.is_(None))
+            .order_by(*([Caption.confidence.asc()] if scored else []), Caption.id.asc())
+            .limit(size)
+            .offset(skip)
+        )
+        return list(conn.scalars(stmt))
+
+    ids = page(True, limit, offset)
+    if len(ids) == limit:
+        return ids
+    if ids:  # the scored captions end on this page
+        return ids + page(False, limit - len(ids), 0)
+    scored = conn.scalar(
+        select(func.count()).select_from(Caption).join(Photo, Photo.id == Caption.photo_id)
+        .where(*conditions, Caption.confidence.is_not(None))
+    ) or 0
+    return page(False, limit, max(0, offset - int(scored)))
+
+
 def run_search(
     conn: Connection,
     index: FullTextIndex,
@@ -193,18 +226,19 @@ def run_search(
         elif not parsed.is_empty:
             conditions.append(index.matches(parsed))
         if order_by == "confidence":
-            order = [Caption.confidence.is_(None), Caption.confidence.asc(), Caption.id.desc()]
+            ids = _by_confidence(conn, conditions, limit, offset)
         else:
-            order = [Photo.photo_date.desc(), Caption.id.desc()]
-        stmt = (
-            select(Caption.id)
-            .join(Photo, Photo.id == Caption.photo_id)
-            .where(*conditions)
-            .order_by(*order)
-            .limit(limit)
-            .offset(offset)
-        )
-        ids = list(conn.scalars(stmt))
+            # (photo_date, photos.id) is the order of ix_photos_photo_date: no sort.
+            stmt = (
+                select(Caption.id)
+                .select_from(Photo)
+                .join(Caption, Caption.photo_id == Photo.id)
+                .where(*conditions)
+                .order_by(Photo.photo_date.desc(), Photo.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            ids = list(conn.scalars(stmt))
     if not ids:
         return []
     if not rows:

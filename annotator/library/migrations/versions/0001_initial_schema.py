@@ -92,17 +92,19 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_captions")),
     )
-    current = sa.text("is_current")
+    # SQLite matches partial indexes textually: its predicate is written as SQLAlchemy
+    # renders a boolean test there ("is_current = 1").
+    sqlite_current, pg_current = sa.text("is_current = 1"), sa.text("is_current")
     op.create_index(
         "ix_captions_current_confidence", "captions", ["confidence"],
-        sqlite_where=current, postgresql_where=current,
+        sqlite_where=sqlite_current, postgresql_where=pg_current,
     )
     op.create_index(op.f("ix_captions_model_version"), "captions", ["model_version"])
     op.create_index(op.f("ix_captions_parent_id"), "captions", ["parent_id"])
     op.create_index(op.f("ix_captions_photo_id"), "captions", ["photo_id"])
     op.create_index(
         "uq_captions_current_photo", "captions", ["photo_id"], unique=True,
-        sqlite_where=current, postgresql_where=current,
+        sqlite_where=sqlite_current, postgresql_where=pg_current,
     )
 
     op.create_table(
