@@ -220,3 +220,24 @@ def test_missing_photos_never_crowd_out_a_page(
     assert len(library.search("owl", limit=50, include_missing=True)) == 16
     assert all(h.missing == (h.photo_id in gone)
                for h in library.search("owl", include_missing=True))
+
+
+def test_confidence_pages_run_from_model_to_human_captions(
+    library: Library, add_photo: Callable[..., int], caption_photo: Callable[..., int]
+) -> None:
+    from annotator.core.types import CaptionResult
+    from annotator.library.testing import caption_result
+
+    ids = [add_photo(library) for _ in range(5)]
+    for pid, lp in zip(ids, (-0.5, -2.5, -1.5, -0.1, -3.0), strict=True):
+        base = caption_result("a heron by a pond")
+        n = len(base.words) + 1
+        caption_photo(library, pid, "", result=CaptionResult(
+            base.words, lp * n, (lp,) * n, base.attention, (), "m", 3))
+    library.add_human_revision(ids[3], "a grey heron")
+    library.add_human_revision(ids[0], "a heron fishing")
+    expected = [ids[4], ids[1], ids[2], ids[3], ids[0]]  # -3.0, -2.5, -1.5, then humans
+    for query in ("", "heron"):
+        pages = [[h.photo_id for h in library.search(query, order_by="confidence", limit=2,
+                                                     offset=off)] for off in (0, 2, 4, 6)]
+        assert pages == [expected[0:2], expected[2:4], expected[4:], []], query
