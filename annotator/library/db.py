@@ -2,13 +2,13 @@
 
 ``resolve_location`` turns what the user gave (nothing, a file path, or a
 database URL) into a SQLAlchemy URL. SQLite connections get WAL journaling,
-foreign keys, a busy timeout and ``synchronous=NORMAL`` (safe with WAL: a crash
-of the program loses nothing committed; a power cut may lose the last
-transactions, never half of one). pysqlite's own transaction handling is turned
-off so that :func:`writer` can start write transactions with ``BEGIN
-IMMEDIATE``: a writer then waits (up to the busy timeout) for the write lock
-before it reads, instead of failing with "database is locked" when it upgrades
-a stale read snapshot.
+foreign keys, a busy timeout, a 32 MiB page cache with memory-mapped reads, and
+``synchronous=NORMAL`` (safe with WAL: a crash of the program loses nothing
+committed; a power cut may lose the last transactions, never half of one).
+pysqlite's own transaction handling is turned off so that :func:`writer` can
+start write transactions with ``BEGIN IMMEDIATE``: a writer then waits (up to
+the busy timeout) for the write lock before it reads, instead of failing with
+"database is locked" when it upgrades a stale read snapshot.
 
 The schema is versioned with Alembic; the migration scripts ship in
 ``annotator/library/migrations`` and :func:`upgrade` runs them in one

@@ -22,14 +22,16 @@ Queries arrive parsed (:class:`annotator.library.query.Query`): words are runs o
 letters and digits only, and reach the database quoted (FTS5) or as bound
 parameters (PostgreSQL), so no user input is ever parsed as query syntax.
 
-Relevance ranking is bounded. Scoring a match is cheap, but bm25 (and ts_rank)
-must score *every* match before it can return the best twenty, and FTS5's bm25
-also counts every match of each phrase for its IDF: a common word or phrase on a
-million captions costs 50-800 ms. So with ``window=K`` (the search default is
-2000) a query that matches at most K captions is ranked by relevance, and a
-broader one lists its most recently captioned matches first (score None): all
-matches are still found, in a stable order, and every query costs O(K). Pass
-``window=None`` to rank every match regardless of cost.
+Relevance ranking is bounded. bm25 (and ts_rank) must score *every* match
+before it can return the best twenty: a common word on a million captions costs
+50-800 ms. So with ``window=K`` (the search default is 2000) a query matching at
+most K captions is ranked by relevance, and a broader one lists its most recently
+captioned matches first (score None): all matches are still found, in a stable
+order, after looking at no more than K+1 of them. (FTS5's bm25 also counts the
+rows of each term or phrase of a ranked query for its IDF, so a narrow query
+made of common words, such as the phrase "in brown", still reads their doclists
+in full: tens of milliseconds at a million captions.) Pass ``window=None`` to
+rank every match regardless of cost.
 """
 
 from __future__ import annotations
