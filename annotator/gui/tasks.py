@@ -1,12 +1,15 @@
 """Run blocking calls (database reads and writes, photo decoding) off the GUI thread.
 
 Results come back through a queued signal, so callbacks always run on the GUI
-thread, after the call that submitted them has returned.
+thread, after the call that submitted them has returned. Results that arrive
+together are delivered in one go (one wake-up of the GUI thread).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -23,7 +26,7 @@ class Tasks(QObject):
     """Submit callables to a small thread pool and get their results on the GUI thread."""
 
     sig_idle = Signal()  # every submitted call has reported back
-    _sig_done = Signal(int, object, object)  # token, result, error
+    _sig_flush = Signal()
 
     def __init__(self, workers: int = 2, parent: QObject | None = None,
                  name: str = "annotator-gui") -> None:
@@ -32,7 +35,9 @@ class Tasks(QObject):
         self._callbacks: dict[int, tuple[Callback | None, ErrorCallback | None]] = {}
         self._next = 0
         self._closed = False
-        self._sig_done.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+        self._lock = threading.Lock()
+        self._done: list[tuple[int, object, object]] = []
+        self._sig_flush.connect(self._flush, Qt.ConnectionType.QueuedConnection)
 
     @property
     def pending(self) -> int:
@@ -59,7 +64,20 @@ class Tasks(QObject):
             result, error = future.result(), None
         except BaseException as exc:  # noqa: BLE001 - every failure is reported, never lost
             result, error = None, exc
-        self._sig_done.emit(token, result, error)
+        with self._lock:
+            self._done.append((token, result, error))
+            first = len(self._done) == 1
+        if first:
+            with contextlib.suppress(RuntimeError):  # deleted at shutdown
+                self._sig_flush.emit()
+
+    def _flush(self) -> None:
+        with self._lock:
+            done, self._done = self._done, []
+        for token, result, error in done:
+            self._deliver(token, result, error)
+        if done and not self._callbacks and not self._closed:
+            self.sig_idle.emit()
 
     def _deliver(self, token: int, result: object, error: object) -> None:
         on_done, on_error = self._callbacks.pop(token, (None, None))
@@ -73,9 +91,8 @@ class Tasks(QObject):
                     log.error("background task failed: %s", error, exc_info=error)  # type: ignore[arg-type]
             elif on_done is not None:
                 on_done(result)
-        finally:
-            if not self._callbacks:
-                self.sig_idle.emit()
+        except Exception:
+            log.exception("a background task's callback failed")
 
     def close(self, wait: bool = True) -> None:
         """Stop accepting work, drop queued calls and (optionally) wait for running ones."""

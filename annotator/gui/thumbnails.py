@@ -12,6 +12,7 @@ from PySide6.QtGui import QImage, QPixmap
 
 from annotator.core.settings import cache_dir
 from annotator.gui.images import THUMB_SIZE, thumbnail
+from annotator.gui.threads import lower_this_thread
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,8 @@ class ThumbnailLoader(QObject):
     """
 
     sig_ready = Signal(str)
-    _sig_image = Signal(str, object)  # path, QImage or None; from worker threads
+    sig_batch_ready = Signal(list)  # the paths of a burst of thumbnails, after sig_ready
+    _sig_flush = Signal()
 
     def __init__(self, cache: Path | None = None, *, threads: int = 2, capacity: int = 600,
                  max_queue: int = 400, size: int = THUMB_SIZE,
@@ -47,7 +49,8 @@ class ThumbnailLoader(QObject):
         self._queued: set[str] = set()
         self._cond = threading.Condition()
         self._stopped = False
-        self._sig_image.connect(self._on_image, Qt.ConnectionType.QueuedConnection)
+        self._ready: list[tuple[str, QImage | None]] = []
+        self._sig_flush.connect(self._flush, Qt.ConnectionType.QueuedConnection)
         self._threads = [threading.Thread(target=self._work, name=f"annotator-thumbs-{i}",
                                           daemon=True) for i in range(max(1, threads))]
         for t in self._threads:
@@ -95,6 +98,7 @@ class ThumbnailLoader(QObject):
             return bool(self._queued)
 
     def _work(self) -> None:
+        lower_this_thread()
         while True:
             with self._cond:
                 while not self._queue and not self._stopped:
@@ -108,21 +112,31 @@ class ThumbnailLoader(QObject):
             except Exception as exc:  # noqa: BLE001 - any unreadable photo gets a placeholder
                 log.debug("no thumbnail for %s: %s", path, exc)
                 image = None
-            try:
-                self._sig_image.emit(path, image)
-            except RuntimeError:  # deleted during shutdown
-                return
+            with self._cond:
+                self._ready.append((path, image))
+                first = len(self._ready) == 1
+            if first:
+                try:
+                    self._sig_flush.emit()
+                except RuntimeError:  # deleted during shutdown
+                    return
 
-    def _on_image(self, path: str, image: object) -> None:
+    def _flush(self) -> None:
+        """Turn finished QImages into QPixmaps (GUI thread), one burst at a time."""
         with self._cond:
-            self._queued.discard(path)
-        if isinstance(image, QImage) and not image.isNull():
-            self._pixmaps[path] = QPixmap.fromImage(image)
-            while len(self._pixmaps) > self.capacity:
-                self._pixmaps.popitem(last=False)
-        else:
-            self._failed.add(path)
-        self.sig_ready.emit(path)
+            ready, self._ready = self._ready, []
+            for path, _ in ready:
+                self._queued.discard(path)
+        for path, image in ready:
+            if isinstance(image, QImage) and not image.isNull():
+                self._pixmaps[path] = QPixmap.fromImage(image)
+                while len(self._pixmaps) > self.capacity:
+                    self._pixmaps.popitem(last=False)
+            else:
+                self._failed.add(path)
+            self.sig_ready.emit(path)
+        if ready:
+            self.sig_batch_ready.emit([p for p, _ in ready])
 
     def shutdown(self, timeout: float = 2.0) -> None:
         """Stop the worker threads (a thumbnail being made is finished first)."""

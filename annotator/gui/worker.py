@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from annotator.gui.bridge import FilesRemoved, ModelFailed, ModelReady, Scanned, WorkerStopped
+from annotator.gui.threads import freeze_heap, lower_this_thread
 from annotator.pipeline.runner import Indexer, IndexSettings, Status
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ class IndexWorker:
         self._scanner = Indexer(library, self._scan_settings(settings), self.emit)
         self.generation = 0
         self._halt = threading.Event()  # set by stop(): cuts short the wait after an error
+        self._ended = threading.Event()  # set by the captioning thread as it returns
         self._closed = False
 
     # ------------------------------------------------------------------ helpers
@@ -96,13 +98,17 @@ class IndexWorker:
 
     @property
     def running(self) -> bool:
-        """Return whether the captioning thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
+        """Return whether the captioning thread is at work (not ended, not ending)."""
+        return (self._thread is not None and self._thread.is_alive()
+                and not self._ended.is_set())
 
     def start(self) -> None:
         """Start the captioning thread (loads the model first; returns at once)."""
         if self._closed or self.running:
             return
+        if self._thread is not None:
+            self._thread.join(5.0)  # it has reported WorkerStopped: it is returning
+        self._ended = threading.Event()
         self.generation += 1
         self._halt = threading.Event()
         captioner = self._captioner if self._captioner_key == self._key(self.settings) else None
@@ -117,6 +123,7 @@ class IndexWorker:
         self._scanner = Indexer(self.library, self._scan_settings(settings), self.emit)
 
     def _run(self, indexer: Indexer, generation: int) -> None:
+        lower_this_thread()  # its decode and metadata threads inherit this
         try:
             try:
                 captioner = indexer.captioner
@@ -126,6 +133,7 @@ class IndexWorker:
                 return
             self._captioner = captioner
             self._captioner_key = self._key(indexer.settings)
+            freeze_heap()  # the model's objects live as long as the app
             self.emit(ModelReady(captioner.model_id, describe_device(captioner.device)))
             while not indexer.stopping:
                 try:
@@ -135,6 +143,7 @@ class IndexWorker:
                     self.emit(Status(f"indexing hit an error and starts again: {exc}"))
                     self._halt.wait(self.retry_wait)
         finally:
+            self._ended.set()
             self.emit(WorkerStopped(generation))
 
     def wake(self) -> None:
@@ -170,6 +179,7 @@ class IndexWorker:
             self._scan_pool.submit(self._rewatch)
 
     def _scan(self, roots: list[RootInfo] | None) -> None:
+        lower_this_thread()
         try:
             before = self._scanner.summary.queued
             self._scanner.scan(roots)

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, QRectF, QSize, Qt
+import time
+from collections import OrderedDict
+
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPointF,
+    QRect,
+    QRectF,
+    QSize,
+    Qt,
+    QTimer,
+)
 from PySide6.QtGui import (
     QBrush,
     QColor,
     QFont,
     QFontMetrics,
+    QMouseEvent,
     QPainter,
+    QPaintEvent,
     QPalette,
     QPen,
     QPixmap,
@@ -24,9 +39,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from annotator.gui.models.photos import MARK_OFF, MARK_ON, Roles
+from annotator.gui.models.photos import MARK_OFF, MARK_ON, PhotoListModel, Roles
 
 Index = QModelIndex | QPersistentModelIndex
+
+PAINT_BUDGET = 0.025  # seconds of cell drawing per repaint; the rest follows at once
 
 BADGES = {  # name: (glyph, colour, tooltip)
     "failed": ("!", "#e5484d", "could not be captioned"),
@@ -64,10 +81,17 @@ class PhotoDelegate(QStyledItemDelegate):
         super().__init__(parent)
         self.thumb = thumb
         self.lines = 2
+        self.capacity = 800  # rendered cells kept (a few screens' worth)
+        self._cells: OrderedDict[tuple, QPixmap] = OrderedDict()
+        self._last: dict[int, QPixmap] = {}  # the latest cell drawn for each photo
+        self._fitted_cache: OrderedDict[tuple, QPixmap] = OrderedDict()
 
     def set_thumb_size(self, thumb: int) -> None:
         """Use thumbnails ``thumb`` pixels wide."""
         self.thumb = thumb
+        self._cells.clear()
+        self._last.clear()
+        self._fitted_cache.clear()
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
         """Return the cell size: thumbnail plus two text lines."""
@@ -75,14 +99,79 @@ class PhotoDelegate(QStyledItemDelegate):
         return QSize(self.thumb + 16, int(self.thumb * 0.75) + 18 + fm.lineSpacing() * self.lines)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
-        """Draw the cell."""
-        painter.save()
+        """Draw the cell (the grid itself paints cells in one pass, see PhotoGrid.paintEvent)."""
+        pm = index.data(Qt.ItemDataRole.DecorationRole)
+        pm = pm if isinstance(pm, QPixmap) and not pm.isNull() else None
+        widget = option.widget
+        cell = self.cell(
+            index.data(Roles.PhotoId), pm, index.data(Roles.Badges) or (),
+            index.data(Roles.Snippet) or "", index.data(Roles.State),
+            pm is None and bool(index.data(Roles.ThumbnailFailed)), option.rect.size(),
+            widget.devicePixelRatioF() if widget is not None else 1.0,
+            bool(option.state & QStyle.StateFlag.State_Selected),
+            bool(option.state & QStyle.StateFlag.State_MouseOver), option.palette, option.font)
+        painter.drawPixmap(option.rect.topLeft(), cell)
+
+    def cell(self, photo_id: int, pm: QPixmap | None, badges: tuple[str, ...], snippet: str,
+             state: str | None, broken: bool, size: QSize, ratio: float, selected: bool,
+             hover: bool, palette: QPalette, font: QFont, *, render: bool = True
+             ) -> QPixmap | None:
+        """Return the rendered cell of a photo, from the cache when it has not changed.
+
+        With ``render=False`` a cell that is not cached is not drawn: the last one
+        drawn for this photo is returned instead (or None), for a later repaint.
+        """
+        key = (photo_id, size.width(), size.height(), ratio, selected, hover,
+               pm.cacheKey() if pm is not None else 0, broken, badges, snippet, state,
+               self.thumb, font.key(), palette.cacheKey())
+        cell = self._cells.get(key)
+        if cell is not None:
+            self._cells.move_to_end(key)
+            return cell
+        if not render:
+            return self._last.get(photo_id)
+        cell = QPixmap(size * ratio)
+        cell.setDevicePixelRatio(ratio)
+        cell.fill(Qt.GlobalColor.transparent)
+        p = QPainter(cell)
+        opt = QStyleOptionViewItem()
+        opt.rect = QRect(0, 0, size.width(), size.height())
+        opt.palette = palette
+        opt.font = font
+        self._render(p, opt, self._fitted(pm, ratio), badges, snippet, state, broken,
+                     selected, hover)
+        p.end()
+        self._cells[key] = cell
+        self._last[photo_id] = cell
+        while len(self._cells) > self.capacity:
+            self._cells.popitem(last=False)
+        while len(self._last) > self.capacity:
+            self._last.pop(next(iter(self._last)))
+        return cell
+
+    def _fitted(self, pm: QPixmap | None, ratio: float) -> QPixmap | None:
+        """Return ``pm`` scaled (smoothly, once) to fit the thumbnail box."""
+        if pm is None:
+            return None
+        box = QSize(self.thumb + 6, int(self.thumb * 0.75))
+        key = (pm.cacheKey(), box.width(), box.height(), ratio)
+        fitted = self._fitted_cache.get(key)
+        if fitted is None:
+            fitted = pm.scaled(box * ratio, Qt.AspectRatioMode.KeepAspectRatio,
+                               Qt.TransformationMode.SmoothTransformation)
+            fitted.setDevicePixelRatio(ratio)
+            self._fitted_cache[key] = fitted
+            while len(self._fitted_cache) > self.capacity:
+                self._fitted_cache.popitem(last=False)
+        return fitted
+
+    def _render(self, painter: QPainter, option: QStyleOptionViewItem, pm: QPixmap | None,
+                badges: tuple[str, ...], snippet: str, state: str | None, broken: bool,
+                selected: bool, hover: bool) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         pal = option.palette
         cell = QRectF(option.rect).adjusted(3, 3, -3, -3)
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
-        hover = bool(option.state & QStyle.StateFlag.State_MouseOver)
         if selected or hover:
             colour = pal.color(QPalette.ColorRole.Highlight)
             colour.setAlpha(200 if selected else 60)
@@ -90,9 +179,9 @@ class PhotoDelegate(QStyledItemDelegate):
             painter.setBrush(colour)
             painter.drawRoundedRect(cell, 6, 6)
         box = QRectF(cell.x() + 5, cell.y() + 5, cell.width() - 10, self.thumb * 0.75)
-        pm = index.data(Qt.ItemDataRole.DecorationRole)
-        if isinstance(pm, QPixmap) and not pm.isNull():
-            size = pm.size().scaled(box.size().toSize(), Qt.AspectRatioMode.KeepAspectRatio)
+        if pm is not None:
+            size = pm.deviceIndependentSize().toSize().scaled(
+                box.size().toSize(), Qt.AspectRatioMode.KeepAspectRatio)
             target = QRectF(box.x() + (box.width() - size.width()) / 2,
                             box.y() + (box.height() - size.height()) / 2,
                             size.width(), size.height())
@@ -103,23 +192,20 @@ class PhotoDelegate(QStyledItemDelegate):
             painter.setBrush(pal.color(QPalette.ColorRole.AlternateBase))
             painter.drawRoundedRect(box, 4, 4)
             painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
-            broken = bool(index.data(Roles.ThumbnailFailed))
             painter.drawText(box, Qt.AlignmentFlag.AlignCenter,
                              "cannot show this photo" if broken else "…")
             photo_rect = box
-        self._paint_badges(painter, photo_rect, index.data(Roles.Badges) or ())
+        self._paint_badges(painter, photo_rect, badges)
         text_rect = QRectF(cell.x() + 6, box.bottom() + 6, cell.width() - 12,
                            cell.bottom() - box.bottom() - 8)
         colour = pal.color(QPalette.ColorRole.HighlightedText if selected
                            else QPalette.ColorRole.Text)
-        caption = index.data(Roles.Snippet) or ""
+        caption = snippet
         if not caption:
-            state = index.data(Roles.State)
             caption = {"pending": "waiting for a caption…",
-                       "failed": "could not be captioned"}.get(state, "")
+                       "failed": "could not be captioned"}.get(state or "", "")
             colour = pal.color(QPalette.ColorRole.PlaceholderText)
         self._paint_text(painter, text_rect, caption, option.font, colour)
-        painter.restore()
 
     def _paint_badges(self, painter: QPainter, rect: QRectF, badges: tuple[str, ...]) -> None:
         size = 18.0
@@ -202,6 +288,79 @@ class PhotoGrid(QListView):
         self.delegate = PhotoDelegate(parent=self)
         self.setItemDelegate(self.delegate)
         self.setObjectName("photoGrid")
+        self._hover = QPersistentModelIndex()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """Paint every visible cell in one pass.
+
+        Qt would call the delegate once per cell, entering Python (and waiting for
+        the GIL, which the indexing threads hold often) for each; one entry per
+        repaint keeps the GUI thread responsive while indexing runs. Cells are
+        cached; when many change at once, those not drawn within PAINT_BUDGET keep
+        their previous picture until the next pass, a moment later.
+        """
+        model = self.model()
+        if not isinstance(model, PhotoListModel) or model.rowCount() == 0:
+            super().paintEvent(event)
+            return
+        area = event.rect()
+        n = model.rowCount()
+        lo, hi = 0, n  # first row whose cell reaches the top of the area
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.visualRect(model.index(mid, 0)).bottom() < area.top():
+                lo = mid + 1
+            else:
+                hi = mid
+        painter = QPainter(self.viewport())
+        selection = self.selectionModel()
+        ratio = self.viewport().devicePixelRatioF()
+        palette, font = self.palette(), self.font()
+        thumbs = model.thumbnails
+        hover_row = self._hover.row() if self._hover.isValid() else -1
+        deadline = time.perf_counter() + PAINT_BUDGET
+        behind = False
+        for i in range(lo, n):
+            idx = model.index(i, 0)
+            rect = self.visualRect(idx)
+            if rect.top() > area.bottom():
+                break
+            if not rect.intersects(area):
+                continue
+            r = model.row(i)
+            path = str(r.path)
+            pm = thumbs.pixmap(path) if thumbs is not None else None
+            broken = pm is None and thumbs is not None and thumbs.failed(path)
+            render = time.perf_counter() < deadline
+            cell = self.delegate.cell(
+                r.photo_id, pm, r.badges, r.snippet or r.text, r.state, broken, rect.size(),
+                ratio, selection.isSelected(idx), i == hover_row, palette, font, render=render)
+            if not render:
+                behind = True
+            if cell is not None:
+                painter.drawPixmap(rect.topLeft(), cell)
+        painter.end()
+        if behind:  # the rest next time round the event loop: input stays responsive
+            QTimer.singleShot(0, self.viewport().update)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        """Track the cell under the pointer for the hover highlight."""
+        idx = self.indexAt(event.position().toPoint())
+        if idx != QModelIndex(self._hover):
+            old = QModelIndex(self._hover)
+            self._hover = QPersistentModelIndex(idx)
+            for changed in (old, idx):
+                if changed.isValid():
+                    self.viewport().update(self.visualRect(changed))
+        super().mouseMoveEvent(event)
+
+    def leaveEvent(self, event: QEvent) -> None:
+        """Drop the hover highlight."""
+        old = QModelIndex(self._hover)
+        self._hover = QPersistentModelIndex()
+        if old.isValid():
+            self.viewport().update(self.visualRect(old))
+        super().leaveEvent(event)
 
     def set_thumb_size(self, thumb: int) -> None:
         """Show thumbnails ``thumb`` pixels wide."""

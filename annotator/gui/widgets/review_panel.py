@@ -65,6 +65,8 @@ class PhotoView(QWidget):
         self._att: np.ndarray | None = None
         self.overlay: QImage | None = None
         self.overlay_word = ""
+        self._scaled: QPixmap | None = None  # the photo at its drawn size
+        self._scaled_overlay: QPixmap | None = None
         self.opacity = 0.65
         self.setMinimumSize(240, 180)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -79,6 +81,7 @@ class PhotoView(QWidget):
         """Show ``pixmap`` (or ``message`` when None); keeps the current heatmap's word."""
         self._pixmap = pixmap
         self._message = message
+        self._scaled = None
         if self._att is not None:
             self._make_overlay()
         self.update()
@@ -98,6 +101,7 @@ class PhotoView(QWidget):
         self.update()
 
     def _make_overlay(self) -> None:
+        self._scaled_overlay = None
         if self._att is None:
             self.overlay = None
             return
@@ -131,9 +135,21 @@ class PhotoView(QWidget):
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._message)
             return
         target = self.photo_rect()
-        p.drawPixmap(target.toRect(), self._pixmap)
+        ratio = self.devicePixelRatioF()
+        size = (target.size() * ratio).toSize()
+        if self._scaled is None or self._scaled.size() != size:  # scale once per size
+            self._scaled = self._pixmap.scaled(size, Qt.AspectRatioMode.IgnoreAspectRatio,
+                                               Qt.TransformationMode.SmoothTransformation)
+            self._scaled.setDevicePixelRatio(ratio)
+            self._scaled_overlay = None
+        p.drawPixmap(target.topLeft(), self._scaled)
         if self.overlay is not None:
-            p.drawImage(target, self.overlay)
+            if self._scaled_overlay is None or self._scaled_overlay.size() != size:
+                self._scaled_overlay = QPixmap.fromImage(self.overlay.scaled(
+                    size, Qt.AspectRatioMode.IgnoreAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation))
+                self._scaled_overlay.setDevicePixelRatio(ratio)
+            p.drawPixmap(target.topLeft(), self._scaled_overlay)
         if self.overlay_word:
             font = QFont(self.font())
             font.setPointSizeF(font.pointSizeF() * 1.05)
