@@ -100,13 +100,14 @@ def heatmap(att: np.ndarray, size: tuple[int, int], *, opacity: float = 0.6,
             blur: float | None = None) -> QImage:
     """Return an RGBA heatmap of one attention map (H, W), ``size`` = (width, height).
 
-    Colours follow an inferno-like colormap; alpha grows with attention, so the
-    photo stays visible where the model did not look.
+    Colours follow an inferno-like colormap (from its purple, skipping the black);
+    alpha grows with attention, so the photo stays untouched where the model did
+    not look.
     """
     w, h = max(1, size[0]), max(1, size[1])
     a = upsample_attention(att, (w, h), blur=max(w, h) / 40 if blur is None else blur)
-    idx = np.clip(a * 255.0, 0, 255).astype(np.uint8)
+    idx = np.clip((0.3 + 0.7 * a) * 255.0, 0, 255).astype(np.uint8)
     rgba = np.empty((h, w, 4), dtype=np.uint8)
     rgba[..., :3] = COLORMAP[idx]
-    rgba[..., 3] = np.clip((0.25 + 0.75 * a) * opacity * 255.0, 0, 255).astype(np.uint8)
+    rgba[..., 3] = np.clip(np.power(a, 0.8) * opacity * 255.0, 0, 255).astype(np.uint8)
     return array_to_qimage(rgba)

@@ -40,6 +40,20 @@ QProgressBar::chunk { background: #3e8ef7; border-radius: 3px; }
 QSplitter::handle { background: #2c2e33; }
 QPlainTextEdit#captionEditor { font-size: 15px; background: #2a2b30; border: 1px solid #3e8ef7;
                                border-radius: 4px; }
+QDialogButtonBox { dialogbuttonbox-buttons-have-icons: 0; }
+QCheckBox::indicator, QRadioButton::indicator { width: 14px; height: 14px;
+    border: 1px solid #7c7f87; background: #2a2b30; }
+QCheckBox::indicator { border-radius: 3px; }
+QRadioButton::indicator { border-radius: 8px; }
+QCheckBox::indicator:checked, QRadioButton::indicator:checked { background: #3e8ef7;
+    border-color: #3e8ef7; }
+QCheckBox::indicator:disabled, QRadioButton::indicator:disabled { border-color: #4a4c52;
+    background: #232428; }
+QLineEdit, QPlainTextEdit { background: #2a2b30; border: 1px solid #3a3c42;
+    border-radius: 4px; padding: 3px 6px; }
+QLineEdit:focus { border-color: #3e8ef7; }
+QTableView { background: #202125; alternate-background-color: #26272c; gridline-color: #2c2e33; }
+QHeaderView::section { background: #2c2e33; color: #b4b6bc; border: none; padding: 4px 6px; }
 QGroupBox { border: 1px solid #2c2e33; border-radius: 6px; margin-top: 14px; padding-top: 6px; }
 QGroupBox::title { subcontrol-origin: margin; left: 8px; color: #8b8d94; }
 """

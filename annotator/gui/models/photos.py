@@ -143,8 +143,10 @@ def _under(path: str, folder: str | None) -> bool:
 
 def uncaptioned_rows(library: Library, query: PhotoQuery) -> list[PhotoRow]:
     """Return the photos of the query's roots that wait for a caption or failed (failed first)."""
-    rows = []
-    roots = [r for r in library.roots() if query.root_id in (None, r.id)]
+    rows: list[PhotoRow] = []
+    counts = library.root_counts()  # cheap; reading every file of a root is not
+    roots = [r for r in library.roots() if query.root_id in (None, r.id)
+             and (counts[r.id].pending or counts[r.id].failed if r.id in counts else True)]
     wanted = {PhotoState.PENDING, PhotoState.FAILED}
     for root in roots:
         for path, known in library.known_files(root.id).items():

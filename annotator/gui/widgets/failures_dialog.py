@@ -29,7 +29,7 @@ class FailuresDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Failures")
         self.setObjectName("failuresDialog")
-        self.resize(820, 420)
+        self.resize(760, 320)
         self.model = model
         self.table = QTableView(self)
         self.table.setModel(model)

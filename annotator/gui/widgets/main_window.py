@@ -611,8 +611,9 @@ class MainWindow(QMainWindow):
         self.progress.setVisible(p.total > 0 and p.done < p.total)
         self.progress.setMaximum(max(1, p.total))
         self.progress.setValue(min(p.done, p.total))
-        rate = f"{p.rate:.2f} photos/s" if p.rate else ""
-        eta = _eta(p.eta) if p.done < p.total else ""
+        busy = p.done < p.total
+        rate = f"{p.rate:.2f} photos/s" if p.rate and busy else ""
+        eta = _eta(p.eta) if busy else ""
         self.rate_label.setText(" · ".join(x for x in (rate, eta) if x))
         self.schedule_roots_refresh()
 
