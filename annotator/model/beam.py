@@ -12,6 +12,7 @@ depend on the rest of the batch.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -39,12 +40,14 @@ class Hypothesis:
 @torch.inference_mode()
 def beam_search(decoder: Decoder, encoder_out: torch.Tensor, *, beam_size: int,
                 start: int, end: int, max_len: int = 50, min_len: int = 0,
-                length_penalty: float = 0.0) -> list[list[Hypothesis]]:
+                length_penalty: float = 0.0, banned: Sequence[int] = ()
+                ) -> list[list[Hypothesis]]:
     """Decode features (B, P, E) and return each photo's hypotheses, best first.
 
     ``length_penalty`` (alpha) ranks finished hypotheses by ``score / len**alpha``;
     0 ranks by total log-probability, as the reference does. ``min_len`` forbids
-    ``<end>`` before that many words (1 avoids empty captions).
+    ``<end>`` before that many words (1 avoids empty captions). ``banned`` token
+    ids are never produced (the captioner bans ``<unk>``, ``<pad>`` and ``<start>``).
     """
     if beam_size < 1:
         raise ValueError("beam_size must be >= 1")
@@ -67,11 +70,14 @@ def beam_search(decoder: Decoder, encoder_out: torch.Tensor, *, beam_size: int,
     seq_lp = torch.empty((b_total * k, 0), device=dev)  # (B*k, t)
     seq_alpha = torch.empty((b_total * k, 0, p), device=dev)  # (B*k, t, P)
     ranks = torch.arange(k, device=dev)  # (k,)
+    banned_t = torch.tensor(sorted(set(banned)), dtype=torch.long, device=dev)  # (n_banned,)
 
     for t in range(max_len):
         b = image_ids.numel()
         logits, alpha, state = decoder.step(words, state, enc, proj)  # (N, V), (N, P)
         logp = torch.log_softmax(logits, dim=1)  # (N, V)
+        if banned_t.numel():
+            logp[:, banned_t] = float("-inf")
         if t < min_len:
             logp[:, end] = float("-inf")
         v = logp.size(1)

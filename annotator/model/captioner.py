@@ -89,7 +89,8 @@ class Captioner:
         max_len = max_len or self.ckpt.config.max_caption_len
         hyps = beam_search(self.decoder, features.to(self.device), beam_size=beam_size,
                            start=self.vocab.start, end=self.vocab.end, max_len=max_len,
-                           min_len=1, length_penalty=length_penalty)
+                           min_len=1, length_penalty=length_penalty,
+                           banned=self.vocab.never_generated())
         grid = self._grid(features.size(1))
         return [self._result(h, grid, beam_size, length_penalty) for h in hyps]
 

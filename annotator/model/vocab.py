@@ -74,6 +74,10 @@ class Vocab:
             words.append(self.itos[i])
         return words
 
+    def never_generated(self) -> tuple[int, ...]:
+        """Return the ids a caption must never contain: ``<unk>``, ``<pad>``, ``<start>``."""
+        return (self.unk, self.pad, self.start)
+
     def oov(self, tokens: Iterable[str]) -> list[str]:
         """Return the tokens this vocabulary does not know, in first-seen order."""
         seen: dict[str, None] = {}

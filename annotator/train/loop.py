@@ -193,7 +193,8 @@ def decode_split(decoder: Decoder, features: Callable[[int, int], torch.Tensor],
     for lo in range(0, n, batch_size):
         feats = features(lo, min(n, lo + batch_size)).to(device)  # (b, P, E)
         hyps = beam_search(decoder, feats, beam_size=beam_size, start=vocab.start,
-                           end=vocab.end, max_len=max_len)
+                           end=vocab.end, max_len=max_len, min_len=1,
+                           banned=vocab.never_generated())
         out.extend(" ".join(vocab.decode(h[0].tokens)) for h in hyps)
     return out
 

@@ -152,3 +152,18 @@ def test_min_len_forbids_empty_captions(decoder: Decoder) -> None:
     finally:
         with torch.no_grad():
             decoder.fc.bias[2] -= 50.0
+
+
+def test_banned_tokens_are_never_generated(decoder: Decoder) -> None:
+    with torch.no_grad():
+        decoder.fc.bias[3] += 30.0  # make <unk> (index 3) the most likely word
+    try:
+        feats = torch.randn(4, 49, 64)
+        plain = beam_search(decoder, feats, beam_size=3, start=1, end=2, max_len=6)
+        assert any(3 in h[0].tokens for h in plain)
+        clean = beam_search(decoder, feats, beam_size=3, start=1, end=2, max_len=6,
+                            banned=(3, 0, 1))
+        assert all(not {0, 1, 3} & set(h.tokens) for hyps in clean for h in hyps)
+    finally:
+        with torch.no_grad():
+            decoder.fc.bias[3] -= 30.0
