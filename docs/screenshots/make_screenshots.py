@@ -2,7 +2,8 @@
 
 Run under Xvfb (a 1600x1000 screen), from the repository root:
 
-    xvfb-run -s "-screen 0 1600x1000x24" python docs/screenshots/make_screenshots.py [MODEL]
+    xvfb-run -s "-screen 0 1600x1000x24" python docs/screenshots/make_screenshots.py \
+        [MODEL [PHOTO_STEM]]
 
 MODEL defaults to models/default.safetensors, else the training run's
 runs/flickr8k-lite2/default.safetensors, else a tiny random model. The photos are
@@ -33,7 +34,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
 
 def pick_model() -> Path:
     """Return the best model at hand (a copy, so a training run can keep writing)."""
-    if len(sys.argv) > 1:
+    if len(sys.argv) > 1 and sys.argv[1]:
         return Path(sys.argv[1])
     for candidate in (REPO / "models/default.safetensors",
                       REPO / "runs/flickr8k-lite2/default.safetensors"):
@@ -81,10 +82,13 @@ def most_focused_word(panel, words: list[str]) -> int:
     from annotator.gui.actions import attention_map
 
     stop = {"a", "an", "the", "is", "are", "in", "on", "of", "with", "and", "to", "at", "<unk>"}
+    things = {"camera", "cat", "dog", "rocket", "cup", "coffee", "man", "woman", "boy", "girl",
+              "person", "helmet", "jacket"}
+    named = [i for i, w in enumerate(words) if w.lower() in things]
     best, best_score = 0, -1.0
     for i, w in enumerate(words):
         m = attention_map(panel.details.attention, words, i)
-        if m is None or w.lower() in stop:
+        if m is None or w.lower() in stop or (named and i not in named):
             continue
         score = float(m.max() / max(m.mean(), 1e-9))
         if score > best_score:
@@ -168,8 +172,12 @@ def main() -> int:
     wait_until(lambda: window.thumbnails.busy is False)
     wait(1500)
 
-    # the review panel on the cat, with the heatmap of its most telling word
-    window.select_photo(rows["chelsea"].photo_id)
+    # the review panel on the sample the model is surest of, with its most telling word
+    samples = [rows[p.stem] for p in sorted((REPO / "resources/samples").glob("*.jpg"))]
+    best = max(samples, key=lambda r: r.confidence if r.confidence is not None else -1e9)
+    if len(sys.argv) > 2:
+        best = rows[sys.argv[2]]
+    window.select_photo(best.photo_id)
     panel = window.panel
     wait_until(lambda: panel.details is not None and panel.view.has_photo)
     words = [c.text() for c in panel.words.chips]
@@ -190,7 +198,7 @@ def main() -> int:
     # settings and export dialogs
     from annotator.gui.widgets.settings_dialog import SettingsDialog
 
-    settings = SettingsDialog(prefs, window)
+    settings = SettingsDialog(Preferences(model=str(model)), window)  # the defaults
     settings.show()
     wait(600)
     save(settings.grab(), "settings.png")
