@@ -236,6 +236,6 @@ class IndexWorker:
         if watcher is not None:
             watcher.stop()
         self._scan_pool.shutdown(wait=False, cancel_futures=True)
-        if self._scans:
-            wait_futures(self._scans, timeout=timeout)
+        if self._scans:  # a scan is not interruptible; one cut short loses nothing
+            wait_futures(self._scans, timeout=2.0 if timeout is None else min(timeout, 2.0))
         return self.wait(timeout)

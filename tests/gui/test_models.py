@@ -64,6 +64,10 @@ def test_photo_model_passes_modeltester_and_pages(qtbot, qtmodeltester, tasks, g
     assert model.rowCount() == 30
     assert sorted(r.photo_id for r in model.rows()) == sorted(ids)
     qtmodeltester.check(model)
+    # a refresh (new photos arrived) re-reads as many rows as are shown: views keep their place
+    with qtbot.waitSignal(model.modelReset, timeout=5_000):
+        model.refresh()
+    assert model.rowCount() == 30
     # a search query swaps the rows in one reset, with highlights
     with qtbot.waitSignal(model.modelReset, timeout=5_000):
         model.set_query(PhotoQuery(text="cat"))

@@ -37,6 +37,7 @@ from annotator.library.search import SearchHit
 
 MARK_ON, MARK_OFF = "\x02", "\x03"  # search-hit highlight marks inside SearchHit.snippet
 
+MAX_FIRST_PAGE = 5000  # rows re-read at once by refresh() to keep a scrolled view in place
 SHOW_CHOICES = ("all", "unreviewed", "human", "reviewed", "problems")
 ORDER_CHOICES = ("relevance", "date", "confidence")
 
@@ -210,6 +211,7 @@ class PhotoListModel(QAbstractListModel):
         self._exhausted = True
         self._loading = False
         self._fresh = False
+        self._first_size = self.PAGE
         self._generation = 0
         if thumbnails is not None:
             thumbnails.sig_ready.connect(self._thumbnail_ready)
@@ -226,20 +228,25 @@ class PhotoListModel(QAbstractListModel):
         if query == self.query and not force:
             return
         self.query = query
-        self.refresh()
+        self._refresh(keep=0)
 
     def refresh(self) -> None:
-        """Read the query again from its first page."""
+        """Read the query again, as many rows as are shown now (a view keeps its place)."""
+        self._refresh(keep=len(self._rows))
+
+    def _refresh(self, keep: int) -> None:
         self._generation += 1
         self._offset = 0
         self._exhausted = False
         self._fresh = True
+        self._first_size = min(max(self.PAGE, keep), MAX_FIRST_PAGE)
         self._request()
 
     def _request(self) -> None:
         self._loading = True
         gen, query, offset, first = self._generation, self.query, self._offset, self._fresh
-        library, limit = self.library, self.PAGE
+        library = self.library
+        limit = self._first_size if first else self.PAGE
         self.tasks.submit(lambda: fetch_page(library, query, offset, limit, first),
                           lambda page: self._on_page(gen, page),
                           lambda exc: self._on_error(gen, exc))
@@ -263,8 +270,9 @@ class PhotoListModel(QAbstractListModel):
             self._rows, self._row_of, self._row_of_path = [], {}, {}
             self._buffer, self._seen = [], set()
             added = self._take(page.rows)
-            self._append(self._buffer[: self.PAGE])
-            del self._buffer[: self.PAGE]
+            show = max(self.PAGE, self._first_size)
+            self._append(self._buffer[:show])
+            del self._buffer[:show]
             self.endResetModel()
             if len(self._buffer) < self.PAGE and not self._exhausted:
                 self._request()  # read ahead

@@ -122,6 +122,7 @@ class MainWindow(QMainWindow):
         self._dirty: set[int] = set()
         self._select_first = False
         self._pending_select: int | None = None
+        self._scroll = 0
         self.model_id = ""
         self.device = ""
         self.queued = 0
@@ -270,6 +271,7 @@ class MainWindow(QMainWindow):
         self.sidebar.sig_review_queue_clicked.connect(
             lambda: self.act_review.setChecked(self.sidebar.btn_review.isChecked()))
         self.grid.selectionModel().currentChanged.connect(self._current_changed)
+        self.photos.modelAboutToBeReset.connect(self._before_reset)
         self.photos.modelReset.connect(self._after_reset)
         self.photos.sig_loaded.connect(self._after_load)
         self.photos.sig_error.connect(lambda msg: self.message(f"cannot read the library: {msg}"))
@@ -378,9 +380,13 @@ class MainWindow(QMainWindow):
                           show=self.sidebar.show_filter(), order_by=self.sidebar.order())
 
     def apply_query(self, force: bool = False) -> None:
-        """Show the photos of the current query."""
+        """Show the photos of the current query (from the top)."""
         self._search_timer.stop()
-        self.photos.set_query(self.current_query(), force=force)
+        query = self.current_query()
+        if query != self.photos.query or force:
+            self.grid.scrollToTop()
+            self._scroll = 0
+        self.photos.set_query(query, force=force)
 
     def focus_search(self) -> None:
         """Put the cursor in the search box (Ctrl+F)."""
@@ -422,9 +428,15 @@ class MainWindow(QMainWindow):
         if pid is not None and pid != self.panel.photo_id:
             self.panel.show_photo(pid)
 
+    def _before_reset(self) -> None:
+        self._scroll = self.grid.verticalScrollBar().value()
+
     def _after_reset(self) -> None:
         pid = self.panel.photo_id
         self._pending_select = pid
+        if self._scroll:  # a refresh keeps the place (apply_query went to the top already)
+            scroll = self._scroll
+            QTimer.singleShot(0, lambda: self.grid.verticalScrollBar().setValue(scroll))
 
     def _after_load(self) -> None:
         if self._select_first:
