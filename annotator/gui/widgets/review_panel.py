@@ -411,6 +411,7 @@ class ReviewPanel(QWidget):
         """Show photo ``photo_id`` (None: nothing); details and pixels load in the background."""
         if self.editing:
             self.commit_edit()
+        self._drop_unused_stack(self.photo_id)
         self.photo_id = photo_id
         self.details = None
         self._active_word = -1
@@ -464,6 +465,14 @@ class ReviewPanel(QWidget):
             self.header.setToolTip(str(p.path))
         self._show_caption()
         self.sig_loaded.emit(pid)
+
+    def _drop_unused_stack(self, photo_id: int | None) -> None:
+        """Forget the undo stack of a photo that was only looked at (no edits)."""
+        stack = self._stacks.get(photo_id) if photo_id is not None else None
+        if stack is not None and stack.count() == 0:
+            self.undo_group.removeStack(stack)
+            del self._stacks[photo_id]  # type: ignore[arg-type]
+            stack.deleteLater()
 
     def _stack(self, photo_id: int) -> QUndoStack:
         stack = self._stacks.get(photo_id)
