@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -75,6 +76,7 @@ def main() -> int:
     ap.add_argument("--tick-ms", type=int, default=5)
     ap.add_argument("--timeout", type=float, default=900.0)
     ap.add_argument("--verbose", action="store_true", help="list every stall over 50 ms")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = ap.parse_args()
     os.environ["QT_QPA_PLATFORM"] = args.platform
     work = Path(tempfile.mkdtemp(prefix="annotator-gui-stall-"))
@@ -174,6 +176,8 @@ def main() -> int:
     watch.stop()
     window.shutdown()
     library.close()
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
     if done["t"] is None:
         print(f"did not finish within {args.timeout:.0f} s", file=sys.stderr)
         return 1
