@@ -96,6 +96,7 @@ def main() -> int:
     from annotator.gui.models.photos import Roles
     from annotator.gui.preferences import Preferences
     from annotator.gui.theme import apply_theme
+    from annotator.gui.threads import tune_interpreter
     from annotator.gui.widgets.main_window import MainWindow
     from annotator.library.repository import open_library
 
@@ -104,6 +105,7 @@ def main() -> int:
     library = open_library(work / "library.sqlite3")
     prefs = Preferences(model=str(model), device=args.device, metadata="embed", watch=False)
     store = QSettings(str(work / "prefs.ini"), QSettings.Format.IniFormat)
+    tune_interpreter()  # as annotator.gui.app.run() does
     window = MainWindow(library, prefs, store=store, thumbnail_cache=work / "thumbs")
     window.resize(1480, 900)
     window.show()

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from annotator.core.errors import AnnotatorError
 from annotator.gui.preferences import Preferences, default_store, load_preferences
 from annotator.gui.theme import apply_theme
+from annotator.gui.threads import tune_interpreter
 from annotator.gui.widgets.main_window import MainWindow
 from annotator.library.repository import Library, open_library
 
@@ -69,6 +70,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     app.setOrganizationName("annotator")
     app.setApplicationDisplayName("annotator")
     apply_theme(app)  # type: ignore[arg-type]
+    tune_interpreter()  # process-wide: only the app's own entry point does this
     store = default_store()
     controller = App(store)
     if not controller.open(load_preferences(store)):

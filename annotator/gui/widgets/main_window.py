@@ -46,7 +46,6 @@ from annotator.gui.models.photos import PhotoListModel, PhotoQuery, Roles
 from annotator.gui.models.roots import RootListModel, RootRow, read_roots
 from annotator.gui.preferences import Preferences, save_preferences
 from annotator.gui.tasks import Tasks
-from annotator.gui.threads import tune_interpreter
 from annotator.gui.thumbnails import ThumbnailLoader, default_thumbnail_cache
 from annotator.gui.widgets.export_dialog import ExportDialog
 from annotator.gui.widgets.failures_dialog import FailuresDialog
@@ -94,7 +93,6 @@ class MainWindow(QMainWindow):
                  captioner: object | None = None, thumbnail_cache: Path | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        tune_interpreter()
         self.library = library
         self.prefs = prefs
         self.store = store
