@@ -24,6 +24,7 @@ Queue (the pipeline)
     ``complete_job(job_id, result, model_version) -> caption_id`` (caption, n-best,
     attention, photo state and job removal in one transaction; ``complete_jobs``
     does a batch in one), ``fail_job(job_id, reason, retry=False)``,
+    ``release_jobs(job_ids)`` (a clean stop: claimed jobs back, no attempt counted),
     ``recover()`` (after a crash: ``running`` jobs back to ``pending``),
     ``queue_counts()``, ``failures()``, ``clear_failures()``
 Captions
@@ -57,7 +58,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, delete, exists, func, insert, select, update
+from sqlalchemy import Engine, case, delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -819,6 +820,27 @@ class Library:
                     job.state = JobState.PENDING
                     job.last_error = "interrupted"
             return len(jobs)
+
+    def release_jobs(self, job_ids: Iterable[int]) -> int:
+        """Give claimed jobs back unprocessed (a clean stop); return how many.
+
+        Running jobs go back to pending and the claim no longer counts as an attempt,
+        so stopping and restarting never makes a photo fail.
+        """
+        ids = sorted(set(job_ids))
+        released = 0
+        with self._write() as s:
+            for chunk in _chunks(ids):
+                result = s.execute(
+                    update(Job)
+                    .where(Job.id.in_(chunk), Job.state == JobState.RUNNING)
+                    .values(state=JobState.PENDING,
+                            attempts=case((Job.attempts > 0, Job.attempts - 1), else_=0),
+                            updated_at=utcnow())
+                    .execution_options(synchronize_session=False)
+                )
+                released += result.rowcount or 0
+        return released
 
     def complete_job(self, job_id: int, result: CaptionResult, model_version: str) -> int:
         """Store a job's caption, n-best and attention; return the new caption's id.

@@ -299,11 +299,7 @@ class Indexer:
                     nxt = loader.submit(claim_and_decode)
                     continue
                 if self._stop.is_set():  # claimed but not started: give the jobs back
-                    for item in batch:
-                        job = item.job
-                        if job is not None:
-                            self.library.fail_job(job.job_id, "stopped before captioning",
-                                                  retry=True)
+                    self.library.release_jobs(b.job.job_id for b in batch if b.job is not None)
                     break
                 nxt = loader.submit(claim_and_decode)  # decode the next batch meanwhile
                 decoded = [b for b in batch if isinstance(b, stages.Decoded)]

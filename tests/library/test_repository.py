@@ -373,6 +373,23 @@ def test_claim_then_recover_after_a_crash(
         second.close()
 
 
+def test_released_jobs_go_back_without_counting_an_attempt(
+    library: Library, add_photo: Callable[..., int]
+) -> None:
+    ids = [add_photo(library) for _ in range(3)]
+    library.enqueue(ids)
+    for _ in range(5):  # stop and restart many times: never a failure
+        claimed = library.claim_jobs(2)
+        assert {j.attempts for j in claimed} == {1}
+        assert library.release_jobs(j.job_id for j in claimed) == 2
+    assert library.queue_counts()[JobState.PENDING] == 3
+    assert library.release_jobs([]) == 0
+    job = library.claim_jobs(1)[0]
+    library.complete_job(job.job_id, caption_result("done"), "v1")
+    assert library.release_jobs([job.job_id]) == 0  # completed jobs are left alone
+    assert library.recover(max_attempts=1) == 0 and not library.failures()
+
+
 def test_recover_fails_a_photo_that_keeps_crashing_the_worker(
     library: Library, add_photo: Callable[..., int]
 ) -> None:

@@ -156,6 +156,9 @@ def test_stop_after_the_current_batch_loses_nothing(library: Library, captioner:
     assert summary.stopped and summary.captioned == 3
     counts = library.queue_counts()
     assert counts[next(k for k in counts if k.value == "pending")] == 9
+    # the batch claimed ahead was given back: no attempt counted against its photos
+    assert {j.attempts for j in library.claim_jobs(100)} == {1}
+    library.recover()
     rest = indexer(library, captioner, batch_size=3).run()
     assert rest.captioned == 9
     assert all(len(library.caption_history(library.photo_by_path(p).id)) == 1
