@@ -20,33 +20,13 @@ import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
-
-def make_photos(folder: Path, n: int, size: tuple[int, int], workers: int = 2) -> list[Path]:
-    """Write n distinct JPEGs of ``size`` made from the sample photos."""
-    from PIL import Image, ImageEnhance
-
-    folder.mkdir(parents=True, exist_ok=True)
-    bases = [Image.open(p).convert("RGB") for p in sorted((REPO / "resources/samples")
-                                                          .glob("*.jpg"))]
-
-    def one(i: int) -> Path:
-        base = bases[i % len(bases)]
-        w, h = base.size
-        c = (i // len(bases)) % 40
-        im = base.crop((c, c, w - c, h - c)).resize(size, Image.Resampling.BILINEAR)
-        im = ImageEnhance.Brightness(im).enhance(0.8 + 0.4 * ((i * 37) % 100) / 100)
-        p = folder / f"IMG_{i:05d}.jpg"
-        im.save(p, quality=90)
-        return p
-
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(one, range(n)))
+from photos import make_photos  # noqa: E402
 
 
 def pick_model(arg: str | None, work: Path) -> Path:

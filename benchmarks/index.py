@@ -22,16 +22,16 @@ import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import piexif
 import torch
-from PIL import Image, ImageEnhance
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from photos import make_photos  # noqa: E402
 
 from annotator.library.repository import open_library  # noqa: E402
 from annotator.model.captioner import Captioner  # noqa: E402
@@ -45,32 +45,6 @@ def rss_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def make_photos(folder: Path, n: int, size: tuple[int, int], workers: int = 2) -> list[Path]:
-    """Write n distinct JPEGs of ``size`` made from the sample photos, with EXIF."""
-    folder.mkdir(parents=True, exist_ok=True)
-    bases = [Image.open(p).convert("RGB") for p in sorted((REPO / "resources/samples")
-                                                          .glob("*.jpg"))]
-
-    def one(i: int) -> Path:
-        base = bases[i % len(bases)]
-        w, h = base.size
-        c = (i // len(bases)) % 20
-        im = base.crop((c, c, w - c, h - c)).resize(size, Image.Resampling.BICUBIC)
-        im = ImageEnhance.Brightness(im).enhance(0.85 + 0.3 * ((i * 37) % 100) / 100)
-        exif = piexif.dump({
-            "0th": {piexif.ImageIFD.Make: b"Canon", piexif.ImageIFD.Model: b"EOS 400D",
-                    piexif.ImageIFD.Orientation: 1},
-            "Exif": {piexif.ExifIFD.DateTimeOriginal: b"2024:05:01 12:00:00",
-                     piexif.ExifIFD.ExposureTime: (1, 250), piexif.ExifIFD.FNumber: (56, 10)},
-        })
-        p = folder / f"IMG_{i:05d}.JPG"
-        im.save(p, quality=90, exif=exif)
-        return p
-
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(one, range(n)))
 
 
 def encoder_only(cap: Captioner, paths: list[Path], batch: int) -> float:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from annotator.cli._common import add_library
+
 
 def fraction(text: str) -> float:
     """Parse a share in [0, 1) for argparse."""
@@ -48,8 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, metavar="PATH",
                    help="model whose vocabulary the captions are checked against "
                         "(default: the default model)")
-    p.add_argument("--library", default=None, metavar="PATH",
-                   help="library file or postgresql:// URL (default: the user's library)")
+    add_library(p)
     p.set_defaults(func=run)
 
 

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from annotator.cli._common import add_device
+from annotator.cli._common import add_device, add_library
 from annotator.cli.export import fraction
 
 
@@ -46,9 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-install", dest="install", action="store_false",
                    help="only write --out; never change the default model")
     p.add_argument("--name", default=None, help="model name (default: the base model's)")
-    p.add_argument("--library", default=None, metavar="PATH",
-                   help="library file or postgresql:// URL, to count captions from older "
-                        "models (default: the user's library, if any)")
+    add_library(p, "; used to count captions from older models")
     p.add_argument("--cache-dir", metavar="DIR", help="feature cache folder")
     p.add_argument("--workers", type=int, default=0, help="photo-decoding processes")
     p.add_argument("--seed", type=int, default=0)

@@ -10,20 +10,13 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from annotator.cli._common import add_device, add_model
+from annotator.cli._common import add_device, add_library, add_model
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from annotator.library.repository import Library
     from annotator.pipeline.runner import Indexer, RunSummary
-
-
-def add_library(p: argparse.ArgumentParser) -> None:
-    """Add ``--library PATH`` (default: the user data directory)."""
-    p.add_argument("--library", metavar="PATH",
-                   help="library database file or postgresql:// URL "
-                        "(default: the platform's user data directory)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

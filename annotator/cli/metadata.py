@@ -25,6 +25,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
+from annotator.cli._common import add_library
 from annotator.core.errors import AnnotatorError, MetadataReadError, MetadataWriteError
 from annotator.metadata import (
     Outcome,
@@ -74,9 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="photos or folders to limit the write to (default: the whole library)",
     )
-    write.add_argument(
-        "--library", type=Path, default=None, help="library file (default: the user's)"
-    )
+    add_library(write)
     write.add_argument(
         "--mode",
         choices=("embed", "sidecar", "none"),

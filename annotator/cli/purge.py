@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from datetime import timedelta
 
+from annotator.cli._common import add_library
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``purge`` subcommand."""
@@ -14,8 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Photos whose files disappeared are kept, marked missing, until "
         "purged: this deletes them with their captions and attention maps.",
     )
-    p.add_argument("--library", default=None, metavar="PATH",
-                   help="library file or postgresql:// URL (default: the user's library)")
+    add_library(p)
     p.add_argument("--older-than", type=float, default=None, metavar="DAYS",
                    help="only photos missing for more than DAYS days")
     p.add_argument("--dry-run", action="store_true", help="only say how many would go")

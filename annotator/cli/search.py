@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from annotator.cli._common import add_library
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``search`` subcommand."""
@@ -18,8 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "two words for either, -word to exclude. Any text is accepted.",
     )
     p.add_argument("query", help="what to look for (quote it for the shell)")
-    p.add_argument("--library", default=None, metavar="PATH",
-                   help="library file or postgresql:// URL (default: the user's library)")
+    add_library(p)
     p.add_argument("--json", action="store_true", help="print the hits as a JSON list")
     p.add_argument("--limit", type=int, default=20, metavar="N",
                    help="show at most N hits (default 20)")
