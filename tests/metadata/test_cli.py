@@ -115,7 +115,7 @@ def test_write_metadata_dry_run_then_write(
     assert read_metadata(a).origin is Origin.ANNOTATOR
     assert b.read_bytes() == before[b] and c.read_bytes() == before[c]
     assert fake_library["imported"] == [(b, "Birthday party 2020", "EXIF:ImageDescription")]
-    assert fake_library["library_args"][-1] == tmp_path / "lib.db"
+    assert Path(fake_library["library_args"][-1]) == tmp_path / "lib.db"
     assert "1 skipped-human, 1 written" in out
 
 
