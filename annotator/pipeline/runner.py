@@ -22,6 +22,7 @@ from pathlib import Path
 
 from annotator.core.types import CaptionResult
 from annotator.library.repository import ClaimedJob, Library, PhotoFile, RootInfo
+from annotator.library.schema import PhotoState
 from annotator.model.captioner import Captioner
 from annotator.pipeline import stages
 from annotator.pipeline.scan import iter_photos
@@ -191,7 +192,8 @@ class Indexer:
             except OSError:
                 continue
             if k is not None and k.size == st.st_size and k.mtime == st.st_mtime:
-                self.summary.skipped += 1
+                if k.state is PhotoState.CAPTIONED:  # queued or failed ones are not "skipped"
+                    self.summary.skipped += 1
                 continue
             todo.append(path)
             if len(todo) >= 64:
