@@ -135,3 +135,18 @@ def test_metrics_on_a_hand_checked_example() -> None:
     assert wrong["CIDEr-D"] < s["CIDEr-D"] < perfect["CIDEr-D"]
     assert bleu4({"1": "a dog runs fast", "2": "a red car"}, refs) == pytest.approx(100.0, abs=1e-3)
     assert "note" in s and "tokenis" in s["note"]
+
+
+def test_glove_vectors_initialise_the_embedding(tmp_path: Path) -> None:
+    from annotator.train.loop import load_glove
+
+    vocab = Vocab(["<pad>", "<start>", "<end>", "<unk>", "dog", "cat", "zebra"])
+    glove = tmp_path / "glove.txt"
+    glove.write_text("dog 0.5 -1.0 2.0\ncat 1.5 0.25 -3.0\nthe 9 9 9\n", encoding="utf-8")
+    weights, found = load_glove(glove, vocab, dim=3)
+    assert found == 2 and weights.shape == (7, 3)
+    assert weights[vocab.stoi["dog"]].tolist() == [0.5, -1.0, 2.0]
+    assert weights[vocab.stoi["cat"]].tolist() == [1.5, 0.25, -3.0]
+    assert weights[vocab.stoi["zebra"]].abs().max() <= 0.1  # not in the file: small random
+    with pytest.raises(ValueError, match="dimensions"):
+        load_glove(glove, vocab, dim=5)
