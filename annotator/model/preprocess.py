@@ -156,8 +156,6 @@ def load_rgb(path: str | Path, target: int | None = None,
         if target is not None and im.format == "JPEG":
             im.draft("RGB", (target, target))
         im.load()
-    except ImageReadError:
-        raise
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         reason = str(exc) or type(exc).__name__
         if "truncated" in reason.lower():

@@ -271,14 +271,14 @@ class Indexer:
         s = self.settings
         t0 = time.monotonic()
         self.library.recover()
-        if until_empty and self._pending_total() == 0:
+        total = self._pending_total()
+        if until_empty and total == 0:
             self.summary.elapsed = time.monotonic() - t0
             self.listener(Finished(self.summary))
             return self.summary
         captioner = self.captioner
         preset = captioner.preprocess
         version = captioner.ckpt.version
-        total = self._pending_total()
         done = 0
         pending_writes: list[tuple[Future, stages.Decoded, CaptionResult]] = []
         with ThreadPoolExecutor(max(1, s.workers)) as pool, \

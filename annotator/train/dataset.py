@@ -60,6 +60,12 @@ def split_entries(entries: list[ImageEntry], split: str) -> list[ImageEntry]:
     return [e for e in entries if e.split == split and e.captions]
 
 
+def references(entries: list[ImageEntry]) -> dict[str, list[str]]:
+    """Return each photo's reference captions as written, keyed by its position."""
+    return {str(i): list(e.raw or [" ".join(c) for c in e.captions])
+            for i, e in enumerate(entries)}
+
+
 def build_vocab(entries: list[ImageEntry], min_freq: int = 5) -> Vocab:
     """Build the vocabulary from the training split's captions."""
     return Vocab.build((c for e in split_entries(entries, "train") for c in e.captions),

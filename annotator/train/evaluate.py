@@ -10,7 +10,7 @@ import torch
 
 from annotator.core.settings import cache_dir as default_cache_dir
 from annotator.model.captioner import Captioner
-from annotator.train.dataset import load_karpathy, split_entries
+from annotator.train.dataset import load_karpathy, references, split_entries
 from annotator.train.features import cached_features
 from annotator.train.loop import decode_split
 from annotator.train.metrics import score_captions
@@ -30,8 +30,7 @@ def evaluate(model: str | Path | None, dataset: str | Path, images: str | Path |
     feats = cached_features(cap.encoder, cap.preprocess, [e.path for e in entries], cache,
                             batch_size=batch_size, workers=workers, device=cap.device,
                             progress=progress)
-    refs = {str(i): list(e.raw or [" ".join(c) for c in e.captions])
-            for i, e in enumerate(entries)}
+    refs = references(entries)
     results: dict[str, Any] = {"model": cap.model_id, "split": split, "photos": len(entries),
                                "beams": {}}
     for k in beam_sizes:

@@ -16,7 +16,6 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from annotator.core.errors import ImageReadError
 from annotator.model.encoder import Encoder
 from annotator.model.preprocess import Preprocess, load_image
 
@@ -75,14 +74,11 @@ def compute_features(encoder: Encoder, preset: Preprocess, paths: Sequence[Path]
     mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16,
                                    shape=(len(paths), p, encoder.feature_dim))
     i = 0
-    try:
-        for batch in tqdm(image_loader(paths, preset, batch_size, workers), disable=not progress,
-                          desc="encoding photos", unit="batch"):
-            feats = encoder(batch.to(device, non_blocking=True))  # (B, P, E)
-            mm[i : i + len(feats)] = feats.half().cpu().numpy()
-            i += len(feats)
-    except ImageReadError:
-        raise
+    for batch in tqdm(image_loader(paths, preset, batch_size, workers), disable=not progress,
+                      desc="encoding photos", unit="batch"):
+        feats = encoder(batch.to(device, non_blocking=True))  # (B, P, E)
+        mm[i : i + len(feats)] = feats.half().cpu().numpy()
+        i += len(feats)
     mm.flush()
     del mm
     tmp.replace(out)

@@ -50,7 +50,7 @@ from annotator.model.captioner import build_modules, resolve_device
 from annotator.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from annotator.model.decoder import Decoder
 from annotator.model.vocab import SPECIALS, Vocab, tokenize
-from annotator.train.dataset import ImageEntry, load_karpathy, split_entries
+from annotator.train.dataset import ImageEntry, load_karpathy, references, split_entries
 from annotator.train.features import cached_features
 from annotator.train.loop import bucketed_batches, caption_loss, decode_split
 from annotator.train.metrics import score_captions
@@ -262,8 +262,7 @@ def score_split(decoder: Decoder, feats: np.ndarray, entries: Sequence[ImageEntr
     hyps = decode_split(decoder, lambda lo, hi: torch.from_numpy(
         np.asarray(feats[lo:hi], dtype=np.float32)), len(entries), vocab,  # (b, P, E)
         beam_size=beam_size, max_len=max_len, device=device)
-    refs = {str(i): list(e.raw or [" ".join(c) for c in e.captions])
-            for i, e in enumerate(entries)}
+    refs = references(entries)
     scores = score_captions({str(i): h for i, h in enumerate(hyps)}, refs, meteor=False,
                             ptb=False)
     out = {"BLEU-4": float(scores["BLEU-4"]), "CIDEr-D": float(scores["CIDEr-D"]),

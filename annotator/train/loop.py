@@ -37,6 +37,7 @@ from annotator.train.dataset import (
     build_vocab,
     encode_captions,
     load_karpathy,
+    references,
     split_entries,
 )
 from annotator.train.features import cached_features
@@ -311,8 +312,7 @@ def train(cfg: TrainConfig, log: Log = print) -> dict[str, Any]:
 
     caps, lens = encode_captions(train_e, vocab, captions_per_image=cfg.captions_per_image,
                                  max_len=cfg.max_len, seed=cfg.seed)
-    refs = {str(i): list(e.raw or [" ".join(c) for c in e.captions])
-            for i, e in enumerate(val_e)}
+    refs = references(val_e)
     cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir() / "features"
 
     fine = cfg.fine_tune_encoder
@@ -370,7 +370,7 @@ def train(cfg: TrainConfig, log: Log = print) -> dict[str, Any]:
     def make_ckpt(epoch: int, bleu: float) -> Checkpoint:
         return Checkpoint(
             config=mcfg, vocab=vocab, preprocess=preset,
-            decoder_state={k: v for k, v in decoder.state_dict().items()},
+            decoder_state=decoder.state_dict(),
             encoder_state=encoder.state_dict() if (fine or (start_ckpt is not None and
                                                             start_ckpt.encoder_state))
             else None,
