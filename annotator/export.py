@@ -114,16 +114,21 @@ class ExportSummary:
 
     def lines(self) -> list[str]:
         """Return the summary as lines of text for the command line."""
-        out = [f"exported {self.photos} photo(s) as {self.format} to {self.out}",
-               f"  {self.human} written or corrected by a person, {self.reviewed_model} "
-               f"model caption(s) accepted, {self.unreviewed_model} unreviewed model "
-               "caption(s)"]
+        out = [
+            f"exported {self.photos} photo(s) as {self.format} to {self.out}",
+            f"  {self.human} written or corrected by a person, {self.reviewed_model} "
+            f"model caption(s) accepted, {self.unreviewed_model} unreviewed model "
+            "caption(s)",
+        ]
         if self.format == "karpathy":
             out.append(f"  split: {self.train} train, {self.val} val")
         if self.images != "reference":
             verb = "copied" if self.images == "copy" else "linked"
-            out.append(f"  photos {verb} into {self.out.parent / IMAGES_DIR}"
-                       if self.format != "txt" else f"  photos {verb} beside the text files")
+            out.append(
+                f"  photos {verb} into {self.out.parent / IMAGES_DIR}"
+                if self.format != "txt"
+                else f"  photos {verb} beside the text files"
+            )
         for reason, n in sorted(self.skipped.items()):
             out.append(f"  skipped {n}: {reason}")
         if self.oov is None:
@@ -132,8 +137,9 @@ class ExportSummary:
             out.append(f"  out-of-vocabulary words: none (vocabulary of {self.model})")
         else:
             words = ", ".join(f"{w} ({n})" for w, n in self.oov.items())
-            out.append(f"  out-of-vocabulary words ({len(self.oov)}, vocabulary of "
-                       f"{self.model}): {words}")
+            out.append(
+                f"  out-of-vocabulary words ({len(self.oov)}, vocabulary of {self.model}): {words}"
+            )
         return out
 
 
@@ -186,9 +192,14 @@ def _model_caption(history: Sequence[CaptionInfo], current: CaptionInfo) -> Capt
     return models[-1] if models else None
 
 
-def collect_items(library: Library, *, only_reviewed: bool = False, include_model: bool = False,
-                  val_share: float = DEFAULT_VAL_SHARE, skipped: Counter[str] | None = None
-                  ) -> list[ExportItem]:
+def collect_items(
+    library: Library,
+    *,
+    only_reviewed: bool = False,
+    include_model: bool = False,
+    val_share: float = DEFAULT_VAL_SHARE,
+    skipped: Counter[str] | None = None,
+) -> list[ExportItem]:
     """Return the photos to export, by photo id, with their splits (see the module doc).
 
     ``skipped`` (if given) counts the photos left out, by reason.
@@ -214,13 +225,21 @@ def collect_items(library: Library, *, only_reviewed: bool = False, include_mode
             skipped["changed during the export"] += 1
             continue
         model = _model_caption(history, current)
-        items.append(ExportItem(
-            photo_id=cur.photo_id, path=cur.path, content_hash=photo.content_hash,
-            text=" ".join(cur.text.split()), source=cur.source, reviewed=cur.reviewed,
-            model_text=model.text if model is not None else None,
-            model_id=model.model_id if model is not None else None,
-            model_version=model.model_version if model is not None else None,
-            width=photo.width, height=photo.height))
+        items.append(
+            ExportItem(
+                photo_id=cur.photo_id,
+                path=cur.path,
+                content_hash=photo.content_hash,
+                text=" ".join(cur.text.split()),
+                source=cur.source,
+                reviewed=cur.reviewed,
+                model_text=model.text if model is not None else None,
+                model_id=model.model_id if model is not None else None,
+                model_version=model.model_version if model is not None else None,
+                width=photo.width,
+                height=photo.height,
+            )
+        )
     items.sort(key=lambda it: it.photo_id)
     return assign_splits(items, val_share)
 
@@ -230,6 +249,7 @@ def collect_items(library: Library, *, only_reviewed: bool = False, include_mode
 
 def unique_stems(items: Sequence[ExportItem]) -> list[str]:
     """Return one file stem per item, unique ignoring case (see Names in the module doc)."""
+
     def name(it: ExportItem, level: int) -> str:
         stem, ext = it.path.stem or "photo", it.path.suffix.lstrip(".").lower()
         parts = [stem]
@@ -254,8 +274,9 @@ def unique_stems(items: Sequence[ExportItem]) -> list[str]:
             levels[i] += 1
 
 
-def _place_images(items: Sequence[ExportItem], folder: Path, mode: ImagesMode,
-                  stems: Sequence[str]) -> list[Path]:
+def _place_images(
+    items: Sequence[ExportItem], folder: Path, mode: ImagesMode, stems: Sequence[str]
+) -> list[Path]:
     """Copy or link the photos into ``folder`` as ``STEM + suffix``; return the new paths."""
     folder.mkdir(parents=True, exist_ok=True)
     placed = []
@@ -274,8 +295,9 @@ def _place_images(items: Sequence[ExportItem], folder: Path, mode: ImagesMode,
             tmp.replace(dest)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise FileOperationError(dest, f"cannot {mode} the photo {it.path} here ({exc})") \
-                from exc
+            raise FileOperationError(
+                dest, f"cannot {mode} the photo {it.path} here ({exc})"
+            ) from exc
         placed.append(dest)
     return placed
 
@@ -294,8 +316,7 @@ def _write_text(path: Path, text: str) -> None:
 # ---------------------------------------------------------------------------- vocabulary
 
 
-def model_vocab(model: str | Path | None, *, required: bool = False
-                ) -> tuple[Vocab | None, str]:
+def model_vocab(model: str | Path | None, *, required: bool = False) -> tuple[Vocab | None, str]:
     """Return the vocabulary of ``model`` (default: the default model) and its name.
 
     Reads only the checkpoint's metadata. A missing default model gives
@@ -334,30 +355,51 @@ def oov_words(items: Sequence[ExportItem], vocab: Vocab) -> dict[str, int]:
 Writer = Callable[[Sequence[ExportItem], Path, ImagesMode, ExportSummary], Path]
 
 
-def _export(fmt: str, writer: Writer, library: Library | str | Path | None, out: str | Path,
-            *, only_reviewed: bool, include_model: bool, images: ImagesMode, val_share: float,
-            model: str | Path | None) -> ExportSummary:
+def _export(
+    fmt: str,
+    writer: Writer,
+    library: Library | str | Path | None,
+    out: str | Path,
+    *,
+    only_reviewed: bool,
+    include_model: bool,
+    images: ImagesMode,
+    val_share: float,
+    model: str | Path | None,
+) -> ExportSummary:
     if images not in ("reference", "copy", "link"):
         raise ValueError(f"images must be reference, copy or link, got {images!r}")
     out = Path(out).expanduser().absolute()
     skipped: Counter[str] = Counter()
     with _opened(library) as lib:
-        items = collect_items(lib, only_reviewed=only_reviewed, include_model=include_model,
-                              val_share=val_share, skipped=skipped)
+        items = collect_items(
+            lib,
+            only_reviewed=only_reviewed,
+            include_model=include_model,
+            val_share=val_share,
+            skipped=skipped,
+        )
         location = lib.location
     if not items:
-        what = ("captions marked reviewed" if only_reviewed else
-                "captions" if include_model else "captions a person wrote or reviewed")
+        what = (
+            "captions marked reviewed"
+            if only_reviewed
+            else "captions"
+            if include_model
+            else "captions a person wrote or reviewed"
+        )
         raise LibraryError(f"{location}: nothing to export (no present photo has {what})")
     if out.exists() and not out.is_dir():
         raise FileOperationError(out, "the export destination is a file, not a folder")
-    summary = ExportSummary(format=fmt, out=out, photos=len(items), images=images,
-                            skipped=dict(skipped))
+    summary = ExportSummary(
+        format=fmt, out=out, photos=len(items), images=images, skipped=dict(skipped)
+    )
     summary.train = sum(it.split == "train" for it in items)
     summary.val = len(items) - summary.train
     summary.human = sum(it.source == CaptionSource.HUMAN.value for it in items)
-    summary.reviewed_model = sum(it.source != CaptionSource.HUMAN.value and it.reviewed
-                                 for it in items)
+    summary.reviewed_model = sum(
+        it.source != CaptionSource.HUMAN.value and it.reviewed for it in items
+    )
     summary.unreviewed_model = len(items) - summary.human - summary.reviewed_model
     vocab, summary.model = model_vocab(model, required=model is not None)
     summary.oov = oov_words(items, vocab) if vocab is not None else None
@@ -373,8 +415,9 @@ def _file_names(items: Sequence[ExportItem], out: Path, images: ImagesMode) -> l
     return [p.relative_to(out).as_posix() for p in placed]
 
 
-def _write_karpathy(items: Sequence[ExportItem], out: Path, images: ImagesMode,
-                    summary: ExportSummary) -> Path:
+def _write_karpathy(
+    items: Sequence[ExportItem], out: Path, images: ImagesMode, summary: ExportSummary
+) -> Path:
     names = _file_names(items, out, images)
     records = []
     for i, (it, name) in enumerate(zip(items, names, strict=True)):
@@ -382,30 +425,49 @@ def _write_karpathy(items: Sequence[ExportItem], out: Path, images: ImagesMode,
         image: dict[str, Any] = {"filename": rel.name if images != "reference" else name}
         if images != "reference":
             image["filepath"] = rel.parent.as_posix()
-        image.update({
-            "imgid": i, "split": it.split, "photo_id": it.photo_id,
-            "content_hash": it.content_hash,
-            "sentences": [{"tokens": tokenize(it.text), "raw": it.text, "imgid": i,
-                           "sentid": i}],
-            "sentids": [i], "source": it.source, "reviewed": it.reviewed,
-            "original_path": str(it.path.absolute()),
-            "model_caption": None if it.model_text is None else {
-                "raw": it.model_text, "tokens": tokenize(it.model_text),
-                "model_id": it.model_id, "model_version": it.model_version},
-        })
+        image.update(
+            {
+                "imgid": i,
+                "split": it.split,
+                "photo_id": it.photo_id,
+                "content_hash": it.content_hash,
+                "sentences": [
+                    {"tokens": tokenize(it.text), "raw": it.text, "imgid": i, "sentid": i}
+                ],
+                "sentids": [i],
+                "source": it.source,
+                "reviewed": it.reviewed,
+                "original_path": str(it.path.absolute()),
+                "model_caption": None
+                if it.model_text is None
+                else {
+                    "raw": it.model_text,
+                    "tokens": tokenize(it.model_text),
+                    "model_id": it.model_id,
+                    "model_version": it.model_version,
+                },
+            }
+        )
         records.append(image)
-    data = {"dataset": "annotator", "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "model_vocabulary": summary.model, "images": records}
+    data = {
+        "dataset": "annotator",
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model_vocabulary": summary.model,
+        "images": records,
+    }
     path = out / KARPATHY_NAME
     _write_text(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
     return path
 
 
-def _write_jsonl(items: Sequence[ExportItem], out: Path, images: ImagesMode,
-                 summary: ExportSummary) -> Path:
+def _write_jsonl(
+    items: Sequence[ExportItem], out: Path, images: ImagesMode, summary: ExportSummary
+) -> Path:
     names = _file_names(items, out, images)
-    lines = [json.dumps({"file_name": name, "text": it.text}, ensure_ascii=False)
-             for it, name in zip(items, names, strict=True)]
+    lines = [
+        json.dumps({"file_name": name, "text": it.text}, ensure_ascii=False)
+        for it, name in zip(items, names, strict=True)
+    ]
     path = out / JSONL_NAME
     _write_text(path, "\n".join(lines) + "\n")
     return path
@@ -423,8 +485,9 @@ def _pixel_size(it: ExportItem) -> tuple[int, int] | None:
         return None
 
 
-def _write_coco(items: Sequence[ExportItem], out: Path, images: ImagesMode,
-                summary: ExportSummary) -> Path:
+def _write_coco(
+    items: Sequence[ExportItem], out: Path, images: ImagesMode, summary: ExportSummary
+) -> Path:
     names = _file_names(items, out, images)
     coco_images, annotations = [], []
     for n, (it, name) in enumerate(zip(items, names, strict=True), start=1):
@@ -434,17 +497,24 @@ def _write_coco(items: Sequence[ExportItem], out: Path, images: ImagesMode,
             image["width"], image["height"] = size
         coco_images.append(image)
         annotations.append({"id": n, "image_id": it.photo_id, "caption": it.text})
-    data = {"info": {"description": "annotator caption export",
-                     "date_created": datetime.now(UTC).isoformat(timespec="seconds")},
-            "licenses": [], "type": "captions", "images": coco_images,
-            "annotations": annotations}
+    data = {
+        "info": {
+            "description": "annotator caption export",
+            "date_created": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+        "licenses": [],
+        "type": "captions",
+        "images": coco_images,
+        "annotations": annotations,
+    }
     path = out / COCO_NAME
     _write_text(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
     return path
 
 
-def _write_txt(items: Sequence[ExportItem], out: Path, images: ImagesMode,
-               summary: ExportSummary) -> Path:
+def _write_txt(
+    items: Sequence[ExportItem], out: Path, images: ImagesMode, summary: ExportSummary
+) -> Path:
     stems = unique_stems(items)
     folder = out / IMAGES_DIR if images != "reference" else out
     if images != "reference":
@@ -452,62 +522,122 @@ def _write_txt(items: Sequence[ExportItem], out: Path, images: ImagesMode,
     rows = ["text_file\tphoto"]
     for it, stem in zip(items, stems, strict=True):
         _write_text(folder / f"{stem}.txt", it.text + "\n")
-        rows.append(f"{(folder / f'{stem}.txt').relative_to(out).as_posix()}\t"
-                    f"{it.path.absolute()}")
+        rows.append(f"{(folder / f'{stem}.txt').relative_to(out).as_posix()}\t{it.path.absolute()}")
     _write_text(out / TXT_INDEX_NAME, "\n".join(rows) + "\n")
     return folder
 
 
-def export_karpathy(library: Library | str | Path | None, out: str | Path, *,
-                    only_reviewed: bool = False, include_model: bool = False,
-                    images: ImagesMode = "reference", val_share: float = DEFAULT_VAL_SHARE,
-                    model: str | Path | None = None) -> ExportSummary:
+def export_karpathy(
+    library: Library | str | Path | None,
+    out: str | Path,
+    *,
+    only_reviewed: bool = False,
+    include_model: bool = False,
+    images: ImagesMode = "reference",
+    val_share: float = DEFAULT_VAL_SHARE,
+    model: str | Path | None = None,
+) -> ExportSummary:
     """Write ``OUT/dataset_annotator.json``, a Karpathy dataset with a train/val split."""
-    return _export("karpathy", _write_karpathy, library, out, only_reviewed=only_reviewed,
-                   include_model=include_model, images=images, val_share=val_share,
-                   model=model)
+    return _export(
+        "karpathy",
+        _write_karpathy,
+        library,
+        out,
+        only_reviewed=only_reviewed,
+        include_model=include_model,
+        images=images,
+        val_share=val_share,
+        model=model,
+    )
 
 
-def export_jsonl(library: Library | str | Path | None, out: str | Path, *,
-                 only_reviewed: bool = False, include_model: bool = False,
-                 images: ImagesMode = "reference", model: str | Path | None = None
-                 ) -> ExportSummary:
+def export_jsonl(
+    library: Library | str | Path | None,
+    out: str | Path,
+    *,
+    only_reviewed: bool = False,
+    include_model: bool = False,
+    images: ImagesMode = "reference",
+    model: str | Path | None = None,
+) -> ExportSummary:
     """Write ``OUT/metadata.jsonl`` for a Hugging Face ImageFolder (file_name, text)."""
-    return _export("jsonl", _write_jsonl, library, out, only_reviewed=only_reviewed,
-                   include_model=include_model, images=images, val_share=0.0, model=model)
+    return _export(
+        "jsonl",
+        _write_jsonl,
+        library,
+        out,
+        only_reviewed=only_reviewed,
+        include_model=include_model,
+        images=images,
+        val_share=0.0,
+        model=model,
+    )
 
 
-def export_coco(library: Library | str | Path | None, out: str | Path, *,
-                only_reviewed: bool = False, include_model: bool = False,
-                images: ImagesMode = "reference", model: str | Path | None = None
-                ) -> ExportSummary:
+def export_coco(
+    library: Library | str | Path | None,
+    out: str | Path,
+    *,
+    only_reviewed: bool = False,
+    include_model: bool = False,
+    images: ImagesMode = "reference",
+    model: str | Path | None = None,
+) -> ExportSummary:
     """Write ``OUT/captions.json`` in the COCO captions format (images + annotations)."""
-    return _export("coco", _write_coco, library, out, only_reviewed=only_reviewed,
-                   include_model=include_model, images=images, val_share=0.0, model=model)
+    return _export(
+        "coco",
+        _write_coco,
+        library,
+        out,
+        only_reviewed=only_reviewed,
+        include_model=include_model,
+        images=images,
+        val_share=0.0,
+        model=model,
+    )
 
 
-def export_txt(library: Library | str | Path | None, out: str | Path, *,
-               only_reviewed: bool = False, include_model: bool = False,
-               images: ImagesMode = "reference", model: str | Path | None = None
-               ) -> ExportSummary:
+def export_txt(
+    library: Library | str | Path | None,
+    out: str | Path,
+    *,
+    only_reviewed: bool = False,
+    include_model: bool = False,
+    images: ImagesMode = "reference",
+    model: str | Path | None = None,
+) -> ExportSummary:
     """Write one ``STEM.txt`` per photo (and ``files.tsv``), beside copied photos if any."""
-    return _export("txt", _write_txt, library, out, only_reviewed=only_reviewed,
-                   include_model=include_model, images=images, val_share=0.0, model=model)
+    return _export(
+        "txt",
+        _write_txt,
+        library,
+        out,
+        only_reviewed=only_reviewed,
+        include_model=include_model,
+        images=images,
+        val_share=0.0,
+        model=model,
+    )
 
 
 EXPORTERS: dict[str, Callable[..., ExportSummary]] = {
-    "karpathy": export_karpathy, "jsonl": export_jsonl, "coco": export_coco, "txt": export_txt,
+    "karpathy": export_karpathy,
+    "jsonl": export_jsonl,
+    "coco": export_coco,
+    "txt": export_txt,
 }
 
 
-def export(fmt: str, library: Library | str | Path | None, out: str | Path,
-           **kw: Any) -> ExportSummary:
+def export(
+    fmt: str, library: Library | str | Path | None, out: str | Path, **kw: Any
+) -> ExportSummary:
     """Run the exporter of format ``fmt`` (karpathy, jsonl, coco or txt)."""
     try:
         exporter = EXPORTERS[fmt]
     except KeyError:
-        raise ValueError(f"unknown export format {fmt!r}; choose one of: "
-                         f"{', '.join(FORMATS)}") from None
+        raise ValueError(
+            f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}"
+        ) from None
     if fmt != "karpathy":
         kw.pop("val_share", None)
     return exporter(library, out, **kw)

@@ -38,8 +38,9 @@ from annotator.model.vocab import SPECIALS, Vocab  # noqa: E402
 
 
 @torch.inference_mode()
-def reference_beam_search(decoder: Decoder, encoder_out: torch.Tensor, k: int, start: int,
-                          end: int, max_len: int) -> list[int]:
+def reference_beam_search(
+    decoder: Decoder, encoder_out: torch.Tensor, k: int, start: int, end: int, max_len: int
+) -> list[int]:
     """Decode ONE photo (1, P, E) the way the reference tutorial does."""
     enc = encoder_out.expand(k, *encoder_out.shape[1:])  # (k, P, E)
     prev = torch.full((k,), start, dtype=torch.long)  # (k,)
@@ -116,8 +117,13 @@ def main() -> None:
         torch.manual_seed(0)
         vocab = Vocab([*SPECIALS, *(f"w{i}" for i in range(2537))])
         cfg = ModelConfig.for_encoder(len(vocab), "efficientnet-lite2", max_caption_len=20)
-        ckpt = Checkpoint(cfg, vocab, Preprocess.for_encoder(cfg.encoder),
-                          Decoder(cfg).state_dict(), name="random")
+        ckpt = Checkpoint(
+            cfg,
+            vocab,
+            Preprocess.for_encoder(cfg.encoder),
+            Decoder(cfg).state_dict(),
+            name="random",
+        )
         cap = Captioner(ckpt, "cpu")
         print("model: random default-size decoder (no trained model found)")
     else:
@@ -128,14 +134,24 @@ def main() -> None:
     images = photos(args.photos, cap.preprocess)
     feats = cap.encode(images)  # (n, P, E)
     v = cap.vocab
-    print(f"photos: {len(images)}, beam size {k}, max length {max_len}, "
-          f"torch threads {torch.get_num_threads()}")
+    print(
+        f"photos: {len(images)}, beam size {k}, max length {max_len}, "
+        f"torch threads {torch.get_num_threads()}"
+    )
 
-    t_batch, batched = timed(lambda: beam_search(cap.decoder, feats, beam_size=k, start=v.start,
-                                                 end=v.end, max_len=max_len), args.repeats)
-    t_single, single = timed(lambda: [reference_beam_search(
-        cap.decoder, feats[i : i + 1], k, v.start, v.end, max_len) for i in range(len(feats))],
-        args.repeats)
+    t_batch, batched = timed(
+        lambda: beam_search(
+            cap.decoder, feats, beam_size=k, start=v.start, end=v.end, max_len=max_len
+        ),
+        args.repeats,
+    )
+    t_single, single = timed(
+        lambda: [
+            reference_beam_search(cap.decoder, feats[i : i + 1], k, v.start, v.end, max_len)
+            for i in range(len(feats))
+        ],
+        args.repeats,
+    )
     same = [list(b[0].tokens) for b in batched] == single
     print(f"batched beam search:   {len(feats) / t_batch:8.1f} captions/s")
     print(f"one photo at a time:   {len(feats) / t_single:8.1f} captions/s")
@@ -143,10 +159,14 @@ def main() -> None:
     print(f"captions identical: {same}")
     if not same:
         diff = [(b, s) for b, s in zip(batched, single, strict=True) if list(b[0].tokens) != s]
-        ties = sum(any(list(h.tokens) == s and abs(h.score - b[0].score) < 1e-4 for h in b)
-                   for b, s in diff)
-        print(f"  {len(diff)} of {len(feats)} captions differ; {ties} of them are float "
-              "near-ties (the reference's caption is in the n-best within 1e-4 log-prob)")
+        ties = sum(
+            any(list(h.tokens) == s and abs(h.score - b[0].score) < 1e-4 for h in b)
+            for b, s in diff
+        )
+        print(
+            f"  {len(diff)} of {len(feats)} captions differ; {ties} of them are float "
+            "near-ties (the reference's caption is in the n-best within 1e-4 log-prob)"
+        )
 
     print("encoder only, batch 16, CPU:")
     for name in ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"):

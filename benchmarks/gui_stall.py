@@ -66,8 +66,9 @@ def main() -> int:
     w, h = (int(x) for x in args.size.lower().split("x"))
     t = time.perf_counter()
     make_photos(work / "photos", args.photos, (w, h))
-    print(f"made {args.photos} photos of {w}x{h} in {time.perf_counter() - t:.1f} s",
-          file=sys.stderr)
+    print(
+        f"made {args.photos} photos of {w}x{h} in {time.perf_counter() - t:.1f} s", file=sys.stderr
+    )
     model = pick_model(args.model, work)
 
     from PySide6.QtCore import QElapsedTimer, QSettings, QTimer
@@ -126,8 +127,9 @@ def main() -> int:
     def check() -> None:
         model_ = window.photos
         n = model_.rowCount()
-        if n >= args.photos and all(model_.data(model_.index(i, 0), Roles.State) == "captioned"
-                                    for i in range(n)):
+        if n >= args.photos and all(
+            model_.data(model_.index(i, 0), Roles.State) == "captioned" for i in range(n)
+        ):
             done["t"] = time.perf_counter()
             app.quit()
         elif time.perf_counter() - started[0] > args.timeout:
@@ -167,24 +169,34 @@ def main() -> int:
     stalls = sorted(gaps)
     p99 = stalls[int(0.99 * (len(stalls) - 1))] if stalls else 0.0
     over = sum(g > 50 for g in gaps)
-    print(f"indexed {args.photos} photos ({w}x{h}) in {elapsed:.1f} s "
-          f"({args.photos / elapsed:.2f} photos/s) with {model.name} on {args.device}, "
-          f"interaction {'on' if args.interact else 'off'}, platform {args.platform}")
-    print(f"GUI event loop: {len(gaps)} ticks of {args.tick_ms} ms; "
-          f"stall p99 {p99:.1f} ms; {over} stalls over 50 ms")
+    print(
+        f"indexed {args.photos} photos ({w}x{h}) in {elapsed:.1f} s "
+        f"({args.photos / elapsed:.2f} photos/s) with {model.name} on {args.device}, "
+        f"interaction {'on' if args.interact else 'off'}, platform {args.platform}"
+    )
+    print(
+        f"GUI event loop: {len(gaps)} ticks of {args.tick_ms} ms; "
+        f"stall p99 {p99:.1f} ms; {over} stalls over 50 ms"
+    )
     if args.verbose:
         for at, gap, c in zip(when, gaps, cpu, strict=True):
             if gap > 50:
-                print(f"  stall of {gap:.0f} ms ending {at / 1000:.2f} s after the drop "
-                      f"(GUI thread on the CPU {c:.0f} ms of it)")
+                print(
+                    f"  stall of {gap:.0f} ms ending {at / 1000:.2f} s after the drop "
+                    f"(GUI thread on the CPU {c:.0f} ms of it)"
+                )
     worst = max(range(len(gaps)), key=gaps.__getitem__) if gaps else None
     busy = max(cpu, default=0.0)
     load = os.getloadavg()[0]
-    print(f"GUI thread's longest time on the CPU between two ticks: {busy:.1f} ms; "
-          f"load average {load:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"GUI thread's longest time on the CPU between two ticks: {busy:.1f} ms; "
+        f"load average {load:.1f} on {os.cpu_count()} CPUs"
+    )
     if worst is not None:
-        print(f"longest GUI event-loop stall: {gaps[worst]:.1f} ms (target < 100 ms), of which "
-              f"{cpu[worst]:.1f} ms GUI-thread CPU (the rest: waiting for a CPU or the GIL)")
+        print(
+            f"longest GUI event-loop stall: {gaps[worst]:.1f} ms (target < 100 ms), of which "
+            f"{cpu[worst]:.1f} ms GUI-thread CPU (the rest: waiting for a CPU or the GIL)"
+        )
     return 0
 
 

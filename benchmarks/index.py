@@ -57,8 +57,9 @@ def encoder_only(cap: Captioner, paths: list[Path], batch: int) -> float:
     return len(tensors) / (time.perf_counter() - t)
 
 
-def index(folder: Path, db: Path, cap: Captioner, settings: IndexSettings,
-          every: int = 0) -> tuple[float, list[tuple[int, float]]]:
+def index(
+    folder: Path, db: Path, cap: Captioner, settings: IndexSettings, every: int = 0
+) -> tuple[float, list[tuple[int, float]]]:
     """Index ``folder`` into a new library; return photos/s and (done, RSS MB) samples."""
     samples: list[tuple[int, float]] = []
     last = [0]
@@ -90,40 +91,56 @@ def main() -> None:
     args = ap.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="annotator-bench-"))
     cap = Captioner.load(args.model, "cpu")
-    settings = IndexSettings(batch_size=args.batch_size, beam_size=args.beam_size,
-                             workers=args.workers, metadata="embed")
-    print(f"model {cap.model_id}; torch threads {torch.get_num_threads()}; "
-          f"batch {args.batch_size}; beam {args.beam_size}; workdir {work}")
+    settings = IndexSettings(
+        batch_size=args.batch_size, beam_size=args.beam_size, workers=args.workers, metadata="embed"
+    )
+    print(
+        f"model {cap.model_id}; torch threads {torch.get_num_threads()}; "
+        f"batch {args.batch_size}; beam {args.beam_size}; workdir {work}"
+    )
 
     if args.photos:
         size = tuple(int(x) for x in args.size.split("x"))
         t = time.perf_counter()
         photos = make_photos(work / "camera", args.photos, size, args.workers)
         mb = sum(p.stat().st_size for p in photos) / len(photos) / 2**20
-        print(f"made {len(photos)} JPEGs of {size[0]}x{size[1]} ({mb:.1f} MB each) in "
-              f"{time.perf_counter() - t:.0f} s")
+        print(
+            f"made {len(photos)} JPEGs of {size[0]}x{size[1]} ({mb:.1f} MB each) in "
+            f"{time.perf_counter() - t:.0f} s"
+        )
         before = encoder_only(cap, photos, args.batch_size)
         e2e, _ = index(work / "camera", work / "lib-camera.sqlite3", cap, settings)
         after = encoder_only(cap, photos, args.batch_size)
         enc = max(before, after)  # the encoder warms up: compare with its best run
-        print(f"encoder forward only (pre-decoded tensors): {before:7.2f} photos/s before, "
-              f"{after:.2f} after the indexing run")
+        print(
+            f"encoder forward only (pre-decoded tensors): {before:7.2f} photos/s before, "
+            f"{after:.2f} after the indexing run"
+        )
         print(f"end-to-end --index (metadata embed):        {e2e:7.2f} photos/s")
         print(f"ratio end-to-end / encoder (best run): {e2e / enc:.2f} (target >= 0.8)")
 
     if args.memory_photos:
         size = tuple(int(x) for x in args.memory_size.split("x"))
         make_photos(work / "many", args.memory_photos, size, args.workers)
-        rate, samples = index(work / "many", work / "lib-many.sqlite3", cap, settings,
-                              every=max(1, args.memory_photos // 10))
+        rate, samples = index(
+            work / "many",
+            work / "lib-many.sqlite3",
+            cap,
+            settings,
+            every=max(1, args.memory_photos // 10),
+        )
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"indexed {args.memory_photos} photos of {size[0]}x{size[1]} at {rate:.2f} "
-              "photos/s; resident memory (MB) by photos done:")
+        print(
+            f"indexed {args.memory_photos} photos of {size[0]}x{size[1]} at {rate:.2f} "
+            "photos/s; resident memory (MB) by photos done:"
+        )
         print("  " + ", ".join(f"{n}: {m:.0f}" for n, m in samples))
         first, last = samples[0][1], samples[-1][1]
-        print(f"  growth from {samples[0][0]} to {samples[-1][0]} photos: {last - first:+.0f} MB"
-              f" ({(last - first) / max(1, samples[-1][0] - samples[0][0]) * 1000:.1f} MB per "
-              f"1000 photos); peak RSS of the process {peak:.0f} MB")
+        print(
+            f"  growth from {samples[0][0]} to {samples[-1][0]} photos: {last - first:+.0f} MB"
+            f" ({(last - first) / max(1, samples[-1][0] - samples[0][0]) * 1000:.1f} MB per "
+            f"1000 photos); peak RSS of the process {peak:.0f} MB"
+        )
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
 

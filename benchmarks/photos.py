@@ -9,20 +9,30 @@ import piexif
 from PIL import Image, ImageEnhance
 
 REPO = Path(__file__).resolve().parents[1]
-CAMERA_EXIF = piexif.dump({
-    "0th": {piexif.ImageIFD.Make: b"Canon", piexif.ImageIFD.Model: b"EOS 400D",
-            piexif.ImageIFD.Orientation: 1},
-    "Exif": {piexif.ExifIFD.DateTimeOriginal: b"2024:05:01 12:00:00",
-             piexif.ExifIFD.ExposureTime: (1, 250), piexif.ExifIFD.FNumber: (56, 10)},
-})
+CAMERA_EXIF = piexif.dump(
+    {
+        "0th": {
+            piexif.ImageIFD.Make: b"Canon",
+            piexif.ImageIFD.Model: b"EOS 400D",
+            piexif.ImageIFD.Orientation: 1,
+        },
+        "Exif": {
+            piexif.ExifIFD.DateTimeOriginal: b"2024:05:01 12:00:00",
+            piexif.ExifIFD.ExposureTime: (1, 250),
+            piexif.ExifIFD.FNumber: (56, 10),
+        },
+    }
+)
 
 
-def make_photos(folder: Path, n: int, size: tuple[int, int], workers: int = 2, *,
-                exif: bool = True) -> list[Path]:
+def make_photos(
+    folder: Path, n: int, size: tuple[int, int], workers: int = 2, *, exif: bool = True
+) -> list[Path]:
     """Write n distinct JPEGs of ``size`` (upscaled sample photos), with camera EXIF."""
     folder.mkdir(parents=True, exist_ok=True)
-    bases = [Image.open(p).convert("RGB")
-             for p in sorted((REPO / "resources" / "samples").glob("*.jpg"))]
+    bases = [
+        Image.open(p).convert("RGB") for p in sorted((REPO / "resources" / "samples").glob("*.jpg"))
+    ]
 
     def one(i: int) -> Path:
         base = bases[i % len(bases)]

@@ -46,30 +46,139 @@ from annotator.library.testing import attention_maps
 FLICKR8K = Path("/work/shared/datasets/flickr8k/dataset_flickr8k.json")
 STOP = set(
     [
-        "a", "an", "the", "is", "are", "was", "were", "be", "been", "being", "in", "on", "of",
-        "with", "and", "or", "at", "to", "while", "his", "her", "their", "its", "it", "for", "from",
-        "by", "into", "through", "up", "down", "over", "under", "near", "as", "that", "this",
-        "these", "those", "some", "has", "have", "who", "which", "one", "s", "there", "he", "she",
-        "they", "them", "him", "out", "off", "onto", "other", "another", "each", "very"
+        "a",
+        "an",
+        "the",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "in",
+        "on",
+        "of",
+        "with",
+        "and",
+        "or",
+        "at",
+        "to",
+        "while",
+        "his",
+        "her",
+        "their",
+        "its",
+        "it",
+        "for",
+        "from",
+        "by",
+        "into",
+        "through",
+        "up",
+        "down",
+        "over",
+        "under",
+        "near",
+        "as",
+        "that",
+        "this",
+        "these",
+        "those",
+        "some",
+        "has",
+        "have",
+        "who",
+        "which",
+        "one",
+        "s",
+        "there",
+        "he",
+        "she",
+        "they",
+        "them",
+        "him",
+        "out",
+        "off",
+        "onto",
+        "other",
+        "another",
+        "each",
+        "very",
     ]
 )
 FALLBACK = {
     "subject": [
-        "man", "woman", "boy", "girl", "child", "dog", "cat", "horse", "bird", "surfer", "skier",
-        "cyclist", "crowd", "team", "player", "couple", "puppy"
+        "man",
+        "woman",
+        "boy",
+        "girl",
+        "child",
+        "dog",
+        "cat",
+        "horse",
+        "bird",
+        "surfer",
+        "skier",
+        "cyclist",
+        "crowd",
+        "team",
+        "player",
+        "couple",
+        "puppy",
     ],
     "adjective": [
-        "black", "white", "brown", "red", "blue", "young", "old", "small", "large", "happy", "wet",
-        "muddy", "spotted", "fluffy", "tall"
+        "black",
+        "white",
+        "brown",
+        "red",
+        "blue",
+        "young",
+        "old",
+        "small",
+        "large",
+        "happy",
+        "wet",
+        "muddy",
+        "spotted",
+        "fluffy",
+        "tall",
     ],
     "verb": [
-        "runs", "jumps", "walks", "sits", "stands", "rides", "plays", "climbs", "swims", "catches",
-        "looks", "waits", "dances", "sleeps"
+        "runs",
+        "jumps",
+        "walks",
+        "sits",
+        "stands",
+        "rides",
+        "plays",
+        "climbs",
+        "swims",
+        "catches",
+        "looks",
+        "waits",
+        "dances",
+        "sleeps",
     ],
     "preposition": ["on", "in", "near", "under", "across", "through", "along", "beside", "behind"],
     "place": [
-        "beach", "grass", "street", "snow", "water", "field", "park", "road", "mountain", "river",
-        "bench", "wall", "pool", "fence", "rock", "stage", "city"
+        "beach",
+        "grass",
+        "street",
+        "snow",
+        "water",
+        "field",
+        "park",
+        "road",
+        "mountain",
+        "river",
+        "bench",
+        "wall",
+        "pool",
+        "fence",
+        "rock",
+        "stage",
+        "city",
     ],
 }
 
@@ -107,8 +216,16 @@ class TrigramCaptions:
         if not self.table:
             f = FALLBACK
             c = self.rng.choice
-            return ["a", c(f["adjective"]), c(f["subject"]), c(f["verb"]), c(f["preposition"]),
-                    "the", c(f["adjective"]), c(f["place"])]
+            return [
+                "a",
+                c(f["adjective"]),
+                c(f["subject"]),
+                c(f["verb"]),
+                c(f["preposition"]),
+                "the",
+                c(f["adjective"]),
+                c(f["place"]),
+            ]
         while True:
             words: list[str] = []
             a, b = "<s>", "<s>"
@@ -139,18 +256,36 @@ def build(path: Path, n: int, captions: list[list[str]], grid: int, batch: int) 
     in_api = 0.0
     start = time.perf_counter()
     for lo in range(0, n, batch):
-        files = [PhotoFile(root_dir / f"{i // 1000:04d}" / f"IMG_{i:07d}.jpg", f"{i:064x}",
-                           2_000_000 + i, 1.6e9 + i * 60.0, 4000, 3000)
-                 for i in range(lo, min(lo + batch, n))]
+        files = [
+            PhotoFile(
+                root_dir / f"{i // 1000:04d}" / f"IMG_{i:07d}.jpg",
+                f"{i:064x}",
+                2_000_000 + i,
+                1.6e9 + i * 60.0,
+                4000,
+                3000,
+            )
+            for i in range(lo, min(lo + batch, n))
+        ]
         results = []
         for i in range(lo, min(lo + batch, n)):
             words = captions[i]
             lp = tuple(-0.05 - 0.5 * ((i * 7 + k) % 11) / 11 for k in range(len(words) + 1))
-            alts = tuple(Alternative(" ".join([*words[:-1], w]), sum(lp) - 0.3 * j, lp)
-                         for j, w in enumerate(("here", "there", "too"), start=1))
-            results.append(CaptionResult(
-                tuple(words), sum(lp), lp, pool[i % len(pool)][: len(words)],
-                (Alternative(" ".join(words), sum(lp), lp), *alts), "bench-model", 5))
+            alts = tuple(
+                Alternative(" ".join([*words[:-1], w]), sum(lp) - 0.3 * j, lp)
+                for j, w in enumerate(("here", "there", "too"), start=1)
+            )
+            results.append(
+                CaptionResult(
+                    tuple(words),
+                    sum(lp),
+                    lp,
+                    pool[i % len(pool)][: len(words)],
+                    (Alternative(" ".join(words), sum(lp), lp), *alts),
+                    "bench-model",
+                    5,
+                )
+            )
         t0 = time.perf_counter()
         ids = [r.photo_id for r in library.upsert_photos(root.id, files)]
         library.enqueue(ids)
@@ -166,10 +301,15 @@ def build(path: Path, n: int, captions: list[list[str]], grid: int, batch: int) 
         conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
         attention_bytes = conn.execute(select(func.avg(func.length(AttentionMap.data)))).scalar()
     library.close()
-    size = sum(Path(f"{path}{s}").stat().st_size for s in ("", "-wal")
-               if Path(f"{path}{s}").exists())
-    return {"api_seconds": in_api, "wall_seconds": total, "bytes": size,
-            "attention_bytes": float(attention_bytes or 0)}
+    size = sum(
+        Path(f"{path}{s}").stat().st_size for s in ("", "-wal") if Path(f"{path}{s}").exists()
+    )
+    return {
+        "api_seconds": in_api,
+        "wall_seconds": total,
+        "bytes": size,
+        "attention_bytes": float(attention_bytes or 0),
+    }
 
 
 # ----------------------------------------------------------------------------- queries
@@ -228,12 +368,12 @@ def bench_queries(library: Library, captions: list[list[str]], count: int) -> li
         times, mean_hits = time_queries(lambda q: library.search(q, limit=20), queries)
         rows.append((kind, times, mean_hits))
     extra: list[tuple[str, Callable[[str], list]]] = [
-        ("one word, exact bm25 (no window)",
-         lambda q: library.search(q, limit=20, rank_window=None)),
-        ("one word, newest photos first", lambda q: library.search(q, limit=20,
-                                                                   order_by="date")),
-        ("one word, typed (prefix_last)", lambda q: library.search(q, limit=20,
-                                                                   prefix_last=True)),
+        (
+            "one word, exact bm25 (no window)",
+            lambda q: library.search(q, limit=20, rank_window=None),
+        ),
+        ("one word, newest photos first", lambda q: library.search(q, limit=20, order_by="date")),
+        ("one word, typed (prefix_last)", lambda q: library.search(q, limit=20, prefix_last=True)),
     ]
     for kind, run in extra:
         times, mean_hits = time_queries(run, sets["one word"][: max(20, count // 4)])
@@ -254,16 +394,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flickr8k", type=Path, default=FLICKR8K)
     parser.add_argument("--dir", type=Path, default=None, help="where to build (default: tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the databases")
-    parser.add_argument("--reuse", action="store_true",
-                        help="time queries on databases kept by an earlier --keep run in --dir "
-                             "(same captions: the generator is seeded)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="time queries on databases kept by an earlier --keep run in --dir "
+        "(same captions: the generator is seeded)",
+    )
     args = parser.parse_args(argv)
 
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="annotator-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     generate = TrigramCaptions(args.flickr8k)
-    print(f"captions: {generate.source}; attention {args.grid}x{args.grid}; "
-          f"workdir {workdir}", flush=True)
+    print(
+        f"captions: {generate.source}; attention {args.grid}x{args.grid}; workdir {workdir}",
+        flush=True,
+    )
     try:
         for n in args.sizes:
             captions = [generate() for _ in range(n)]
@@ -274,23 +419,32 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  reusing {path} ({path.stat().st_size / 1e6:,.1f} MB)")
             else:
                 stats = build(path, n, captions, args.grid, args.batch)
-                print(f"  ingest: {n / stats['api_seconds']:,.0f} photos/s through the API "
-                      f"(upsert_photos + enqueue + claim_jobs + complete_jobs, batches of "
-                      f"{args.batch}); {stats['api_seconds']:.0f} s in library calls")
-                print(f"  database: {stats['bytes'] / 1e6:,.1f} MB = "
-                      f"{stats['bytes'] / n:,.0f} bytes per photo; attention "
-                      f"{stats['attention_bytes']:,.0f} bytes per photo on average "
-                      f"(budget 4,096)")
+                print(
+                    f"  ingest: {n / stats['api_seconds']:,.0f} photos/s through the API "
+                    f"(upsert_photos + enqueue + claim_jobs + complete_jobs, batches of "
+                    f"{args.batch}); {stats['api_seconds']:.0f} s in library calls"
+                )
+                print(
+                    f"  database: {stats['bytes'] / 1e6:,.1f} MB = "
+                    f"{stats['bytes'] / n:,.0f} bytes per photo; attention "
+                    f"{stats['attention_bytes']:,.0f} bytes per photo on average "
+                    f"(budget 4,096)"
+                )
             library = open_library(path)
             try:
                 rows = bench_queries(library, captions, args.queries)
             finally:
                 library.close()
-            print(f"  {'query (limit 20)':<34}{'n':>5}{'p50 ms':>9}{'p95 ms':>9}"
-                  f"{'max ms':>9}{'mean hits':>11}")
+            print(
+                f"  {'query (limit 20)':<34}{'n':>5}{'p50 ms':>9}{'p95 ms':>9}"
+                f"{'max ms':>9}{'mean hits':>11}"
+            )
             for kind, times, mean_hits in rows:
-                print(f"  {kind:<34}{len(times):>5}{pct(times, 50):>9.1f}{pct(times, 95):>9.1f}"
-                      f"{max(times):>9.1f}{mean_hits:>11.1f}", flush=True)
+                print(
+                    f"  {kind:<34}{len(times):>5}{pct(times, 50):>9.1f}{pct(times, 95):>9.1f}"
+                    f"{max(times):>9.1f}{mean_hits:>11.1f}",
+                    flush=True,
+                )
             if not args.keep and not args.reuse:
                 for suffix in ("", "-wal", "-shm"):
                     Path(f"{path}{suffix}").unlink(missing_ok=True)

@@ -17,14 +17,38 @@ torch.set_num_threads(1)  # small models: one thread is faster and deterministic
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "resources" / "samples"
 WORDS = (
-    "a", "dog", "cat", "man", "woman", "sitting", "running", "on", "in", "the", "grass",
-    "street", "table", "cup", "of", "coffee", "rocket", "sky", "water", "red", "black",
-    "white", "with", "is", "are", "two",
+    "a",
+    "dog",
+    "cat",
+    "man",
+    "woman",
+    "sitting",
+    "running",
+    "on",
+    "in",
+    "the",
+    "grass",
+    "street",
+    "table",
+    "cup",
+    "of",
+    "coffee",
+    "rocket",
+    "sky",
+    "water",
+    "red",
+    "black",
+    "white",
+    "with",
+    "is",
+    "are",
+    "two",
 )
 
 
-def make_tiny_checkpoint(path: Path, *, encoder: str = "efficientnet-lite0", seed: int = 0,
-                         max_len: int = 12) -> Path:
+def make_tiny_checkpoint(
+    path: Path, *, encoder: str = "efficientnet-lite0", seed: int = 0, max_len: int = 12
+) -> Path:
     """Write a randomly initialised captioner (real encoder weights, small decoder)."""
     from annotator.model.checkpoint import Checkpoint, save_checkpoint
     from annotator.model.config import ModelConfig
@@ -34,14 +58,20 @@ def make_tiny_checkpoint(path: Path, *, encoder: str = "efficientnet-lite0", see
 
     torch.manual_seed(seed)
     vocab = Vocab([*SPECIALS, *WORDS])
-    cfg = ModelConfig.for_encoder(len(vocab), encoder, embed_dim=24, attention_dim=24,
-                                  decoder_dim=32, max_caption_len=max_len)
+    cfg = ModelConfig.for_encoder(
+        len(vocab), encoder, embed_dim=24, attention_dim=24, decoder_dim=32, max_caption_len=max_len
+    )
     dec = Decoder(cfg)
     with torch.no_grad():  # make <end> likely enough that captions finish
         dec.fc.bias[vocab.end] = 2.5
-    ckpt = Checkpoint(config=cfg, vocab=vocab, preprocess=Preprocess.for_encoder(encoder),
-                      decoder_state=dec.state_dict(), name="tiny-random",
-                      metrics={"note": "random weights, for tests"})
+    ckpt = Checkpoint(
+        config=cfg,
+        vocab=vocab,
+        preprocess=Preprocess.for_encoder(encoder),
+        decoder_state=dec.state_dict(),
+        name="tiny-random",
+        metrics={"note": "random weights, for tests"},
+    )
     save_checkpoint(ckpt, path)
     return path
 

@@ -75,14 +75,24 @@ def lib(tmp_path: Path) -> Iterator[Fixture]:
         path = photos / name
         size = (40 + i, 30 + i)
         digest = _write_photo(path, (10 * i, 100, 200 - 10 * i), size)
-        ids[name] = library.upsert_photo(root.id, path, digest, path.stat().st_size,
-                                         path.stat().st_mtime, *size).photo_id
+        ids[name] = library.upsert_photo(
+            root.id, path, digest, path.stat().st_size, path.stat().st_mtime, *size
+        ).photo_id
     library.enqueue(ids.values())
     jobs = library.claim_jobs(100)
     by_id = {v: k for k, v in ids.items()}
-    library.complete_jobs([
-        (j.job_id, caption_result(specs[by_id[j.photo_id]][0], rng=np.random.default_rng(1),
-                                  model_id=MODEL_ID), MODEL_ID) for j in jobs])
+    library.complete_jobs(
+        [
+            (
+                j.job_id,
+                caption_result(
+                    specs[by_id[j.photo_id]][0], rng=np.random.default_rng(1), model_id=MODEL_ID
+                ),
+                MODEL_ID,
+            )
+            for j in jobs
+        ]
+    )
     for name, (_, human, reviewed) in specs.items():
         if human is not None:
             library.add_human_revision(ids[name], human, reviewed=reviewed)
@@ -96,7 +106,8 @@ def lib(tmp_path: Path) -> Iterator[Fixture]:
 
 
 def test_karpathy_export_round_trips_through_the_training_reader(
-        lib: Fixture, tmp_path: Path, tiny_model: Path) -> None:
+    lib: Fixture, tmp_path: Path, tiny_model: Path
+) -> None:
     summary = export_karpathy(lib.library, tmp_path / "out", model=tiny_model, val_share=0.5)
     assert summary.out == tmp_path / "out" / "dataset_annotator.json"
     assert (summary.photos, summary.human, summary.reviewed_model) == (6, 5, 1)
@@ -106,8 +117,9 @@ def test_karpathy_export_round_trips_through_the_training_reader(
 
     entries = load_karpathy(summary.out)  # what `annotator train` and `finetune` read
     by_path = {e.path: e for e in entries}
-    assert set(by_path) == {lib.photos / n for n in ("a.jpg", "a.png", "sub/a.jpg", "b.jpg",
-                                                     "c.jpg", "e.jpg")}
+    assert set(by_path) == {
+        lib.photos / n for n in ("a.jpg", "a.png", "sub/a.jpg", "b.jpg", "c.jpg", "e.jpg")
+    }
     assert all(e.path.is_absolute() and e.path.is_file() for e in entries)
     assert by_path[lib.photos / "a.jpg"].captions == (("a", "puppy", "on", "the", "grass"),)
     assert by_path[lib.photos / "c.jpg"].raw == ("a red rocket in the sky",)
@@ -123,8 +135,9 @@ def test_karpathy_export_round_trips_through_the_training_reader(
 
     again = export_karpathy(lib.location, tmp_path / "again", model=tiny_model, val_share=0.5)
     splits = {im["photo_id"]: im["split"] for im in data["images"]}
-    assert {im["photo_id"]: im["split"]
-            for im in json.loads(again.out.read_text())["images"]} == splits
+    assert {
+        im["photo_id"]: im["split"] for im in json.loads(again.out.read_text())["images"]
+    } == splits
     lines = "\n".join(summary.lines())
     assert "6 photo(s)" in lines and "puppy (3)" in lines and "skipped 1" in lines
 
@@ -133,8 +146,10 @@ def test_reviewed_only_and_all(lib: Fixture, tmp_path: Path, tiny_model: Path) -
     only = export_karpathy(lib.library, tmp_path / "r", only_reviewed=True, model=tiny_model)
     every = export_karpathy(lib.library, tmp_path / "all", include_model=True, model=tiny_model)
     default = export_karpathy(lib.library, tmp_path / "d", model=tiny_model)
-    names = {k: {e.path.name for e in load_karpathy(s.out)}
-             for k, s in (("only", only), ("every", every), ("default", default))}
+    names = {
+        k: {e.path.name for e in load_karpathy(s.out)}
+        for k, s in (("only", only), ("every", every), ("default", default))
+    }
     assert "e.jpg" not in names["only"] and "e.jpg" in names["default"]  # a draft: unreviewed
     assert "d.jpg" in names["every"] and "d.jpg" not in names["default"]  # untouched caption
     assert (only.photos, default.photos, every.photos) == (5, 6, 7)
@@ -143,7 +158,8 @@ def test_reviewed_only_and_all(lib: Fixture, tmp_path: Path, tiny_model: Path) -
 
 
 def test_copied_and_linked_photos_have_collision_free_names(
-        lib: Fixture, tmp_path: Path, tiny_model: Path) -> None:
+    lib: Fixture, tmp_path: Path, tiny_model: Path
+) -> None:
     copied = export_karpathy(lib.library, tmp_path / "copy", images="copy", model=tiny_model)
     linked = export_karpathy(lib.library, tmp_path / "link", images="link", model=tiny_model)
     for summary, link in ((copied, False), (linked, True)):
@@ -163,7 +179,8 @@ def test_copied_and_linked_photos_have_collision_free_names(
 
 
 def test_txt_export_has_one_file_per_photo_and_no_collisions(
-        lib: Fixture, tmp_path: Path, tiny_model: Path) -> None:
+    lib: Fixture, tmp_path: Path, tiny_model: Path
+) -> None:
     summary = export_txt(lib.library, tmp_path / "txt", model=tiny_model)
     texts = sorted((tmp_path / "txt").glob("*.txt"))
     assert len(texts) == summary.photos == 6
@@ -198,8 +215,10 @@ def test_jsonl_and_coco_are_valid(lib: Fixture, tmp_path: Path, tiny_model: Path
     assert data["type"] == "captions" and len(data["images"]) == 6
     ids = [im["id"] for im in data["images"]]
     assert len(set(ids)) == 6
-    assert all(Path(im["file_name"]).is_file() and im["width"] > 0 and im["height"] > 0
-               for im in data["images"])
+    assert all(
+        Path(im["file_name"]).is_file() and im["width"] > 0 and im["height"] > 0
+        for im in data["images"]
+    )
     ann_ids = [a["id"] for a in data["annotations"]]
     assert len(set(ann_ids)) == len(ann_ids) == 6
     assert {a["image_id"] for a in data["annotations"]} == set(ids)
@@ -207,12 +226,26 @@ def test_jsonl_and_coco_are_valid(lib: Fixture, tmp_path: Path, tiny_model: Path
     assert "a puppy on the grass" in texts
 
 
-def test_cli_prints_counts_and_unknown_words(lib: Fixture, tmp_path: Path, tiny_model: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_prints_counts_and_unknown_words(
+    lib: Fixture, tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     lib.library.close()
-    code = main(["export", "--format", "karpathy", "--out", str(tmp_path / "cli"),
-                 "--library", str(lib.location), "--model", str(tiny_model),
-                 "--link-images", "--val-share", "0.3"])
+    code = main(
+        [
+            "export",
+            "--format",
+            "karpathy",
+            "--out",
+            str(tmp_path / "cli"),
+            "--library",
+            str(lib.location),
+            "--model",
+            str(tiny_model),
+            "--link-images",
+            "--val-share",
+            "0.3",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "exported 6 photo(s) as karpathy" in out and "puppy (3)" in out
@@ -220,8 +253,19 @@ def test_cli_prints_counts_and_unknown_words(lib: Fixture, tmp_path: Path, tiny_
     assert len(load_karpathy(tmp_path / "cli" / "dataset_annotator.json")) == 6
     empty = tmp_path / "empty.sqlite3"
     open_library(empty).close()
-    code = main(["export", "--format", "txt", "--out", str(tmp_path / "none"), "--library",
-                 str(empty), "--model", str(tiny_model)])
+    code = main(
+        [
+            "export",
+            "--format",
+            "txt",
+            "--out",
+            str(tmp_path / "none"),
+            "--library",
+            str(empty),
+            "--model",
+            str(tiny_model),
+        ]
+    )
     assert code == 2 and "nothing to export" in capsys.readouterr().err
     assert not (tmp_path / "none").exists()
 
@@ -231,9 +275,14 @@ def _item(pid: int, path: str, digest: str) -> ExportItem:
 
 
 def test_unique_stems_are_deterministic_and_case_insensitive() -> None:
-    items = [_item(1, "/p/a.jpg", "aaaa1111x"), _item(2, "/p/A.png", "bbbb2222x"),
-             _item(3, "/q/a.jpg", "cccc3333x"), _item(4, "/p/a_jpg.gif", "dddd4444x"),
-             _item(5, "/p/b.jpg", "eeee5555x"), _item(6, "/r/a.jpg", "aaaa1111x")]
+    items = [
+        _item(1, "/p/a.jpg", "aaaa1111x"),
+        _item(2, "/p/A.png", "bbbb2222x"),
+        _item(3, "/q/a.jpg", "cccc3333x"),
+        _item(4, "/p/a_jpg.gif", "dddd4444x"),
+        _item(5, "/p/b.jpg", "eeee5555x"),
+        _item(6, "/r/a.jpg", "aaaa1111x"),
+    ]
     stems = unique_stems(items)
     assert len({s.casefold() for s in stems}) == 6
     assert stems[1] == "A_png" and stems[4] == "b"
@@ -257,6 +306,8 @@ def test_split_keeps_copies_together_and_never_leaves_val_empty() -> None:
 
 
 def test_empty_library_is_an_error(tmp_path: Path) -> None:
-    with open_library(tmp_path / "x.sqlite3") as library, \
-            pytest.raises(LibraryError, match="nothing to export"):
+    with (
+        open_library(tmp_path / "x.sqlite3") as library,
+        pytest.raises(LibraryError, match="nothing to export"),
+    ):
         export_jsonl(library, tmp_path / "out")

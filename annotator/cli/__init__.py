@@ -21,10 +21,12 @@ COMMAND_MODULES: list[str] = [
     "index",
     "caption",
     "train",
-    "export", "finetune",
+    "export",
+    "finetune",
     "importckpt",
     "metadata",
-    "search", "purge",
+    "search",
+    "purge",
 ]
 
 
@@ -79,7 +81,10 @@ def _run_gui() -> int:
     try:
         from annotator.gui.app import run
     except ImportError as exc:
-        print(f"annotator: cannot open the desktop app ({exc}); "
-              "run `annotator --help` for the command line", file=sys.stderr)
+        print(
+            f"annotator: cannot open the desktop app ({exc}); "
+            "run `annotator --help` for the command line",
+            file=sys.stderr,
+        )
         return 2
     return int(run() or 0)

@@ -7,18 +7,29 @@ import argparse
 
 def add_device(p: argparse.ArgumentParser) -> None:
     """Add ``--device auto|cpu|cuda``."""
-    p.add_argument("--device", default="auto",
-                   help="auto (a GPU when available), cpu, cuda or cuda:N (default: auto)")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (a GPU when available), cpu, cuda or cuda:N (default: auto)",
+    )
 
 
 def add_library(p: argparse.ArgumentParser, extra_help: str = "") -> None:
     """Add ``--library PATH`` (default: the library in the user data directory)."""
-    p.add_argument("--library", default=None, metavar="PATH",
-                   help="library database file or postgresql:// URL (default: the user's "
-                        f"library in the platform's data directory){extra_help}")
+    p.add_argument(
+        "--library",
+        default=None,
+        metavar="PATH",
+        help="library database file or postgresql:// URL (default: the user's "
+        f"library in the platform's data directory){extra_help}",
+    )
 
 
 def add_model(p: argparse.ArgumentParser) -> None:
     """Add ``--model PATH`` (default: the shipped model)."""
-    p.add_argument("--model", default=None, metavar="PATH",
-                   help="captioner checkpoint (.safetensors); default: the shipped model")
+    p.add_argument(
+        "--model",
+        default=None,
+        metavar="PATH",
+        help="captioner checkpoint (.safetensors); default: the shipped model",
+    )

@@ -12,21 +12,31 @@ from annotator.cli._common import add_device, add_model
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``caption`` subcommand."""
-    p = sub.add_parser("caption", help="caption photos and print one caption per photo",
-                       description="Caption photos with the attention captioner. Bad files are "
-                                   "reported one line each; the others still get captions; the "
-                                   "exit status is 1 if any photo failed.")
+    p = sub.add_parser(
+        "caption",
+        help="caption photos and print one caption per photo",
+        description="Caption photos with the attention captioner. Bad files are "
+        "reported one line each; the others still get captions; the "
+        "exit status is 1 if any photo failed.",
+    )
     p.add_argument("images", nargs="+", metavar="IMAGE")
     add_model(p)
     p.add_argument("--beam-size", type=int, default=5, help="beam width (1 = greedy; default 5)")
-    p.add_argument("--length-penalty", type=float, default=0.0,
-                   help="rank hypotheses by score / length**alpha (default 0: total score)")
+    p.add_argument(
+        "--length-penalty",
+        type=float,
+        default=0.0,
+        help="rank hypotheses by score / length**alpha (default 0: total score)",
+    )
     p.add_argument("--batch-size", type=int, default=16)
     add_device(p)
     p.add_argument("--json", action="store_true", help="print JSON with scores and n-best")
-    p.add_argument("--attention-plot", metavar="OUT.png",
-                   help="write the per-word attention visualisation (one file per photo; with "
-                        "several photos the photo's name is appended)")
+    p.add_argument(
+        "--attention-plot",
+        metavar="OUT.png",
+        help="write the per-word attention visualisation (one file per photo; with "
+        "several photos the photo's name is appended)",
+    )
     p.set_defaults(func=run)
 
 
@@ -45,9 +55,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     captioner = Captioner.load(args.model, args.device)
     paths = [Path(p) for p in args.images]
-    results = captioner.caption_files(paths, batch_size=args.batch_size,
-                                      beam_size=args.beam_size,
-                                      length_penalty=args.length_penalty)
+    results = captioner.caption_files(
+        paths,
+        batch_size=args.batch_size,
+        beam_size=args.beam_size,
+        length_penalty=args.length_penalty,
+    )
     failed = 0
     records = []
     for path, res in zip(paths, results, strict=True):
@@ -60,16 +73,25 @@ def run(args: argparse.Namespace) -> int:
             from annotator.model.plot import attention_figure
 
             photo, _, _ = load_rgb(path, target=512)
-            attention_figure(photo, res, _plot_path(Path(args.attention_plot), path,
-                                                    len(paths) > 1))
+            attention_figure(
+                photo, res, _plot_path(Path(args.attention_plot), path, len(paths) > 1)
+            )
         if args.json:
-            records.append({
-                "path": str(path), "caption": res.text, "score": res.score,
-                "confidence": res.confidence, "words": list(res.words),
-                "word_logprobs": list(res.word_logprobs), "model": res.model_id,
-                "beam_size": res.beam_size,
-                "alternatives": [{"caption": a.text, "score": a.score}
-                                 for a in res.alternatives]})
+            records.append(
+                {
+                    "path": str(path),
+                    "caption": res.text,
+                    "score": res.score,
+                    "confidence": res.confidence,
+                    "words": list(res.words),
+                    "word_logprobs": list(res.word_logprobs),
+                    "model": res.model_id,
+                    "beam_size": res.beam_size,
+                    "alternatives": [
+                        {"caption": a.text, "score": a.score} for a in res.alternatives
+                    ],
+                }
+            )
         else:
             print(f"{path}\t{res.text}")
     if args.json:

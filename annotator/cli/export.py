@@ -30,26 +30,55 @@ def register(sub: argparse._SubParsersAction) -> None:
         "photo for diffusion-training tools. Prints counts and the words the model's "
         "vocabulary lacks.",
     )
-    p.add_argument("--format", required=True, choices=("karpathy", "jsonl", "coco", "txt"),
-                   help="karpathy (dataset_annotator.json), jsonl (metadata.jsonl), coco "
-                        "(captions.json) or txt (one STEM.txt per photo)")
+    p.add_argument(
+        "--format",
+        required=True,
+        choices=("karpathy", "jsonl", "coco", "txt"),
+        help="karpathy (dataset_annotator.json), jsonl (metadata.jsonl), coco "
+        "(captions.json) or txt (one STEM.txt per photo)",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--only-reviewed", action="store_true",
-                       help="only captions marked reviewed (leave out unreviewed human drafts)")
-    which.add_argument("--all", dest="include_model", action="store_true",
-                       help="also unreviewed model captions (every photo with a caption)")
+    which.add_argument(
+        "--only-reviewed",
+        action="store_true",
+        help="only captions marked reviewed (leave out unreviewed human drafts)",
+    )
+    which.add_argument(
+        "--all",
+        dest="include_model",
+        action="store_true",
+        help="also unreviewed model captions (every photo with a caption)",
+    )
     images = p.add_mutually_exclusive_group()
-    images.add_argument("--copy-images", dest="images", action="store_const", const="copy",
-                        help="copy the photos into DIR/images (collision-free names)")
-    images.add_argument("--link-images", dest="images", action="store_const", const="link",
-                        help="link the photos into DIR/images (symbolic links)")
+    images.add_argument(
+        "--copy-images",
+        dest="images",
+        action="store_const",
+        const="copy",
+        help="copy the photos into DIR/images (collision-free names)",
+    )
+    images.add_argument(
+        "--link-images",
+        dest="images",
+        action="store_const",
+        const="link",
+        help="link the photos into DIR/images (symbolic links)",
+    )
     p.set_defaults(images="reference")
-    p.add_argument("--val-share", type=fraction, default=0.1, metavar="FRACTION",
-                   help="share of photos in the val split (karpathy; default 0.1)")
-    p.add_argument("--model", default=None, metavar="PATH",
-                   help="model whose vocabulary the captions are checked against "
-                        "(default: the default model)")
+    p.add_argument(
+        "--val-share",
+        type=fraction,
+        default=0.1,
+        metavar="FRACTION",
+        help="share of photos in the val split (karpathy; default 0.1)",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        metavar="PATH",
+        help="model whose vocabulary the captions are checked against (default: the default model)",
+    )
     add_library(p)
     p.set_defaults(func=run)
 
@@ -58,8 +87,12 @@ def run(args: argparse.Namespace) -> int:
     """Run ``annotator export``."""
     from annotator.export import export
 
-    kw = dict(only_reviewed=args.only_reviewed, include_model=args.include_model,
-              images=args.images, model=args.model)
+    kw = dict(
+        only_reviewed=args.only_reviewed,
+        include_model=args.include_model,
+        images=args.images,
+        model=args.model,
+    )
     if args.format == "karpathy":
         kw["val_share"] = args.val_share
     summary = export(args.format, args.library, args.out, **kw)

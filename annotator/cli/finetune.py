@@ -20,31 +20,66 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the base and the new model on the export's val split (BLEU-4, CIDEr-D) and "
         "installs the new model as the default only if it is better.",
     )
-    p.add_argument("--from", dest="export", required=True, metavar="EXPORT",
-                   help="dataset_annotator.json written by `annotator export --format "
-                        "karpathy` (or its folder)")
-    p.add_argument("--base", default=None, metavar="MODEL",
-                   help="model to start from (default: the default model)")
+    p.add_argument(
+        "--from",
+        dest="export",
+        required=True,
+        metavar="EXPORT",
+        help="dataset_annotator.json written by `annotator export --format "
+        "karpathy` (or its folder)",
+    )
+    p.add_argument(
+        "--base",
+        default=None,
+        metavar="MODEL",
+        help="model to start from (default: the default model)",
+    )
     p.add_argument("--out", required=True, metavar="PATH", help="checkpoint to write")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--lr", type=float, default=4e-4, help="decoder learning rate")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--no-grow-vocab", dest="grow_vocab", action="store_false",
-                   help="keep the base vocabulary (new words train as <unk>)")
-    p.add_argument("--min-word-count", type=int, default=2, metavar="N",
-                   help="add a new word seen at least N times (default 2)")
-    p.add_argument("--replay", metavar="JSON",
-                   help="Karpathy JSON of the original training data, mixed in to avoid "
-                        "forgetting")
-    p.add_argument("--replay-images", metavar="DIR",
-                   help="image folder of --replay (default: the JSON's folder)")
-    p.add_argument("--replay-share", type=fraction, default=0.5, metavar="FRACTION",
-                   help="share of training pairs drawn from --replay (default 0.5)")
+    p.add_argument(
+        "--no-grow-vocab",
+        dest="grow_vocab",
+        action="store_false",
+        help="keep the base vocabulary (new words train as <unk>)",
+    )
+    p.add_argument(
+        "--min-word-count",
+        type=int,
+        default=2,
+        metavar="N",
+        help="add a new word seen at least N times (default 2)",
+    )
+    p.add_argument(
+        "--replay",
+        metavar="JSON",
+        help="Karpathy JSON of the original training data, mixed in to avoid forgetting",
+    )
+    p.add_argument(
+        "--replay-images",
+        metavar="DIR",
+        help="image folder of --replay (default: the JSON's folder)",
+    )
+    p.add_argument(
+        "--replay-share",
+        type=fraction,
+        default=0.5,
+        metavar="FRACTION",
+        help="share of training pairs drawn from --replay (default 0.5)",
+    )
     p.add_argument("--beam-size", type=int, default=3, help="beam size for the scores")
-    p.add_argument("--force", action="store_true",
-                   help="install the new model as the default even if it is not better")
-    p.add_argument("--no-install", dest="install", action="store_false",
-                   help="only write --out; never change the default model")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="install the new model as the default even if it is not better",
+    )
+    p.add_argument(
+        "--no-install",
+        dest="install",
+        action="store_false",
+        help="only write --out; never change the default model",
+    )
     p.add_argument("--name", default=None, help="model name (default: the base model's)")
     add_library(p, "; used to count captions from older models")
     p.add_argument("--cache-dir", metavar="DIR", help="feature cache folder")
@@ -75,14 +110,29 @@ def run(args: argparse.Namespace) -> int:
             raise
     try:
         result = finetune(
-            export, args.base, args.out, grow_vocab=args.grow_vocab,
-            min_word_count=args.min_word_count, replay=args.replay,
-            replay_images=args.replay_images, replay_share=args.replay_share,
-            epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-            beam_size=args.beam_size, force=args.force, install=args.install,
-            library=library, name=args.name, device=args.device, cache_dir=args.cache_dir,
-            workers=args.workers, seed=args.seed, progress=sys.stderr.isatty(),
-            log=lambda m: print(m, flush=True))
+            export,
+            args.base,
+            args.out,
+            grow_vocab=args.grow_vocab,
+            min_word_count=args.min_word_count,
+            replay=args.replay,
+            replay_images=args.replay_images,
+            replay_share=args.replay_share,
+            epochs=args.epochs,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            beam_size=args.beam_size,
+            force=args.force,
+            install=args.install,
+            library=library,
+            name=args.name,
+            device=args.device,
+            cache_dir=args.cache_dir,
+            workers=args.workers,
+            seed=args.seed,
+            progress=sys.stderr.isatty(),
+            log=lambda m: print(m, flush=True),
+        )
     finally:
         if library is not None:
             library.close()

@@ -35,25 +35,52 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "import-checkpoint",
         help="convert a reference-tutorial checkpoint (a pickle: trusted files only)",
-        description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--decoder-checkpoint", required=True, metavar="REF.pth.tar",
-                   help="the tutorial's checkpoint, or a plain state-dict file")
-    p.add_argument("--word-map", required=True, metavar="WORDMAP.json",
-                   help="the tutorial's word map (word -> index) the model was trained with")
-    p.add_argument("--out", required=True, metavar="OUT.safetensors",
-                   help="annotator checkpoint to write")
-    p.add_argument("--trust-pickle", action="store_true",
-                   help="allow unpickling REF, which can run arbitrary code: use only for a "
-                        "file from a source you trust")
-    p.add_argument("--encoder", choices=["resnet50", "resnet101", "resnet152"], default=None,
-                   help="ResNet to use when REF has no encoder weights (default resnet101); "
-                        "otherwise the depth is read from the weights")
-    p.add_argument("--grid", type=_positive_int, default=None, metavar="N",
-                   help="pooled feature grid side when REF does not record it (default 14)")
-    p.add_argument("--half", action="store_true",
-                   help="store the weights as float16 (a file half the size)")
-    p.add_argument("--name", default=None, help="model name recorded in the checkpoint "
-                                                "(default: OUT's file name)")
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--decoder-checkpoint",
+        required=True,
+        metavar="REF.pth.tar",
+        help="the tutorial's checkpoint, or a plain state-dict file",
+    )
+    p.add_argument(
+        "--word-map",
+        required=True,
+        metavar="WORDMAP.json",
+        help="the tutorial's word map (word -> index) the model was trained with",
+    )
+    p.add_argument(
+        "--out", required=True, metavar="OUT.safetensors", help="annotator checkpoint to write"
+    )
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow unpickling REF, which can run arbitrary code: use only for a "
+        "file from a source you trust",
+    )
+    p.add_argument(
+        "--encoder",
+        choices=["resnet50", "resnet101", "resnet152"],
+        default=None,
+        help="ResNet to use when REF has no encoder weights (default resnet101); "
+        "otherwise the depth is read from the weights",
+    )
+    p.add_argument(
+        "--grid",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="pooled feature grid side when REF does not record it (default 14)",
+    )
+    p.add_argument(
+        "--half", action="store_true", help="store the weights as float16 (a file half the size)"
+    )
+    p.add_argument(
+        "--name",
+        default=None,
+        help="model name recorded in the checkpoint (default: OUT's file name)",
+    )
     p.set_defaults(func=run_import)
 
 
@@ -61,9 +88,16 @@ def run_import(args: argparse.Namespace) -> int:
     """Run ``annotator import-checkpoint``."""
     from annotator.train.import_ref import import_checkpoint
 
-    result = import_checkpoint(args.decoder_checkpoint, args.word_map, args.out,
-                               trust_pickle=args.trust_pickle, encoder=args.encoder,
-                               name=args.name, grid=args.grid, half=args.half)
+    result = import_checkpoint(
+        args.decoder_checkpoint,
+        args.word_map,
+        args.out,
+        trust_pickle=args.trust_pickle,
+        encoder=args.encoder,
+        name=args.name,
+        grid=args.grid,
+        half=args.half,
+    )
     if result.pickled:
         print(f"note: unpickled {args.decoder_checkpoint} because --trust-pickle was given")
     print(result.summary())

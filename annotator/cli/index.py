@@ -22,36 +22,65 @@ if TYPE_CHECKING:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``index`` (alias of ``--index``) and ``failures`` subcommands."""
     p = sub.add_parser(
-        "index", help="index folders headless (same as annotator --index PATH...)",
+        "index",
+        help="index folders headless (same as annotator --index PATH...)",
         description="Scan folders, caption new and changed photos in batches, store the "
-                    "captions in the library and write them into the photos. With no PATH, "
-                    "every folder already in the library is indexed. Ctrl-C stops after "
-                    "the current batch; nothing queued is lost.")
+        "captions in the library and write them into the photos. With no PATH, "
+        "every folder already in the library is indexed. Ctrl-C stops after "
+        "the current batch; nothing queued is lost.",
+    )
     p.add_argument("paths", nargs="*", type=Path, metavar="PATH")
-    p.add_argument("--index", dest="index_paths", nargs="*", type=Path, default=[],
-                   metavar="PATH", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--index",
+        dest="index_paths",
+        nargs="*",
+        type=Path,
+        default=[],
+        metavar="PATH",
+        help=argparse.SUPPRESS,
+    )
     add_library(p)
     add_model(p)
-    p.add_argument("--watch", action="store_true",
-                   help="keep running and index photos as they appear")
-    p.add_argument("--poll", action="store_true",
-                   help="watch by polling (network mounts send no file events)")
+    p.add_argument(
+        "--watch", action="store_true", help="keep running and index photos as they appear"
+    )
+    p.add_argument(
+        "--poll", action="store_true", help="watch by polling (network mounts send no file events)"
+    )
     p.add_argument("--beam-size", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=16)
     add_device(p)
-    p.add_argument("--metadata", choices=["embed", "sidecar", "none"], default="embed",
-                   help="write captions into the photos (embed, default), into XMP "
-                        "sidecars, or keep them in the library only (none)")
-    p.add_argument("--sidecar-style", choices=["ext-append", "replace"], default="ext-append",
-                   help="sidecar name: photo.jpg.xmp (default) or photo.xmp")
-    p.add_argument("--overwrite-human", action="store_true",
-                   help="replace descriptions a person wrote (default: keep and import them)")
-    p.add_argument("--workers", type=int, default=2,
-                   help="threads for decoding, hashing and metadata (default 2)")
+    p.add_argument(
+        "--metadata",
+        choices=["embed", "sidecar", "none"],
+        default="embed",
+        help="write captions into the photos (embed, default), into XMP "
+        "sidecars, or keep them in the library only (none)",
+    )
+    p.add_argument(
+        "--sidecar-style",
+        choices=["ext-append", "replace"],
+        default="ext-append",
+        help="sidecar name: photo.jpg.xmp (default) or photo.xmp",
+    )
+    p.add_argument(
+        "--overwrite-human",
+        action="store_true",
+        help="replace descriptions a person wrote (default: keep and import them)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="threads for decoding, hashing and metadata (default 2)",
+    )
     p.add_argument("--retry-failed", action="store_true", help="queue failed photos again")
-    p.add_argument("--recaption-older", action="store_true",
-                   help="re-caption photos whose caption came from an older model and was "
-                        "never edited by a person")
+    p.add_argument(
+        "--recaption-older",
+        action="store_true",
+        help="re-caption photos whose caption came from an older model and was "
+        "never edited by a person",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar, no per-photo lines")
     p.set_defaults(func=run_index)
 
@@ -89,15 +118,23 @@ def run_index(args: argparse.Namespace) -> int:
         if not p.is_dir():
             print(f"annotator: error: {p}: not a folder", file=sys.stderr)
             return 2
-    settings = IndexSettings(model=args.model, beam_size=args.beam_size,
-                             batch_size=args.batch_size, device=args.device,
-                             workers=args.workers, metadata=args.metadata,
-                             sidecar_style=args.sidecar_style,
-                             overwrite_human=args.overwrite_human,
-                             recaption_older=args.recaption_older,
-                             retry_failed=args.retry_failed)
-    bar = None if args.quiet else tqdm(total=0, unit="photo", file=sys.stderr,
-                                       dynamic_ncols=True, desc="captioning")
+    settings = IndexSettings(
+        model=args.model,
+        beam_size=args.beam_size,
+        batch_size=args.batch_size,
+        device=args.device,
+        workers=args.workers,
+        metadata=args.metadata,
+        sidecar_style=args.sidecar_style,
+        overwrite_human=args.overwrite_human,
+        recaption_older=args.recaption_older,
+        retry_failed=args.retry_failed,
+    )
+    bar = (
+        None
+        if args.quiet
+        else tqdm(total=0, unit="photo", file=sys.stderr, dynamic_ncols=True, desc="captioning")
+    )
 
     def say(line: str, err: bool = False) -> None:
         if bar is not None:
@@ -139,19 +176,25 @@ def run_index(args: argparse.Namespace) -> int:
         finally:
             signal.signal(signal.SIGINT, previous)
     rate = summary.captioned / summary.elapsed if summary.elapsed else 0.0
-    print(f"captioned {summary.captioned}, skipped {summary.skipped}, failed {summary.failed}"
-          f"{f', moved {summary.moved}' if summary.moved else ''}"
-          f"{f', missing {summary.missing}' if summary.missing else ''}"
-          f" in {summary.elapsed:.1f} s ({rate:.2f} photos/s)"
-          f"{' - stopped early' if summary.stopped else ''}", file=sys.stderr)
+    print(
+        f"captioned {summary.captioned}, skipped {summary.skipped}, failed {summary.failed}"
+        f"{f', moved {summary.moved}' if summary.moved else ''}"
+        f"{f', missing {summary.missing}' if summary.missing else ''}"
+        f" in {summary.elapsed:.1f} s ({rate:.2f} photos/s)"
+        f"{' - stopped early' if summary.stopped else ''}",
+        file=sys.stderr,
+    )
     if summary.failed:
-        print("annotator: `annotator failures` lists the reasons; `--retry-failed` retries",
-              file=sys.stderr)
+        print(
+            "annotator: `annotator failures` lists the reasons; `--retry-failed` retries",
+            file=sys.stderr,
+        )
     return 1 if summary.failed else 0
 
 
-def _watch(indexer: Indexer, library: Library, args: argparse.Namespace,
-           say: Callable[..., None]) -> RunSummary:
+def _watch(
+    indexer: Indexer, library: Library, args: argparse.Namespace, say: Callable[..., None]
+) -> RunSummary:
     """Watch the roots and caption photos as they appear, until Ctrl-C."""
     from annotator.watch.watcher import FolderWatcher
 
@@ -161,12 +204,15 @@ def _watch(indexer: Indexer, library: Library, args: argparse.Namespace,
         info = roots.get(root)
         if info is not None:
             library.set_root_paused(info.id, True)
-        say(f"annotator: {root} is not reachable (unmounted?): paused; nothing deleted",
-            err=True)
+        say(f"annotator: {root} is not reachable (unmounted?): paused; nothing deleted", err=True)
 
-    watcher = FolderWatcher(list(roots), on_files=indexer.register_paths,
-                            on_deleted=library.mark_missing, on_root_lost=lost,
-                            poll=args.poll)
+    watcher = FolderWatcher(
+        list(roots),
+        on_files=indexer.register_paths,
+        on_deleted=library.mark_missing,
+        on_root_lost=lost,
+        poll=args.poll,
+    )
     watcher.start()
     say(f"annotator: watching {len(roots)} folder(s); Ctrl-C to stop", err=True)
     try:
@@ -182,8 +228,15 @@ def run_failures(args: argparse.Namespace) -> int:
     with open_library(args.library, create=False) as library:
         rows = library.failures(limit=args.limit)
     if args.json:
-        print(json.dumps([{"path": str(f.path), "reason": f.reason,
-                           "time": f.created_at.isoformat()} for f in rows], indent=2))
+        print(
+            json.dumps(
+                [
+                    {"path": str(f.path), "reason": f.reason, "time": f.created_at.isoformat()}
+                    for f in rows
+                ],
+                indent=2,
+            )
+        )
     else:
         for f in rows:
             print(f"{f.path}\t{f.reason}\t{f.created_at:%Y-%m-%d %H:%M}")

@@ -17,8 +17,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "purged: this deletes them with their captions and attention maps.",
     )
     add_library(p)
-    p.add_argument("--older-than", type=float, default=None, metavar="DAYS",
-                   help="only photos missing for more than DAYS days")
+    p.add_argument(
+        "--older-than",
+        type=float,
+        default=None,
+        metavar="DAYS",
+        help="only photos missing for more than DAYS days",
+    )
     p.add_argument("--dry-run", action="store_true", help="only say how many would go")
     p.set_defaults(func=run)
 

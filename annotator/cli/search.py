@@ -22,22 +22,45 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("query", help="what to look for (quote it for the shell)")
     add_library(p)
     p.add_argument("--json", action="store_true", help="print the hits as a JSON list")
-    p.add_argument("--limit", type=int, default=20, metavar="N",
-                   help="show at most N hits (default 20)")
-    p.add_argument("--order", choices=("relevance", "date", "confidence"), default="relevance",
-                   help="relevance (default), date (newest first) or confidence "
-                        "(least confident first, for review)")
-    p.add_argument("--folder", type=Path, default=None,
-                   help="only photos under this folder")
+    p.add_argument(
+        "--limit", type=int, default=20, metavar="N", help="show at most N hits (default 20)"
+    )
+    p.add_argument(
+        "--order",
+        choices=("relevance", "date", "confidence"),
+        default="relevance",
+        help="relevance (default), date (newest first) or confidence "
+        "(least confident first, for review)",
+    )
+    p.add_argument("--folder", type=Path, default=None, help="only photos under this folder")
     reviewed = p.add_mutually_exclusive_group()
-    reviewed.add_argument("--reviewed", dest="reviewed", action="store_const", const=True,
-                          help="only reviewed captions")
-    reviewed.add_argument("--unreviewed", dest="reviewed", action="store_const", const=False,
-                          help="only captions nobody has reviewed")
-    p.add_argument("--human", dest="human_edited", action="store_const", const=True,
-                   help="only captions a person wrote or edited")
-    p.add_argument("--model-version", default=None, metavar="VERSION",
-                   help="only captions written by this model version")
+    reviewed.add_argument(
+        "--reviewed",
+        dest="reviewed",
+        action="store_const",
+        const=True,
+        help="only reviewed captions",
+    )
+    reviewed.add_argument(
+        "--unreviewed",
+        dest="reviewed",
+        action="store_const",
+        const=False,
+        help="only captions nobody has reviewed",
+    )
+    p.add_argument(
+        "--human",
+        dest="human_edited",
+        action="store_const",
+        const=True,
+        help="only captions a person wrote or edited",
+    )
+    p.add_argument(
+        "--model-version",
+        default=None,
+        metavar="VERSION",
+        help="only captions written by this model version",
+    )
     p.set_defaults(func=run)
 
 
@@ -50,8 +73,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     with open_library(args.library, create=False) as library:
         hits = library.search(
-            args.query, limit=args.limit, order_by=args.order, folder=args.folder,
-            reviewed=args.reviewed, human_edited=args.human_edited,
+            args.query,
+            limit=args.limit,
+            order_by=args.order,
+            folder=args.folder,
+            reviewed=args.reviewed,
+            human_edited=args.human_edited,
             model_version=args.model_version,
         )
     if args.json:

@@ -12,24 +12,38 @@ from annotator.cli._common import add_device, add_model
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``train`` and ``evaluate`` subcommands."""
-    p = sub.add_parser("train", help="train a captioner on a Karpathy-format dataset",
-                       description="Train a Show-Attend-Tell captioner. Features of a frozen "
-                                   "encoder are cached on disk; every epoch is checkpointed.")
-    p.add_argument("--dataset", required=True, metavar="JSON",
-                   help="Karpathy-format dataset JSON (Flickr8k/30k, COCO or an annotator "
-                        "export)")
+    p = sub.add_parser(
+        "train",
+        help="train a captioner on a Karpathy-format dataset",
+        description="Train a Show-Attend-Tell captioner. Features of a frozen "
+        "encoder are cached on disk; every epoch is checkpointed.",
+    )
+    p.add_argument(
+        "--dataset",
+        required=True,
+        metavar="JSON",
+        help="Karpathy-format dataset JSON (Flickr8k/30k, COCO or an annotator export)",
+    )
     p.add_argument("--images", metavar="DIR", help="image folder (default: the JSON's folder)")
     p.add_argument("--out", required=True, metavar="PATH", help="best checkpoint to write")
-    p.add_argument("--encoder", default="efficientnet-lite2",
-                   help="efficientnet-lite0/1/2 or resnet50/101/152")
+    p.add_argument(
+        "--encoder", default="efficientnet-lite2", help="efficientnet-lite0/1/2 or resnet50/101/152"
+    )
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=4e-4, help="decoder learning rate")
     p.add_argument("--encoder-lr", type=float, default=1e-4)
-    p.add_argument("--fine-tune-encoder", action="store_true",
-                   help="also train the encoder's last blocks (stage 2; use with --init)")
-    p.add_argument("--fine-tune-stages", type=int, default=3,
-                   help="how many final encoder blocks to train (default 3)")
+    p.add_argument(
+        "--fine-tune-encoder",
+        action="store_true",
+        help="also train the encoder's last blocks (stage 2; use with --init)",
+    )
+    p.add_argument(
+        "--fine-tune-stages",
+        type=int,
+        default=3,
+        help="how many final encoder blocks to train (default 3)",
+    )
     p.add_argument("--init", metavar="CKPT", help="start from this checkpoint's weights")
     p.add_argument("--resume", metavar="CKPT", help="continue from OUT.last.safetensors")
     p.add_argument("--embeddings", metavar="GLOVE", help="pretrained word vectors (GloVe text)")
@@ -37,10 +51,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-len", type=int, default=50, help="longest training caption (words)")
     p.add_argument("--captions-per-image", type=int, default=5)
     p.add_argument("--dropout", type=float, default=0.5)
-    p.add_argument("--patience", type=int, default=6,
-                   help="stop after this many epochs without a val BLEU-4 gain")
-    p.add_argument("--time-limit", type=float, metavar="MINUTES",
-                   help="stop after the epoch that passes this many minutes")
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=6,
+        help="stop after this many epochs without a val BLEU-4 gain",
+    )
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        metavar="MINUTES",
+        help="stop after the epoch that passes this many minutes",
+    )
     p.add_argument("--workers", type=int, default=2, help="photo-decoding processes")
     p.add_argument("--cache-dir", metavar="DIR", help="feature cache folder")
     p.add_argument("--name", default=None, help="model name recorded in the checkpoint")
@@ -49,9 +71,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_device(p)
     p.set_defaults(func=run_train)
 
-    e = sub.add_parser("evaluate", help="score a captioner on a dataset split",
-                       description="Caption a split at several beam sizes and print BLEU-1..4, "
-                                   "METEOR, ROUGE-L and CIDEr-D (coco-caption).")
+    e = sub.add_parser(
+        "evaluate",
+        help="score a captioner on a dataset split",
+        description="Caption a split at several beam sizes and print BLEU-1..4, "
+        "METEOR, ROUGE-L and CIDEr-D (coco-caption).",
+    )
     add_model(e)
     e.add_argument("--dataset", required=True, metavar="JSON")
     e.add_argument("--images", metavar="DIR")
@@ -75,18 +100,37 @@ def run_train(args: argparse.Namespace) -> int:
     from annotator.train.loop import TrainConfig, train
 
     cfg = TrainConfig(
-        dataset=args.dataset, images=args.images, out=args.out, encoder=args.encoder,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, encoder_lr=args.encoder_lr,
-        fine_tune_encoder=args.fine_tune_encoder, fine_tune_stages=args.fine_tune_stages,
-        init=args.init, resume=args.resume, embeddings=args.embeddings,
-        min_word_freq=args.min_word_freq, max_len=args.max_len,
-        captions_per_image=args.captions_per_image, dropout=args.dropout,
-        patience=args.patience, time_limit=args.time_limit, workers=args.workers,
-        cache_dir=args.cache_dir, device=args.device, seed=args.seed,
-        name=args.name or Path(args.out).stem, progress=not args.no_progress)
+        dataset=args.dataset,
+        images=args.images,
+        out=args.out,
+        encoder=args.encoder,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        encoder_lr=args.encoder_lr,
+        fine_tune_encoder=args.fine_tune_encoder,
+        fine_tune_stages=args.fine_tune_stages,
+        init=args.init,
+        resume=args.resume,
+        embeddings=args.embeddings,
+        min_word_freq=args.min_word_freq,
+        max_len=args.max_len,
+        captions_per_image=args.captions_per_image,
+        dropout=args.dropout,
+        patience=args.patience,
+        time_limit=args.time_limit,
+        workers=args.workers,
+        cache_dir=args.cache_dir,
+        device=args.device,
+        seed=args.seed,
+        name=args.name or Path(args.out).stem,
+        progress=not args.no_progress,
+    )
     result = train(cfg, log=lambda m: print(m, flush=True))
-    print(f"best val BLEU-4 {result['best_val_bleu4']:.2f} -> {result['best']} "
-          f"(plot {result['plot']}, {result['seconds'] / 60:.1f} min)")
+    print(
+        f"best val BLEU-4 {result['best_val_bleu4']:.2f} -> {result['best']} "
+        f"(plot {result['plot']}, {result['seconds'] / 60:.1f} min)"
+    )
     return 0
 
 
@@ -94,9 +138,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """Run ``annotator evaluate``."""
     from annotator.train.evaluate import evaluate, format_table
 
-    res = evaluate(args.model, args.dataset, args.images, split=args.split,
-                   beam_sizes=args.beam_sizes, device=args.device, limit=args.limit,
-                   batch_size=args.batch_size, workers=args.workers, cache_dir=args.cache_dir,
-                   meteor=not args.no_meteor, progress=not args.json and sys.stderr.isatty())
+    res = evaluate(
+        args.model,
+        args.dataset,
+        args.images,
+        split=args.split,
+        beam_sizes=args.beam_sizes,
+        device=args.device,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        cache_dir=args.cache_dir,
+        meteor=not args.no_meteor,
+        progress=not args.json and sys.stderr.isatty(),
+    )
     print(json.dumps(res, indent=2) if args.json else format_table(res))
     return 0

@@ -69,9 +69,12 @@ def attention_map(attention: AttentionInfo | None, words: list[str], i: int) -> 
         return None
     picks = [k for k, w in enumerate(model) if w == target]
     if not picks:
-        picks = [k for k, w in enumerate(model)
-                 if (len(target) >= 3 and w.startswith(target))
-                 or (len(w) >= 3 and target.startswith(w) and len(target) - len(w) <= 3)]
+        picks = [
+            k
+            for k, w in enumerate(model)
+            if (len(target) >= 3 and w.startswith(target))
+            or (len(w) >= 3 and target.startswith(w) and len(target) - len(w) <= 3)
+        ]
     picks = [k for k in picks if k < attention.maps.shape[0]]
     if not picks:
         return None
@@ -107,8 +110,12 @@ def accept_caption(library: Library, photo_id: int, text: str, prefs: Preference
         library.set_reviewed(photo_id, True)
         stored = "reviewed"
         source = current.source.value
-        provenance = Provenance(model_version=current.model_version or "",
-                                score=current.confidence, reviewed=True, source=source)
+        provenance = Provenance(
+            model_version=current.model_version or "",
+            score=current.confidence,
+            reviewed=True,
+            source=source,
+        )
     else:
         library.add_human_revision(photo_id, text, reviewed=True, origin="gui")
         stored = "revision"
@@ -118,12 +125,17 @@ def accept_caption(library: Library, photo_id: int, text: str, prefs: Preference
         photo = library.photo(photo_id)
         if photo is not None:
             try:
-                report = write_caption(photo.path, text, provenance=provenance,
-                                       mode=prefs.metadata,  # type: ignore[arg-type]
-                                       sidecar_style=prefs.sidecar_style,  # type: ignore[arg-type]
-                                       overwrite_human=prefs.overwrite_human)
-                note = f"{report.outcome}" + (f": {'; '.join(report.notes)}"
-                                              if report.notes else "")
+                report = write_caption(
+                    photo.path,
+                    text,
+                    provenance=provenance,
+                    mode=prefs.metadata,  # type: ignore[arg-type]
+                    sidecar_style=prefs.sidecar_style,  # type: ignore[arg-type]
+                    overwrite_human=prefs.overwrite_human,
+                )
+                note = f"{report.outcome}" + (
+                    f": {'; '.join(report.notes)}" if report.notes else ""
+                )
             except AnnotatorError as exc:
                 note = f"kept in the library; the photo was not changed: {exc}"
     return Accepted(photo_id, library.current_caption(photo_id), stored, note)

@@ -64,8 +64,7 @@ class App:
 def run(argv: Sequence[str] | None = None) -> int:
     """Open the desktop app and return its exit code when the window closes."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    app = QApplication.instance() or QApplication(list(argv) if argv is not None
-                                                  else sys.argv[:1])
+    app = QApplication.instance() or QApplication(list(argv) if argv is not None else sys.argv[:1])
     app.setApplicationName("annotator")
     app.setOrganizationName("annotator")
     app.setApplicationDisplayName("annotator")

@@ -21,17 +21,27 @@ THUMB_SIZE = 320  # longest side of a cached thumbnail, in pixels
 PHOTO_SIZE = 2048  # longest side of the photo shown in the review panel
 
 # Control points of a perceptual "inferno"-like colormap (position, r, g, b).
-_STOPS = np.array([
-    (0.00, 0, 0, 4), (0.15, 31, 12, 72), (0.30, 85, 15, 109), (0.45, 136, 34, 106),
-    (0.60, 186, 54, 85), (0.72, 227, 89, 51), (0.84, 249, 140, 10), (0.93, 249, 201, 50),
-    (1.00, 252, 255, 164),
-], dtype=np.float32)
+_STOPS = np.array(
+    [
+        (0.00, 0, 0, 4),
+        (0.15, 31, 12, 72),
+        (0.30, 85, 15, 109),
+        (0.45, 136, 34, 106),
+        (0.60, 186, 54, 85),
+        (0.72, 227, 89, 51),
+        (0.84, 249, 140, 10),
+        (0.93, 249, 201, 50),
+        (1.00, 252, 255, 164),
+    ],
+    dtype=np.float32,
+)
 
 
 def _colormap() -> np.ndarray:
     x = np.linspace(0.0, 1.0, 256, dtype=np.float32)
-    return np.stack([np.interp(x, _STOPS[:, 0], _STOPS[:, c]) for c in (1, 2, 3)],
-                    axis=1).astype(np.uint8)  # (256, 3)
+    return np.stack([np.interp(x, _STOPS[:, 0], _STOPS[:, c]) for c in (1, 2, 3)], axis=1).astype(
+        np.uint8
+    )  # (256, 3)
 
 
 COLORMAP = _colormap()
@@ -96,8 +106,9 @@ def load_photo(path: str | Path, size: int = PHOTO_SIZE) -> QImage:
     return pil_to_qimage(rgb)
 
 
-def heatmap(att: np.ndarray, size: tuple[int, int], *, opacity: float = 0.6,
-            blur: float | None = None) -> QImage:
+def heatmap(
+    att: np.ndarray, size: tuple[int, int], *, opacity: float = 0.6, blur: float | None = None
+) -> QImage:
     """Return an RGBA heatmap of one attention map (H, W), ``size`` = (width, height).
 
     Colours follow an inferno-like colormap (from its purple, skipping the black);

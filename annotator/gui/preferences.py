@@ -30,11 +30,16 @@ class Preferences:
 
     def index_settings(self) -> IndexSettings:
         """Return the indexer settings these preferences describe."""
-        return IndexSettings(model=self.model or None, beam_size=self.beam_size,
-                             batch_size=self.batch_size, device=self.device or "auto",
-                             workers=self.workers, metadata=self.metadata,
-                             sidecar_style=self.sidecar_style,
-                             overwrite_human=self.overwrite_human)
+        return IndexSettings(
+            model=self.model or None,
+            beam_size=self.beam_size,
+            batch_size=self.batch_size,
+            device=self.device or "auto",
+            workers=self.workers,
+            metadata=self.metadata,
+            sidecar_style=self.sidecar_style,
+            overwrite_human=self.overwrite_human,
+        )
 
     def library_location(self) -> str | None:
         """Return the library location to open (None: the default one)."""
@@ -57,8 +62,9 @@ class Preferences:
             self,
             beam_size=self.beam_size if 1 <= self.beam_size <= 20 else d.beam_size,
             metadata=self.metadata if self.metadata in METADATA_MODES else d.metadata,
-            sidecar_style=(self.sidecar_style if self.sidecar_style in SIDECAR_STYLES
-                           else d.sidecar_style),
+            sidecar_style=(
+                self.sidecar_style if self.sidecar_style in SIDECAR_STYLES else d.sidecar_style
+            ),
             batch_size=self.batch_size if 1 <= self.batch_size <= 256 else d.batch_size,
             workers=self.workers if 1 <= self.workers <= 32 else d.workers,
         )

@@ -28,8 +28,9 @@ class Tasks(QObject):
     sig_idle = Signal()  # every submitted call has reported back
     _sig_flush = Signal()
 
-    def __init__(self, workers: int = 2, parent: QObject | None = None,
-                 name: str = "annotator-gui") -> None:
+    def __init__(
+        self, workers: int = 2, parent: QObject | None = None, name: str = "annotator-gui"
+    ) -> None:
         super().__init__(parent)
         self._pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix=name)
         self._callbacks: dict[int, tuple[Callback | None, ErrorCallback | None]] = {}
@@ -44,8 +45,12 @@ class Tasks(QObject):
         """Return how many submitted calls have not reported back yet."""
         return len(self._callbacks)
 
-    def submit(self, fn: Callable[[], Any], on_done: Callback | None = None,
-               on_error: ErrorCallback | None = None) -> int:
+    def submit(
+        self,
+        fn: Callable[[], Any],
+        on_done: Callback | None = None,
+        on_error: ErrorCallback | None = None,
+    ) -> int:
         """Run ``fn()`` on the pool; call ``on_done(result)`` or ``on_error(exc)`` later."""
         if self._closed:
             return -1

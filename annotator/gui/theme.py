@@ -81,8 +81,11 @@ def apply_theme(app: QApplication) -> None:
     }
     for role, colour in colours.items():
         pal.setColor(role, QColor(colour))
-    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText,
-                 QPalette.ColorRole.WindowText):
+    for role in (
+        QPalette.ColorRole.Text,
+        QPalette.ColorRole.ButtonText,
+        QPalette.ColorRole.WindowText,
+    ):
         pal.setColor(QPalette.ColorGroup.Disabled, role, QColor("#6b6d73"))
     app.setPalette(pal)
     app.setStyleSheet(STYLE_SHEET)

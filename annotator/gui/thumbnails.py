@@ -35,9 +35,16 @@ class ThumbnailLoader(QObject):
     sig_batch_ready = Signal(list)  # the paths of a burst of thumbnails, after sig_ready
     _sig_flush = Signal()
 
-    def __init__(self, cache: Path | None = None, *, threads: int = 2, capacity: int = 600,
-                 max_queue: int = 400, size: int = THUMB_SIZE,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        cache: Path | None = None,
+        *,
+        threads: int = 2,
+        capacity: int = 600,
+        max_queue: int = 400,
+        size: int = THUMB_SIZE,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self.cache = cache
         self.size = size
@@ -51,8 +58,10 @@ class ThumbnailLoader(QObject):
         self._stopped = False
         self._ready: list[tuple[str, QImage | None]] = []
         self._sig_flush.connect(self._flush, Qt.ConnectionType.QueuedConnection)
-        self._threads = [threading.Thread(target=self._work, name=f"annotator-thumbs-{i}",
-                                          daemon=True) for i in range(max(1, threads))]
+        self._threads = [
+            threading.Thread(target=self._work, name=f"annotator-thumbs-{i}", daemon=True)
+            for i in range(max(1, threads))
+        ]
         for t in self._threads:
             t.start()
 

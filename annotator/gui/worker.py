@@ -54,9 +54,17 @@ def describe_device(device: object) -> str:
 class IndexWorker:
     """Caption queued photos, scan folders and watch them, on background threads."""
 
-    def __init__(self, library: Library, settings: IndexSettings,
-                 listener: Callable[[object], None], *, captioner: Captioner | None = None,
-                 watch: bool = True, poll: bool = False, retry_wait: float = 2.0) -> None:
+    def __init__(
+        self,
+        library: Library,
+        settings: IndexSettings,
+        listener: Callable[[object], None],
+        *,
+        captioner: Captioner | None = None,
+        watch: bool = True,
+        poll: bool = False,
+        retry_wait: float = 2.0,
+    ) -> None:
         self.library = library
         self.settings = settings
         self._listener = listener
@@ -99,8 +107,7 @@ class IndexWorker:
     @property
     def running(self) -> bool:
         """Return whether the captioning thread is at work (not ended, not ending)."""
-        return (self._thread is not None and self._thread.is_alive()
-                and not self._ended.is_set())
+        return self._thread is not None and self._thread.is_alive() and not self._ended.is_set()
 
     def start(self) -> None:
         """Start the captioning thread (loads the model first; returns at once)."""
@@ -113,8 +120,12 @@ class IndexWorker:
         self._halt = threading.Event()
         captioner = self._captioner if self._captioner_key == self._key(self.settings) else None
         self.indexer = Indexer(self.library, self.settings, self.emit, captioner=captioner)
-        self._thread = threading.Thread(target=self._run, args=(self.indexer, self.generation),
-                                        name="annotator-index", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(self.indexer, self.generation),
+            name="annotator-index",
+            daemon=True,
+        )
         self._thread.start()
 
     def set_settings(self, settings: IndexSettings) -> None:
@@ -203,9 +214,13 @@ class IndexWorker:
             if old is not None:
                 old.stop()
             if roots and not self._closed:
-                watcher = FolderWatcher(roots, on_files=self._on_files,
-                                        on_deleted=self._on_deleted,
-                                        on_root_lost=self._on_root_lost, poll=self.poll)
+                watcher = FolderWatcher(
+                    roots,
+                    on_files=self._on_files,
+                    on_deleted=self._on_deleted,
+                    on_root_lost=self._on_root_lost,
+                    poll=self.poll,
+                )
                 watcher.start()
                 self._watcher = watcher
 

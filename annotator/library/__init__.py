@@ -62,8 +62,9 @@ def iter_current_captions(library_path: str | Path | None) -> Iterator[CurrentCa
         library.close()
 
 
-def import_human_caption(library_path: str | Path | None, path: Path, text: str,
-                         source: str) -> None:
+def import_human_caption(
+    library_path: str | Path | None, path: Path, text: str, source: str
+) -> None:
     """Record a description found in the photo at ``path`` as a human caption.
 
     ``source`` names the metadata field it came from. Importing the same text

@@ -113,8 +113,9 @@ class FullTextIndex(ABC):
             if matches > window:
                 newest = self.newest(conn, query, where, offset + limit)
                 return [(caption_id, None) for caption_id in newest[offset : offset + limit]]
-        return [(i, score) for i, score in self.rank_all(conn, query, where, limit=limit,
-                                                          offset=offset)]
+        return [
+            (i, score) for i, score in self.rank_all(conn, query, where, limit=limit, offset=offset)
+        ]
 
     @abstractmethod
     def first_ids(
@@ -437,11 +438,7 @@ class PostgresFTS(FullTextIndex):
         tsquery = pg_tsquery(query)
         assert tsquery is not None
         rowid = _pgfts.c.rowid
-        stmt = (
-            _joined(select(rowid), rowid, where)
-            .where(_pgfts.c.tsv.op("@@")(tsquery))
-            .limit(n)
-        )
+        stmt = _joined(select(rowid), rowid, where).where(_pgfts.c.tsv.op("@@")(tsquery)).limit(n)
         return [int(i) for i in conn.scalars(stmt)]
 
     def newest(

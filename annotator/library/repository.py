@@ -299,8 +299,9 @@ def _caption_info(c: Caption) -> CaptionInfo:
         beam_size=c.beam_size,
         score=c.score,
         confidence=c.confidence,
-        word_logprobs=tuple(float(x) if x is not None else float("nan")
-                            for x in (c.word_logprobs or ())),
+        word_logprobs=tuple(
+            float(x) if x is not None else float("nan") for x in (c.word_logprobs or ())
+        ),
         alternatives=alternatives,
         reviewed=c.reviewed,
         is_current=c.is_current,
@@ -311,9 +312,18 @@ def _caption_info(c: Caption) -> CaptionInfo:
 
 def _photo_info(p: Photo) -> PhotoInfo:
     return PhotoInfo(
-        id=p.id, root_id=p.root_id, path=Path(p.path), content_hash=p.content_hash, size=p.size,
-        mtime=p.mtime, width=p.width, height=p.height, taken_at=p.taken_at,
-        photo_date=p.photo_date, state=PhotoState(p.state), missing_since=p.missing_since,
+        id=p.id,
+        root_id=p.root_id,
+        path=Path(p.path),
+        content_hash=p.content_hash,
+        size=p.size,
+        mtime=p.mtime,
+        width=p.width,
+        height=p.height,
+        taken_at=p.taken_at,
+        photo_date=p.photo_date,
+        state=PhotoState(p.state),
+        missing_since=p.missing_since,
     )
 
 
@@ -483,9 +493,7 @@ class Library:
     def root_counts(self) -> dict[int, RootCounts]:
         """Return photo counts by state, and queued (pending or running) jobs, per root."""
         with self._read() as s:
-            counts: dict[int, dict[str, int]] = {
-                rid: {} for rid in s.scalars(select(Root.id))
-            }
+            counts: dict[int, dict[str, int]] = {rid: {} for rid in s.scalars(select(Root.id))}
             rows = s.execute(
                 select(Photo.root_id, Photo.state, func.count()).group_by(
                     Photo.root_id, Photo.state
@@ -544,12 +552,14 @@ class Library:
             for chunk in _chunks(sorted(set(paths))):
                 for photo in s.scalars(select(Photo).where(Photo.path.in_(chunk))):
                     by_path[photo.path] = photo
-            unknown_hashes = sorted({f.content_hash for f, p in zip(items, paths, strict=True)
-                                     if p not in by_path})
+            unknown_hashes = sorted(
+                {f.content_hash for f, p in zip(items, paths, strict=True) if p not in by_path}
+            )
             same_content: dict[str, list[Photo]] = {}
             for chunk in _chunks(unknown_hashes):
-                for photo in s.scalars(select(Photo).where(Photo.content_hash.in_(chunk))
-                                       .order_by(Photo.id)):
+                for photo in s.scalars(
+                    select(Photo).where(Photo.content_hash.in_(chunk)).order_by(Photo.id)
+                ):
                     same_content.setdefault(photo.content_hash, []).append(photo)
             results: dict[str, UpsertResult] = {}
             new_rows: list[dict[str, Any]] = []
@@ -576,13 +586,22 @@ class Library:
                     results[p] = UpsertResult(moved.id, "moved", moved.state, old)
                     continue
                 results[p] = UpsertResult(0, "new", PhotoState.PENDING)
-                new_rows.append({
-                    "root_id": root_id, "path": p, "content_hash": f.content_hash,
-                    "size": int(f.size), "mtime": float(f.mtime), "width": f.width,
-                    "height": f.height, "taken_at": f.taken_at,
-                    "photo_date": _photo_date(f.taken_at, f.mtime),
-                    "state": PhotoState.PENDING, "added_at": now, "updated_at": now,
-                })
+                new_rows.append(
+                    {
+                        "root_id": root_id,
+                        "path": p,
+                        "content_hash": f.content_hash,
+                        "size": int(f.size),
+                        "mtime": float(f.mtime),
+                        "width": f.width,
+                        "height": f.height,
+                        "taken_at": f.taken_at,
+                        "photo_date": _photo_date(f.taken_at, f.mtime),
+                        "state": PhotoState.PENDING,
+                        "added_at": now,
+                        "updated_at": now,
+                    }
+                )
             if new_rows:
                 inserted = s.execute(insert(Photo).returning(Photo.id, Photo.path), new_rows)
                 for photo_id, p in inserted:
@@ -603,8 +622,9 @@ class Library:
     def _resting_state(s: Session, photo_id: int) -> PhotoState:
         """Return captioned if the photo has a model caption, else pending."""
         has_model = s.scalar(
-            select(exists().where(Caption.photo_id == photo_id,
-                                  Caption.source == CaptionSource.MODEL))
+            select(
+                exists().where(Caption.photo_id == photo_id, Caption.source == CaptionSource.MODEL)
+            )
         )
         return PhotoState.CAPTIONED if has_model else PhotoState.PENDING
 
@@ -658,8 +678,9 @@ class Library:
         """Return every photo of a root by path, to skip hashing unchanged files."""
         with self._read() as s:
             rows = s.execute(
-                select(Photo.path, Photo.id, Photo.size, Photo.mtime, Photo.content_hash,
-                       Photo.state).where(Photo.root_id == root_id)
+                select(
+                    Photo.path, Photo.id, Photo.size, Photo.mtime, Photo.content_hash, Photo.state
+                ).where(Photo.root_id == root_id)
             )
             return {
                 path: KnownFile(pid, size, mtime, chash, PhotoState(state))
@@ -692,16 +713,15 @@ class Library:
                         ids.append(photo_id)
                 if ids:
                     s.execute(
-                        update(Photo).where(Photo.id.in_(ids))
+                        update(Photo)
+                        .where(Photo.id.in_(ids))
                         .values(state=PhotoState.MISSING, missing_since=utcnow())
                         .execution_options(synchronize_session=False)
                     )
                     marked += len(ids)
         return marked
 
-    def purge_missing(
-        self, root_id: int | None = None, older_than: timedelta | None = None
-    ) -> int:
+    def purge_missing(self, root_id: int | None = None, older_than: timedelta | None = None) -> int:
         """Delete missing photos with their captions and attention; return how many."""
         conditions = [Photo.state == PhotoState.MISSING]
         if root_id is not None:
@@ -744,8 +764,16 @@ class Library:
                     now = utcnow()
                     inserted = s.execute(
                         self._insert_ignore(Job).returning(Job.id),
-                        [{"photo_id": pid, "state": JobState.PENDING, "attempts": 0,
-                          "created_at": now, "updated_at": now} for pid in fresh],
+                        [
+                            {
+                                "photo_id": pid,
+                                "state": JobState.PENDING,
+                                "attempts": 0,
+                                "created_at": now,
+                                "updated_at": now,
+                            }
+                            for pid in fresh
+                        ],
                     )
                     queued += len(inserted.all())
         return queued
@@ -777,8 +805,12 @@ class Library:
             claimed = s.execute(
                 update(Job)
                 .where(Job.id.in_(pick), Job.state == JobState.PENDING)
-                .values(state=JobState.RUNNING, attempts=Job.attempts + 1, started_at=now,
-                        updated_at=now)
+                .values(
+                    state=JobState.RUNNING,
+                    attempts=Job.attempts + 1,
+                    started_at=now,
+                    updated_at=now,
+                )
                 .returning(Job.id, Job.photo_id, Job.attempts)
                 .execution_options(synchronize_session=False)
             ).all()
@@ -834,9 +866,11 @@ class Library:
                 result = s.execute(
                     update(Job)
                     .where(Job.id.in_(chunk), Job.state == JobState.RUNNING)
-                    .values(state=JobState.PENDING,
-                            attempts=case((Job.attempts > 0, Job.attempts - 1), else_=0),
-                            updated_at=utcnow())
+                    .values(
+                        state=JobState.PENDING,
+                        attempts=case((Job.attempts > 0, Job.attempts - 1), else_=0),
+                        updated_at=utcnow(),
+                    )
                     .execution_options(synchronize_session=False)
                 )
                 released += result.rowcount or 0
@@ -851,9 +885,7 @@ class Library:
         """
         return self.complete_jobs([(job_id, result, model_version)])[0]
 
-    def complete_jobs(
-        self, items: Sequence[tuple[int, CaptionResult, str]]
-    ) -> list[int]:
+    def complete_jobs(self, items: Sequence[tuple[int, CaptionResult, str]]) -> list[int]:
         """Complete several jobs in one transaction (see :meth:`complete_job`).
 
         Either every job of the batch is completed or, if one is not running, none
@@ -879,13 +911,20 @@ class Library:
             photo_ids = [jobs[job_id][0] for job_id in job_ids]
             human: set[int] = set()
             for chunk in _chunks(photo_ids):
-                human.update(s.scalars(select(Caption.photo_id).distinct().where(
-                    Caption.photo_id.in_(chunk), Caption.source == CaptionSource.HUMAN)))
+                human.update(
+                    s.scalars(
+                        select(Caption.photo_id)
+                        .distinct()
+                        .where(Caption.photo_id.in_(chunk), Caption.source == CaptionSource.HUMAN)
+                    )
+                )
             model_current = [pid for pid in photo_ids if pid not in human]
             for chunk in _chunks(model_current):
                 s.execute(
-                    update(Caption).where(Caption.photo_id.in_(chunk), Caption.is_current)
-                    .values(is_current=False).execution_options(synchronize_session=False)
+                    update(Caption)
+                    .where(Caption.photo_id.in_(chunk), Caption.is_current)
+                    .values(is_current=False)
+                    .execution_options(synchronize_session=False)
                 )
             now = utcnow()
             rows = [
@@ -901,8 +940,11 @@ class Library:
                     "confidence": _finite(result.confidence),
                     "word_logprobs": _logprobs(result.word_logprobs),
                     "alternatives": [
-                        {"text": a.text, "score": _finite(a.score, 4),
-                         "word_logprobs": _logprobs(a.word_logprobs)}
+                        {
+                            "text": a.text,
+                            "score": _finite(a.score, 4),
+                            "word_logprobs": _logprobs(a.word_logprobs),
+                        }
                         for a in result.alternatives
                     ],
                     "reviewed": False,
@@ -912,24 +954,36 @@ class Library:
                 }
                 for photo_id, (_, result, version) in zip(photo_ids, items, strict=True)
             ]
-            caption_ids = list(s.scalars(
-                insert(Caption).returning(Caption.id, sort_by_parameter_order=True), rows
-            ))
-            s.execute(insert(AttentionMap), [
-                {"caption_id": cid, "n_words": result.attention.shape[0],
-                 "height": result.attention.shape[1], "width": result.attention.shape[2],
-                 "codec": attention_codec.CODEC, "data": blob}
-                for cid, (_, result, _), blob in zip(caption_ids, items, blobs, strict=True)
-            ])
+            caption_ids = list(
+                s.scalars(insert(Caption).returning(Caption.id, sort_by_parameter_order=True), rows)
+            )
+            s.execute(
+                insert(AttentionMap),
+                [
+                    {
+                        "caption_id": cid,
+                        "n_words": result.attention.shape[0],
+                        "height": result.attention.shape[1],
+                        "width": result.attention.shape[2],
+                        "codec": attention_codec.CODEC,
+                        "data": blob,
+                    }
+                    for cid, (_, result, _), blob in zip(caption_ids, items, blobs, strict=True)
+                ],
+            )
             for chunk in _chunks(photo_ids):
                 s.execute(
-                    update(Photo).where(Photo.id.in_(chunk), Photo.state != PhotoState.MISSING)
+                    update(Photo)
+                    .where(Photo.id.in_(chunk), Photo.state != PhotoState.MISSING)
                     .values(state=PhotoState.CAPTIONED, updated_at=now)
                     .execution_options(synchronize_session=False)
                 )
             for chunk in _chunks(job_ids):
-                s.execute(delete(Job).where(Job.id.in_(chunk))
-                          .execution_options(synchronize_session=False))
+                s.execute(
+                    delete(Job)
+                    .where(Job.id.in_(chunk))
+                    .execution_options(synchronize_session=False)
+                )
         return caption_ids
 
     @staticmethod
@@ -1005,7 +1059,9 @@ class Library:
         )
         if current is not None:
             s.execute(
-                update(Caption).where(Caption.id == current).values(is_current=False)
+                update(Caption)
+                .where(Caption.id == current)
+                .values(is_current=False)
                 .execution_options(synchronize_session=False)
             )
         return current
@@ -1028,14 +1084,23 @@ class Library:
             current = s.scalar(
                 select(Caption).where(Caption.photo_id == photo_id, Caption.is_current)
             )
-            if current is not None and current.source is CaptionSource.HUMAN \
-                    and current.text == text:
+            if (
+                current is not None
+                and current.source is CaptionSource.HUMAN
+                and current.text == text
+            ):
                 current.reviewed = reviewed
                 return current.id
             parent = self._retire_current(s, photo_id)
-            caption = Caption(photo_id=photo_id, text=text, source=CaptionSource.HUMAN,
-                              origin=origin, reviewed=reviewed, is_current=True,
-                              parent_id=parent)
+            caption = Caption(
+                photo_id=photo_id,
+                text=text,
+                source=CaptionSource.HUMAN,
+                origin=origin,
+                reviewed=reviewed,
+                is_current=True,
+                parent_id=parent,
+            )
             s.add(caption)
             s.flush()
             return caption.id
@@ -1077,11 +1142,17 @@ class Library:
     def has_caption_from(self, photo_id: int, model_version: str) -> bool:
         """Return True if the photo has a caption written by ``model_version``."""
         with self._read() as s:
-            return bool(s.scalar(select(exists().where(
-                Caption.photo_id == photo_id,
-                Caption.source == CaptionSource.MODEL,
-                Caption.model_version == model_version,
-            ))))
+            return bool(
+                s.scalar(
+                    select(
+                        exists().where(
+                            Caption.photo_id == photo_id,
+                            Caption.source == CaptionSource.MODEL,
+                            Caption.model_version == model_version,
+                        )
+                    )
+                )
+            )
 
     def iter_current_captions(self, batch: int = 1000) -> Iterator[CurrentCaption]:
         """Yield every present photo's current caption, by caption id, in batches."""
@@ -1089,20 +1160,37 @@ class Library:
         while True:
             with self._read() as s:
                 rows = s.execute(
-                    select(Caption.id, Caption.photo_id, Photo.path, Caption.text,
-                           Caption.source, Caption.model_version, Caption.score,
-                           Caption.confidence, Caption.reviewed)
+                    select(
+                        Caption.id,
+                        Caption.photo_id,
+                        Photo.path,
+                        Caption.text,
+                        Caption.source,
+                        Caption.model_version,
+                        Caption.score,
+                        Caption.confidence,
+                        Caption.reviewed,
+                    )
                     .join(Photo, Photo.id == Caption.photo_id)
-                    .where(Caption.is_current, Caption.id > after,
-                           Photo.state != PhotoState.MISSING)
+                    .where(
+                        Caption.is_current, Caption.id > after, Photo.state != PhotoState.MISSING
+                    )
                     .order_by(Caption.id)
                     .limit(batch)
                 ).all()
             if not rows:
                 return
             for cid, pid, path, text, source, version, score, confidence, reviewed in rows:
-                yield CurrentCaption(pid, Path(path), text, CaptionSource(source).value,
-                                     version or "", score, confidence, reviewed)
+                yield CurrentCaption(
+                    pid,
+                    Path(path),
+                    text,
+                    CaptionSource(source).value,
+                    version or "",
+                    score,
+                    confidence,
+                    reviewed,
+                )
                 after = cid
 
     # ---------------------------------------------------------------------- attention
@@ -1142,7 +1230,8 @@ class Library:
         picks = [i for i, w in enumerate(words) if w == target]
         if not picks:
             picks = [
-                i for i, w in enumerate(words)
+                i
+                for i, w in enumerate(words)
                 if (len(target) >= 3 and w.startswith(target))
                 or (len(w) >= 3 and target.startswith(w) and len(target) - len(w) <= 3)
             ]
@@ -1174,12 +1263,23 @@ class Library:
         """Search current captions; see :func:`annotator.library.search.run_search`."""
         with self._read() as s:
             return run_search(
-                s.connection(), self.fts, query, root_id=root_id,
+                s.connection(),
+                self.fts,
+                query,
+                root_id=root_id,
                 folder=_abspath(folder) if folder is not None else None,
-                reviewed=reviewed, human_edited=human_edited, model_version=model_version,
-                date_from=date_from, date_to=date_to, include_missing=include_missing,
-                order_by=order_by, limit=limit, offset=offset, prefix_last=prefix_last,
-                highlight=highlight, rank_window=rank_window,
+                reviewed=reviewed,
+                human_edited=human_edited,
+                model_version=model_version,
+                date_from=date_from,
+                date_to=date_to,
+                include_missing=include_missing,
+                order_by=order_by,
+                limit=limit,
+                offset=offset,
+                prefix_last=prefix_last,
+                highlight=highlight,
+                rank_window=rank_window,
             )
 
     def check_index(self) -> None:

@@ -254,12 +254,8 @@ class Job(Base):
     __table_args__ = (Index("ix_jobs_state_id", "state", "id"),)
 
     id: Mapped[intpk]
-    photo_id: Mapped[int] = mapped_column(
-        ForeignKey("photos.id", ondelete="CASCADE"), unique=True
-    )
-    state: Mapped[JobState] = mapped_column(
-        _enum(JobState, "job_state"), default=JobState.PENDING
-    )
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), unique=True)
+    state: Mapped[JobState] = mapped_column(_enum(JobState, "job_state"), default=JobState.PENDING)
     attempts: Mapped[int] = mapped_column(Integer(), default=0, server_default=text("0"))
     last_error: Mapped[str | None] = mapped_column(String())
     created_at: Mapped[timestamp]

@@ -117,9 +117,17 @@ def _details(conn: Connection, caption_ids: list[int]) -> dict[int, Any]:
         return {}
     stmt = (
         select(
-            Caption.id, Caption.photo_id, Photo.path, Photo.root_id, Caption.text,
-            Caption.source, Caption.reviewed, Caption.confidence, Caption.model_version,
-            Photo.photo_date, Photo.state,
+            Caption.id,
+            Caption.photo_id,
+            Photo.path,
+            Photo.root_id,
+            Caption.text,
+            Caption.source,
+            Caption.reviewed,
+            Caption.confidence,
+            Caption.model_version,
+            Photo.photo_date,
+            Photo.state,
         )
         .join(Photo, Photo.id == Caption.photo_id)
         .where(Caption.id.in_(caption_ids))
@@ -136,12 +144,15 @@ def _by_confidence(
     ``ix_captions_current_confidence`` holds, so no sort is needed; human captions
     (no confidence) follow in id order.
     """
+
     def page(scored: bool, size: int, skip: int) -> list[int]:
         stmt = (
             select(Caption.id)
             .join(Photo, Photo.id == Caption.photo_id)
-            .where(*conditions,
-                   Caption.confidence.is_not(None) if scored else Caption.confidence.is_(None))
+            .where(
+                *conditions,
+                Caption.confidence.is_not(None) if scored else Caption.confidence.is_(None),
+            )
             .order_by(*([Caption.confidence.asc()] if scored else []), Caption.id.asc())
             .limit(size)
             .offset(skip)
@@ -153,10 +164,15 @@ def _by_confidence(
         return ids
     if ids:  # the scored captions end on this page
         return ids + page(False, limit - len(ids), 0)
-    scored = conn.scalar(
-        select(func.count()).select_from(Caption).join(Photo, Photo.id == Caption.photo_id)
-        .where(*conditions, Caption.confidence.is_not(None))
-    ) or 0
+    scored = (
+        conn.scalar(
+            select(func.count())
+            .select_from(Caption)
+            .join(Photo, Photo.id == Caption.photo_id)
+            .where(*conditions, Caption.confidence.is_not(None))
+        )
+        or 0
+    )
     return page(False, limit, max(0, offset - int(scored)))
 
 
@@ -194,8 +210,9 @@ def run_search(
     rows: dict[int, Any] = {}
     if order_by == "relevance" and parsed.groups:
         if chosen or include_missing:
-            ranked = index.ranked(conn, parsed, where, window=rank_window, limit=limit,
-                                  offset=offset)
+            ranked = index.ranked(
+                conn, parsed, where, window=rank_window, limit=limit, offset=offset
+            )
         else:
             # Only the implicit "not missing" filter: rank without joining photos (much
             # faster), fetch a few spare hits and drop missing photos here. Missing
@@ -203,11 +220,15 @@ def run_search(
             want = offset + limit + _SPARE
             ranked = index.ranked(conn, parsed, [], window=rank_window, limit=want, offset=0)
             rows = _details(conn, [cid for cid, _ in ranked])
-            kept = [(cid, score) for cid, score in ranked
-                    if cid in rows and rows[cid].state is not PhotoState.MISSING]
+            kept = [
+                (cid, score)
+                for cid, score in ranked
+                if cid in rows and rows[cid].state is not PhotoState.MISSING
+            ]
             if len(ranked) == want and len(kept) < offset + limit:
-                ranked = index.ranked(conn, parsed, where, window=rank_window, limit=limit,
-                                      offset=offset)
+                ranked = index.ranked(
+                    conn, parsed, where, window=rank_window, limit=limit, offset=offset
+                )
                 rows = {}
             else:
                 ranked = kept[offset : offset + limit]
@@ -249,19 +270,21 @@ def run_search(
         row = rows.get(caption_id)
         if row is None:  # deleted between the two statements
             continue
-        hits.append(SearchHit(
-            photo_id=row.photo_id,
-            caption_id=caption_id,
-            path=Path(row.path),
-            root_id=row.root_id,
-            text=row.text,
-            snippet=snippets.get(caption_id, row.text),
-            score=scores.get(caption_id),
-            source=CaptionSource(row.source).value,
-            reviewed=row.reviewed,
-            confidence=row.confidence,
-            model_version=row.model_version,
-            photo_date=row.photo_date,
-            missing=PhotoState(row.state) is PhotoState.MISSING,
-        ))
+        hits.append(
+            SearchHit(
+                photo_id=row.photo_id,
+                caption_id=caption_id,
+                path=Path(row.path),
+                root_id=row.root_id,
+                text=row.text,
+                snippet=snippets.get(caption_id, row.text),
+                score=scores.get(caption_id),
+                source=CaptionSource(row.source).value,
+                reviewed=row.reviewed,
+                confidence=row.confidence,
+                model_version=row.model_version,
+                photo_date=row.photo_date,
+                missing=PhotoState(row.state) is PhotoState.MISSING,
+            )
+        )
     return hits

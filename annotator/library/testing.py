@@ -12,9 +12,7 @@ import numpy as np
 from annotator.core.types import Alternative, CaptionResult
 
 
-def attention_maps(
-    rng: np.random.Generator, n_words: int, height: int, width: int
-) -> np.ndarray:
+def attention_maps(rng: np.random.Generator, n_words: int, height: int, width: int) -> np.ndarray:
     """Return (n_words, height, width) float32 maps, each a softmax over the grid."""
     yy, xx = np.mgrid[0:height, 0:width]
     out = np.empty((n_words, height, width), dtype=np.float32)

@@ -19,8 +19,12 @@ class Attention(nn.Module):
         """Project the features once per caption: (B, P, E) -> (B, P, A)."""
         return self.encoder_att(encoder_out)  # (B, P, A)
 
-    def forward(self, encoder_out: torch.Tensor, decoder_hidden: torch.Tensor,
-                projected: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        encoder_out: torch.Tensor,
+        decoder_hidden: torch.Tensor,
+        projected: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return the attention-weighted encoding (B, E) and the weights alpha (B, P)."""
         att1 = self.project(encoder_out) if projected is None else projected  # (B, P, A)
         att2 = self.decoder_att(decoder_hidden)  # (B, A)

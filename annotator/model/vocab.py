@@ -41,8 +41,10 @@ class Vocab:
         result does not depend on the order of ``captions``.
         """
         counts = Counter(w for tokens in captions for w in tokens)
-        kept = sorted((w for w, n in counts.items() if n >= min_freq and w not in SPECIALS),
-                      key=lambda w: (-counts[w], w))
+        kept = sorted(
+            (w for w, n in counts.items() if n >= min_freq and w not in SPECIALS),
+            key=lambda w: (-counts[w], w),
+        )
         return cls([*SPECIALS, *kept])
 
     def __len__(self) -> int:

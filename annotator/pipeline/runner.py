@@ -114,8 +114,13 @@ Listener = Callable[[Event], None]
 class Indexer:
     """Scan roots, keep the queue, and caption queued photos in batches."""
 
-    def __init__(self, library: Library, settings: IndexSettings | None = None,
-                 listener: Listener | None = None, captioner: Captioner | None = None) -> None:
+    def __init__(
+        self,
+        library: Library,
+        settings: IndexSettings | None = None,
+        listener: Listener | None = None,
+        captioner: Captioner | None = None,
+    ) -> None:
         self.library = library
         self.settings = settings or IndexSettings()
         self.listener = listener or (lambda event: None)
@@ -131,8 +136,7 @@ class Indexer:
         """Return the captioner, loading it on first use."""
         if self._captioner is None:
             self._captioner = Captioner.load(self.settings.model, self.settings.device)
-            self.listener(Status(f"model {self._captioner.model_id} on "
-                                 f"{self._captioner.device}"))
+            self.listener(Status(f"model {self._captioner.model_id} on {self._captioner.device}"))
         return self._captioner
 
     def stop(self) -> None:
@@ -167,8 +171,12 @@ class Indexer:
             for root in roots:
                 if not root.available:
                     self.library.set_root_paused(root.id, True)
-                    self.listener(Status(f"{root.path}: not reachable (unmounted?); paused, "
-                                         "nothing marked missing"))
+                    self.listener(
+                        Status(
+                            f"{root.path}: not reachable (unmounted?); paused, "
+                            "nothing marked missing"
+                        )
+                    )
                     continue
                 if root.paused:
                     continue
@@ -205,8 +213,7 @@ class Indexer:
         if gone and root.path.is_dir():
             self.summary.missing += self.library.mark_missing(gone)
 
-    def _register(self, root: RootInfo, paths: Sequence[Path], pool: ThreadPoolExecutor
-                  ) -> None:
+    def _register(self, root: RootInfo, paths: Sequence[Path], pool: ThreadPoolExecutor) -> None:
         described = stages.describe_files(paths, pool)
         files = [d for d in described if isinstance(d, PhotoFile)]
         for d in described:
@@ -247,8 +254,11 @@ class Indexer:
 
     def _requeue_older(self) -> int:
         version = self.captioner.ckpt.version
-        ids = [c.photo_id for c in self.library.iter_current_captions()
-               if c.source == "model" and c.model_version and c.model_version != version]
+        ids = [
+            c.photo_id
+            for c in self.library.iter_current_captions()
+            if c.source == "model" and c.model_version and c.model_version != version
+        ]
         return self.library.enqueue(ids)
 
     # ------------------------------------------------------------------ captioning
@@ -281,8 +291,7 @@ class Indexer:
         version = captioner.ckpt.version
         done = 0
         pending_writes: list[tuple[Future, stages.Decoded, CaptionResult]] = []
-        with ThreadPoolExecutor(max(1, s.workers)) as pool, \
-                ThreadPoolExecutor(1) as loader:
+        with ThreadPoolExecutor(max(1, s.workers)) as pool, ThreadPoolExecutor(1) as loader:
 
             def claim_and_decode() -> list[stages.Decoded | stages.Failed]:
                 jobs: list[ClaimedJob] = self.library.claim_jobs(s.batch_size)
@@ -306,10 +315,14 @@ class Indexer:
                 nxt = loader.submit(claim_and_decode)  # decode the next batch meanwhile
                 decoded = [b for b in batch if isinstance(b, stages.Decoded)]
                 failures = [b for b in batch if isinstance(b, stages.Failed)]
-                results = stages.caption(captioner, decoded, beam_size=s.beam_size,
-                                         length_penalty=s.length_penalty)
-                ok = [(d, r) for d, r in zip(decoded, results, strict=True)
-                      if isinstance(r, CaptionResult)]
+                results = stages.caption(
+                    captioner, decoded, beam_size=s.beam_size, length_penalty=s.length_penalty
+                )
+                ok = [
+                    (d, r)
+                    for d, r in zip(decoded, results, strict=True)
+                    if isinstance(r, CaptionResult)
+                ]
                 failures += [r for r in results if isinstance(r, stages.Failed)]
                 stages.fail(self.library, failures)
                 for f in failures:
@@ -318,10 +331,15 @@ class Indexer:
                     self._store([(d, r, None) for d, r in ok], version)
                 else:  # a job completes once its caption is in the photo AND the library
                     for d, r in ok:
-                        fut = pool.submit(stages.write_metadata, self.library, [(d.job.path, r)],
-                                          mode=s.metadata, model_version=version,
-                                          sidecar_style=s.sidecar_style,
-                                          overwrite_human=s.overwrite_human)
+                        fut = pool.submit(
+                            stages.write_metadata,
+                            self.library,
+                            [(d.job.path, r)],
+                            mode=s.metadata,
+                            model_version=version,
+                            sidecar_style=s.sidecar_style,
+                            overwrite_human=s.overwrite_human,
+                        )
                         pending_writes.append((fut, d, r))
                 self._drain_writes(pending_writes, version, wait=False)
                 done += len(batch)
@@ -336,8 +354,9 @@ class Indexer:
         self.listener(Finished(self.summary))
         return self.summary
 
-    def _store(self, items: list[tuple[stages.Decoded, CaptionResult, stages.Written | None]],
-               version: str) -> None:
+    def _store(
+        self, items: list[tuple[stages.Decoded, CaptionResult, stages.Written | None]], version: str
+    ) -> None:
         """Complete jobs in one transaction and report each photo."""
         if not items:
             return
@@ -354,8 +373,13 @@ class Indexer:
                     self.summary.metadata_written += 1
             self.listener(PhotoCaptioned(d.job.photo_id, d.job.path, r.text, r.confidence, note))
 
-    def _drain_writes(self, pending: list[tuple[Future, stages.Decoded, CaptionResult]],
-                      version: str, *, wait: bool) -> None:
+    def _drain_writes(
+        self,
+        pending: list[tuple[Future, stages.Decoded, CaptionResult]],
+        version: str,
+        *,
+        wait: bool,
+    ) -> None:
         """Store the captions whose metadata writes finished (all of them with ``wait``)."""
         done, still = [], []
         for fut, d, r in pending:

@@ -22,8 +22,9 @@ from annotator.metadata.container import RAW_SUFFIXES, content_digest
 
 log = logging.getLogger(__name__)
 
-PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff",
-                            ".bmp", ".gif"})
+PHOTO_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
+)
 HEIF_SUFFIXES = frozenset({".heic", ".heif", ".hif"})
 
 
@@ -48,8 +49,9 @@ def is_raw(path: Path) -> bool:
     return path.suffix.lower() in RAW_SUFFIXES
 
 
-def iter_photos(root: Path, *, skip: Iterable[Path] = (),
-                suffixes: frozenset[str] | None = None) -> Iterator[Path]:
+def iter_photos(
+    root: Path, *, skip: Iterable[Path] = (), suffixes: frozenset[str] | None = None
+) -> Iterator[Path]:
     """Yield the photo files under ``root``, depth first, in a stable order."""
     suffixes = suffixes or supported_suffixes()
     skip_set = {Path(p).resolve() for p in skip}
@@ -78,9 +80,11 @@ def iter_photos(root: Path, *, skip: Iterable[Path] = (),
             try:
                 if entry.is_dir(follow_symlinks=True):
                     subdirs.append(path)
-                elif (entry.is_file(follow_symlinks=True)
-                      and path.suffix.lower() in suffixes
-                      and path.resolve() not in skip_set):
+                elif (
+                    entry.is_file(follow_symlinks=True)
+                    and path.suffix.lower() in suffixes
+                    and path.resolve() not in skip_set
+                ):
                     yield path
             except OSError:
                 continue
@@ -123,8 +127,11 @@ def raw_preview(path: Path, data: bytes | None = None) -> bytes:
                 end = data.find(b"\xff\xd9", end + 2)  # an EOI inside the stream: go on
         start = data.find(b"\xff\xd8\xff", start + 3)
     if not best:
-        raise ImageReadError(path, "unsupported RAW file: no embedded JPEG preview found "
-                                   "(install rawpy for more RAW formats)")
+        raise ImageReadError(
+            path,
+            "unsupported RAW file: no embedded JPEG preview found "
+            "(install rawpy for more RAW formats)",
+        )
     return best
 
 
@@ -159,5 +166,12 @@ def photo_file(path: Path) -> PhotoFile:
                 width, height = height, width
     except (ImageReadError, OSError, SyntaxError, ValueError):
         pass
-    return PhotoFile(path=path, content_hash=content_digest(data, path), size=st.st_size,
-                     mtime=st.st_mtime, width=width, height=height, taken_at=taken)
+    return PhotoFile(
+        path=path,
+        content_hash=content_digest(data, path),
+        size=st.st_size,
+        mtime=st.st_mtime,
+        width=width,
+        height=height,
+        taken_at=taken,
+    )

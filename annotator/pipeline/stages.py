@@ -60,14 +60,15 @@ def _map(pool: Executor | None, fn: Callable, items: Sequence) -> list:
     return list(pool.map(fn, items)) if pool is not None else [fn(i) for i in items]
 
 
-def describe_files(paths: Sequence[Path], pool: Executor | None = None
-                   ) -> list[PhotoFile | Failed]:
+def describe_files(paths: Sequence[Path], pool: Executor | None = None) -> list[PhotoFile | Failed]:
     """Hash and describe files (in parallel with ``pool``); unreadable files fail."""
+
     def one(p: Path) -> PhotoFile | Failed:
         try:
             return photo_file(p)
         except OSError as exc:
             return Failed(p, f"cannot read file: {exc.strerror or exc}")
+
     return _map(pool, one, list(paths))
 
 
@@ -90,14 +91,20 @@ def decode_one(job: ClaimedJob, preset: Preprocess) -> Decoded | Failed:
         return Failed(job.path, f"cannot read file: {exc.strerror or exc}", job)
 
 
-def decode(jobs: Sequence[ClaimedJob], preset: Preprocess, pool: Executor | None = None
-           ) -> list[Decoded | Failed]:
+def decode(
+    jobs: Sequence[ClaimedJob], preset: Preprocess, pool: Executor | None = None
+) -> list[Decoded | Failed]:
     """Decode a batch of jobs, in parallel with ``pool``; bad photos become Failed."""
     return _map(pool, lambda j: decode_one(j, preset), list(jobs))
 
 
-def caption(captioner: Captioner, batch: Sequence[Decoded], *, beam_size: int = 3,
-            length_penalty: float = 0.0) -> list[CaptionResult | Failed]:
+def caption(
+    captioner: Captioner,
+    batch: Sequence[Decoded],
+    *,
+    beam_size: int = 3,
+    length_penalty: float = 0.0,
+) -> list[CaptionResult | Failed]:
     """Caption decoded photos in one batch; if the batch fails, retry photo by photo."""
     if not batch:
         return []
@@ -115,11 +122,13 @@ def caption(captioner: Captioner, batch: Sequence[Decoded], *, beam_size: int = 
     return out
 
 
-def store(library: Library, batch: Sequence[Decoded], results: Sequence[CaptionResult],
-          model_version: str) -> list[int]:
+def store(
+    library: Library, batch: Sequence[Decoded], results: Sequence[CaptionResult], model_version: str
+) -> list[int]:
     """Store captions, n-best and attention, completing the jobs in one transaction."""
-    return library.complete_jobs([(d.job.job_id, r, model_version)
-                                  for d, r in zip(batch, results, strict=True)])
+    return library.complete_jobs(
+        [(d.job.job_id, r, model_version) for d, r in zip(batch, results, strict=True)]
+    )
 
 
 def fail(library: Library, failures: Iterable[Failed]) -> None:
@@ -129,10 +138,16 @@ def fail(library: Library, failures: Iterable[Failed]) -> None:
             library.fail_job(f.job.job_id, f.reason)
 
 
-def write_metadata(library: Library, items: Sequence[tuple[Path, CaptionResult]], *,
-                   mode: str, model_version: str, sidecar_style: str = "ext-append",
-                   overwrite_human: bool = False, pool: Executor | None = None
-                   ) -> list[Written]:
+def write_metadata(
+    library: Library,
+    items: Sequence[tuple[Path, CaptionResult]],
+    *,
+    mode: str,
+    model_version: str,
+    sidecar_style: str = "ext-append",
+    overwrite_human: bool = False,
+    pool: Executor | None = None,
+) -> list[Written]:
     """Write captions into the photos (or sidecars) with the safe writer.
 
     A description a person wrote is kept and imported into the library as a human
@@ -146,12 +161,18 @@ def write_metadata(library: Library, items: Sequence[tuple[Path, CaptionResult]]
     def one(item: tuple[Path, CaptionResult]) -> Written:
         path, res = item
         # the same provenance the library records (and ``write-metadata`` writes)
-        prov = Provenance(model_version=model_version, score=res.score, reviewed=False,
-                          source="model")
+        prov = Provenance(
+            model_version=model_version, score=res.score, reviewed=False, source="model"
+        )
         try:
-            report = write_caption(path, res.text, provenance=prov, mode=mode,
-                                   sidecar_style=sidecar_style,
-                                   overwrite_human=overwrite_human)
+            report = write_caption(
+                path,
+                res.text,
+                provenance=prov,
+                mode=mode,
+                sidecar_style=sidecar_style,
+                overwrite_human=overwrite_human,
+            )
         except AnnotatorError as exc:
             return Written(path, "failed", str(exc))
         if report.human is not None:

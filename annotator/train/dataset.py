@@ -29,16 +29,14 @@ class ImageEntry:
     key: str = ""  # filename (or filepath/filename), unique in the dataset
 
 
-def load_karpathy(json_path: str | Path, images_dir: str | Path | None = None
-                  ) -> list[ImageEntry]:
+def load_karpathy(json_path: str | Path, images_dir: str | Path | None = None) -> list[ImageEntry]:
     """Load every image of a Karpathy-format JSON; ``images_dir`` defaults to its folder."""
     json_path = Path(json_path)
     try:
         data = json.loads(json_path.read_text(encoding="utf-8"))
         images = data["images"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise FileOperationError(json_path, f"not a readable Karpathy dataset JSON: {exc}") \
-            from exc
+        raise FileOperationError(json_path, f"not a readable Karpathy dataset JSON: {exc}") from exc
     root = Path(images_dir) if images_dir is not None else json_path.parent
     entries: list[ImageEntry] = []
     for im in images:
@@ -62,18 +60,24 @@ def split_entries(entries: list[ImageEntry], split: str) -> list[ImageEntry]:
 
 def references(entries: list[ImageEntry]) -> dict[str, list[str]]:
     """Return each photo's reference captions as written, keyed by its position."""
-    return {str(i): list(e.raw or [" ".join(c) for c in e.captions])
-            for i, e in enumerate(entries)}
+    return {str(i): list(e.raw or [" ".join(c) for c in e.captions]) for i, e in enumerate(entries)}
 
 
 def build_vocab(entries: list[ImageEntry], min_freq: int = 5) -> Vocab:
     """Build the vocabulary from the training split's captions."""
-    return Vocab.build((c for e in split_entries(entries, "train") for c in e.captions),
-                       min_freq=min_freq)
+    return Vocab.build(
+        (c for e in split_entries(entries, "train") for c in e.captions), min_freq=min_freq
+    )
 
 
-def encode_captions(entries: list[ImageEntry], vocab: Vocab, *, captions_per_image: int = 5,
-                    max_len: int = 50, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_captions(
+    entries: list[ImageEntry],
+    vocab: Vocab,
+    *,
+    captions_per_image: int = 5,
+    max_len: int = 50,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Encode exactly ``captions_per_image`` captions per photo.
 
     Photos with fewer captions repeat some (sampled with a fixed seed), photos with

@@ -42,8 +42,7 @@ def encoder_weights_id(encoder: Encoder) -> str:
     return h.hexdigest()[:16]
 
 
-def cache_key(encoder_name: str, weights_id: str, preset: Preprocess,
-              paths: Sequence[Path]) -> str:
+def cache_key(encoder_name: str, weights_id: str, preset: Preprocess, paths: Sequence[Path]) -> str:
     """Return the cache key for these photos under this encoder and preset."""
     h = hashlib.sha256()
     h.update(f"{encoder_name}|{weights_id}|{preset.key()}".encode())
@@ -52,18 +51,32 @@ def cache_key(encoder_name: str, weights_id: str, preset: Preprocess,
     return h.hexdigest()[:20]
 
 
-def image_loader(paths: Sequence[Path], preset: Preprocess, batch_size: int,
-                 workers: int) -> DataLoader:
+def image_loader(
+    paths: Sequence[Path], preset: Preprocess, batch_size: int, workers: int
+) -> DataLoader:
     """Return a DataLoader decoding photos on ``workers`` processes, in order."""
-    return DataLoader(ImageFiles(paths, preset), batch_size=batch_size, shuffle=False,
-                      num_workers=workers, pin_memory=torch.cuda.is_available(),
-                      persistent_workers=False)
+    return DataLoader(
+        ImageFiles(paths, preset),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=False,
+    )
 
 
 @torch.inference_mode()
-def compute_features(encoder: Encoder, preset: Preprocess, paths: Sequence[Path],
-                     out: Path, *, batch_size: int = 64, workers: int = 2,
-                     device: torch.device | str = "cpu", progress: bool = True) -> np.memmap:
+def compute_features(
+    encoder: Encoder,
+    preset: Preprocess,
+    paths: Sequence[Path],
+    out: Path,
+    *,
+    batch_size: int = 64,
+    workers: int = 2,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+) -> np.memmap:
     """Encode ``paths`` into a float16 memmap (N, P, E) at ``out``."""
     from tqdm import tqdm
 
@@ -71,11 +84,16 @@ def compute_features(encoder: Encoder, preset: Preprocess, paths: Sequence[Path]
     encoder = encoder.to(device).eval()
     p = encoder.grid[0] * encoder.grid[1]
     tmp = out.with_name(out.name + ".partial")
-    mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16,
-                                   shape=(len(paths), p, encoder.feature_dim))
+    mm = np.lib.format.open_memmap(
+        tmp, mode="w+", dtype=np.float16, shape=(len(paths), p, encoder.feature_dim)
+    )
     i = 0
-    for batch in tqdm(image_loader(paths, preset, batch_size, workers), disable=not progress,
-                      desc="encoding photos", unit="batch"):
+    for batch in tqdm(
+        image_loader(paths, preset, batch_size, workers),
+        disable=not progress,
+        desc="encoding photos",
+        unit="batch",
+    ):
         feats = encoder(batch.to(device, non_blocking=True))  # (B, P, E)
         mm[i : i + len(feats)] = feats.half().cpu().numpy()
         i += len(feats)
@@ -85,8 +103,9 @@ def compute_features(encoder: Encoder, preset: Preprocess, paths: Sequence[Path]
     return np.load(out, mmap_mode="r")
 
 
-def cached_features(encoder: Encoder, preset: Preprocess, paths: Sequence[Path],
-                    cache_dir: Path, **kw: object) -> np.memmap:
+def cached_features(
+    encoder: Encoder, preset: Preprocess, paths: Sequence[Path], cache_dir: Path, **kw: object
+) -> np.memmap:
     """Return the features of ``paths``, computing and caching them on first use."""
     name = encoder.name + (f"-pool{encoder.pool_grid}" if encoder.pool_grid else "")
     key = cache_key(name, encoder_weights_id(encoder), preset, paths)
@@ -96,6 +115,14 @@ def cached_features(encoder: Encoder, preset: Preprocess, paths: Sequence[Path],
     if out.exists() and meta.exists():
         return np.load(out, mmap_mode="r")
     feats = compute_features(encoder, preset, paths, out, **kw)  # type: ignore[arg-type]
-    meta.write_text(json.dumps({"encoder": encoder.name, "preprocess": preset.to_dict(),
-                                "count": len(paths), "shape": list(feats.shape)}))
+    meta.write_text(
+        json.dumps(
+            {
+                "encoder": encoder.name,
+                "preprocess": preset.to_dict(),
+                "count": len(paths),
+                "shape": list(feats.shape),
+            }
+        )
+    )
     return feats

@@ -99,35 +99,42 @@ class FinetuneResult:
     def lines(self) -> list[str]:
         """Return the before/after table and the decision as lines of text."""
         keys = [k for k in ("BLEU-4", "CIDEr-D", "new-word use") if k in self.after]
-        out = [f"held-out corrections ({int(self.after['photos'])} photos, beam "
-               f"{int(self.after['beam'])}):",
-               f"  {'':8}" + "".join(f"{k:>14}" for k in keys),
-               "  before  " + "".join(f"{self.before.get(k, float('nan')):14.2f}" for k in keys),
-               "  after   " + "".join(f"{self.after[k]:14.2f}" for k in keys)]
+        out = [
+            f"held-out corrections ({int(self.after['photos'])} photos, beam "
+            f"{int(self.after['beam'])}):",
+            f"  {'':8}" + "".join(f"{k:>14}" for k in keys),
+            "  before  " + "".join(f"{self.before.get(k, float('nan')):14.2f}" for k in keys),
+            "  after   " + "".join(f"{self.after[k]:14.2f}" for k in keys),
+        ]
         if self.replay_before is not None and self.replay_after is not None:
-            out.append(f"replay val ({int(self.replay_after['photos'])} photos): BLEU-4 "
-                       f"{self.replay_before['BLEU-4']:.2f} -> {self.replay_after['BLEU-4']:.2f}, "
-                       f"CIDEr-D {self.replay_before['CIDEr-D']:.2f} -> "
-                       f"{self.replay_after['CIDEr-D']:.2f}")
+            out.append(
+                f"replay val ({int(self.replay_after['photos'])} photos): BLEU-4 "
+                f"{self.replay_before['BLEU-4']:.2f} -> {self.replay_after['BLEU-4']:.2f}, "
+                f"CIDEr-D {self.replay_before['CIDEr-D']:.2f} -> "
+                f"{self.replay_after['CIDEr-D']:.2f}"
+            )
         out.append(f"wrote {self.out} ({self.model_id})")
         if self.installed:
             why = "better than the base" if self.better else "forced"
             out.append(f"installed as the default model ({why}; recorded in {self.settings})")
         else:
-            out.append(f"not installed: not better than {self.base_model_id} on the held-out "
-                       "corrections (higher CIDEr-D and no lower BLEU-4); --force installs it")
+            out.append(
+                f"not installed: not better than {self.base_model_id} on the held-out "
+                "corrections (higher CIDEr-D and no lower BLEU-4); --force installs it"
+            )
         if self.older_captions:
-            out.append(f"{self.older_captions} photo(s) have an unedited caption from another "
-                       "model; `annotator --index --recaption-older` re-captions them with the "
-                       "default model")
+            out.append(
+                f"{self.older_captions} photo(s) have an unedited caption from another "
+                "model; `annotator --index --recaption-older` re-captions them with the "
+                "default model"
+            )
         return out
 
 
 # ---------------------------------------------------------------------------- vocabulary
 
 
-def substitutions(pairs: Sequence[tuple[Sequence[str], Sequence[str]]]
-                  ) -> dict[str, Counter[str]]:
+def substitutions(pairs: Sequence[tuple[Sequence[str], Sequence[str]]]) -> dict[str, Counter[str]]:
     """Return, per corrected word, the model words it replaced.
 
     ``pairs`` are (model caption tokens, corrected tokens). Equal-length ``replace``
@@ -146,8 +153,9 @@ def substitutions(pairs: Sequence[tuple[Sequence[str], Sequence[str]]]
             if a1 - a0 == b1 - b0:
                 paired = list(zip(model[a0:a1], fixed[b0:b1], strict=True))
             else:
-                paired = list(dict.fromkeys([(model[a0], fixed[b0]),
-                                             (model[a1 - 1], fixed[b1 - 1])]))
+                paired = list(
+                    dict.fromkeys([(model[a0], fixed[b0]), (model[a1 - 1], fixed[b1 - 1])])
+                )
             for old, new in paired:
                 subs.setdefault(new, Counter())[old] += 1
     return subs
@@ -155,20 +163,29 @@ def substitutions(pairs: Sequence[tuple[Sequence[str], Sequence[str]]]
 
 def _pieces(word: str, vocab: Vocab) -> tuple[str, ...]:
     """Return two known words that make up ``word`` ("sunglasses" -> sun, glasses), or ()."""
-    known = [(word[:i], word[i:]) for i in range(2, len(word) - 1)
-             if word[:i] in vocab and word[i:] in vocab
-             and word[:i] not in SPECIALS and word[i:] not in SPECIALS]
+    known = [
+        (word[:i], word[i:])
+        for i in range(2, len(word) - 1)
+        if word[:i] in vocab
+        and word[i:] in vocab
+        and word[:i] not in SPECIALS
+        and word[i:] not in SPECIALS
+    ]
     return max(known, key=lambda ab: min(len(ab[0]), len(ab[1]))) if known else ()
 
 
-def plan_new_words(counts: Counter[str], vocab: Vocab, subs: dict[str, Counter[str]], *,
-                   min_count: int = 2) -> list[WordInit]:
+def plan_new_words(
+    counts: Counter[str], vocab: Vocab, subs: dict[str, Counter[str]], *, min_count: int = 2
+) -> list[WordInit]:
     """Choose the words to add (most frequent first) and how to initialise each."""
     plans = []
     missing = [w for w in vocab.oov(counts) if counts[w] >= min_count]
     for w in sorted(missing, key=lambda w: (-counts[w], w)):
-        known = [(old, n) for old, n in subs.get(w, Counter()).most_common()
-                 if old in vocab and old not in SPECIALS]
+        known = [
+            (old, n)
+            for old, n in subs.get(w, Counter()).most_common()
+            if old in vocab and old not in SPECIALS
+        ]
         if known:
             plans.append(WordInit(w, counts[w], "copy", (known[0][0],)))
         elif pieces := _pieces(w, vocab):
@@ -178,8 +195,9 @@ def plan_new_words(counts: Counter[str], vocab: Vocab, subs: dict[str, Counter[s
     return plans
 
 
-def grow_decoder_state(state: dict[str, torch.Tensor], vocab: Vocab, plans: Sequence[WordInit]
-                       ) -> tuple[dict[str, torch.Tensor], Vocab]:
+def grow_decoder_state(
+    state: dict[str, torch.Tensor], vocab: Vocab, plans: Sequence[WordInit]
+) -> tuple[dict[str, torch.Tensor], Vocab]:
     """Return the decoder state and vocabulary with one new row per planned word."""
     grown = Vocab([*vocab.itos, *(p.word for p in plans)])
     if not plans:
@@ -223,8 +241,9 @@ def _model_tokens(record: dict[str, Any]) -> tuple[str, ...]:
     return tuple(str(t).lower() for t in toks)
 
 
-def _encode(captions: Sequence[Sequence[str]], vocab: Vocab, max_len: int
-            ) -> tuple[torch.Tensor, torch.Tensor]:
+def _encode(
+    captions: Sequence[Sequence[str]], vocab: Vocab, max_len: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Encode captions as padded ids (N, max_len + 2) and lengths (N,)."""
     ids = torch.full((len(captions), max_len + 2), vocab.pad, dtype=torch.long)  # (N, L)
     lengths = torch.zeros(len(captions), dtype=torch.long)  # (N,)
@@ -235,8 +254,9 @@ def _encode(captions: Sequence[Sequence[str]], vocab: Vocab, max_len: int
     return ids, lengths
 
 
-def _replay_pairs(entries: Sequence[ImageEntry], n_pairs: int, seed: int
-                  ) -> tuple[list[ImageEntry], list[int], list[tuple[str, ...]]]:
+def _replay_pairs(
+    entries: Sequence[ImageEntry], n_pairs: int, seed: int
+) -> tuple[list[ImageEntry], list[int], list[tuple[str, ...]]]:
     """Pick ``n_pairs`` (photo, caption) pairs from ``entries``: as many photos as possible."""
     rng = random.Random(seed)
     photos = rng.sample(list(entries), min(n_pairs, len(entries)))
@@ -251,26 +271,42 @@ def _replay_pairs(entries: Sequence[ImageEntry], n_pairs: int, seed: int
 # ---------------------------------------------------------------------------- scoring
 
 
-def score_split(decoder: Decoder, feats: np.ndarray, entries: Sequence[ImageEntry], vocab: Vocab,
-                *, beam_size: int, max_len: int, device: torch.device,
-                new_words: Sequence[str] = ()) -> tuple[dict[str, float], list[str]]:
+def score_split(
+    decoder: Decoder,
+    feats: np.ndarray,
+    entries: Sequence[ImageEntry],
+    vocab: Vocab,
+    *,
+    beam_size: int,
+    max_len: int,
+    device: torch.device,
+    new_words: Sequence[str] = (),
+) -> tuple[dict[str, float], list[str]]:
     """Beam-decode ``entries`` and return (BLEU-4, CIDEr-D, new-word use, ...) and captions.
 
     ``new-word use`` is the share (x100) of photos whose references hold one of
     ``new_words`` whose caption holds one too.
     """
-    hyps = decode_split(decoder, lambda lo, hi: torch.from_numpy(
-        np.asarray(feats[lo:hi], dtype=np.float32)), len(entries), vocab,  # (b, P, E)
-        beam_size=beam_size, max_len=max_len, device=device)
+    hyps = decode_split(
+        decoder,
+        lambda lo, hi: torch.from_numpy(np.asarray(feats[lo:hi], dtype=np.float32)),
+        len(entries),
+        vocab,  # (b, P, E)
+        beam_size=beam_size,
+        max_len=max_len,
+        device=device,
+    )
     refs = references(entries)
-    scores = score_captions({str(i): h for i, h in enumerate(hyps)}, refs, meteor=False,
-                            ptb=False)
-    out = {"BLEU-4": float(scores["BLEU-4"]), "CIDEr-D": float(scores["CIDEr-D"]),
-           "photos": float(len(entries)), "beam": float(beam_size)}
+    scores = score_captions({str(i): h for i, h in enumerate(hyps)}, refs, meteor=False, ptb=False)
+    out = {
+        "BLEU-4": float(scores["BLEU-4"]),
+        "CIDEr-D": float(scores["CIDEr-D"]),
+        "photos": float(len(entries)),
+        "beam": float(beam_size),
+    }
     if new_words:
         wanted = set(new_words)
-        with_word = [i for i, e in enumerate(entries)
-                     if any(wanted & set(c) for c in e.captions)]
+        with_word = [i for i, e in enumerate(entries) if any(wanted & set(c) for c in e.captions)]
         if with_word:
             used = sum(bool(wanted & set(hyps[i].split())) for i in with_word)
             out["new-word use"] = 100.0 * used / len(with_word)
@@ -293,8 +329,11 @@ def older_model_captions(library: Any, model: Checkpoint) -> int:
     mine = {model.model_id, model.version}
     lib = library if isinstance(library, Library) else open_library(library, create=False)
     try:
-        return sum(1 for c in lib.iter_current_captions()
-                   if c.source == "model" and c.model_version and c.model_version not in mine)
+        return sum(
+            1
+            for c in lib.iter_current_captions()
+            if c.source == "model" and c.model_version and c.model_version not in mine
+        )
     finally:
         if lib is not library:
             lib.close()
@@ -303,15 +342,34 @@ def older_model_captions(library: Any, model: Checkpoint) -> int:
 # ------------------------------------------------------------------------------- main
 
 
-def finetune(export_json: str | Path, base_model: str | Path | None, out: str | Path, *,
-             grow_vocab: bool = True, min_word_count: int = 2,
-             replay: str | Path | None = None, replay_images: str | Path | None = None,
-             replay_share: float = 0.5, replay_val_limit: int = 100,
-             epochs: int = 10, lr: float = 4e-4, batch_size: int = 32, alpha_c: float = 1.0,
-             grad_clip: float = 5.0, beam_size: int = 3, force: bool = False,
-             install: bool = True, library: Any = None, name: str | None = None,
-             device: str = "auto", cache_dir: str | Path | None = None, workers: int = 0,
-             seed: int = 0, progress: bool = False, log: Log = print) -> FinetuneResult:
+def finetune(
+    export_json: str | Path,
+    base_model: str | Path | None,
+    out: str | Path,
+    *,
+    grow_vocab: bool = True,
+    min_word_count: int = 2,
+    replay: str | Path | None = None,
+    replay_images: str | Path | None = None,
+    replay_share: float = 0.5,
+    replay_val_limit: int = 100,
+    epochs: int = 10,
+    lr: float = 4e-4,
+    batch_size: int = 32,
+    alpha_c: float = 1.0,
+    grad_clip: float = 5.0,
+    beam_size: int = 3,
+    force: bool = False,
+    install: bool = True,
+    library: Any = None,
+    name: str | None = None,
+    device: str = "auto",
+    cache_dir: str | Path | None = None,
+    workers: int = 0,
+    seed: int = 0,
+    progress: bool = False,
+    log: Log = print,
+) -> FinetuneResult:
     """Fine-tune ``base_model``'s decoder on an export; see the module docstring.
 
     ``base_model`` None is the current default model. ``library`` (a Library or its
@@ -329,9 +387,12 @@ def finetune(export_json: str | Path, base_model: str | Path | None, out: str | 
     train_i = [i for i, e in enumerate(entries) if e.split == "train" and e.captions]
     train_e, val_e = [entries[i] for i in train_i], split_entries(entries, "val")
     if not train_e or not val_e:
-        raise FileOperationError(export_json, f"needs photos in both the train and val splits "
-                                 f"(found {len(train_e)} train, {len(val_e)} val); export more "
-                                 "corrections or a larger val share")
+        raise FileOperationError(
+            export_json,
+            f"needs photos in both the train and val splits "
+            f"(found {len(train_e)} train, {len(val_e)} val); export more "
+            "corrections or a larger val share",
+        )
     base_path = Path(base_model) if base_model is not None else default_model_path()
     base = load_checkpoint(base_path)
     device = resolve_device(device)
@@ -340,26 +401,31 @@ def finetune(export_json: str | Path, base_model: str | Path | None, out: str | 
 
     # vocabulary: new words of the training corrections, initialised from what they replaced
     counts: Counter[str] = Counter(w for e in train_e for c in e.captions for w in c)
-    subs = substitutions([(_model_tokens(records[i]), c) for i in train_i
-                          for c in entries[i].captions])
-    plans = plan_new_words(counts, base.vocab, subs, min_count=min_word_count) \
-        if grow_vocab else []
+    subs = substitutions(
+        [(_model_tokens(records[i]), c) for i in train_i for c in entries[i].captions]
+    )
+    plans = plan_new_words(counts, base.vocab, subs, min_count=min_word_count) if grow_vocab else []
     state, vocab = grow_decoder_state(base.decoder_state, base.vocab, plans)
     new_cfg = replace(cfg, vocab_size=len(vocab))
     unknown = vocab.oov(counts)
-    log(f"base {base.model_id}: vocabulary {len(base.vocab)} -> {len(vocab)} words"
-        + (f"; new: {', '.join(p.describe() for p in plans)}" if plans else ""))
+    log(
+        f"base {base.model_id}: vocabulary {len(base.vocab)} -> {len(vocab)} words"
+        + (f"; new: {', '.join(p.describe() for p in plans)}" if plans else "")
+    )
     if unknown:
-        log(f"{len(unknown)} word(s) stay out of the vocabulary and train as <unk>: "
-            f"{', '.join(unknown[:20])}")
+        log(
+            f"{len(unknown)} word(s) stay out of the vocabulary and train as <unk>: "
+            f"{', '.join(unknown[:20])}"
+        )
 
     # features of the frozen encoder, cached on disk
     encoder, base_decoder = build_modules(base)
     encoder.to(device).eval()
     base_decoder.to(device).eval()
     cache = Path(cache_dir) if cache_dir else default_cache_dir() / "features"
-    kw: dict[str, Any] = dict(batch_size=batch_size, workers=workers, device=device,
-                              progress=progress)
+    kw: dict[str, Any] = dict(
+        batch_size=batch_size, workers=workers, device=device, progress=progress
+    )
     preset = base.preprocess
     va_feats = cached_features(encoder, preset, [e.path for e in val_e], cache, **kw)
 
@@ -373,27 +439,39 @@ def finetune(export_json: str | Path, base_model: str | Path | None, out: str | 
     if replay is not None and replay_share > 0:
         rep_all = load_karpathy(replay, replay_images)
         n_rep = round(len(corr_caps) * replay_share / (1.0 - replay_share))
-        rep_photos, rep_rows, rep_caps = _replay_pairs(split_entries(rep_all, "train"), n_rep,
-                                                       seed)
+        rep_photos, rep_rows, rep_caps = _replay_pairs(split_entries(rep_all, "train"), n_rep, seed)
         rep_val = split_entries(rep_all, "val")[:replay_val_limit]
         log(f"replay: {len(rep_caps)} pair(s) on {len(rep_photos)} photo(s) of {replay}")
     # one memory-mapped cache for the corrections and the replay photos: (N+R, P, E) float16
-    feats = cached_features(encoder, preset, [e.path for e in [*train_e, *rep_photos]], cache,
-                            **kw)
+    feats = cached_features(encoder, preset, [e.path for e in [*train_e, *rep_photos]], cache, **kw)
     rows = torch.tensor(corr_rows + [len(train_e) + r for r in rep_rows])  # (M,)
     caps, lens = _encode(corr_caps + rep_caps, vocab, max_len)  # (M, L), (M,)
 
-    before, hyps_before = score_split(base_decoder, va_feats, val_e, base.vocab,
-                                      beam_size=beam_size, max_len=max_len, device=device,
-                                      new_words=[p.word for p in plans])
+    before, hyps_before = score_split(
+        base_decoder,
+        va_feats,
+        val_e,
+        base.vocab,
+        beam_size=beam_size,
+        max_len=max_len,
+        device=device,
+        new_words=[p.word for p in plans],
+    )
     if plans and "new-word use" not in before:
         before["new-word use"] = 0.0
     rep_before = None
     rep_val_feats = None
     if rep_val:
         rep_val_feats = cached_features(encoder, preset, [e.path for e in rep_val], cache, **kw)
-        rep_before, _ = score_split(base_decoder, rep_val_feats, rep_val, base.vocab,
-                                    beam_size=beam_size, max_len=max_len, device=device)
+        rep_before, _ = score_split(
+            base_decoder,
+            rep_val_feats,
+            rep_val,
+            base.vocab,
+            beam_size=beam_size,
+            max_len=max_len,
+            device=device,
+        )
 
     decoder = Decoder(new_cfg)
     decoder.load_state_dict(state)
@@ -423,51 +501,105 @@ def finetune(export_json: str | Path, base_model: str | Path | None, out: str | 
         log(f"epoch {epoch:3d} loss {tot / max(1, n):.4f}")
 
     plan_words = [p.word for p in plans]
-    after, hyps_after = score_split(decoder, va_feats, val_e, vocab, beam_size=beam_size,
-                                    max_len=max_len, device=device, new_words=plan_words)
+    after, hyps_after = score_split(
+        decoder,
+        va_feats,
+        val_e,
+        vocab,
+        beam_size=beam_size,
+        max_len=max_len,
+        device=device,
+        new_words=plan_words,
+    )
     if plans and "new-word use" not in after:
         after["new-word use"] = 0.0
     rep_after = None
     if rep_val and rep_val_feats is not None:
-        rep_after, _ = score_split(decoder, rep_val_feats, rep_val, vocab, beam_size=beam_size,
-                                   max_len=max_len, device=device)
+        rep_after, _ = score_split(
+            decoder,
+            rep_val_feats,
+            rep_val,
+            vocab,
+            beam_size=beam_size,
+            max_len=max_len,
+            device=device,
+        )
     better = is_better(before, after)
 
     ckpt = Checkpoint(
-        config=new_cfg, vocab=vocab, preprocess=preset,
+        config=new_cfg,
+        vocab=vocab,
+        preprocess=preset,
         decoder_state={k: v.detach().cpu() for k, v in decoder.state_dict().items()},
-        encoder_state=base.encoder_state, name=name or base.name,
-        metrics={"corrections_val": after, "corrections_val_base": before,
-                 "val_beam_size": beam_size},
-        training={"finetune": {
-            "base": base.model_id, "base_path": str(base_path), "export": str(export_json),
-            "train_photos": len(train_e), "val_photos": len(val_e),
-            "train_pairs": len(corr_caps), "replay": str(replay) if replay else None,
-            "replay_pairs": len(rep_caps), "epochs": epochs, "lr": lr,
-            "batch_size": batch_size, "seed": seed,
-            "new_words": [asdict(p) for p in plans], "history": history,
-            "seconds": time.time() - t0},
-            "base_training": base.training.get("config", {})})
+        encoder_state=base.encoder_state,
+        name=name or base.name,
+        metrics={
+            "corrections_val": after,
+            "corrections_val_base": before,
+            "val_beam_size": beam_size,
+        },
+        training={
+            "finetune": {
+                "base": base.model_id,
+                "base_path": str(base_path),
+                "export": str(export_json),
+                "train_photos": len(train_e),
+                "val_photos": len(val_e),
+                "train_pairs": len(corr_caps),
+                "replay": str(replay) if replay else None,
+                "replay_pairs": len(rep_caps),
+                "epochs": epochs,
+                "lr": lr,
+                "batch_size": batch_size,
+                "seed": seed,
+                "new_words": [asdict(p) for p in plans],
+                "history": history,
+                "seconds": time.time() - t0,
+            },
+            "base_training": base.training.get("config", {}),
+        },
+    )
     out = Path(out)
     save_checkpoint(ckpt, out)
     settings = None
     installed = install and (better or force)
     if installed:
         settings = set_default_model(out)
-    examples = [{"photo": e.key, "reference": (e.raw or (" ".join(e.captions[0]),))[0],
-                 "before": b, "after": a}
-                for e, b, a in list(zip(val_e, hyps_before, hyps_after, strict=True))[:5]]
+    examples = [
+        {
+            "photo": e.key,
+            "reference": (e.raw or (" ".join(e.captions[0]),))[0],
+            "before": b,
+            "after": a,
+        }
+        for e, b, a in list(zip(val_e, hyps_before, hyps_after, strict=True))[:5]
+    ]
     older = None
     if library is not None:
         older = older_model_captions(library, ckpt)
     result = FinetuneResult(
-        out=out, model_id=ckpt.model_id, base_model_id=base.model_id, before=before,
-        after=after, new_words=plans, better=better, installed=installed, settings=settings,
-        replay_before=rep_before, replay_after=rep_after, train_pairs=len(corr_caps),
-        replay_pairs=len(rep_caps), history=history, examples=examples, older_captions=older)
+        out=out,
+        model_id=ckpt.model_id,
+        base_model_id=base.model_id,
+        before=before,
+        after=after,
+        new_words=plans,
+        better=better,
+        installed=installed,
+        settings=settings,
+        replay_before=rep_before,
+        replay_after=rep_after,
+        train_pairs=len(corr_caps),
+        replay_pairs=len(rep_caps),
+        history=history,
+        examples=examples,
+        older_captions=older,
+    )
     for ex in examples:
-        log(f"  {Path(ex['photo']).name}: \"{ex['before']}\" -> \"{ex['after']}\" "
-            f"(corrected: \"{ex['reference']}\")")
+        log(
+            f'  {Path(ex["photo"]).name}: "{ex["before"]}" -> "{ex["after"]}" '
+            f'(corrected: "{ex["reference"]}")'
+        )
     for line in result.lines():
         log(line)
     return result

@@ -54,11 +54,20 @@ LAYER3 = 6  # index of layer3 in the ResNet trunk (conv1, bn1, relu, maxpool, la
 PICKLE_WARNING = (
     "Files that hold Python objects (such as the reference tutorial's checkpoints, which "
     "store whole model objects) are pickles, and loading a pickle can run arbitrary code "
-    "on this computer: only load one that comes from a source you trust.")
+    "on this computer: only load one that comes from a source you trust."
+)
 
-_DECODER_KEYS = ("embedding.weight", "attention.encoder_att.weight",
-                 "attention.decoder_att.weight", "attention.full_att.weight", "f_beta.weight",
-                 "decode_step.weight_ih", "init_h.weight", "init_c.weight", "fc.weight")
+_DECODER_KEYS = (
+    "embedding.weight",
+    "attention.encoder_att.weight",
+    "attention.decoder_att.weight",
+    "attention.full_att.weight",
+    "f_beta.weight",
+    "decode_step.weight_ih",
+    "init_h.weight",
+    "init_c.weight",
+    "fc.weight",
+)
 
 
 class TutorialEncoder(nn.Module):
@@ -95,7 +104,8 @@ class _TutorialUnpickler(pickle.Unpickler):
             except KeyError:
                 raise pickle.UnpicklingError(
                     f"unexpected class models.{name}; expected the tutorial's "
-                    f"{', '.join('models.' + n for n in STAND_INS)}") from None
+                    f"{', '.join('models.' + n for n in STAND_INS)}"
+                ) from None
         return super().find_class(module, name)
 
 
@@ -163,11 +173,17 @@ def _sniff_torch_file(path: Path) -> None:
     if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
         return
     if len(head) >= 9 and head[8:9] == b"{":
-        raise ModelLoadError(path, "looks like a safetensors file, not a reference-tutorial "
-                                   "checkpoint; annotator loads safetensors checkpoints "
-                                   "directly")
-    raise ModelLoadError(path, "not a torch.save checkpoint (expected a .pth/.pth.tar file "
-                               "saved by the reference tutorial, or a state dict)")
+        raise ModelLoadError(
+            path,
+            "looks like a safetensors file, not a reference-tutorial "
+            "checkpoint; annotator loads safetensors checkpoints "
+            "directly",
+        )
+    raise ModelLoadError(
+        path,
+        "not a torch.save checkpoint (expected a .pth/.pth.tar file "
+        "saved by the reference tutorial, or a state dict)",
+    )
 
 
 def _unsafe_globals(path: Path) -> list[str]:
@@ -175,8 +191,16 @@ def _unsafe_globals(path: Path) -> list[str]:
     try:
         found = torch.serialization.get_unsafe_globals_in_checkpoint(path)
         return sorted(found, key=lambda g: (not g.startswith("models."), g))
-    except (AttributeError, ValueError, RuntimeError, OSError, KeyError, IndexError, EOFError,
-            pickle.UnpicklingError):  # legacy format or an old torch: only a courtesy
+    except (
+        AttributeError,
+        ValueError,
+        RuntimeError,
+        OSError,
+        KeyError,
+        IndexError,
+        EOFError,
+        pickle.UnpicklingError,
+    ):  # legacy format or an old torch: only a courtesy
         return []
 
 
@@ -195,15 +219,20 @@ def read_reference(path: str | Path, *, trust_pickle: bool = False) -> Reference
     except pickle.UnpicklingError as exc:
         if not trust_pickle:
             found = _unsafe_globals(path)
-            what = f" (it contains {', '.join(found[:6])}{', ...' if len(found) > 6 else ''})" \
-                if found else ""
+            what = (
+                f" (it contains {', '.join(found[:6])}{', ...' if len(found) > 6 else ''})"
+                if found
+                else ""
+            )
             raise ModelLoadError(
-                path, f"refusing to unpickle: this file holds Python objects, not just "
-                      f"weights{what}. {PICKLE_WARNING} If you trust this file, run again "
-                      "with --trust-pickle; or re-save just the weights in the tutorial's "
-                      "environment with torch.save({'encoder': ckpt['encoder'].state_dict(), "
-                      "'decoder': ckpt['decoder'].state_dict()}, PATH), which needs no "
-                      "trust.") from exc
+                path,
+                f"refusing to unpickle: this file holds Python objects, not just "
+                f"weights{what}. {PICKLE_WARNING} If you trust this file, run again "
+                "with --trust-pickle; or re-save just the weights in the tutorial's "
+                "environment with torch.save({'encoder': ckpt['encoder'].state_dict(), "
+                "'decoder': ckpt['decoder'].state_dict()}, PATH), which needs no "
+                "trust.",
+            ) from exc
         obj = _unpickle_trusted(path)
         pickled = True
     except (RuntimeError, OSError, EOFError, ValueError) as exc:
@@ -219,11 +248,13 @@ def _unpickle_trusted(path: Path) -> Any:
         with warnings.catch_warnings():
             # Legacy-format files embed the tutorial's source; ours differs on purpose.
             warnings.simplefilter("ignore", torch.serialization.SourceChangeWarning)
-            return torch.load(path, map_location="cpu", weights_only=False,
-                              pickle_module=_pickle_module())
+            return torch.load(
+                path, map_location="cpu", weights_only=False, pickle_module=_pickle_module()
+            )
     except Exception as exc:
-        raise ModelLoadError(path, f"cannot unpickle the checkpoint "
-                                   f"({type(exc).__name__}: {exc})") from exc
+        raise ModelLoadError(
+            path, f"cannot unpickle the checkpoint ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _strip_prefix(state: Mapping[str, Any]) -> dict[str, torch.Tensor]:
@@ -232,7 +263,7 @@ def _strip_prefix(state: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     for k, v in state.items():
         if not isinstance(v, torch.Tensor):
             raise ValueError(f"entry {k!r} is a {type(v).__name__}, not a tensor")
-        out[k[len("module."):] if k.startswith("module.") else k] = v
+        out[k[len("module.") :] if k.startswith("module.") else k] = v
     return out
 
 
@@ -242,8 +273,7 @@ def _as_state(part: Any, what: str) -> dict[str, torch.Tensor]:
         return _strip_prefix(part.state_dict())
     if isinstance(part, Mapping):
         return _strip_prefix(part)
-    raise ValueError(f"its {what} is a {type(part).__name__}, neither a module nor a "
-                     "state dict")
+    raise ValueError(f"its {what} is a {type(part).__name__}, neither a module nor a state dict")
 
 
 def _pool_grid(encoder: Any) -> tuple[int, int] | None:
@@ -252,8 +282,7 @@ def _pool_grid(encoder: Any) -> tuple[int, int] | None:
     size = getattr(pool, "output_size", None) or getattr(encoder, "enc_image_size", None)
     if isinstance(size, int):
         return (size, size)
-    if isinstance(size, tuple | list) and len(size) == 2 and all(isinstance(s, int)
-                                                                   for s in size):
+    if isinstance(size, tuple | list) and len(size) == 2 and all(isinstance(s, int) for s in size):
         return (size[0], size[1])
     return None
 
@@ -302,7 +331,9 @@ def _interpret(path: Path, obj: Any) -> ReferenceWeights:
                 decoder_state=_as_state(dec, "decoder"),
                 encoder_state=None if enc is None else _as_state(enc, "encoder"),
                 grid=_pool_grid(enc) if isinstance(enc, nn.Module) else None,
-                dropout=_dropout(dec) if isinstance(dec, nn.Module) else None, info=info)
+                dropout=_dropout(dec) if isinstance(dec, nn.Module) else None,
+                info=info,
+            )
         return ReferenceWeights(_as_state(obj, "decoder state dict"), None)
     except ValueError as exc:
         raise ModelLoadError(path, f"not a reference-tutorial checkpoint: {exc}") from exc
@@ -311,21 +342,35 @@ def _interpret(path: Path, obj: Any) -> ReferenceWeights:
 # -- mapping onto annotator's modules --------------------------------------------------
 
 
-def infer_config(decoder_state: Mapping[str, torch.Tensor], *, encoder: str,
-                 grid: tuple[int, int] | None = TUTORIAL_GRID, dropout: float = 0.5,
-                 max_caption_len: int = TUTORIAL_MAX_LEN) -> ModelConfig:
+def infer_config(
+    decoder_state: Mapping[str, torch.Tensor],
+    *,
+    encoder: str,
+    grid: tuple[int, int] | None = TUTORIAL_GRID,
+    dropout: float = 0.5,
+    max_caption_len: int = TUTORIAL_MAX_LEN,
+) -> ModelConfig:
     """Build the ModelConfig whose Decoder has exactly these weight shapes."""
     missing = [k for k in _DECODER_KEYS if k not in decoder_state]
     if missing:
-        raise ValueError(f"the decoder state dict lacks {', '.join(missing)}; is this a "
-                         "Show-Attend-Tell decoder of the reference tutorial?")
+        raise ValueError(
+            f"the decoder state dict lacks {', '.join(missing)}; is this a "
+            "Show-Attend-Tell decoder of the reference tutorial?"
+        )
     vocab_size, embed_dim = decoder_state["embedding.weight"].shape
     decoder_dim, encoder_dim = decoder_state["init_h.weight"].shape
     attention_dim = decoder_state["attention.encoder_att.weight"].shape[0]
-    return ModelConfig(vocab_size=int(vocab_size), encoder=encoder, encoder_dim=int(encoder_dim),
-                       embed_dim=int(embed_dim), attention_dim=int(attention_dim),
-                       decoder_dim=int(decoder_dim), dropout=dropout,
-                       max_caption_len=max_caption_len, encoder_grid=grid)
+    return ModelConfig(
+        vocab_size=int(vocab_size),
+        encoder=encoder,
+        encoder_dim=int(encoder_dim),
+        embed_dim=int(embed_dim),
+        attention_dim=int(attention_dim),
+        decoder_dim=int(decoder_dim),
+        dropout=dropout,
+        max_caption_len=max_caption_len,
+        encoder_grid=grid,
+    )
 
 
 def map_encoder_state(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -333,7 +378,7 @@ def map_encoder_state(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tens
     out: dict[str, torch.Tensor] = {}
     for k, v in state.items():
         if k.startswith("resnet."):
-            out["trunk." + k[len("resnet."):]] = v
+            out["trunk." + k[len("resnet.") :]] = v
         elif k.startswith("trunk."):
             out[k] = v
         else:
@@ -344,11 +389,13 @@ def map_encoder_state(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tens
 def infer_resnet(trunk_state: Mapping[str, torch.Tensor]) -> str:
     """Return resnet50/101/152 from the number of layer3 blocks in a ``trunk.*`` state."""
     prefix = f"trunk.{LAYER3}."
-    blocks = {k[len(prefix):].split(".", 1)[0] for k in trunk_state if k.startswith(prefix)}
+    blocks = {k[len(prefix) :].split(".", 1)[0] for k in trunk_state if k.startswith(prefix)}
     name = RESNET_BY_LAYER3_BLOCKS.get(len(blocks))
     if name is None:
-        raise ValueError(f"the encoder's layer3 has {len(blocks)} blocks; expected 6, 23 or "
-                         "36 (ResNet-50, -101 or -152)")
+        raise ValueError(
+            f"the encoder's layer3 has {len(blocks)} blocks; expected 6, 23 or "
+            "36 (ResNet-50, -101 or -152)"
+        )
     return name
 
 
@@ -361,15 +408,18 @@ def read_word_map(path: str | Path) -> Vocab:
         raise ModelLoadError(path, "word map not found") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelLoadError(path, f"unreadable word map: {exc}") from exc
-    if not isinstance(data, dict) or not all(isinstance(i, int) and not isinstance(i, bool)
-                                             for i in data.values()):
+    if not isinstance(data, dict) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in data.values()
+    ):
         raise ModelLoadError(path, "a word map must be a JSON object of word -> index")
     n = len(data)
     words: list[str | None] = [None] * n
     for w, i in data.items():
         if not 0 <= i < n or words[i] is not None:
-            raise ModelLoadError(path, f"word map indices must be 0..{n - 1}, each used "
-                                       f"once (bad index {i} for {w!r})")
+            raise ModelLoadError(
+                path,
+                f"word map indices must be 0..{n - 1}, each used once (bad index {i} for {w!r})",
+            )
         words[i] = w
     try:
         return Vocab([w for w in words if w is not None])
@@ -390,19 +440,28 @@ def pretrained_trunk_state(name: str) -> dict[str, torch.Tensor]:
         net = torchvision.models.get_model(name, weights=weights)
     except Exception as exc:
         raise ModelLoadError(
-            name, f"the checkpoint has no encoder weights, and torchvision's "
-                  f"{TUTORIAL_WEIGHTS} ImageNet weights for {name} (the ones the tutorial "
-                  f"used) could not be obtained ({type(exc).__name__}: {exc}); they are "
-                  "downloaded on first use, so a machine without network access needs them "
-                  "in the torch hub cache (TORCH_HOME)") from exc
+            name,
+            f"the checkpoint has no encoder weights, and torchvision's "
+            f"{TUTORIAL_WEIGHTS} ImageNet weights for {name} (the ones the tutorial "
+            f"used) could not be obtained ({type(exc).__name__}: {exc}); they are "
+            "downloaded on first use, so a machine without network access needs them "
+            "in the torch hub cache (TORCH_HOME)",
+        ) from exc
     trunk = nn.Sequential(*list(net.children())[:-2])  # drop avgpool and fc, as the tutorial
     return {f"trunk.{k}": v for k, v in trunk.state_dict().items()}
 
 
-def import_checkpoint(decoder_checkpoint: str | Path, word_map: str | Path, out: str | Path,
-                      *, trust_pickle: bool = False, encoder: str | None = None,
-                      name: str | None = None, grid: int | None = None,
-                      half: bool = False) -> ImportResult:
+def import_checkpoint(
+    decoder_checkpoint: str | Path,
+    word_map: str | Path,
+    out: str | Path,
+    *,
+    trust_pickle: bool = False,
+    encoder: str | None = None,
+    name: str | None = None,
+    grid: int | None = None,
+    half: bool = False,
+) -> ImportResult:
     """Convert a reference-tutorial checkpoint plus its word map into ``out``.
 
     ``encoder`` names the ResNet when the file has no encoder weights (default
@@ -420,8 +479,10 @@ def import_checkpoint(decoder_checkpoint: str | Path, word_map: str | Path, out:
         if enc_state is not None:
             found = infer_resnet(enc_state)
             if encoder and encoder != found:
-                raise ValueError(f"--encoder {encoder} disagrees with the checkpoint's "
-                                 f"encoder weights, which are a {found}")
+                raise ValueError(
+                    f"--encoder {encoder} disagrees with the checkpoint's "
+                    f"encoder weights, which are a {found}"
+                )
             encoder = found
         else:
             encoder = encoder or TUTORIAL_ENCODER
@@ -432,33 +493,48 @@ def import_checkpoint(decoder_checkpoint: str | Path, word_map: str | Path, out:
         dropout = 0.5 if ref.dropout is None else ref.dropout
         config = infer_config(ref.decoder_state, encoder=encoder, grid=pool, dropout=dropout)
         if config.encoder_dim != spec.feature_dim:
-            raise ValueError(f"the decoder expects {config.encoder_dim}-channel features but "
-                             f"{encoder} gives {spec.feature_dim}")
+            raise ValueError(
+                f"the decoder expects {config.encoder_dim}-channel features but "
+                f"{encoder} gives {spec.feature_dim}"
+            )
     except ValueError as exc:
         raise ModelLoadError(src_path, str(exc)) from exc
     if len(vocab) != config.vocab_size:
-        raise ModelLoadError(Path(word_map), f"the word map has {len(vocab)} words but the "
-                                             f"decoder's embedding has {config.vocab_size} "
-                                             "rows; is it the word map this model was "
-                                             "trained with?")
+        raise ModelLoadError(
+            Path(word_map),
+            f"the word map has {len(vocab)} words but the "
+            f"decoder's embedding has {config.vocab_size} "
+            "rows; is it the word map this model was "
+            "trained with?",
+        )
     weights_from = "weights from the checkpoint"
     if enc_state is None:
         enc_state = pretrained_trunk_state(encoder)
         weights_from = f"torchvision {TUTORIAL_WEIGHTS} ImageNet weights"
     reference: dict[str, Any] = {"source": src_path.name, **ref.info}
     ckpt = Checkpoint(
-        config=config, vocab=vocab,
-        preprocess=Preprocess(image_size=TUTORIAL_IMAGE_SIZE, mean=IMAGENET_MEAN,
-                              std=IMAGENET_STD, resample=TUTORIAL_RESAMPLE),
-        decoder_state=dict(ref.decoder_state), encoder_state=enc_state,
+        config=config,
+        vocab=vocab,
+        preprocess=Preprocess(
+            image_size=TUTORIAL_IMAGE_SIZE,
+            mean=IMAGENET_MEAN,
+            std=IMAGENET_STD,
+            resample=TUTORIAL_RESAMPLE,
+        ),
+        decoder_state=dict(ref.decoder_state),
+        encoder_state=enc_state,
         name=name or out.stem,
-        metrics={"note": f"imported from {REFERENCE}; the bleu-4 it recorded (a 0-1 "
-                         "fraction, teacher-forced validation) is under training.reference"},
-        training={"imported_from": REFERENCE, "reference": reference})
+        metrics={
+            "note": f"imported from {REFERENCE}; the bleu-4 it recorded (a 0-1 "
+            "fraction, teacher-forced validation) is under training.reference"
+        },
+        training={"imported_from": REFERENCE, "reference": reference},
+    )
     try:
         build_modules(ckpt)  # loads both state dicts strictly: shapes and names must match
     except (RuntimeError, ModelLoadError) as exc:
         raise ModelLoadError(src_path, f"weights do not fit annotator's model: {exc}") from exc
     save_checkpoint(ckpt, out, half=half)
-    return ImportResult(path=out, checkpoint=ckpt, encoder_weights=weights_from,
-                        pickled=ref.pickled)
+    return ImportResult(
+        path=out, checkpoint=ckpt, encoder_weights=weights_from, pickled=ref.pickled
+    )

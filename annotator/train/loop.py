@@ -103,8 +103,13 @@ class EpochRecord:
     seconds: float
 
 
-def caption_loss(scores: torch.Tensor, alphas: torch.Tensor, captions: torch.Tensor,
-                 lengths: torch.Tensor, alpha_c: float) -> tuple[torch.Tensor, torch.Tensor]:
+def caption_loss(
+    scores: torch.Tensor,
+    alphas: torch.Tensor,
+    captions: torch.Tensor,
+    lengths: torch.Tensor,
+    alpha_c: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (total loss, cross-entropy) over real tokens only.
 
     scores (B, L-1, V) predict ``captions[:, 1:]`` (B, L-1); positions at or after a
@@ -120,8 +125,7 @@ def caption_loss(scores: torch.Tensor, alphas: torch.Tensor, captions: torch.Ten
     return ce + reg, ce
 
 
-def load_glove(path: str | Path, vocab: Vocab, dim: int, seed: int = 0
-               ) -> tuple[torch.Tensor, int]:
+def load_glove(path: str | Path, vocab: Vocab, dim: int, seed: int = 0) -> tuple[torch.Tensor, int]:
     """Return (V, dim) embeddings from a GloVe text file and how many words it covered."""
     gen = torch.Generator().manual_seed(seed)
     weights = torch.empty(len(vocab), dim).uniform_(-0.1, 0.1, generator=gen)
@@ -131,8 +135,10 @@ def load_glove(path: str | Path, vocab: Vocab, dim: int, seed: int = 0
             parts = line.rstrip().split(" ")
             if len(parts) != dim + 1:
                 if len(parts) > 2 and found == 0 and len(parts) - 1 != dim:
-                    raise ValueError(f"{path}: vectors have {len(parts) - 1} dimensions, "
-                                     f"the model's embed_dim is {dim}")
+                    raise ValueError(
+                        f"{path}: vectors have {len(parts) - 1} dimensions, "
+                        f"the model's embed_dim is {dim}"
+                    )
                 continue
             idx = vocab.stoi.get(parts[0])
             if idx is not None:
@@ -141,8 +147,9 @@ def load_glove(path: str | Path, vocab: Vocab, dim: int, seed: int = 0
     return weights, found
 
 
-def bucketed_batches(lengths: torch.Tensor, batch_size: int, seed: int,
-                     bucket: int = 50) -> list[torch.Tensor]:
+def bucketed_batches(
+    lengths: torch.Tensor, batch_size: int, seed: int, bucket: int = 50
+) -> list[torch.Tensor]:
     """Return shuffled batches of flat (photo * cpi + caption) indices of similar length.
 
     Indices are shuffled, cut into groups of ``bucket`` batches, sorted by caption
@@ -185,23 +192,39 @@ def _normalise(batch_u8: torch.Tensor, preset: Preprocess) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def decode_split(decoder: Decoder, features: Callable[[int, int], torch.Tensor], n: int,
-                 vocab: Vocab, *, beam_size: int, max_len: int, device: torch.device,
-                 batch_size: int = 128) -> list[str]:
+def decode_split(
+    decoder: Decoder,
+    features: Callable[[int, int], torch.Tensor],
+    n: int,
+    vocab: Vocab,
+    *,
+    beam_size: int,
+    max_len: int,
+    device: torch.device,
+    batch_size: int = 128,
+) -> list[str]:
     """Beam-decode ``n`` photos whose features come from ``features(lo, hi)``."""
     decoder.eval()
     out: list[str] = []
     for lo in range(0, n, batch_size):
         feats = features(lo, min(n, lo + batch_size)).to(device)  # (b, P, E)
-        hyps = beam_search(decoder, feats, beam_size=beam_size, start=vocab.start,
-                           end=vocab.end, max_len=max_len, min_len=1,
-                           banned=vocab.never_generated())
+        hyps = beam_search(
+            decoder,
+            feats,
+            beam_size=beam_size,
+            start=vocab.start,
+            end=vocab.end,
+            max_len=max_len,
+            min_len=1,
+            banned=vocab.never_generated(),
+        )
         out.extend(" ".join(vocab.decode(h[0].tokens)) for h in hyps)
     return out
 
 
-def _optimiser_state(opt: torch.optim.Optimizer, params: list[nn.Parameter]
-                     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def _optimiser_state(
+    opt: torch.optim.Optimizer, params: list[nn.Parameter]
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     tensors: dict[str, torch.Tensor] = {}
     for i, p in enumerate(params):
         st = opt.state.get(p, {})
@@ -212,11 +235,18 @@ def _optimiser_state(opt: torch.optim.Optimizer, params: list[nn.Parameter]
     return tensors, {"groups": groups}
 
 
-def _restore_optimiser(opt: torch.optim.Optimizer, params: list[nn.Parameter],
-                       tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+def _restore_optimiser(
+    opt: torch.optim.Optimizer,
+    params: list[nn.Parameter],
+    tensors: dict[str, torch.Tensor],
+    meta: dict[str, Any],
+) -> None:
     for i, p in enumerate(params):
-        st = {k.split(".", 1)[1]: v.to(p.device) for k, v in tensors.items()
-              if k.split(".", 1)[0] == str(i)}
+        st = {
+            k.split(".", 1)[1]: v.to(p.device)
+            for k, v in tensors.items()
+            if k.split(".", 1)[0] == str(i)
+        }
         if st:
             if "step" in st:
                 st["step"] = st["step"].cpu()
@@ -248,9 +278,11 @@ def plot_history(history: list[EpochRecord], path: Path) -> None:
 
 def _paths(out: Path) -> tuple[Path, Path, Path]:
     stem = out.with_suffix("")
-    return (stem.with_name(stem.name + ".last.safetensors"),
-            stem.with_name(stem.name + ".last.state.safetensors"),
-            stem.with_name(stem.name + ".history.png"))
+    return (
+        stem.with_name(stem.name + ".last.safetensors"),
+        stem.with_name(stem.name + ".last.state.safetensors"),
+        stem.with_name(stem.name + ".history.png"),
+    )
 
 
 def train(cfg: TrainConfig, log: Log = print) -> dict[str, Any]:
@@ -272,8 +304,10 @@ def train(cfg: TrainConfig, log: Log = print) -> dict[str, Any]:
     train_e = split_entries(entries, "train")[: cfg.train_limit]
     val_e = split_entries(entries, "val")[: cfg.val_limit]
     if not train_e or not val_e:
-        raise ValueError(f"{cfg.dataset}: needs photos in both the train and val splits "
-                         f"(found {len(train_e)} train, {len(val_e)} val)")
+        raise ValueError(
+            f"{cfg.dataset}: needs photos in both the train and val splits "
+            f"(found {len(train_e)} train, {len(val_e)} val)"
+        )
 
     start_ckpt: Checkpoint | None = None
     history: list[EpochRecord] = []
@@ -294,10 +328,15 @@ def train(cfg: TrainConfig, log: Log = print) -> dict[str, Any]:
         encoder, decoder = build_modules(start_ckpt)
     else:
         vocab = build_vocab(train_e, cfg.min_word_freq)
-        mcfg = ModelConfig.for_encoder(len(vocab), cfg.encoder, embed_dim=cfg.embed_dim,
-                                       attention_dim=cfg.attention_dim,
-                                       decoder_dim=cfg.decoder_dim, dropout=cfg.dropout,
-                                       max_caption_len=cfg.max_len)
+        mcfg = ModelConfig.for_encoder(
+            len(vocab),
+            cfg.encoder,
+            embed_dim=cfg.embed_dim,
+            attention_dim=cfg.attention_dim,
+            decoder_dim=cfg.decoder_dim,
+            dropout=cfg.dropout,
+            max_caption_len=cfg.max_len,
+        )
         preset = Preprocess.for_encoder(cfg.encoder)
         encoder, decoder = Encoder(cfg.encoder, pretrained=True), Decoder(mcfg)
         if cfg.embeddings:
@@ -307,11 +346,18 @@ def train(cfg: TrainConfig, log: Log = print) -> dict[str, Any]:
     encoder.set_fine_tune(cfg.fine_tune_stages if cfg.fine_tune_encoder else 0)
     encoder.to(device)
     decoder.to(device)
-    log(f"data: {len(train_e)} train / {len(val_e)} val photos; vocabulary {len(vocab)} words; "
-        f"encoder {mcfg.encoder} grid {encoder.grid}; device {device}")
+    log(
+        f"data: {len(train_e)} train / {len(val_e)} val photos; vocabulary {len(vocab)} words; "
+        f"encoder {mcfg.encoder} grid {encoder.grid}; device {device}"
+    )
 
-    caps, lens = encode_captions(train_e, vocab, captions_per_image=cfg.captions_per_image,
-                                 max_len=cfg.max_len, seed=cfg.seed)
+    caps, lens = encode_captions(
+        train_e,
+        vocab,
+        captions_per_image=cfg.captions_per_image,
+        max_len=cfg.max_len,
+        seed=cfg.seed,
+    )
     refs = references(val_e)
     cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir() / "features"
 
@@ -330,8 +376,9 @@ def train(cfg: TrainConfig, log: Log = print) -> dict[str, Any]:
             with torch.inference_mode():
                 return encoder.eval()(_normalise(val_u8[lo:hi].to(device), preset))
     else:
-        kw = dict(batch_size=cfg.batch_size, workers=cfg.workers, device=device,
-                  progress=cfg.progress)
+        kw = dict(
+            batch_size=cfg.batch_size, workers=cfg.workers, device=device, progress=cfg.progress
+        )
         tr_np = cached_features(encoder, preset, [e.path for e in train_e], cache, **kw)
         va_np = cached_features(encoder, preset, [e.path for e in val_e], cache, **kw)
         on_gpu = device.type == "cuda"
@@ -361,25 +408,33 @@ def train(cfg: TrainConfig, log: Log = print) -> dict[str, Any]:
             st_meta = json.loads((f.metadata() or {}).get("optimizer", "{}"))
         _restore_optimiser(opt, all_params, st_t, st_meta)
         log(f"resumed from epoch {first_epoch - 1} (best val BLEU-4 {best_bleu:.2f})")
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=cfg.lr_factor,
-                                                       patience=cfg.lr_patience)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="max", factor=cfg.lr_factor, patience=cfg.lr_patience
+    )
 
     stage = "fine-tune" if fine else "decoder"
     training_meta = {"config": asdict(cfg), "hardware": _hardware(device)}
 
     def make_ckpt(epoch: int, bleu: float) -> Checkpoint:
         return Checkpoint(
-            config=mcfg, vocab=vocab, preprocess=preset,
+            config=mcfg,
+            vocab=vocab,
+            preprocess=preset,
             decoder_state=decoder.state_dict(),
-            encoder_state=encoder.state_dict() if (fine or (start_ckpt is not None and
-                                                            start_ckpt.encoder_state))
+            encoder_state=encoder.state_dict()
+            if (fine or (start_ckpt is not None and start_ckpt.encoder_state))
             else None,
             name=cfg.name,
             metrics={"val_bleu4": bleu, "val_beam_size": cfg.val_beam_size},
-            training={**training_meta, "epoch": epoch, "best_bleu4": max(best_bleu, bleu),
-                      "epochs_since_improvement": since_best,
-                      "history": [asdict(h) for h in history],
-                      "seconds": time.time() - t_start})
+            training={
+                **training_meta,
+                "epoch": epoch,
+                "best_bleu4": max(best_bleu, bleu),
+                "epochs_since_improvement": since_best,
+                "history": [asdict(h) for h in history],
+                "seconds": time.time() - t_start,
+            },
+        )
 
     for epoch in range(first_epoch, cfg.epochs + 1):
         t0 = time.time()
@@ -387,8 +442,9 @@ def train(cfg: TrainConfig, log: Log = print) -> dict[str, Any]:
         encoder.train(fine)
         tot, tot_ce, n = 0.0, 0.0, 0
         batches = bucketed_batches(lens.view(-1), cfg.batch_size, cfg.seed + epoch)
-        bar = tqdm(batches, disable=not cfg.progress, desc=f"epoch {epoch}", unit="batch",
-                   leave=False)
+        bar = tqdm(
+            batches, disable=not cfg.progress, desc=f"epoch {epoch}", unit="batch", leave=False
+        )
         for flat in bar:
             img_idx, cap_idx = flat // cfg.captions_per_image, flat % cfg.captions_per_image
             feats = train_feats(img_idx)  # (B, P, E)
@@ -407,18 +463,28 @@ def train(cfg: TrainConfig, log: Log = print) -> dict[str, Any]:
             tot_ce += float(ce.detach()) * len(c)
             n += len(c)
             bar.set_postfix(loss=f"{tot / n:.3f}")
-        hyps = decode_split(decoder, val_feats, len(val_e), vocab, beam_size=cfg.val_beam_size,
-                            max_len=cfg.max_len, device=device)
+        hyps = decode_split(
+            decoder,
+            val_feats,
+            len(val_e),
+            vocab,
+            beam_size=cfg.val_beam_size,
+            max_len=cfg.max_len,
+            device=device,
+        )
         bleu = bleu4({str(i): h for i, h in enumerate(hyps)}, refs)
         lr_now = opt.param_groups[0]["lr"]
-        history.append(EpochRecord(epoch, stage, tot / n, tot_ce / n, bleu, lr_now,
-                                   time.time() - t0))
+        history.append(
+            EpochRecord(epoch, stage, tot / n, tot_ce / n, bleu, lr_now, time.time() - t0)
+        )
         improved = bleu > best_bleu
         since_best = 0 if improved else since_best + 1
         distinct = len(set(hyps)) / max(1, len(hyps))
-        log(f"epoch {epoch:3d} [{stage}] loss {tot / n:.4f} (ce {tot_ce / n:.4f}) "
+        log(
+            f"epoch {epoch:3d} [{stage}] loss {tot / n:.4f} (ce {tot_ce / n:.4f}) "
             f"val BLEU-4 {bleu:.2f}{' *' if improved else ''} distinct {distinct:.0%} "
-            f"lr {lr_now:.2e} {time.time() - t0:.0f}s  e.g. \"{hyps[0]}\"")
+            f'lr {lr_now:.2e} {time.time() - t0:.0f}s  e.g. "{hyps[0]}"'
+        )
         ckpt = make_ckpt(epoch, bleu)
         if improved:
             best_bleu = bleu
@@ -436,14 +502,20 @@ def train(cfg: TrainConfig, log: Log = print) -> dict[str, Any]:
         if cfg.time_limit and time.time() - t_start > 60 * cfg.time_limit:
             log(f"stopping: time limit of {cfg.time_limit} minutes reached")
             break
-    return {"best_val_bleu4": best_bleu, "best": str(out), "last": str(last_path),
-            "plot": str(plot_path) if cfg.plot else None,
-            "history": [asdict(h) for h in history], "seconds": time.time() - t_start}
+    return {
+        "best_val_bleu4": best_bleu,
+        "best": str(out),
+        "last": str(last_path),
+        "plot": str(plot_path) if cfg.plot else None,
+        "history": [asdict(h) for h in history],
+        "seconds": time.time() - t_start,
+    }
 
 
 def _hardware(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA), torch {torch.__version__}"
-    return f"CPU {platform.processor() or platform.machine()} x{torch.get_num_threads()} " \
-           f"threads, torch {torch.__version__}"
-
+    return (
+        f"CPU {platform.processor() or platform.machine()} x{torch.get_num_threads()} "
+        f"threads, torch {torch.__version__}"
+    )

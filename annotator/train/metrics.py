@@ -24,8 +24,9 @@ def java_available() -> bool:
     return shutil.which("java") is not None
 
 
-def _tokenize(hyps: Mapping[str, str], refs: Refs, ptb: bool
-              ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+def _tokenize(
+    hyps: Mapping[str, str], refs: Refs, ptb: bool
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     if ptb:
         from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
@@ -47,8 +48,9 @@ def bleu4(hyps: Mapping[str, str], refs: Refs) -> float:
     return 100.0 * score[3]
 
 
-def score_captions(hyps: Mapping[str, str], refs: Refs, *, meteor: bool = True,
-                   ptb: bool | None = None) -> dict[str, float | str]:
+def score_captions(
+    hyps: Mapping[str, str], refs: Refs, *, meteor: bool = True, ptb: bool | None = None
+) -> dict[str, float | str]:
     """Return every metric x100 for hypotheses ``{id: caption}`` against ``{id: [refs]}``.
 
     ``ptb=None`` uses the PTB tokeniser when Java is available. A ``note`` key

@@ -16,8 +16,9 @@ from pathlib import Path
 from annotator.model.checkpoint import load_checkpoint, save_checkpoint
 
 
-def package(src: Path, out: Path, metrics: dict[str, Path], name: str | None = None,
-            half: bool = True) -> str:
+def package(
+    src: Path, out: Path, metrics: dict[str, Path], name: str | None = None, half: bool = True
+) -> str:
     """Write ``src`` to ``out`` with evaluation metrics attached; return the new version."""
     ckpt = load_checkpoint(src)
     for split, path in metrics.items():
@@ -39,8 +40,13 @@ def main() -> None:
     ap.add_argument("--float32", action="store_true", help="keep float32 weights")
     args = ap.parse_args()
     metrics = dict(m.split("=", 1) for m in args.metrics)
-    version = package(args.src, args.out, {k: Path(v) for k, v in metrics.items()}, args.name,
-                      half=not args.float32)
+    version = package(
+        args.src,
+        args.out,
+        {k: Path(v) for k, v in metrics.items()},
+        args.name,
+        half=not args.float32,
+    )
     print(f"{args.out}: {args.out.stat().st_size / 2**20:.1f} MB, version {version}")
 
 

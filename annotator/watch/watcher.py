@@ -112,11 +112,18 @@ class FolderWatcher:
     Callbacks run on the watcher's own thread.
     """
 
-    def __init__(self, roots: Iterable[Path], *, on_files: Callable[[list[Path]], None],
-                 on_deleted: Callable[[list[Path]], None] | None = None,
-                 on_root_lost: Callable[[Path], None] | None = None,
-                 poll: bool = False, settle: float = 2.0, interval: float = 0.5,
-                 poll_interval: float = 2.0) -> None:
+    def __init__(
+        self,
+        roots: Iterable[Path],
+        *,
+        on_files: Callable[[list[Path]], None],
+        on_deleted: Callable[[list[Path]], None] | None = None,
+        on_root_lost: Callable[[Path], None] | None = None,
+        poll: bool = False,
+        settle: float = 2.0,
+        interval: float = 0.5,
+        poll_interval: float = 2.0,
+    ) -> None:
         self.roots = [Path(r) for r in roots]
         self.on_files = on_files
         self.on_deleted = on_deleted or (lambda paths: None)
@@ -131,7 +138,8 @@ class FolderWatcher:
 
     def _wanted(self, path: Path) -> bool:
         return path.suffix.lower() in self._suffixes and not any(
-            part.startswith(".") for part in path.parts[-3:])
+            part.startswith(".") for part in path.parts[-3:]
+        )
 
     def _candidate(self, path: Path) -> None:
         if self._wanted(path):

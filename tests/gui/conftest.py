@@ -45,8 +45,7 @@ def gui_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from annotator.model.checkpoint import load_checkpoint, save_checkpoint
     from tests.conftest import make_tiny_checkpoint
 
-    path = make_tiny_checkpoint(tmp_path_factory.mktemp("gui-model") / "gui.safetensors",
-                                seed=4)
+    path = make_tiny_checkpoint(tmp_path_factory.mktemp("gui-model") / "gui.safetensors", seed=4)
     ckpt = load_checkpoint(path)
     state = dict(ckpt.decoder_state)
     bias = state["fc.bias"].clone()
@@ -69,18 +68,25 @@ def prefs(gui_model: Path):
     """Return preferences for the tiny model on the CPU, metadata kept in the library only."""
     from annotator.gui.preferences import Preferences
 
-    return Preferences(model=str(gui_model), device="cpu", metadata="none", watch=False,
-                       beam_size=3, batch_size=4, workers=1)
+    return Preferences(
+        model=str(gui_model),
+        device="cpu",
+        metadata="none",
+        watch=False,
+        beam_size=3,
+        batch_size=4,
+        workers=1,
+    )
 
 
 @pytest.fixture
-def window(qtbot, gui_library: Library, prefs, store: QSettings, gui_captioner,
-           gui_env: Path):
+def window(qtbot, gui_library: Library, prefs, store: QSettings, gui_captioner, gui_env: Path):
     """Return a started main window (worker running, no folders yet)."""
     from annotator.gui.widgets.main_window import MainWindow
 
-    w = MainWindow(gui_library, prefs, store=store, captioner=gui_captioner,
-                   thumbnail_cache=gui_env / "thumbs")
+    w = MainWindow(
+        gui_library, prefs, store=store, captioner=gui_captioner, thumbnail_cache=gui_env / "thumbs"
+    )
     qtbot.addWidget(w)
     w.show()
     w.start()

@@ -41,8 +41,11 @@ def test_details_and_attention_matching(gui_library, gui_env):
     details = load_details(gui_library, ids[0])
     assert details.model_text == details.caption.text
     words = details.caption.text.split()
-    att = AttentionInfo(0, tuple(words), np.stack([np.eye(3) * (i + 1) for i in
-                                                   range(len(words))]).astype(np.float16))
+    att = AttentionInfo(
+        0,
+        tuple(words),
+        np.stack([np.eye(3) * (i + 1) for i in range(len(words))]).astype(np.float16),
+    )
     assert np.allclose(attention_map(att, words, 1), np.eye(3) * 2)  # by position
     edited = ["the", "dogs", "ran"]
     dog = words.index("dog") if "dog" in words else None

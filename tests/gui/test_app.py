@@ -21,8 +21,9 @@ def test_annotator_without_arguments_runs_the_app(qtbot, gui_env, gui_model, mon
     seen: list[MainWindow] = []
 
     def drive() -> None:
-        windows = [w for w in QApplication.topLevelWidgets()
-                   if isinstance(w, MainWindow) and w.isVisible()]
+        windows = [
+            w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()
+        ]
         if windows and not seen:
             seen.append(windows[0])
         if seen and seen[0].model_id and seen[0].isVisible() and not seen[0]._closing:

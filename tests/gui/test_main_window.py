@@ -19,12 +19,22 @@ def drop_folder(window, folder: Path) -> None:
     mime.setUrls([QUrl.fromLocalFile(str(folder))])
     with warnings.catch_warnings():  # PySide6 marks the QPoint constructor deprecated
         warnings.simplefilter("ignore", DeprecationWarning)
-        enter = QDragEnterEvent(QPoint(200, 200), Qt.DropAction.CopyAction, mime,
-                                Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+        enter = QDragEnterEvent(
+            QPoint(200, 200),
+            Qt.DropAction.CopyAction,
+            mime,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        )
     QApplication.sendEvent(window, enter)
     assert enter.isAccepted()
-    event = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime,
-                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPointF(200, 200),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(window, event)
     assert event.isAccepted()
 
@@ -37,7 +47,8 @@ def fill(qtbot, window, folder: Path, n: int) -> None:
 
     def captioned() -> bool:
         return model.rowCount() == n and all(
-            model.data(model.index(i, 0), Roles.State) == "captioned" for i in range(n))
+            model.data(model.index(i, 0), Roles.State) == "captioned" for i in range(n)
+        )
 
     qtbot.waitUntil(captioned, timeout=60_000)
 
@@ -47,9 +58,15 @@ def select(qtbot, window, row: int = 0) -> int:
     window.grid.select_row(row)
     pid = window.photos.row(row).photo_id
     panel = window.panel
-    qtbot.waitUntil(lambda: panel.photo_id == pid and panel.details is not None
-                    and panel.details.photo.id == pid and panel.details.caption is not None,
-                    timeout=10_000)
+    qtbot.waitUntil(
+        lambda: (
+            panel.photo_id == pid
+            and panel.details is not None
+            and panel.details.photo.id == pid
+            and panel.details.caption is not None
+        ),
+        timeout=10_000,
+    )
     return pid
 
 
@@ -60,8 +77,12 @@ def test_drop_adds_root_and_grid_fills(qtbot, window, photo_folder, gui_library)
     qtbot.waitUntil(lambda: window.roots.row(1).counts.captioned == 4, timeout=5_000)
     assert window.roots.data(window.roots.index(1, 0)) == photo_folder.name
     # thumbnails are made off the GUI thread and cached on disk
-    qtbot.waitUntil(lambda: all(window.thumbnails.pixmap(str(p)) is not None
-                                for p in photo_folder.glob("*.jpg")), timeout=10_000)
+    qtbot.waitUntil(
+        lambda: all(
+            window.thumbnails.pixmap(str(p)) is not None for p in photo_folder.glob("*.jpg")
+        ),
+        timeout=10_000,
+    )
     assert list((window.thumbnails.cache).rglob("*.jpg"))
 
 
@@ -74,8 +95,9 @@ def test_search_filters_grid(qtbot, window, photo_folder, gui_library):
     expected = {h.photo_id for h in gui_library.search(word, limit=50)}
     assert expected == {r.photo_id for r in rows if word in r.text.split()}
     qtbot.keyClicks(window.search, word)
-    qtbot.waitUntil(lambda: window.photos.query.text == word
-                    and not window.photos.loading, timeout=5_000)
+    qtbot.waitUntil(
+        lambda: window.photos.query.text == word and not window.photos.loading, timeout=5_000
+    )
     shown = {r.photo_id for r in window.photos.rows()}
     assert shown == expected
     # a word no caption has empties the grid
@@ -216,16 +238,24 @@ def test_keyboard_navigation_and_search_focus(qtbot, window, photo_folder):
 
 def test_review_queue_lowest_confidence_first(qtbot, window, photo_folder, gui_library):
     fill(qtbot, window, photo_folder, 4)
-    expected = [h.photo_id for h in gui_library.search("", reviewed=False,
-                                                       order_by="confidence", limit=10)]
+    expected = [
+        h.photo_id for h in gui_library.search("", reviewed=False, order_by="confidence", limit=10)
+    ]
     window.act_review.trigger()
     assert window.review_mode
-    qtbot.waitUntil(lambda: window.photos.query.order_by == "confidence"
-                    and not window.photos.loading
-                    and window.panel.photo_id == expected[0], timeout=10_000)
+    qtbot.waitUntil(
+        lambda: (
+            window.photos.query.order_by == "confidence"
+            and not window.photos.loading
+            and window.panel.photo_id == expected[0]
+        ),
+        timeout=10_000,
+    )
     assert [r.photo_id for r in window.photos.rows()] == expected
-    qtbot.waitUntil(lambda: window.panel.details is not None
-                    and window.panel.details.photo.id == expected[0], timeout=10_000)
+    qtbot.waitUntil(
+        lambda: window.panel.details is not None and window.panel.details.photo.id == expected[0],
+        timeout=10_000,
+    )
     with qtbot.waitSignal(window.sig_accepted, timeout=10_000):
         window.act_accept.trigger()
     qtbot.waitUntil(lambda: window.panel.photo_id == expected[1], timeout=10_000)
@@ -254,13 +284,15 @@ def test_pause_resume_and_failures(qtbot, window, photo_folder, gui_library):
     qtbot.waitUntil(lambda: not window.roots.row(1).info.paused, timeout=5_000)
 
 
-def test_close_stops_worker_and_keeps_queue(qtbot, gui_library, prefs, store, gui_captioner,
-                                            gui_env, photo_folder):
+def test_close_stops_worker_and_keeps_queue(
+    qtbot, gui_library, prefs, store, gui_captioner, gui_env, photo_folder
+):
     from annotator.gui.widgets.main_window import MainWindow
     from annotator.library.schema import JobState
 
-    w = MainWindow(gui_library, prefs, store=store, captioner=gui_captioner,
-                   thumbnail_cache=gui_env / "thumbs")
+    w = MainWindow(
+        gui_library, prefs, store=store, captioner=gui_captioner, thumbnail_cache=gui_env / "thumbs"
+    )
     qtbot.addWidget(w)
     w.show()
     w.start()
@@ -291,8 +323,7 @@ def test_settings_persist(qtbot, window, store):
     window.apply_preferences(new)
     assert load_preferences(store) == new
     assert window.worker.settings.beam_size == 5
-    qtbot.waitUntil(lambda: window.worker.running and window.worker.generation == 2,
-                    timeout=30_000)
+    qtbot.waitUntil(lambda: window.worker.running and window.worker.generation == 2, timeout=30_000)
     window.apply_preferences(replace(new, beam_size=3, metadata="none"))
     assert load_preferences(store).metadata == "none"
 

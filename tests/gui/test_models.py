@@ -21,8 +21,10 @@ def fill_library(library, folder: Path, n: int, *, captioned: int | None = None)
 
     paths = make_photos(folder, n, size=(32, 24))
     root = library.add_root(folder)
-    files = [PhotoFile(p, f"hash{i}", p.stat().st_size, p.stat().st_mtime, 32, 24)
-             for i, p in enumerate(paths)]
+    files = [
+        PhotoFile(p, f"hash{i}", p.stat().st_size, p.stat().st_mtime, 32, 24)
+        for i, p in enumerate(paths)
+    ]
     ids = [r.photo_id for r in library.upsert_photos(root.id, files)]
     library.enqueue(ids)
     jobs = library.claim_jobs(captioned if captioned is not None else n)
@@ -30,10 +32,13 @@ def fill_library(library, folder: Path, n: int, *, captioned: int | None = None)
     for k, job in enumerate(jobs):
         text = " ".join(words) if k % 2 == 0 else "a cat on the table"
         w = tuple(text.split())
-        result = CaptionResult(words=w, score=-1.0 - k,
-                               word_logprobs=tuple([-0.1 * (k + 1)] * (len(w) + 1)),
-                               attention=np.full((len(w), 3, 3), 1 / 9, np.float32),
-                               model_id="test")
+        result = CaptionResult(
+            words=w,
+            score=-1.0 - k,
+            word_logprobs=tuple([-0.1 * (k + 1)] * (len(w) + 1)),
+            attention=np.full((len(w), 3, 3), 1 / 9, np.float32),
+            model_id="test",
+        )
         library.complete_job(job.job_id, result, "v1")
     return ids
 
@@ -45,8 +50,9 @@ def tasks(qtbot):
     t.close()
 
 
-def test_photo_model_passes_modeltester_and_pages(qtbot, qtmodeltester, tasks, gui_library,
-                                                  gui_env):
+def test_photo_model_passes_modeltester_and_pages(
+    qtbot, qtmodeltester, tasks, gui_library, gui_env
+):
     ids = fill_library(gui_library, gui_env / "many", 30, captioned=25)
     model = PhotoListModel(gui_library, tasks)
     model.PAGE = 7
@@ -85,8 +91,12 @@ def test_photo_model_passes_modeltester_and_pages(qtbot, qtmodeltester, tasks, g
 def test_photo_model_filters(qtbot, tasks, gui_library, gui_env):
     fill_library(gui_library, gui_env / "f", 6, captioned=4)
     model = PhotoListModel(gui_library, tasks)
-    for query, n in ((PhotoQuery(show="problems"), 2), (PhotoQuery(show="unreviewed"), 4),
-                     (PhotoQuery(show="human"), 0), (PhotoQuery(), 6)):
+    for query, n in (
+        (PhotoQuery(show="problems"), 2),
+        (PhotoQuery(show="unreviewed"), 4),
+        (PhotoQuery(show="human"), 0),
+        (PhotoQuery(), 6),
+    ):
         model.set_query(query)
         qtbot.waitUntil(lambda q=query: model.query == q and not model.loading, timeout=5_000)
         assert model.rowCount() == n, query

@@ -70,12 +70,35 @@ class _Server:
             self.prefix = [runuser, "-u", "postgres", "--"]
         self.port = _free_port()
         self.data = self.base / "data"
-        self._run("initdb", "-D", str(self.data), "-U", "annotator", "--auth=trust",
-                  "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
-        options = (f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l",
-                  str(self.base / "server.log"), "-w", "-t", "30", "start")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "annotator",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        )
+        options = (
+            f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.base / "server.log"),
+            "-w",
+            "-t",
+            "30",
+            "start",
+        )
 
     def _run(self, tool: str, *args: str) -> None:
         cmd = [*self.prefix, str(self.bindir / tool), *args]
@@ -90,8 +113,9 @@ class _Server:
         import psycopg
 
         name = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(host="127.0.0.1", port=self.port, user="annotator",
-                             dbname="postgres", autocommit=True) as conn:
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user="annotator", dbname="postgres", autocommit=True
+        ) as conn:
             conn.execute(f"CREATE DATABASE {name}")
         return self.url(name)
 
@@ -165,8 +189,13 @@ def add_photo(photos_dir: Path) -> Callable[..., int]:
     """Return a helper that writes a file under the root and records it in a library."""
     counter = iter(range(1, 1_000_000))
 
-    def add(lib: Library, name: str | None = None, *, content_hash: str | None = None,
-            root_id: int | None = None) -> int:
+    def add(
+        lib: Library,
+        name: str | None = None,
+        *,
+        content_hash: str | None = None,
+        root_id: int | None = None,
+    ) -> int:
         n = next(counter)
         name = name or f"photo{n}.jpg"
         path = photos_dir / name
@@ -174,8 +203,15 @@ def add_photo(photos_dir: Path) -> Callable[..., int]:
         path.write_bytes(f"jpeg {n}".encode())
         if root_id is None:
             root_id = lib.add_root(photos_dir).id
-        return lib.upsert_photo(root_id, path, content_hash or f"hash{n}", path.stat().st_size,
-                                1_700_000_000.0 + n, 640, 480).photo_id
+        return lib.upsert_photo(
+            root_id,
+            path,
+            content_hash or f"hash{n}",
+            path.stat().st_size,
+            1_700_000_000.0 + n,
+            640,
+            480,
+        ).photo_id
 
     return add
 
@@ -184,8 +220,15 @@ def add_photo(photos_dir: Path) -> Callable[..., int]:
 def caption_photo() -> Callable[..., int]:
     """Return a helper that runs a photo through the queue with a given caption."""
 
-    def caption(lib: Library, photo_id: int, text: str, *, version: str = "v1",
-                grid: int = 9, result: CaptionResult | None = None) -> int:
+    def caption(
+        lib: Library,
+        photo_id: int,
+        text: str,
+        *,
+        version: str = "v1",
+        grid: int = 9,
+        result: CaptionResult | None = None,
+    ) -> int:
         lib.enqueue([photo_id])
         jobs = [j for j in lib.claim_jobs(1000) if j.photo_id == photo_id]
         assert len(jobs) == 1, "the photo should have exactly one claimable job"

@@ -30,8 +30,13 @@ def test_killed_inside_complete_job(db_url: str, add_photo: Callable[..., int]) 
     lib.enqueue([pid])
     lib.close()
 
-    child = subprocess.run([sys.executable, "-c", CHILD, db_url], capture_output=True,
-                           text=True, timeout=120, check=False)
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, db_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert child.returncode == 9, child.stderr
 
     lib = open_library(db_url)

@@ -31,19 +31,29 @@ def test_migrate_from_the_first_schema_version(db_url: str, tmp_path: Path) -> N
     # Fill the database as version 0001 knew it (plain SQL: no current models involved).
     with engine.begin() as conn:
         stamp = "2024-05-01 12:00:00"
-        conn.execute(text("INSERT INTO roots (path, paused, added_at) VALUES (:p, :f, :t)"),
-                     {"p": str(photos), "f": False, "t": stamp})
-        for i, caption in enumerate(["a heron stands in shallow water",
-                                     "children build a sandcastle"], start=1):
-            conn.execute(text(
-                "INSERT INTO photos (root_id, path, content_hash, size, mtime, photo_date,"
-                " state, added_at, updated_at) SELECT id, :p, :h, 10, 1.0, :t, 'captioned',"
-                " :t, :t FROM roots"), {"p": str(photos / f"{i}.jpg"), "h": f"h{i}", "t": stamp})
-            conn.execute(text(
-                "INSERT INTO captions (photo_id, text, source, model_version, reviewed,"
-                " is_current, created_at) SELECT id, :c, 'model', 'v0', :f, :tr, :t"
-                " FROM photos WHERE path = :p"),
-                {"c": caption, "f": False, "tr": True, "t": stamp, "p": str(photos / f"{i}.jpg")})
+        conn.execute(
+            text("INSERT INTO roots (path, paused, added_at) VALUES (:p, :f, :t)"),
+            {"p": str(photos), "f": False, "t": stamp},
+        )
+        for i, caption in enumerate(
+            ["a heron stands in shallow water", "children build a sandcastle"], start=1
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO photos (root_id, path, content_hash, size, mtime, photo_date,"
+                    " state, added_at, updated_at) SELECT id, :p, :h, 10, 1.0, :t, 'captioned',"
+                    " :t, :t FROM roots"
+                ),
+                {"p": str(photos / f"{i}.jpg"), "h": f"h{i}", "t": stamp},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO captions (photo_id, text, source, model_version, reviewed,"
+                    " is_current, created_at) SELECT id, :c, 'model', 'v0', :f, :tr, :t"
+                    " FROM photos WHERE path = :p"
+                ),
+                {"c": caption, "f": False, "tr": True, "t": stamp, "p": str(photos / f"{i}.jpg")},
+            )
         heron, castle = conn.execute(text("SELECT id FROM photos ORDER BY path")).scalars()
     engine.dispose()
 
@@ -70,7 +80,8 @@ def test_models_match_the_migrations(db_url: str) -> None:
 
     with engine.connect() as conn:
         context = MigrationContext.configure(
-            conn, opts={"compare_type": True, "include_name": ours})
+            conn, opts={"compare_type": True, "include_name": ours}
+        )
         diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     assert diff == []

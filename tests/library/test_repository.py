@@ -83,7 +83,9 @@ def test_batch_upsert_keeps_input_order(library: Library, photos_dir: Path) -> N
 
 
 def test_move_keeps_captions(
-    library: Library, photos_dir: Path, add_photo: Callable[..., int],
+    library: Library,
+    photos_dir: Path,
+    add_photo: Callable[..., int],
     caption_photo: Callable[..., int],
 ) -> None:
     pid = add_photo(library, "old/name.jpg", content_hash="abc")
@@ -105,7 +107,9 @@ def test_move_keeps_captions(
 
 
 def test_move_of_a_missing_photo_and_copies(
-    library: Library, photos_dir: Path, add_photo: Callable[..., int],
+    library: Library,
+    photos_dir: Path,
+    add_photo: Callable[..., int],
     caption_photo: Callable[..., int],
 ) -> None:
     pid = add_photo(library, "a.jpg", content_hash="same")
@@ -128,7 +132,9 @@ def test_move_of_a_missing_photo_and_copies(
 
 
 def test_changed_content_and_restore(
-    library: Library, photos_dir: Path, add_photo: Callable[..., int],
+    library: Library,
+    photos_dir: Path,
+    add_photo: Callable[..., int],
     caption_photo: Callable[..., int],
 ) -> None:
     pid = add_photo(library, "p.jpg", content_hash="v1")
@@ -215,7 +221,9 @@ def test_reviewed_flag(
 
 
 def test_import_human_caption_and_iter_current(
-    library: Library, photos_dir: Path, add_photo: Callable[..., int],
+    library: Library,
+    photos_dir: Path,
+    add_photo: Callable[..., int],
     caption_photo: Callable[..., int],
 ) -> None:
     a = add_photo(library, "a.jpg")
@@ -227,8 +235,11 @@ def test_import_human_caption_and_iter_current(
     assert library.current_caption(b).origin == "XMP dc:description"
     rows = {r.photo_id: r for r in library.iter_current_captions(batch=1)}
     assert set(rows) == {a, b}
-    assert (rows[a].source, rows[a].model_version, rows[a].path) == ("model", "v1",
-                                                                    photos_dir / "a.jpg")
+    assert (rows[a].source, rows[a].model_version, rows[a].path) == (
+        "model",
+        "v1",
+        photos_dir / "a.jpg",
+    )
     assert (rows[b].source, rows[b].model_version, rows[b].reviewed) == ("human", "", True)
     with pytest.raises(LibraryError, match="not in the library"):
         library.import_human_caption(photos_dir / "zzz.jpg", "x", "EXIF")
@@ -248,14 +259,11 @@ def test_enqueue_is_idempotent(library: Library, add_photo: Callable[..., int]) 
     library.fail_job(claimed[0].job_id, "unreadable JPEG")
     assert library.queue_counts()[JobState.FAILED] == 1
     assert library.enqueue(ids) == 1  # a failed job is retried on request
-    assert library.queue_counts() == {JobState.PENDING: 3, JobState.RUNNING: 0,
-                                      JobState.FAILED: 0}
+    assert library.queue_counts() == {JobState.PENDING: 3, JobState.RUNNING: 0, JobState.FAILED: 0}
     assert library.enqueue([999_999]) == 0
 
 
-def test_claim_complete_and_fail(
-    library: Library, add_photo: Callable[..., int]
-) -> None:
+def test_claim_complete_and_fail(library: Library, add_photo: Callable[..., int]) -> None:
     ids = [add_photo(library) for _ in range(4)]
     library.enqueue(ids)
     jobs = library.claim_jobs(3)
@@ -280,9 +288,7 @@ def test_claim_complete_and_fail(
     assert library.clear_failures() == 1 and library.failures() == []
 
 
-def test_retry_gives_up_after_max_attempts(
-    library: Library, add_photo: Callable[..., int]
-) -> None:
+def test_retry_gives_up_after_max_attempts(library: Library, add_photo: Callable[..., int]) -> None:
     pid = add_photo(library)
     library.enqueue([pid])
     for attempt in range(1, 4):
@@ -309,16 +315,18 @@ def test_paused_roots_and_missing_photos_are_not_claimed(
     assert [j.photo_id for j in library.claim_jobs(10)] == [pid]
 
 
-def test_complete_jobs_is_all_or_nothing(
-    library: Library, add_photo: Callable[..., int]
-) -> None:
+def test_complete_jobs_is_all_or_nothing(library: Library, add_photo: Callable[..., int]) -> None:
     a, b = add_photo(library), add_photo(library)
     library.enqueue([a, b])
     ja, jb = library.claim_jobs(2)
     library.fail_job(jb.job_id, "gave up")  # jb is no longer running
     with pytest.raises(LibraryError, match="not running"):
-        library.complete_jobs([(ja.job_id, caption_result("a lake"), "v1"),
-                               (jb.job_id, caption_result("a hill"), "v1")])
+        library.complete_jobs(
+            [
+                (ja.job_id, caption_result("a lake"), "v1"),
+                (jb.job_id, caption_result("a hill"), "v1"),
+            ]
+        )
     # The batch is refused as a whole: nothing of the first item was stored.
     assert library.caption_history(a) == []
     assert library.attention(a) is None
@@ -344,9 +352,7 @@ def test_complete_job_validates_before_writing(
     assert library.current_caption(pid).text == "a red bus"
 
 
-def test_claim_then_recover_after_a_crash(
-    db_url: str, add_photo: Callable[..., int]
-) -> None:
+def test_claim_then_recover_after_a_crash(db_url: str, add_photo: Callable[..., int]) -> None:
     from annotator.library import open_library
 
     first = open_library(db_url)
@@ -359,11 +365,15 @@ def test_claim_then_recover_after_a_crash(
     try:
         assert second.queue_counts()[JobState.RUNNING] == 2
         assert second.recover() == 2
-        assert second.queue_counts() == {JobState.PENDING: 3, JobState.RUNNING: 0,
-                                         JobState.FAILED: 0}
+        assert second.queue_counts() == {
+            JobState.PENDING: 3,
+            JobState.RUNNING: 0,
+            JobState.FAILED: 0,
+        }
         again = second.claim_jobs(10)
         assert sorted(j.job_id for j in again) == sorted(
-            [j.job_id for j in claimed] + [j.job_id for j in again if j.photo_id == ids[2]])
+            [j.job_id for j in claimed] + [j.job_id for j in again if j.photo_id == ids[2]]
+        )
         assert {j.attempts for j in again if j.photo_id in ids[:2]} == {2}
         for job in again:
             second.complete_job(job.job_id, caption_result("a calm sea"), "v1")

@@ -70,14 +70,74 @@ def test_unicode_and_diacritics(library: Library, corpus: dict[str, int]) -> Non
 
 
 HOSTILE = [
-    "", " ", "\t\n", '"', '""', '"""', "'", "dog\"", '"dog', 'dog "beach', "*", "**", "dog*",
-    "*dog", "d*o*g", "^dog", "dog^", ":", "text:dog", "captions_fts:dog", "(", ")", "(dog",
-    "dog)", "((()))", "AND", "OR", "NOT", "NEAR", "NEAR(dog beach)", "dog AND", "OR dog",
-    "dog NOT", "NOT NOT NOT", "dog OR OR beach", "- -dog", "--", "+dog", "{dog beach}:x",
-    "dog'; DROP TABLE captions; --", "\\", "\\dog\\", "%", "_", "dog%", "\x00", "dog\x00beach",
-    "🐶", "🐶 dog 🏖️", "犬", "ß", "ﬁ", "İstanbul", "\u200b", "\ufeff dog", "a" * 5000,
-    " ".join(["dog"] * 500), "-" * 100, '"' * 101, "@#$%^&*()[]{}<>?/|~`", "'dog'",
-    "dog:*", "'dog':*", "dog & beach", "!dog", "dog <-> beach", "dog | cat", "!!dog",
+    "",
+    " ",
+    "\t\n",
+    '"',
+    '""',
+    '"""',
+    "'",
+    'dog"',
+    '"dog',
+    'dog "beach',
+    "*",
+    "**",
+    "dog*",
+    "*dog",
+    "d*o*g",
+    "^dog",
+    "dog^",
+    ":",
+    "text:dog",
+    "captions_fts:dog",
+    "(",
+    ")",
+    "(dog",
+    "dog)",
+    "((()))",
+    "AND",
+    "OR",
+    "NOT",
+    "NEAR",
+    "NEAR(dog beach)",
+    "dog AND",
+    "OR dog",
+    "dog NOT",
+    "NOT NOT NOT",
+    "dog OR OR beach",
+    "- -dog",
+    "--",
+    "+dog",
+    "{dog beach}:x",
+    "dog'; DROP TABLE captions; --",
+    "\\",
+    "\\dog\\",
+    "%",
+    "_",
+    "dog%",
+    "\x00",
+    "dog\x00beach",
+    "🐶",
+    "🐶 dog 🏖️",
+    "犬",
+    "ß",
+    "ﬁ",
+    "İstanbul",
+    "\u200b",
+    "\ufeff dog",
+    "a" * 5000,
+    " ".join(["dog"] * 500),
+    "-" * 100,
+    '"' * 101,
+    "@#$%^&*()[]{}<>?/|~`",
+    "'dog'",
+    "dog:*",
+    "'dog':*",
+    "dog & beach",
+    "!dog",
+    "dog <-> beach",
+    "dog | cat",
+    "!!dog",
 ]
 
 
@@ -101,7 +161,9 @@ def test_hostile_queries_never_raise(
 
 
 def test_filters(
-    library: Library, photos_dir: Path, add_photo: Callable[..., int],
+    library: Library,
+    photos_dir: Path,
+    add_photo: Callable[..., int],
     caption_photo: Callable[..., int],
 ) -> None:
     a = add_photo(library, "2023/a.jpg")
@@ -163,7 +225,9 @@ def test_orders(
     assert [h.photo_id for h in library.search("", order_by="confidence")] == by_conf
     assert all(h.score is None for h in library.search("dog", order_by="date"))
     assert [h.photo_id for h in library.search("dog", limit=2, offset=1, order_by="date")] == [
-        second, first]
+        second,
+        first,
+    ]
     with pytest.raises(ValueError, match="order_by"):
         library.search("dog", order_by="random")  # type: ignore[arg-type]
 
@@ -188,8 +252,11 @@ def test_rank_window_bounds_ranking_but_finds_everything(
     newest = library.search("dog", rank_window=5, limit=2)
     assert [h.photo_id for h in newest] == weak[::-1][:2]
     assert all(h.score is None for h in newest)
-    walked = [h.photo_id for off in range(0, 14, 2)
-              for h in library.search("dog", rank_window=5, limit=2, offset=off)]
+    walked = [
+        h.photo_id
+        for off in range(0, 14, 2)
+        for h in library.search("dog", rank_window=5, limit=2, offset=off)
+    ]
     assert walked == [*weak[::-1], strong]
 
 
@@ -205,7 +272,9 @@ def test_hit_fields_and_json(library: Library, corpus: dict[str, int]) -> None:
 
 
 def test_missing_photos_never_crowd_out_a_page(
-    library: Library, photos_dir: Path, add_photo: Callable[..., int],
+    library: Library,
+    photos_dir: Path,
+    add_photo: Callable[..., int],
     caption_photo: Callable[..., int],
 ) -> None:
     present = [add_photo(library, f"keep{i}.jpg") for i in range(2)]
@@ -218,8 +287,9 @@ def test_missing_photos_never_crowd_out_a_page(
     # The 14 newest matches are missing: ranking must still fill the page with the others.
     assert {h.photo_id for h in library.search("owl", limit=2)} == set(present)
     assert len(library.search("owl", limit=50, include_missing=True)) == 16
-    assert all(h.missing == (h.photo_id in gone)
-               for h in library.search("owl", include_missing=True))
+    assert all(
+        h.missing == (h.photo_id in gone) for h in library.search("owl", include_missing=True)
+    )
 
 
 def test_confidence_pages_run_from_model_to_human_captions(
@@ -232,12 +302,18 @@ def test_confidence_pages_run_from_model_to_human_captions(
     for pid, lp in zip(ids, (-0.5, -2.5, -1.5, -0.1, -3.0), strict=True):
         base = caption_result("a heron by a pond")
         n = len(base.words) + 1
-        caption_photo(library, pid, "", result=CaptionResult(
-            base.words, lp * n, (lp,) * n, base.attention, (), "m", 3))
+        caption_photo(
+            library,
+            pid,
+            "",
+            result=CaptionResult(base.words, lp * n, (lp,) * n, base.attention, (), "m", 3),
+        )
     library.add_human_revision(ids[3], "a grey heron")
     library.add_human_revision(ids[0], "a heron fishing")
     expected = [ids[4], ids[1], ids[2], ids[3], ids[0]]  # -3.0, -2.5, -1.5, then humans
     for query in ("", "heron"):
-        pages = [[h.photo_id for h in library.search(query, order_by="confidence", limit=2,
-                                                     offset=off)] for off in (0, 2, 4, 6)]
+        pages = [
+            [h.photo_id for h in library.search(query, order_by="confidence", limit=2, offset=off)]
+            for off in (0, 2, 4, 6)
+        ]
         assert pages == [expected[0:2], expected[2:4], expected[4:], []], query

@@ -11,8 +11,9 @@ from annotator.model.captioner import Captioner
 from annotator.model.checkpoint import load_checkpoint, save_checkpoint
 
 
-def test_round_trip_keeps_weights_config_vocab_and_captions(tiny_model: Path,
-                                                             tmp_path: Path) -> None:
+def test_round_trip_keeps_weights_config_vocab_and_captions(
+    tiny_model: Path, tmp_path: Path
+) -> None:
     ckpt = load_checkpoint(tiny_model)
     assert ckpt.name == "tiny-random" and ckpt.config.encoder == "efficientnet-lite0"
     assert ckpt.vocab.itos[:4] == ["<pad>", "<start>", "<end>", "<unk>"]
@@ -31,8 +32,9 @@ def test_round_trip_keeps_weights_config_vocab_and_captions(tiny_model: Path,
     assert [r.words for r in a] == [r.words for r in b]
 
 
-def test_half_precision_file_is_smaller_and_loads_as_float32(tiny_model: Path,
-                                                             tmp_path: Path) -> None:
+def test_half_precision_file_is_smaller_and_loads_as_float32(
+    tiny_model: Path, tmp_path: Path
+) -> None:
     ckpt = load_checkpoint(tiny_model)
     half = tmp_path / "half.safetensors"
     save_checkpoint(ckpt, half, half=True)

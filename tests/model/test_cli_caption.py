@@ -30,8 +30,9 @@ def odd_but_valid(tmp: Path) -> list[Path]:
     return out
 
 
-def test_caption_prints_one_line_per_photo(tiny_model: Path, samples: list[Path],
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_caption_prints_one_line_per_photo(
+    tiny_model: Path, samples: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(["caption", "--model", str(tiny_model), "--device", "cpu", *map(str, samples)])
     out = capsys.readouterr().out.strip().splitlines()
     assert code == 0
@@ -40,13 +41,14 @@ def test_caption_prints_one_line_per_photo(tiny_model: Path, samples: list[Path]
 
 
 def test_bad_photos_fail_alone_and_set_the_exit_status(
-        tiny_model: Path, samples: list[Path], tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tiny_model: Path, samples: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = bad_inputs(tmp_path)
     good = [samples[0], *odd_but_valid(tmp_path), samples[1]]
     args = [str(good[0]), *(str(p) for p, _ in bad.values()), *map(str, good[1:])]
-    code = main(["caption", "--model", str(tiny_model), "--device", "cpu", "--batch-size", "3",
-                 *args])
+    code = main(
+        ["caption", "--model", str(tiny_model), "--device", "cpu", "--batch-size", "3", *args]
+    )
     cap = capsys.readouterr()
     assert code == 1
     printed = [line.split("\t")[0] for line in cap.out.strip().splitlines()]
@@ -57,12 +59,25 @@ def test_bad_photos_fail_alone_and_set_the_exit_status(
         assert line.startswith(f"annotator: error: {path}: ") and reason in line
 
 
-def test_json_has_scores_nbest_and_attention_plot(tiny_model: Path, samples: list[Path],
-                                                   tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_has_scores_nbest_and_attention_plot(
+    tiny_model: Path, samples: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     plot = tmp_path / "att.png"
-    code = main(["caption", "--model", str(tiny_model), "--device", "cpu", "--beam-size", "3",
-                 "--json", "--attention-plot", str(plot), str(samples[0])])
+    code = main(
+        [
+            "caption",
+            "--model",
+            str(tiny_model),
+            "--device",
+            "cpu",
+            "--beam-size",
+            "3",
+            "--json",
+            "--attention-plot",
+            str(plot),
+            str(samples[0]),
+        ]
+    )
     assert code == 0
     (rec,) = json.loads(capsys.readouterr().out)
     assert rec["caption"] == " ".join(rec["words"]) and rec["beam_size"] == 3
@@ -73,8 +88,9 @@ def test_json_has_scores_nbest_and_attention_plot(tiny_model: Path, samples: lis
         assert im.format == "PNG" and im.width > 200
 
 
-def test_refused_model_is_a_clear_error(tmp_path: Path, samples: list[Path],
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_refused_model_is_a_clear_error(
+    tmp_path: Path, samples: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     fake = tmp_path / "model.pth"
     fake.write_bytes(b"\x80\x04K\x01.")
     assert main(["caption", "--model", str(fake), str(samples[0])]) == 2

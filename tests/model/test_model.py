@@ -13,8 +13,14 @@ from annotator.train.loop import caption_loss
 @pytest.fixture(scope="module")
 def decoder() -> Decoder:
     torch.manual_seed(1)
-    cfg = ModelConfig(vocab_size=40, encoder="efficientnet-lite0", encoder_dim=64,
-                      embed_dim=16, attention_dim=16, decoder_dim=24)
+    cfg = ModelConfig(
+        vocab_size=40,
+        encoder="efficientnet-lite0",
+        encoder_dim=64,
+        embed_dim=16,
+        attention_dim=16,
+        decoder_dim=24,
+    )
     dec = Decoder(cfg).eval()
     with torch.no_grad():
         dec.fc.bias[2] = 1.5  # <end> (index 2 in every Vocab) ends captions sometimes
@@ -36,8 +42,9 @@ def test_fine_tune_switch_unfreezes_only_the_last_blocks() -> None:
     assert not any(p.requires_grad for p in enc.parameters())
     enc.set_fine_tune(2)
     trainable = {n for n, p in enc.named_parameters() if p.requires_grad}
-    assert trainable and all("_blocks.15" in n or "_conv_head" in n or "_bn1" in n
-                             for n in trainable)
+    assert trainable and all(
+        "_blocks.15" in n or "_conv_head" in n or "_bn1" in n for n in trainable
+    )
     enc.train()
     assert all(not m.training for m in enc.modules() if isinstance(m, torch.nn.BatchNorm2d))
 
@@ -57,9 +64,18 @@ def test_resnet_without_weights_gives_a_clear_error(monkeypatch: pytest.MonkeyPa
 
 def test_state_dict_follows_the_reference_layout(decoder: Decoder) -> None:
     keys = set(decoder.state_dict())
-    for k in ("embedding.weight", "attention.encoder_att.weight", "attention.decoder_att.weight",
-              "attention.full_att.weight", "f_beta.weight", "decode_step.weight_ih",
-              "decode_step.weight_hh", "init_h.weight", "init_c.weight", "fc.weight"):
+    for k in (
+        "embedding.weight",
+        "attention.encoder_att.weight",
+        "attention.decoder_att.weight",
+        "attention.full_att.weight",
+        "f_beta.weight",
+        "decode_step.weight_ih",
+        "decode_step.weight_hh",
+        "init_h.weight",
+        "init_c.weight",
+        "fc.weight",
+    ):
         assert k in keys
 
 
@@ -82,9 +98,12 @@ def test_loss_ignores_padding(decoder: Decoder) -> None:
     lengths = torch.tensor([5, 7])
     scores, alphas = decoder(feats, caps)
     loss, ce = caption_loss(scores, alphas, caps, lengths, alpha_c=0.0)
-    manual = torch.cat([
-        torch.nn.functional.cross_entropy(scores[0, :4], caps[0, 1:5], reduction="none"),
-        torch.nn.functional.cross_entropy(scores[1, :6], caps[1, 1:7], reduction="none")]).mean()
+    manual = torch.cat(
+        [
+            torch.nn.functional.cross_entropy(scores[0, :4], caps[0, 1:5], reduction="none"),
+            torch.nn.functional.cross_entropy(scores[1, :6], caps[1, 1:7], reduction="none"),
+        ]
+    ).mean()
     assert torch.allclose(ce, manual) and torch.allclose(loss, ce)
     garbage = scores.clone()
     garbage[0, 4:] = torch.randn_like(garbage[0, 4:]) * 100  # change only padded positions
@@ -93,8 +112,10 @@ def test_loss_ignores_padding(decoder: Decoder) -> None:
     # the attention regulariser only counts real steps too
     al2 = alphas.clone()
     al2[0, 4:] = 0.0
-    assert torch.allclose(caption_loss(scores, alphas, caps, lengths, 1.0)[0],
-                          caption_loss(scores, al2, caps, lengths, 1.0)[0])
+    assert torch.allclose(
+        caption_loss(scores, alphas, caps, lengths, 1.0)[0],
+        caption_loss(scores, al2, caps, lengths, 1.0)[0],
+    )
 
 
 def test_beam_size_one_equals_greedy(decoder: Decoder) -> None:
@@ -133,8 +154,7 @@ def test_beam_returns_k_ranked_hypotheses_with_consistent_scores(decoder: Decode
 
 def test_length_penalty_reranks_by_normalised_score(decoder: Decoder) -> None:
     feats = torch.randn(6, 49, 64)
-    out = beam_search(decoder, feats, beam_size=4, start=1, end=2, max_len=10,
-                      length_penalty=1.0)
+    out = beam_search(decoder, feats, beam_size=4, start=1, end=2, max_len=10, length_penalty=1.0)
     for hyps in out:
         norm = [h.score / len(h.tokens) for h in hyps]
         assert norm == sorted(norm, reverse=True)
@@ -161,8 +181,9 @@ def test_banned_tokens_are_never_generated(decoder: Decoder) -> None:
         feats = torch.randn(4, 49, 64)
         plain = beam_search(decoder, feats, beam_size=3, start=1, end=2, max_len=6)
         assert any(3 in h[0].tokens for h in plain)
-        clean = beam_search(decoder, feats, beam_size=3, start=1, end=2, max_len=6,
-                            banned=(3, 0, 1))
+        clean = beam_search(
+            decoder, feats, beam_size=3, start=1, end=2, max_len=6, banned=(3, 0, 1)
+        )
         assert all(not {0, 1, 3} & set(h.tokens) for hyps in clean for h in hyps)
     finally:
         with torch.no_grad():

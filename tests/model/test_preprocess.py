@@ -91,12 +91,22 @@ def test_broken_exif_block_is_ignored(tmp_path: Path) -> None:
 def _bomb(path: Path, side: int) -> None:
     """Write a valid 1-bit PNG that claims side x side pixels (small on disk)."""
     raw = (b"\x00" + b"\x00" * (side // 8)) * side
+
     def chunk(tag: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + tag + body + struct.pack(
-            ">I", zlib.crc32(tag + body) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(body))
+            + tag
+            + body
+            + struct.pack(">I", zlib.crc32(tag + body) & 0xFFFFFFFF)
+        )
+
     ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) +
-                     chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 def bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
@@ -106,7 +116,8 @@ def bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
     (tmp / "text.jpg").write_text("this is not a photo\n")
     buf = io.BytesIO()
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 300, 3), np.uint8)).save(
-        buf, "JPEG", quality=90)
+        buf, "JPEG", quality=90
+    )
     (tmp / "truncated.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
     _bomb(tmp / "bomb.png", 16000)
     return {

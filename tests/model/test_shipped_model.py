@@ -15,8 +15,7 @@ SHIPPED = REPO / "models" / "default.safetensors"
 SAMPLES = REPO / "resources" / "samples"
 
 ANIMALS = {"cat", "cats", "kitten", "dog", "dogs", "puppy", "animal", "animals"}
-PEOPLE = {"man", "woman", "person", "people", "boy", "girl", "child", "men", "women", "lady",
-          "guy"}
+PEOPLE = {"man", "woman", "person", "people", "boy", "girl", "child", "men", "women", "lady", "guy"}
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +36,12 @@ def test_shipped_checkpoint_is_small_and_self_describing() -> None:
 @pytest.fixture(scope="module")
 def sample_captions(shipped: Captioner) -> dict[str, CaptionResult]:
     photos = {p.stem: p for p in sorted(SAMPLES.glob("*.jpg"))}
-    return dict(zip(photos, shipped.caption_files(list(photos.values()), beam_size=3),
-                    strict=True))
+    return dict(zip(photos, shipped.caption_files(list(photos.values()), beam_size=3), strict=True))
 
 
 def test_shipped_model_captions_the_samples_sensibly(
-        sample_captions: dict[str, CaptionResult]) -> None:
+    sample_captions: dict[str, CaptionResult],
+) -> None:
     for name in ("astronaut", "camera"):  # people: Flickr8k's most common subject
         words = set(sample_captions[name].words)
         assert words & PEOPLE, f"{name}.jpg was captioned {sample_captions[name].text!r}"
@@ -54,10 +53,14 @@ def test_shipped_model_captions_the_samples_sensibly(
         assert r.attention.shape == (len(r.words), 9, 9)
 
 
-@pytest.mark.xfail(strict=True, reason="known limitation of the Flickr8k model: 13 of its "
-                   "6,000 training photos show a cat, and it describes the close-up of "
-                   "Chelsea the cat as a person (models/README.md, Limitations)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limitation of the Flickr8k model: 13 of its "
+    "6,000 training photos show a cat, and it describes the close-up of "
+    "Chelsea the cat as a person (models/README.md, Limitations)",
+)
 def test_shipped_model_sees_an_animal_in_the_cat_photo(
-        sample_captions: dict[str, CaptionResult]) -> None:
+    sample_captions: dict[str, CaptionResult],
+) -> None:
     words = set(sample_captions["chelsea"].words)
     assert words & ANIMALS, f"the cat photo was captioned {sample_captions['chelsea'].text!r}"

@@ -6,11 +6,29 @@ from annotator.model.vocab import SPECIALS, Vocab, tokenize
 
 
 def test_tokenize_matches_karpathy_tokens() -> None:
-    assert tokenize("A boy wearing a red t-shirt is running through woodland .") == \
-        ["a", "boy", "wearing", "a", "red", "t", "shirt", "is", "running", "through",
-         "woodland"]
-    assert tokenize("A girl in a child 's swimming pool.") == \
-        ["a", "girl", "in", "a", "child", "s", "swimming", "pool"]
+    assert tokenize("A boy wearing a red t-shirt is running through woodland .") == [
+        "a",
+        "boy",
+        "wearing",
+        "a",
+        "red",
+        "t",
+        "shirt",
+        "is",
+        "running",
+        "through",
+        "woodland",
+    ]
+    assert tokenize("A girl in a child 's swimming pool.") == [
+        "a",
+        "girl",
+        "in",
+        "a",
+        "child",
+        "s",
+        "swimming",
+        "pool",
+    ]
     assert tokenize("Café au lait, 2 cups!") == ["café", "au", "lait", "2", "cups"]
     assert tokenize("  ...  ") == []
 

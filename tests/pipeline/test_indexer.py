@@ -22,16 +22,19 @@ from annotator.pipeline.scan import iter_photos
 from tests.pipeline.conftest import make_photos
 
 
-def indexer(library: Library, captioner: Captioner, events: list | None = None,
-            **kw: object) -> Indexer:
-    settings = IndexSettings(batch_size=kw.pop("batch_size", 4),
-                             metadata=kw.pop("metadata", "none"), **kw)  # type: ignore[arg-type]
+def indexer(
+    library: Library, captioner: Captioner, events: list | None = None, **kw: object
+) -> Indexer:
+    settings = IndexSettings(
+        batch_size=kw.pop("batch_size", 4), metadata=kw.pop("metadata", "none"), **kw
+    )  # type: ignore[arg-type]
     listener = events.append if events is not None else None
     return Indexer(library, settings, listener, captioner=captioner)
 
 
-def test_index_a_folder_then_search_it(library: Library, captioner: Captioner,
-                                       samples: list[Path], tmp_path: Path) -> None:
+def test_index_a_folder_then_search_it(
+    library: Library, captioner: Captioner, samples: list[Path], tmp_path: Path
+) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()
     for p in samples:
@@ -53,8 +56,7 @@ def test_index_a_folder_then_search_it(library: Library, captioner: Captioner,
     assert again.captioned == 0 and again.skipped == len(samples)
 
 
-def test_corrupt_files_fail_alone(library: Library, captioner: Captioner,
-                                  tmp_path: Path) -> None:
+def test_corrupt_files_fail_alone(library: Library, captioner: Captioner, tmp_path: Path) -> None:
     folder = tmp_path / "mixed"
     good = make_photos(folder, 5)
     (folder / "zero.jpg").write_bytes(b"")
@@ -74,9 +76,9 @@ def test_corrupt_files_fail_alone(library: Library, captioner: Captioner,
     assert retry.process().failed == 3 and retry.summary.captioned == 0
 
 
-def test_moves_keep_captions_and_deletions_mark_missing(library: Library,
-                                                         captioner: Captioner,
-                                                         tmp_path: Path) -> None:
+def test_moves_keep_captions_and_deletions_mark_missing(
+    library: Library, captioner: Captioner, tmp_path: Path
+) -> None:
     root = tmp_path / "root"
     a, b, _ = make_photos(root, 3)
     indexer(library, captioner).run([root])
@@ -93,8 +95,9 @@ def test_moves_keep_captions_and_deletions_mark_missing(library: Library,
     assert library.photo_by_path(b).state.value == "missing"
 
 
-def test_unmounted_root_is_paused_not_deleted(library: Library, captioner: Captioner,
-                                              tmp_path: Path) -> None:
+def test_unmounted_root_is_paused_not_deleted(
+    library: Library, captioner: Captioner, tmp_path: Path
+) -> None:
     root = tmp_path / "drive"
     make_photos(root, 3)
     indexer(library, captioner).run([root])
@@ -125,8 +128,9 @@ def _fake_raw(path: Path, with_preview: bool) -> None:
     path.write_bytes(body + (buf.getvalue() if with_preview else b"") + os.urandom(500))
 
 
-def test_raw_files_use_the_embedded_preview(library: Library, captioner: Captioner,
-                                            tmp_path: Path) -> None:
+def test_raw_files_use_the_embedded_preview(
+    library: Library, captioner: Captioner, tmp_path: Path
+) -> None:
     root = tmp_path / "raw"
     root.mkdir()
     _fake_raw(root / "IMG_0001.CR2", with_preview=True)
@@ -139,8 +143,9 @@ def test_raw_files_use_the_embedded_preview(library: Library, captioner: Caption
     assert (photo.width, photo.height) == (160, 120)
 
 
-def test_stop_after_the_current_batch_loses_nothing(library: Library, captioner: Captioner,
-                                                    tmp_path: Path) -> None:
+def test_stop_after_the_current_batch_loses_nothing(
+    library: Library, captioner: Captioner, tmp_path: Path
+) -> None:
     root = tmp_path / "many"
     make_photos(root, 12)
     events: list = []
@@ -161,12 +166,14 @@ def test_stop_after_the_current_batch_loses_nothing(library: Library, captioner:
     library.recover()
     rest = indexer(library, captioner, batch_size=3).run()
     assert rest.captioned == 9 and rest.skipped == 3  # still-queued photos are not "skipped"
-    assert all(len(library.caption_history(library.photo_by_path(p).id)) == 1
-               for p in root.glob("*.jpg"))
+    assert all(
+        len(library.caption_history(library.photo_by_path(p).id)) == 1 for p in root.glob("*.jpg")
+    )
 
 
-def test_recaption_older_skips_human_edits(library: Library, captioner: Captioner,
-                                           tmp_path: Path) -> None:
+def test_recaption_older_skips_human_edits(
+    library: Library, captioner: Captioner, tmp_path: Path
+) -> None:
     from annotator.model.captioner import Captioner as C
     from tests.conftest import make_tiny_checkpoint
 
@@ -180,14 +187,14 @@ def test_recaption_older_skips_human_edits(library: Library, captioner: Captione
     assert plain.captioned == 0  # no --recaption-older: nothing to do
     summary = indexer(library, newer, recaption_older=True).run([root])
     assert summary.captioned == 1
-    assert library.current_caption(library.photo_by_path(a).id).model_version == \
-        newer.ckpt.version
+    assert library.current_caption(library.photo_by_path(a).id).model_version == newer.ckpt.version
     assert library.current_caption(library.photo_by_path(b).id).text == "my own words"
 
 
 @pytest.mark.parametrize("mode", ["embed", "sidecar"])
 def test_metadata_is_written_and_does_not_trigger_recaptioning(
-        library: Library, captioner: Captioner, tmp_path: Path, mode: str) -> None:
+    library: Library, captioner: Captioner, tmp_path: Path, mode: str
+) -> None:
     from annotator.metadata import read_metadata
 
     root = tmp_path / "m"
@@ -202,10 +209,9 @@ def test_metadata_is_written_and_does_not_trigger_recaptioning(
     assert again.captioned == 0
 
 
-def test_write_metadata_finds_indexed_photos_up_to_date(library: Library, captioner: Captioner,
-                                                        tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str]
-                                                        ) -> None:
+def test_write_metadata_finds_indexed_photos_up_to_date(
+    library: Library, captioner: Captioner, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from annotator.cli import main
 
     root = tmp_path / "w"

@@ -45,13 +45,13 @@ def test_slow_copy_is_reported_only_after_it_completes(tmp_path: Path, poll: boo
         reported.append((time.monotonic(), paths))
         got.set()
 
-    w = FolderWatcher([root], on_files=on_files, poll=poll, settle=0.6, interval=0.1,
-                      poll_interval=0.2)
+    w = FolderWatcher(
+        [root], on_files=on_files, poll=poll, settle=0.6, interval=0.1, poll_interval=0.2
+    )
     w.start()
     try:
         dest = root / "incoming.jpg"
-        chunks = [data[i : i + len(data) // 6 + 1] for i in range(0, len(data),
-                                                                  len(data) // 6 + 1)]
+        chunks = [data[i : i + len(data) // 6 + 1] for i in range(0, len(data), len(data) // 6 + 1)]
         with dest.open("wb") as out:
             for chunk in chunks:
                 out.write(chunk)
@@ -72,8 +72,13 @@ def test_lost_root_is_reported_and_deletions_inside_it_are_not(tmp_path: Path) -
     root = tmp_path / "usb"
     make_photos(root, 2)
     lost, deleted = threading.Event(), []
-    w = FolderWatcher([root], on_files=lambda p: None, on_deleted=deleted.extend,
-                      on_root_lost=lambda r: lost.set(), interval=0.1)
+    w = FolderWatcher(
+        [root],
+        on_files=lambda p: None,
+        on_deleted=deleted.extend,
+        on_root_lost=lambda r: lost.set(),
+        interval=0.1,
+    )
     w.start()
     try:
         root.rename(tmp_path / "usb-away")
@@ -89,16 +94,33 @@ def _count(db: Path) -> int:
 
 
 def test_sigkill_mid_run_then_restart_captions_every_photo_exactly_once(
-        tmp_path: Path, tiny_model: Path) -> None:
+    tmp_path: Path, tiny_model: Path
+) -> None:
     root = tmp_path / "photos"
     photos = make_photos(root, 40, size=(320, 240))
     db = tmp_path / "lib.sqlite3"
-    cmd = [sys.executable, "-m", "annotator", "--index", str(root), "--library", str(db),
-           "--model", str(tiny_model), "--device", "cpu", "--batch-size", "4",
-           "--metadata", "embed", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "annotator",
+        "--index",
+        str(root),
+        "--library",
+        str(db),
+        "--model",
+        str(tiny_model),
+        "--device",
+        "cpu",
+        "--batch-size",
+        "4",
+        "--metadata",
+        "embed",
+        "--quiet",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if db.exists() and _count(db) >= 8:

@@ -36,8 +36,12 @@ from annotator.train.finetune import (
 )
 from annotator.train.loop import TrainConfig, train
 
-COLOURS = {"red": (220, 30, 30), "blue": (30, 60, 220), "green": (30, 180, 60),
-           "yellow": (230, 200, 20)}
+COLOURS = {
+    "red": (220, 30, 30),
+    "blue": (30, 60, 220),
+    "green": (30, 180, 60),
+    "yellow": (230, 200, 20),
+}
 
 
 def draw_photo(path: Path, colour: str, shape: str, rng: np.random.Generator) -> None:
@@ -47,7 +51,8 @@ def draw_photo(path: Path, colour: str, shape: str, rng: np.random.Generator) ->
     x, y = int(rng.integers(4, 128 - size - 4)), int(rng.integers(4, 96 - min(size, 88)))
     box = (x, y, x + size, min(95, y + size))
     (ImageDraw.Draw(im).ellipse if shape == "circle" else ImageDraw.Draw(im).rectangle)(
-        box, fill=COLOURS[colour])
+        box, fill=COLOURS[colour]
+    )
     im.save(path, quality=92)
 
 
@@ -69,19 +74,44 @@ def base_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pa
     """Train a tiny base captioner on synthetic photos; return (checkpoint, cache, dataset)."""
     root = tmp_path_factory.mktemp("base")
     photos = photo_set(root / "images", 32, seed=0)
-    images = [{"filename": p.name, "split": "val" if i >= 28 else "train",
-               "sentences": [{"raw": f"a {c} {s} on a white background"},
-                             {"raw": f"a {c} {s} in the picture"}]}
-              for i, (p, c, s) in enumerate(photos)]
+    images = [
+        {
+            "filename": p.name,
+            "split": "val" if i >= 28 else "train",
+            "sentences": [
+                {"raw": f"a {c} {s} on a white background"},
+                {"raw": f"a {c} {s} in the picture"},
+            ],
+        }
+        for i, (p, c, s) in enumerate(photos)
+    ]
     dataset = root / "dataset.json"
     dataset.write_text(json.dumps({"images": images}))
     out = root / "base.safetensors"
-    cfg = TrainConfig(dataset=str(dataset), images=str(root / "images"), out=str(out),
-                      encoder="efficientnet-lite0", epochs=16, batch_size=8, lr=5e-3,
-                      lr_patience=100, embed_dim=32, attention_dim=32, decoder_dim=48, dropout=0.1,
-                      min_word_freq=1, max_len=12, captions_per_image=2, workers=0,
-                      cache_dir=str(root / "cache"), progress=False, plot=False,
-                      patience=20, name="shapes", device="cpu")
+    cfg = TrainConfig(
+        dataset=str(dataset),
+        images=str(root / "images"),
+        out=str(out),
+        encoder="efficientnet-lite0",
+        epochs=16,
+        batch_size=8,
+        lr=5e-3,
+        lr_patience=100,
+        embed_dim=32,
+        attention_dim=32,
+        decoder_dim=48,
+        dropout=0.1,
+        min_word_freq=1,
+        max_len=12,
+        captions_per_image=2,
+        workers=0,
+        cache_dir=str(root / "cache"),
+        progress=False,
+        plot=False,
+        patience=20,
+        name="shapes",
+        device="cpu",
+    )
     train(cfg, log=lambda m: None)
     return out, root / "cache", dataset
 
@@ -92,8 +122,15 @@ def add_photos(lib: Library, folder: Path) -> dict[Path, int]:
     ids = {}
     for path in sorted(folder.iterdir()):
         data = path.read_bytes()
-        ids[path] = lib.upsert_photo(root.id, path, hashlib.sha256(data).hexdigest(),
-                                     len(data), path.stat().st_mtime, 128, 96).photo_id
+        ids[path] = lib.upsert_photo(
+            root.id,
+            path,
+            hashlib.sha256(data).hexdigest(),
+            len(data),
+            path.stat().st_mtime,
+            128,
+            96,
+        ).photo_id
     return ids
 
 
@@ -107,8 +144,11 @@ def caption_with(lib: Library, cap: Captioner, ids: dict[Path, int]) -> dict[int
 
 
 def test_finetune_learns_a_renamed_concept_from_corrections(
-        tmp_path: Path, base_model: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path,
+    base_model: tuple[Path, Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setenv("ANNOTATOR_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("ANNOTATOR_MODEL", raising=False)
     base, cache, original = base_model
@@ -139,9 +179,18 @@ def test_finetune_learns_a_renamed_concept_from_corrections(
     assert len(held_out_circles) >= 2
 
     logs: list[str] = []
-    result = finetune(export, base, tmp_path / "ft.safetensors", epochs=10, lr=2e-3,
-                      batch_size=8, device="cpu", cache_dir=cache, library=tmp_path /
-                      "library.sqlite3", log=logs.append)
+    result = finetune(
+        export,
+        base,
+        tmp_path / "ft.safetensors",
+        epochs=10,
+        lr=2e-3,
+        batch_size=8,
+        device="cpu",
+        cache_dir=cache,
+        library=tmp_path / "library.sqlite3",
+        log=logs.append,
+    )
     with capsys.disabled():  # visible with -s: the before/after table
         print("\n" + "\n".join(logs))
     assert result.lines()[-1] in logs
@@ -171,18 +220,53 @@ def test_finetune_learns_a_renamed_concept_from_corrections(
 
     # the CLI: a model that is not better is written but not installed without --force
     settings.set_default_model(base)
-    code = main(["finetune", "--from", str(export), "--base", str(base), "--out",
-                 str(tmp_path / "ft0.safetensors"), "--epochs", "0", "--no-grow-vocab",
-                 "--device", "cpu", "--cache-dir", str(cache),
-                 "--library", str(tmp_path / "library.sqlite3")])
+    code = main(
+        [
+            "finetune",
+            "--from",
+            str(export),
+            "--base",
+            str(base),
+            "--out",
+            str(tmp_path / "ft0.safetensors"),
+            "--epochs",
+            "0",
+            "--no-grow-vocab",
+            "--device",
+            "cpu",
+            "--cache-dir",
+            str(cache),
+            "--library",
+            str(tmp_path / "library.sqlite3"),
+        ]
+    )
     assert code == 0 and (tmp_path / "ft0.safetensors").exists()
     assert settings.default_model_path() == base.resolve()
     assert "not installed" in capsys.readouterr().out
     # --force installs it; --replay mixes in the original data and reports its val scores
-    code = main(["finetune", "--from", str(export.parent), "--base", str(base), "--out",
-                 str(tmp_path / "ft1.safetensors"), "--epochs", "1", "--no-grow-vocab",
-                 "--device", "cpu", "--cache-dir", str(cache), "--force",
-                 "--replay", str(original), "--replay-images", str(original.parent / "images")])
+    code = main(
+        [
+            "finetune",
+            "--from",
+            str(export.parent),
+            "--base",
+            str(base),
+            "--out",
+            str(tmp_path / "ft1.safetensors"),
+            "--epochs",
+            "1",
+            "--no-grow-vocab",
+            "--device",
+            "cpu",
+            "--cache-dir",
+            str(cache),
+            "--force",
+            "--replay",
+            str(original),
+            "--replay-images",
+            str(original.parent / "images"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and settings.default_model_path() == (tmp_path / "ft1.safetensors").resolve()
     assert "replay: 26 pair(s) on 26 photo(s)" in out and "replay val (4 photos)" in out
@@ -193,41 +277,67 @@ def test_export_without_a_val_split_is_refused(tmp_path: Path) -> None:
     from annotator.core.errors import FileOperationError
 
     path = tmp_path / "export.json"
-    path.write_text(json.dumps({"images": [
-        {"filename": "/nowhere/a.jpg", "split": "train", "sentences": [{"raw": "a cat"}]}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "images": [
+                    {
+                        "filename": "/nowhere/a.jpg",
+                        "split": "train",
+                        "sentences": [{"raw": "a cat"}],
+                    }
+                ]
+            }
+        )
+    )
     with pytest.raises(FileOperationError, match=r"export\.json.*val"):
         finetune(path, None, tmp_path / "out.safetensors")
 
 
 def test_new_words_start_from_the_word_they_replaced() -> None:
     vocab = Vocab(["<pad>", "<start>", "<end>", "<unk>", "a", "dog", "sun", "glasses", "on"])
-    subs = substitutions([(("a", "dog", "on", "a", "sofa"), ("a", "puppy", "on", "a", "sofa")),
-                          (("a", "dog"), ("a", "small", "puppy"))])
+    subs = substitutions(
+        [
+            (("a", "dog", "on", "a", "sofa"), ("a", "puppy", "on", "a", "sofa")),
+            (("a", "dog"), ("a", "small", "puppy")),
+        ]
+    )
     assert subs["puppy"]["dog"] == 2 and subs["small"]["dog"] == 1  # first and last words
     counts = {"puppy": 3, "sunglasses": 2, "zebra": 2, "typo": 1}
     from collections import Counter
 
     plans = plan_new_words(Counter(counts), vocab, subs, min_count=2)
     assert [(p.word, p.how, p.source) for p in plans] == [
-        ("puppy", "copy", ("dog",)), ("sunglasses", "pieces", ("sun", "glasses")),
-        ("zebra", "mean", ())]
+        ("puppy", "copy", ("dog",)),
+        ("sunglasses", "pieces", ("sun", "glasses")),
+        ("zebra", "mean", ()),
+    ]
     torch.manual_seed(0)
-    state = {"embedding.weight": torch.randn(9, 4), "fc.weight": torch.randn(9, 5),
-             "fc.bias": torch.randn(9), "init_h.weight": torch.randn(5, 3)}
+    state = {
+        "embedding.weight": torch.randn(9, 4),
+        "fc.weight": torch.randn(9, 5),
+        "fc.bias": torch.randn(9),
+        "init_h.weight": torch.randn(5, 3),
+    }
     grown, new_vocab = grow_decoder_state(state, vocab, plans)
-    assert new_vocab.itos[:9] == vocab.itos and new_vocab.itos[9:] == ["puppy", "sunglasses",
-                                                                       "zebra"]
+    assert new_vocab.itos[:9] == vocab.itos and new_vocab.itos[9:] == [
+        "puppy",
+        "sunglasses",
+        "zebra",
+    ]
     assert grown["embedding.weight"].shape == (12, 4) and grown["fc.bias"].shape == (12,)
     assert torch.equal(grown["fc.weight"][9], state["fc.weight"][5])  # puppy = dog
-    assert torch.allclose(grown["embedding.weight"][10],
-                          state["embedding.weight"][[6, 7]].mean(0))  # sun + glasses
+    assert torch.allclose(
+        grown["embedding.weight"][10], state["embedding.weight"][[6, 7]].mean(0)
+    )  # sun + glasses
     assert torch.allclose(grown["fc.bias"][11], state["fc.bias"][4:].mean() - NEW_WORD_MARGIN)
     assert grown["init_h.weight"] is state["init_h.weight"]
     assert WordInit("puppy", 3, "copy", ("dog",)).describe() == "puppy (3x) <- dog"
 
 
 def test_default_model_path_honours_the_recorded_default(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ANNOTATOR_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("ANNOTATOR_MODEL", raising=False)
     model = tmp_path / "mine.safetensors"

@@ -63,8 +63,15 @@ class Attention(nn.Module):
 class DecoderWithAttention(nn.Module):
     """The tutorial's decoder layout; ``step`` is one teacher-forced/greedy LSTM step."""
 
-    def __init__(self, attention_dim: int, embed_dim: int, decoder_dim: int, vocab_size: int,
-                 encoder_dim: int = 2048, dropout: float = 0.5) -> None:
+    def __init__(
+        self,
+        attention_dim: int,
+        embed_dim: int,
+        decoder_dim: int,
+        vocab_size: int,
+        encoder_dim: int = 2048,
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
         self.attention = Attention(encoder_dim, decoder_dim, attention_dim)
         self.embedding = nn.Embedding(vocab_size, embed_dim)
@@ -79,8 +86,9 @@ class DecoderWithAttention(nn.Module):
         mean = enc.mean(dim=1)
         return self.init_h(mean), self.init_c(mean)
 
-    def step(self, words: torch.Tensor, h: torch.Tensor, c: torch.Tensor, enc: torch.Tensor
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def step(
+        self, words: torch.Tensor, h: torch.Tensor, c: torch.Tensor, enc: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         awe, _ = self.attention(enc, h)
         awe = torch.sigmoid(self.f_beta(h)) * awe
         h, c = self.decode_step(torch.cat([self.embedding(words), awe], dim=1), (h, c))
@@ -113,8 +121,13 @@ def _word_map() -> dict[str, int]:
 
 def _small_decoder(seed: int = 0, extra_words: int = 0) -> DecoderWithAttention:
     torch.manual_seed(seed)
-    return DecoderWithAttention(attention_dim=16, embed_dim=12, decoder_dim=20,
-                                vocab_size=len(_word_map()) + extra_words, dropout=0.3).eval()
+    return DecoderWithAttention(
+        attention_dim=16,
+        embed_dim=12,
+        decoder_dim=20,
+        vocab_size=len(_word_map()) + extra_words,
+        dropout=0.3,
+    ).eval()
 
 
 class Ref(types.SimpleNamespace):
@@ -135,19 +148,37 @@ def ref(tmp_path_factory: pytest.TempPathFactory) -> Ref:
     word_map = d / "WORDMAP_fake.json"
     word_map.write_text(json.dumps(_word_map()))
     path = _save_as_tutorial(
-        {"epoch": 7, "epochs_since_improvement": 0, "bleu-4": 0.213, "encoder": enc,
-         "decoder": dec, "encoder_optimizer": None,
-         "decoder_optimizer": torch.optim.Adam(dec.parameters(), lr=4e-4)},
-        d / "BEST_checkpoint_fake.pth.tar")
+        {
+            "epoch": 7,
+            "epochs_since_improvement": 0,
+            "bleu-4": 0.213,
+            "encoder": enc,
+            "decoder": dec,
+            "encoder_optimizer": None,
+            "decoder_optimizer": torch.optim.Adam(dec.parameters(), lr=4e-4),
+        },
+        d / "BEST_checkpoint_fake.pth.tar",
+    )
     converted = d / "imported.safetensors"
-    rc = main(["import-checkpoint", "--decoder-checkpoint", str(path), "--word-map",
-               str(word_map), "--out", str(converted), "--trust-pickle"])
+    rc = main(
+        [
+            "import-checkpoint",
+            "--decoder-checkpoint",
+            str(path),
+            "--word-map",
+            str(word_map),
+            "--out",
+            str(converted),
+            "--trust-pickle",
+        ]
+    )
     assert rc == 0
     return Ref(encoder=enc, decoder=dec, path=path, word_map=word_map, converted=converted)
 
 
-def _reference_greedy(dec: DecoderWithAttention, enc: torch.Tensor, start: int, end: int,
-                      max_len: int) -> list[list[int]]:
+def _reference_greedy(
+    dec: DecoderWithAttention, enc: torch.Tensor, start: int, end: int, max_len: int
+) -> list[list[int]]:
     """Greedy captions with the tutorial's modules (``<end>`` barred at the first step)."""
     out = []
     for i in range(enc.size(0)):
@@ -197,8 +228,7 @@ def test_imported_model_captions_like_the_original(ref: Ref, samples: list[Path]
 
     # Greedy captions, and the photo file path through the converted preprocessing.
     results = cap.decode(theirs, beam_size=1)
-    greedy = _reference_greedy(ref.decoder, theirs, wm["<start>"], wm["<end>"],
-                               cfg.max_caption_len)
+    greedy = _reference_greedy(ref.decoder, theirs, wm["<start>"], wm["<end>"], cfg.max_caption_len)
     assert [r.words for r in results] == [tuple(cap.vocab.decode(g)) for g in greedy]
     assert all(len(g) > 5 for g in greedy)  # long enough to compare many steps
     assert results[0].attention.shape[1:] == (GRID, GRID)
@@ -215,16 +245,28 @@ class _Evil:
 
 
 def test_refuses_a_pickle_without_trust_and_runs_nothing(
-        ref: Ref, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ref: Ref, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     marker = tmp_path / "pwned"
     for legacy in (False, True):
         # legacy: the tutorial's era (torch < 1.6) wrote the pre-zip format
-        path = _save_as_tutorial({"epoch": 1, "decoder": _small_decoder(), "encoder": None,
-                                  "evil": _Evil(marker)}, tmp_path / f"evil-{legacy}.pth.tar",
-                                 _use_new_zipfile_serialization=not legacy)
+        path = _save_as_tutorial(
+            {"epoch": 1, "decoder": _small_decoder(), "encoder": None, "evil": _Evil(marker)},
+            tmp_path / f"evil-{legacy}.pth.tar",
+            _use_new_zipfile_serialization=not legacy,
+        )
         out = tmp_path / "out.safetensors"
-        rc = main(["import-checkpoint", "--decoder-checkpoint", str(path), "--word-map",
-                   str(ref.word_map), "--out", str(out)])
+        rc = main(
+            [
+                "import-checkpoint",
+                "--decoder-checkpoint",
+                str(path),
+                "--word-map",
+                str(ref.word_map),
+                "--out",
+                str(out),
+            ]
+        )
         err = capsys.readouterr().err
         assert rc == 2 and str(path) in err
         assert "pickle" in err and "arbitrary code" in err and "--trust-pickle" in err
@@ -239,8 +281,11 @@ def test_refuses_a_pickle_without_trust_and_runs_nothing(
 
 def test_legacy_format_tutorial_checkpoint_unpickles_with_trust(tmp_path: Path) -> None:
     dec = _small_decoder(seed=3)
-    path = _save_as_tutorial({"epoch": 2, "bleu-4": 0.1, "decoder": dec, "encoder": None},
-                             tmp_path / "old.pth.tar", _use_new_zipfile_serialization=False)
+    path = _save_as_tutorial(
+        {"epoch": 2, "bleu-4": 0.1, "decoder": dec, "encoder": None},
+        tmp_path / "old.pth.tar",
+        _use_new_zipfile_serialization=False,
+    )
     got = import_ref.read_reference(path, trust_pickle=True)
     assert got.pickled and got.encoder_state is None and got.dropout == pytest.approx(0.3)
     assert got.info == {"epoch": 2, "bleu-4": 0.1}
@@ -251,8 +296,7 @@ def test_legacy_format_tutorial_checkpoint_unpickles_with_trust(tmp_path: Path) 
 
 def test_plain_state_dict_needs_no_trust(ref: Ref, tmp_path: Path) -> None:
     plain = tmp_path / "weights.pth"
-    torch.save({"encoder": ref.encoder.state_dict(), "decoder": ref.decoder.state_dict()},
-               plain)
+    torch.save({"encoder": ref.encoder.state_dict(), "decoder": ref.decoder.state_dict()}, plain)
     out = tmp_path / "plain.safetensors"
     result = import_ref.import_checkpoint(plain, ref.word_map, out, name="plain")
     assert not result.pickled and "from the checkpoint" in result.encoder_weights
@@ -260,14 +304,14 @@ def test_plain_state_dict_needs_no_trust(ref: Ref, tmp_path: Path) -> None:
     assert a.name == "plain" and a.config.dropout == 0.5  # a state dict does not say
     assert a.config.encoder_grid == b.config.encoder_grid == (GRID, GRID)
     assert a.vocab == b.vocab and a.preprocess == b.preprocess
-    for mine, theirs in ((a.decoder_state, b.decoder_state), (a.encoder_state,
-                                                               b.encoder_state)):
+    for mine, theirs in ((a.decoder_state, b.decoder_state), (a.encoder_state, b.encoder_state)):
         assert mine is not None and theirs is not None and mine.keys() == theirs.keys()
         assert all(torch.equal(mine[k], theirs[k]) for k in mine)
 
 
 def test_decoder_only_state_dict_fetches_torchvision_weights_or_says_why(
-        ref: Ref, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ref: Ref, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     plain = tmp_path / "decoder.pth"
     torch.save(ref.decoder.state_dict(), plain)
 
@@ -284,16 +328,18 @@ def test_word_map_must_match_the_embedding(ref: Ref, tmp_path: Path) -> None:
     plain = tmp_path / "decoder.pth"
     torch.save(_small_decoder(extra_words=1).state_dict(), plain)
     with pytest.raises(ModelLoadError, match=r"word map has \d+ words but .* \d+ rows"):
-        import_ref.import_checkpoint(plain, ref.word_map, tmp_path / "x.safetensors",
-                                     encoder="resnet50")
+        import_ref.import_checkpoint(
+            plain, ref.word_map, tmp_path / "x.safetensors", encoder="resnet50"
+        )
     bad = tmp_path / "WORDMAP_bad.json"
     bad.write_text('{"<pad>": 0, "<start>": 1, "<end>": 1}')
     with pytest.raises(ModelLoadError, match="each used once"):
         import_ref.read_word_map(bad)
 
 
-@pytest.mark.parametrize(("blocks", "name"), [(6, "resnet50"), (23, "resnet101"),
-                                              (36, "resnet152")])
+@pytest.mark.parametrize(
+    ("blocks", "name"), [(6, "resnet50"), (23, "resnet101"), (36, "resnet152")]
+)
 def test_resnet_depth_is_read_from_layer3(blocks: int, name: str) -> None:
     state = {f"trunk.6.{i}.conv1.weight": torch.zeros(1) for i in range(blocks)}
     state["trunk.0.weight"] = torch.zeros(1)

@@ -18,8 +18,12 @@ from annotator.train.features import cache_key, cached_features, encoder_weights
 from annotator.train.loop import TrainConfig, bucketed_batches, train
 from annotator.train.metrics import bleu4, score_captions
 
-COLOURS = {"red": (220, 30, 30), "blue": (30, 60, 220), "green": (30, 180, 60),
-           "yellow": (230, 220, 40)}
+COLOURS = {
+    "red": (220, 30, 30),
+    "blue": (30, 60, 220),
+    "green": (30, 180, 60),
+    "yellow": (230, 220, 40),
+}
 
 
 def make_dataset(root: Path, n: int = 20) -> Path:
@@ -34,10 +38,18 @@ def make_dataset(root: Path, n: int = 20) -> Path:
         (d.ellipse if shape == "circle" else d.rectangle)(box, fill=COLOURS[colour])
         name = f"img{i:02d}.jpg"
         im.save(root / name, quality=90)
-        raws = [f"a {colour} {shape} on a white background", f"a {colour} {shape}",
-                f"the {shape} is {colour}"]
-        images.append({"filename": name, "split": "val" if i >= n - 4 else "train",
-                       "sentences": [{"raw": r} for r in raws]})
+        raws = [
+            f"a {colour} {shape} on a white background",
+            f"a {colour} {shape}",
+            f"the {shape} is {colour}",
+        ]
+        images.append(
+            {
+                "filename": name,
+                "split": "val" if i >= n - 4 else "train",
+                "sentences": [{"raw": r} for r in raws],
+            }
+        )
     path = root / "dataset_synthetic.json"
     path.write_text(json.dumps({"dataset": "synthetic", "images": images}))
     return path
@@ -46,10 +58,24 @@ def make_dataset(root: Path, n: int = 20) -> Path:
 def test_tiny_training_lowers_the_loss_and_writes_a_usable_checkpoint(tmp_path: Path) -> None:
     ds = make_dataset(tmp_path)
     out = tmp_path / "run" / "model.safetensors"
-    cfg = TrainConfig(dataset=str(ds), out=str(out), encoder="efficientnet-lite0", epochs=6,
-                      batch_size=16, lr=3e-3, embed_dim=32, attention_dim=32, decoder_dim=48,
-                      min_word_freq=1, workers=0, cache_dir=str(tmp_path / "cache"),
-                      progress=False, patience=10, name="synthetic", device="cpu")
+    cfg = TrainConfig(
+        dataset=str(ds),
+        out=str(out),
+        encoder="efficientnet-lite0",
+        epochs=6,
+        batch_size=16,
+        lr=3e-3,
+        embed_dim=32,
+        attention_dim=32,
+        decoder_dim=48,
+        min_word_freq=1,
+        workers=0,
+        cache_dir=str(tmp_path / "cache"),
+        progress=False,
+        patience=10,
+        name="synthetic",
+        device="cpu",
+    )
     logs: list[str] = []
     result = train(cfg, log=logs.append)
     losses = [h["train_loss"] for h in result["history"]]
@@ -82,8 +108,9 @@ def test_feature_cache_is_keyed_by_encoder_weights_and_preprocessing(tmp_path: P
     again = cached_features(lite0, pre0, paths, cache, workers=0, progress=False)
     assert np.array_equal(again, f0) and len(list(cache.glob("*.npy"))) == 1
     lite1 = Encoder("efficientnet-lite1")
-    f1 = cached_features(lite1, Preprocess.for_encoder("efficientnet-lite1"), paths, cache,
-                         workers=0, progress=False)
+    f1 = cached_features(
+        lite1, Preprocess.for_encoder("efficientnet-lite1"), paths, cache, workers=0, progress=False
+    )
     assert f1.shape == (4, 64, 1280) and len(list(cache.glob("*.npy"))) == 2
     # fine-tuned weights or another preset give another key
     k0 = cache_key(lite0.name, encoder_weights_id(lite0), pre0, paths)
@@ -96,16 +123,34 @@ def test_feature_cache_is_keyed_by_encoder_weights_and_preprocessing(tmp_path: P
 
 def test_karpathy_reader_handles_coco_paths_restval_and_raw_only(tmp_path: Path) -> None:
     path = tmp_path / "coco.json"
-    path.write_text(json.dumps({"images": [
-        {"filepath": "val2014", "filename": "a.jpg", "split": "restval",
-         "sentences": [{"tokens": ["a", "cat"], "raw": "A cat."}]},
-        {"filename": "b.jpg", "split": "test", "sentences": [{"raw": "Two dogs, running!"}]},
-    ]}))
+    path.write_text(
+        json.dumps(
+            {
+                "images": [
+                    {
+                        "filepath": "val2014",
+                        "filename": "a.jpg",
+                        "split": "restval",
+                        "sentences": [{"tokens": ["a", "cat"], "raw": "A cat."}],
+                    },
+                    {
+                        "filename": "b.jpg",
+                        "split": "test",
+                        "sentences": [{"raw": "Two dogs, running!"}],
+                    },
+                ]
+            }
+        )
+    )
     a, b = load_karpathy(path, tmp_path / "imgs")
     assert a.split == "train" and a.path == tmp_path / "imgs" / "val2014" / "a.jpg"
     assert b.captions == (("two", "dogs", "running"),)
-    ids, lens = encode_captions([a, b], Vocab(["<pad>", "<start>", "<end>", "<unk>", "a",
-                                               "cat"]), captions_per_image=2, max_len=4)
+    ids, lens = encode_captions(
+        [a, b],
+        Vocab(["<pad>", "<start>", "<end>", "<unk>", "a", "cat"]),
+        captions_per_image=2,
+        max_len=4,
+    )
     assert ids.shape == (2, 2, 6) and lens.tolist() == [[4, 4], [5, 5]]
     assert ids[1, 0].tolist() == [1, 3, 3, 3, 2, 0]
 
@@ -127,11 +172,13 @@ def test_metrics_on_a_hand_checked_example() -> None:
     assert s["BLEU-1"] == pytest.approx(84.65, abs=0.05)
     # ROUGE-L per photo: LCS 3, P = 1, R = 3/4, beta 1.2 -> 0.8356; photo 2 is exact -> 1
     assert s["ROUGE-L"] == pytest.approx(100 * (0.8356 + 1.0) / 2, abs=0.05)
-    perfect = score_captions({"1": "a dog runs fast", "2": "a red car"}, refs, meteor=False,
-                             ptb=False)
+    perfect = score_captions(
+        {"1": "a dog runs fast", "2": "a red car"}, refs, meteor=False, ptb=False
+    )
     assert perfect["BLEU-4"] == pytest.approx(100.0, abs=1e-3)
-    wrong = score_captions({"1": "a red car", "2": "a dog runs fast"}, refs, meteor=False,
-                           ptb=False)
+    wrong = score_captions(
+        {"1": "a red car", "2": "a dog runs fast"}, refs, meteor=False, ptb=False
+    )
     assert wrong["CIDEr-D"] < s["CIDEr-D"] < perfect["CIDEr-D"]
     assert bleu4({"1": "a dog runs fast", "2": "a red car"}, refs) == pytest.approx(100.0, abs=1e-3)
     assert "note" in s and "tokenis" in s["note"]

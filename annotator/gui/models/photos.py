@@ -125,8 +125,17 @@ class PhotoRow:
     @classmethod
     def from_hit(cls, hit: SearchHit) -> PhotoRow:
         """Return the row of a search hit."""
-        return cls(hit.photo_id, hit.path, hit.root_id, hit.text, hit.snippet, hit.source,
-                   hit.reviewed, hit.confidence, "missing" if hit.missing else "captioned")
+        return cls(
+            hit.photo_id,
+            hit.path,
+            hit.root_id,
+            hit.text,
+            hit.snippet,
+            hit.source,
+            hit.reviewed,
+            hit.confidence,
+            "missing" if hit.missing else "captioned",
+        )
 
 
 @dataclass(frozen=True)
@@ -146,27 +155,39 @@ def uncaptioned_rows(library: Library, query: PhotoQuery) -> list[PhotoRow]:
     """Return the photos of the query's roots that wait for a caption or failed (failed first)."""
     rows: list[PhotoRow] = []
     counts = library.root_counts()  # cheap; reading every file of a root is not
-    roots = [r for r in library.roots() if query.root_id in (None, r.id)
-             and (counts[r.id].pending or counts[r.id].failed if r.id in counts else True)]
+    roots = [
+        r
+        for r in library.roots()
+        if query.root_id in (None, r.id)
+        and (counts[r.id].pending or counts[r.id].failed if r.id in counts else True)
+    ]
     wanted = {PhotoState.PENDING, PhotoState.FAILED}
     for root in roots:
         for path, known in library.known_files(root.id).items():
             if known.state in wanted and _under(path, query.folder):
-                rows.append(PhotoRow(known.photo_id, Path(path), root.id,
-                                     state=PhotoState(known.state).value))
+                rows.append(
+                    PhotoRow(
+                        known.photo_id, Path(path), root.id, state=PhotoState(known.state).value
+                    )
+                )
     rows.sort(key=lambda r: (r.state != "failed", str(r.path)))
     return rows
 
 
-def fetch_page(library: Library, query: PhotoQuery, offset: int, limit: int,
-               first: bool) -> Page:
+def fetch_page(library: Library, query: PhotoQuery, offset: int, limit: int, first: bool) -> Page:
     """Read one page of ``query`` (runs on a background thread)."""
     rows = uncaptioned_rows(library, query) if first and query.includes_uncaptioned else []
     if not query.includes_captioned:
         return Page(rows, 0, True)
-    hits = library.search(query.text, order_by=query.order_by,  # type: ignore[arg-type]
-                          limit=limit, offset=offset, prefix_last=True,
-                          highlight=(MARK_ON, MARK_OFF), **query.search_filters())
+    hits = library.search(
+        query.text,
+        order_by=query.order_by,  # type: ignore[arg-type]
+        limit=limit,
+        offset=offset,
+        prefix_last=True,
+        highlight=(MARK_ON, MARK_OFF),
+        **query.search_filters(),
+    )
     return Page(rows + [PhotoRow.from_hit(h) for h in hits], len(hits), len(hits) < limit)
 
 
@@ -182,8 +203,19 @@ def fetch_rows(library: Library, photo_ids: Iterable[int]) -> list[PhotoRow]:
         if cap is None:
             out.append(PhotoRow(pid, photo.path, photo.root_id, state=state))
         else:
-            out.append(PhotoRow(pid, photo.path, photo.root_id, cap.text, cap.text,
-                                cap.source.value, cap.reviewed, cap.confidence, state))
+            out.append(
+                PhotoRow(
+                    pid,
+                    photo.path,
+                    photo.root_id,
+                    cap.text,
+                    cap.text,
+                    cap.source.value,
+                    cap.reviewed,
+                    cap.confidence,
+                    state,
+                )
+            )
     return out
 
 
@@ -195,8 +227,13 @@ class PhotoListModel(QAbstractListModel):
 
     PAGE = 200
 
-    def __init__(self, library: Library, tasks: Tasks, thumbnails: ThumbnailLoader | None = None,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        library: Library,
+        tasks: Tasks,
+        thumbnails: ThumbnailLoader | None = None,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self.library = library
         self.tasks = tasks
@@ -247,9 +284,11 @@ class PhotoListModel(QAbstractListModel):
         gen, query, offset, first = self._generation, self.query, self._offset, self._fresh
         library = self.library
         limit = self._first_size if first else self.PAGE
-        self.tasks.submit(lambda: fetch_page(library, query, offset, limit, first),
-                          lambda page: self._on_page(gen, page),
-                          lambda exc: self._on_error(gen, exc))
+        self.tasks.submit(
+            lambda: fetch_page(library, query, offset, limit, first),
+            lambda page: self._on_page(gen, page),
+            lambda exc: self._on_error(gen, exc),
+        )
 
     def _on_error(self, gen: int, exc: BaseException) -> None:
         if gen != self._generation:
@@ -363,8 +402,12 @@ class PhotoListModel(QAbstractListModel):
                 conf = f", confidence {r.confidence:.2f}" if r.confidence is not None else ""
                 lines.append(f"{who}, {rev}{conf}")
             else:
-                lines.append({"pending": "waiting for a caption", "failed": "could not be "
-                              "captioned (see Failures)"}.get(r.state, r.state))
+                lines.append(
+                    {
+                        "pending": "waiting for a caption",
+                        "failed": "could not be captioned (see Failures)",
+                    }.get(r.state, r.state)
+                )
             return "\n".join(lines)
         if role == Qt.ItemDataRole.DecorationRole:
             return self.thumbnails.pixmap(str(r.path)) if self.thumbnails is not None else None
@@ -394,8 +437,12 @@ class PhotoListModel(QAbstractListModel):
         """Return selectable, enabled, draggable (as file URLs) items."""
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
-        return (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-                | Qt.ItemFlag.ItemIsDragEnabled | Qt.ItemFlag.ItemNeverHasChildren)
+        return (
+            Qt.ItemFlag.ItemIsEnabled
+            | Qt.ItemFlag.ItemIsSelectable
+            | Qt.ItemFlag.ItemIsDragEnabled
+            | Qt.ItemFlag.ItemNeverHasChildren
+        )
 
     def mimeTypes(self) -> list[str]:
         """Return the drag formats: file URLs."""
@@ -404,8 +451,9 @@ class PhotoListModel(QAbstractListModel):
     def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:
         """Return the dragged photos as file URLs (drop them into a file manager or editor)."""
         mime = QMimeData()
-        mime.setUrls([QUrl.fromLocalFile(str(self._rows[i.row()].path))
-                      for i in indexes if i.isValid()])
+        mime.setUrls(
+            [QUrl.fromLocalFile(str(self._rows[i.row()].path)) for i in indexes if i.isValid()]
+        )
         return mime
 
     # ------------------------------------------------------------------ updates

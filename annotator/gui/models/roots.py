@@ -76,7 +76,7 @@ def read_roots(library: Library) -> list[RootRow]:
 
 
 class RootListModel(QAbstractListModel):
-    """"All photos" and the watched folders, with counts."""
+    """ "All photos" and the watched folders, with counts."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -137,5 +137,8 @@ class RootListModel(QAbstractListModel):
         """Return selectable, enabled items."""
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
-        return (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-                | Qt.ItemFlag.ItemNeverHasChildren)
+        return (
+            Qt.ItemFlag.ItemIsEnabled
+            | Qt.ItemFlag.ItemIsSelectable
+            | Qt.ItemFlag.ItemNeverHasChildren
+        )

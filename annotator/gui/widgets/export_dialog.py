@@ -44,8 +44,11 @@ WHICH = (
     ("reviewed", "Only captions marked reviewed"),
     ("all", "Every caption, unreviewed model captions too"),
 )
-IMAGES = (("reference", "Refer to the originals"), ("copy", "Copy the photos"),
-          ("link", "Link the photos"))
+IMAGES = (
+    ("reference", "Refer to the originals"),
+    ("copy", "Copy the photos"),
+    ("link", "Link the photos"),
+)
 
 
 def run_export(library: Library, fmt: str, out: str, options: dict[str, Any]) -> list[str]:
@@ -61,8 +64,9 @@ class ExportDialog(QDialog):
 
     sig_exported = Signal(list)  # the summary lines
 
-    def __init__(self, library: Library, tasks: Tasks, model: str = "",
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, library: Library, tasks: Tasks, model: str = "", parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export captions")
         self.setObjectName("exportDialog")
@@ -123,8 +127,13 @@ class ExportDialog(QDialog):
         lay.addWidget(self.command)
         lay.addWidget(self.result)
         lay.addWidget(self.buttons)
-        for sig in (self.format.currentIndexChanged, self.images.currentIndexChanged,
-                    self.out.textChanged, self.which.idClicked, self.val_share.valueChanged):
+        for sig in (
+            self.format.currentIndexChanged,
+            self.images.currentIndexChanged,
+            self.out.textChanged,
+            self.which.idClicked,
+            self.val_share.valueChanged,
+        ):
             sig.connect(self._update)
         self._update()
 
@@ -132,9 +141,11 @@ class ExportDialog(QDialog):
         """Return the format, the folder and the export options chosen."""
         fmt = str(self.format.currentData())
         which = self.which.checkedButton().property("key")
-        opts: dict[str, Any] = {"only_reviewed": which == "reviewed",
-                                "include_model": which == "all",
-                                "images": str(self.images.currentData())}
+        opts: dict[str, Any] = {
+            "only_reviewed": which == "reviewed",
+            "include_model": which == "all",
+            "images": str(self.images.currentData()),
+        }
         if self.model:
             opts["model"] = self.model
         if fmt == "karpathy":

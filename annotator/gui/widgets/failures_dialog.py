@@ -55,8 +55,11 @@ class FailuresDialog(QDialog):
 
     def _update(self) -> None:
         n = self.model.rowCount()
-        self.summary.setText(f"{n:,} photo(s) could not be captioned. Double-click one to "
-                             "open its folder." if n else "No failures.")
+        self.summary.setText(
+            f"{n:,} photo(s) could not be captioned. Double-click one to open its folder."
+            if n
+            else "No failures."
+        )
         self.btn_retry.setEnabled(n > 0)
 
     def _open_folder(self, index: object) -> None:

@@ -104,26 +104,59 @@ class PhotoDelegate(QStyledItemDelegate):
         pm = pm if isinstance(pm, QPixmap) and not pm.isNull() else None
         widget = option.widget
         cell = self.cell(
-            index.data(Roles.PhotoId), pm, index.data(Roles.Badges) or (),
-            index.data(Roles.Snippet) or "", index.data(Roles.State),
-            pm is None and bool(index.data(Roles.ThumbnailFailed)), option.rect.size(),
+            index.data(Roles.PhotoId),
+            pm,
+            index.data(Roles.Badges) or (),
+            index.data(Roles.Snippet) or "",
+            index.data(Roles.State),
+            pm is None and bool(index.data(Roles.ThumbnailFailed)),
+            option.rect.size(),
             widget.devicePixelRatioF() if widget is not None else 1.0,
             bool(option.state & QStyle.StateFlag.State_Selected),
-            bool(option.state & QStyle.StateFlag.State_MouseOver), option.palette, option.font)
+            bool(option.state & QStyle.StateFlag.State_MouseOver),
+            option.palette,
+            option.font,
+        )
         painter.drawPixmap(option.rect.topLeft(), cell)
 
-    def cell(self, photo_id: int, pm: QPixmap | None, badges: tuple[str, ...], snippet: str,
-             state: str | None, broken: bool, size: QSize, ratio: float, selected: bool,
-             hover: bool, palette: QPalette, font: QFont, *, render: bool = True
-             ) -> QPixmap | None:
+    def cell(
+        self,
+        photo_id: int,
+        pm: QPixmap | None,
+        badges: tuple[str, ...],
+        snippet: str,
+        state: str | None,
+        broken: bool,
+        size: QSize,
+        ratio: float,
+        selected: bool,
+        hover: bool,
+        palette: QPalette,
+        font: QFont,
+        *,
+        render: bool = True,
+    ) -> QPixmap | None:
         """Return the rendered cell of a photo, from the cache when it has not changed.
 
         With ``render=False`` a cell that is not cached is not drawn: the last one
         drawn for this photo is returned instead (or None), for a later repaint.
         """
-        key = (photo_id, size.width(), size.height(), ratio, selected, hover,
-               pm.cacheKey() if pm is not None else 0, broken, badges, snippet, state,
-               self.thumb, font.key(), palette.cacheKey())
+        key = (
+            photo_id,
+            size.width(),
+            size.height(),
+            ratio,
+            selected,
+            hover,
+            pm.cacheKey() if pm is not None else 0,
+            broken,
+            badges,
+            snippet,
+            state,
+            self.thumb,
+            font.key(),
+            palette.cacheKey(),
+        )
         cell = self._cells.get(key)
         if cell is not None:
             self._cells.move_to_end(key)
@@ -138,8 +171,9 @@ class PhotoDelegate(QStyledItemDelegate):
         opt.rect = QRect(0, 0, size.width(), size.height())
         opt.palette = palette
         opt.font = font
-        self._render(p, opt, self._fitted(pm, ratio), badges, snippet, state, broken,
-                     selected, hover)
+        self._render(
+            p, opt, self._fitted(pm, ratio), badges, snippet, state, broken, selected, hover
+        )
         p.end()
         self._cells[key] = cell
         self._last[photo_id] = cell
@@ -157,17 +191,29 @@ class PhotoDelegate(QStyledItemDelegate):
         key = (pm.cacheKey(), box.width(), box.height(), ratio)
         fitted = self._fitted_cache.get(key)
         if fitted is None:
-            fitted = pm.scaled(box * ratio, Qt.AspectRatioMode.KeepAspectRatio,
-                               Qt.TransformationMode.SmoothTransformation)
+            fitted = pm.scaled(
+                box * ratio,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
             fitted.setDevicePixelRatio(ratio)
             self._fitted_cache[key] = fitted
             while len(self._fitted_cache) > self.capacity:
                 self._fitted_cache.popitem(last=False)
         return fitted
 
-    def _render(self, painter: QPainter, option: QStyleOptionViewItem, pm: QPixmap | None,
-                badges: tuple[str, ...], snippet: str, state: str | None, broken: bool,
-                selected: bool, hover: bool) -> None:
+    def _render(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        pm: QPixmap | None,
+        badges: tuple[str, ...],
+        snippet: str,
+        state: str | None,
+        broken: bool,
+        selected: bool,
+        hover: bool,
+    ) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         pal = option.palette
@@ -180,11 +226,17 @@ class PhotoDelegate(QStyledItemDelegate):
             painter.drawRoundedRect(cell, 6, 6)
         box = QRectF(cell.x() + 5, cell.y() + 5, cell.width() - 10, self.thumb * 0.75)
         if pm is not None:
-            size = pm.deviceIndependentSize().toSize().scaled(
-                box.size().toSize(), Qt.AspectRatioMode.KeepAspectRatio)
-            target = QRectF(box.x() + (box.width() - size.width()) / 2,
-                            box.y() + (box.height() - size.height()) / 2,
-                            size.width(), size.height())
+            size = (
+                pm.deviceIndependentSize()
+                .toSize()
+                .scaled(box.size().toSize(), Qt.AspectRatioMode.KeepAspectRatio)
+            )
+            target = QRectF(
+                box.x() + (box.width() - size.width()) / 2,
+                box.y() + (box.height() - size.height()) / 2,
+                size.width(),
+                size.height(),
+            )
             painter.drawPixmap(target.toRect(), pm)
             photo_rect = target
         else:
@@ -192,18 +244,22 @@ class PhotoDelegate(QStyledItemDelegate):
             painter.setBrush(pal.color(QPalette.ColorRole.AlternateBase))
             painter.drawRoundedRect(box, 4, 4)
             painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
-            painter.drawText(box, Qt.AlignmentFlag.AlignCenter,
-                             "cannot show this photo" if broken else "…")
+            painter.drawText(
+                box, Qt.AlignmentFlag.AlignCenter, "cannot show this photo" if broken else "…"
+            )
             photo_rect = box
         self._paint_badges(painter, photo_rect, badges)
-        text_rect = QRectF(cell.x() + 6, box.bottom() + 6, cell.width() - 12,
-                           cell.bottom() - box.bottom() - 8)
-        colour = pal.color(QPalette.ColorRole.HighlightedText if selected
-                           else QPalette.ColorRole.Text)
+        text_rect = QRectF(
+            cell.x() + 6, box.bottom() + 6, cell.width() - 12, cell.bottom() - box.bottom() - 8
+        )
+        colour = pal.color(
+            QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        )
         caption = snippet
         if not caption:
-            caption = {"pending": "waiting for a caption…",
-                       "failed": "could not be captioned"}.get(state or "", "")
+            caption = {"pending": "waiting for a caption…", "failed": "could not be captioned"}.get(
+                state or "", ""
+            )
             colour = pal.color(QPalette.ColorRole.PlaceholderText)
         self._paint_text(painter, text_rect, caption, option.font, colour)
 
@@ -226,8 +282,9 @@ class PhotoDelegate(QStyledItemDelegate):
             painter.drawText(r, Qt.AlignmentFlag.AlignCenter, glyph)
             x -= size + 3
 
-    def _paint_text(self, painter: QPainter, rect: QRectF, snippet: str, font: QFont,
-                    colour: QColor) -> None:
+    def _paint_text(
+        self, painter: QPainter, rect: QRectF, snippet: str, font: QFont, colour: QColor
+    ) -> None:
         text, spans = split_marks(snippet)
         layout = QTextLayout(text, font)
         fmt = QTextCharFormat()
@@ -257,10 +314,14 @@ class PhotoDelegate(QStyledItemDelegate):
         for k, line in enumerate(lines):
             last = k == len(lines) - 1
             if last and line.textStart() + line.textLength() < len(text):
-                rest = fm.elidedText(text[line.textStart():], Qt.TextElideMode.ElideRight,
-                                     int(rect.width()))
-                painter.drawText(QRectF(rect.x(), rect.y() + line.y(), rect.width(),
-                                        line.height()), Qt.AlignmentFlag.AlignLeft, rest)
+                rest = fm.elidedText(
+                    text[line.textStart() :], Qt.TextElideMode.ElideRight, int(rect.width())
+                )
+                painter.drawText(
+                    QRectF(rect.x(), rect.y() + line.y(), rect.width(), line.height()),
+                    Qt.AlignmentFlag.AlignLeft,
+                    rest,
+                )
             else:
                 line.draw(painter, QPointF(rect.x(), rect.y()))
 
@@ -333,8 +394,20 @@ class PhotoGrid(QListView):
             broken = pm is None and thumbs is not None and thumbs.failed(path)
             render = time.perf_counter() < deadline
             cell = self.delegate.cell(
-                r.photo_id, pm, r.badges, r.snippet or r.text, r.state, broken, rect.size(),
-                ratio, selection.isSelected(idx), i == hover_row, palette, font, render=render)
+                r.photo_id,
+                pm,
+                r.badges,
+                r.snippet or r.text,
+                r.state,
+                broken,
+                rect.size(),
+                ratio,
+                selection.isSelected(idx),
+                i == hover_row,
+                palette,
+                font,
+                render=render,
+            )
             if not render:
                 behind = True
             if cell is not None:

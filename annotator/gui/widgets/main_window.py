@@ -89,9 +89,16 @@ class MainWindow(QMainWindow):
     sig_accepted = Signal(object)  # Accepted
     sig_roots_changed = Signal()  # the folder list (with counts) was refreshed
 
-    def __init__(self, library: Library, prefs: Preferences, *, store: QSettings | None = None,
-                 captioner: object | None = None, thumbnail_cache: Path | None = None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        library: Library,
+        prefs: Preferences,
+        *,
+        store: QSettings | None = None,
+        captioner: object | None = None,
+        thumbnail_cache: Path | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.library = library
         self.prefs = prefs
@@ -102,11 +109,17 @@ class MainWindow(QMainWindow):
         self.resize(1480, 900)
 
         self.tasks = Tasks(3, self)
-        self.thumbnails = ThumbnailLoader(thumbnail_cache or default_thumbnail_cache(),
-                                          threads=2, parent=self)
+        self.thumbnails = ThumbnailLoader(
+            thumbnail_cache or default_thumbnail_cache(), threads=2, parent=self
+        )
         self.bridge = Bridge(self)
-        self.worker = IndexWorker(library, prefs.index_settings(), self.bridge.listener,
-                                  captioner=captioner, watch=prefs.watch)  # type: ignore[arg-type]
+        self.worker = IndexWorker(
+            library,
+            prefs.index_settings(),
+            self.bridge.listener,
+            captioner=captioner,
+            watch=prefs.watch,
+        )  # type: ignore[arg-type]
         self.photos = PhotoListModel(library, self.tasks, self.thumbnails, self)
         self.roots = RootListModel(self)
         self.failures = FailureTableModel(self)
@@ -252,8 +265,13 @@ class MainWindow(QMainWindow):
         self.queue_label = QLabel()
         self.device_label = QLabel("device: …")
         self.model_label = QLabel("model: loading…")
-        for w in (self.queue_label, self.progress, self.rate_label, self.device_label,
-                  self.model_label):
+        for w in (
+            self.queue_label,
+            self.progress,
+            self.rate_label,
+            self.device_label,
+            self.model_label,
+        ):
             sb.addPermanentWidget(w)
 
     def _connect(self) -> None:
@@ -267,7 +285,8 @@ class MainWindow(QMainWindow):
         self.sidebar.sig_remove_clicked.connect(self.confirm_remove_root)
         self.sidebar.sig_failures_clicked.connect(self.open_failures)
         self.sidebar.sig_review_queue_clicked.connect(
-            lambda: self.act_review.setChecked(self.sidebar.btn_review.isChecked()))
+            lambda: self.act_review.setChecked(self.sidebar.btn_review.isChecked())
+        )
         self.grid.selectionModel().currentChanged.connect(self._current_changed)
         self.photos.modelAboutToBeReset.connect(self._before_reset)
         self.photos.modelReset.connect(self._after_reset)
@@ -362,7 +381,8 @@ class MainWindow(QMainWindow):
         order = self.store.value("window/order")
         if isinstance(order, str):
             self.sidebar.order_combo.setCurrentIndex(
-                max(0, self.sidebar.order_combo.findData(order)))
+                max(0, self.sidebar.order_combo.findData(order))
+            )
 
     # ------------------------------------------------------------------ messages
 
@@ -374,8 +394,12 @@ class MainWindow(QMainWindow):
 
     def current_query(self) -> PhotoQuery:
         """Return the query the search box and the sidebar describe."""
-        return PhotoQuery(text=self.search.text(), root_id=self.sidebar.selected_root(),
-                          show=self.sidebar.show_filter(), order_by=self.sidebar.order())
+        return PhotoQuery(
+            text=self.search.text(),
+            root_id=self.sidebar.selected_root(),
+            show=self.sidebar.show_filter(),
+            order_by=self.sidebar.order(),
+        )
 
     def apply_query(self, force: bool = False) -> None:
         """Show the photos of the current query (from the top)."""
@@ -398,15 +422,20 @@ class MainWindow(QMainWindow):
         self._review_mode = on
         self.sidebar.btn_review.setChecked(on)
         if on:
-            self._before_review = (self.search.text(), self.sidebar.show_filter(),
-                                   self.sidebar.order())
+            self._before_review = (
+                self.search.text(),
+                self.sidebar.show_filter(),
+                self.sidebar.order(),
+            )
             self.search.blockSignals(True)
             self.search.clear()
             self.search.blockSignals(False)
             self._select_first = True
             self.sidebar.set_filter("unreviewed", "confidence")
-            self.message("Review queue: unreviewed photos, least confident first. "
-                         "1–5 picks an alternative, F2 edits, Ctrl+Enter accepts and moves on.")
+            self.message(
+                "Review queue: unreviewed photos, least confident first. "
+                "1–5 picks an alternative, F2 edits, Ctrl+Enter accepts and moves on."
+            )
         else:
             text, show, order = self._before_review or ("", "all", "relevance")
             self.search.blockSignals(True)
@@ -449,9 +478,13 @@ class MainWindow(QMainWindow):
             if idx.isValid():
                 self._pending_select = None
                 self.grid.selectionModel().setCurrentIndex(
-                    idx, self.grid.selectionModel().SelectionFlag.ClearAndSelect)
-        elif not self.grid.currentIndex().isValid() and self.photos.rowCount() \
-                and self.panel.photo_id is None:
+                    idx, self.grid.selectionModel().SelectionFlag.ClearAndSelect
+                )
+        elif (
+            not self.grid.currentIndex().isValid()
+            and self.photos.rowCount()
+            and self.panel.photo_id is None
+        ):
             self.grid.select_row(0)
 
     def select_photo(self, photo_id: int) -> bool:
@@ -466,8 +499,7 @@ class MainWindow(QMainWindow):
     def pick_alternative(self, i: int) -> None:
         """Use the ``i``-th alternative, unless the keyboard is typing into a text field."""
         focus = self.focusWidget()
-        if isinstance(focus, TEXT_INPUTS) or (isinstance(focus, QComboBox)
-                                              and focus.isEditable()):
+        if isinstance(focus, TEXT_INPUTS) or (isinstance(focus, QComboBox) and focus.isEditable()):
             return
         self.panel.pick_alternative(i)
 
@@ -476,9 +508,11 @@ class MainWindow(QMainWindow):
     def accept_caption(self, photo_id: int, text: str) -> None:
         """Store ``text`` as the reviewed caption of ``photo_id`` (background), per settings."""
         library, prefs = self.library, self.prefs
-        self.tasks.submit(lambda: accept_caption(library, photo_id, text, prefs),
-                          self._accepted,
-                          lambda exc: self.message(f"could not store the caption: {exc}"))
+        self.tasks.submit(
+            lambda: accept_caption(library, photo_id, text, prefs),
+            self._accepted,
+            lambda exc: self.message(f"could not store the caption: {exc}"),
+        )
 
     def _accepted(self, result: Accepted) -> None:
         self.panel.accepted(result.photo_id)
@@ -539,18 +573,24 @@ class MainWindow(QMainWindow):
                 self.worker.wake()
             self.message("Folder paused" if pause else "Folder resumed")
 
-        self.tasks.submit(lambda: library.set_root_paused(root_id, pause), done,
-                          lambda exc: self.message(str(exc)))
+        self.tasks.submit(
+            lambda: library.set_root_paused(root_id, pause),
+            done,
+            lambda exc: self.message(str(exc)),
+        )
 
     def confirm_remove_root(self, root_id: int) -> None:
         """Ask, then stop watching a folder."""
-        row = self.roots.row(self.roots.row_of(root_id)) if self.roots.row_of(root_id) >= 0 \
-            else None
+        row = (
+            self.roots.row(self.roots.row_of(root_id)) if self.roots.row_of(root_id) >= 0 else None
+        )
         where = str(row.info.path) if row is not None and row.info is not None else "this folder"
         answer = QMessageBox.question(
-            self, "Stop watching?",
+            self,
+            "Stop watching?",
             f"Stop watching {where}?\n\nIts photos stay on disk; their captions are removed "
-            "from the library (captions already written into photos stay there).")
+            "from the library (captions already written into photos stay there).",
+        )
         if answer == QMessageBox.StandardButton.Yes:
             self.remove_root(root_id)
 
@@ -565,8 +605,9 @@ class MainWindow(QMainWindow):
             self.photos.refresh()
             self.worker.rewatch()
 
-        self.tasks.submit(lambda: library.remove_root(root_id), done,
-                          lambda exc: self.message(str(exc)))
+        self.tasks.submit(
+            lambda: library.remove_root(root_id), done, lambda exc: self.message(str(exc))
+        )
 
     def refresh_roots(self) -> None:
         """Re-read the folders and their counts (background)."""
@@ -586,8 +627,9 @@ class MainWindow(QMainWindow):
         total = rows[0].counts
         self.sidebar.set_failures(total.failed)
         self.queued = total.queued
-        self.queue_label.setText(f"{total.queued:,} queued" if total.queued and
-                                 not self.progress.isVisible() else "")
+        self.queue_label.setText(
+            f"{total.queued:,} queued" if total.queued and not self.progress.isVisible() else ""
+        )
         self.sig_roots_changed.emit()
 
     # ------------------------------------------------------------------ drag and drop
@@ -664,8 +706,11 @@ class MainWindow(QMainWindow):
         self.model_label.setText("model: none")
         self.model_label.setToolTip(reason)
         self.device_label.setText("")
-        self.message(f"Cannot load the captioning model ({reason}). Browsing works; choose a "
-                     "model in Settings to caption.", 0)
+        self.message(
+            f"Cannot load the captioning model ({reason}). Browsing works; choose a "
+            "model in Settings to caption.",
+            0,
+        )
 
     def _on_scanned(self, s: Scanned) -> None:
         self.refresh_roots()

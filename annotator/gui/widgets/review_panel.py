@@ -118,11 +118,13 @@ class PhotoView(QWidget):
         area = QRectF(self.rect()).adjusted(6, 6, -6, -6)
         if self._pixmap is None:
             return area
-        size = self._pixmap.size().scaled(area.size().toSize(),
-                                          Qt.AspectRatioMode.KeepAspectRatio)
-        return QRectF(area.x() + (area.width() - size.width()) / 2,
-                      area.y() + (area.height() - size.height()) / 2,
-                      size.width(), size.height())
+        size = self._pixmap.size().scaled(area.size().toSize(), Qt.AspectRatioMode.KeepAspectRatio)
+        return QRectF(
+            area.x() + (area.width() - size.width()) / 2,
+            area.y() + (area.height() - size.height()) / 2,
+            size.width(),
+            size.height(),
+        )
 
     def paintEvent(self, event: QPaintEvent) -> None:
         """Draw the photo, the heatmap and the word it belongs to."""
@@ -138,16 +140,23 @@ class PhotoView(QWidget):
         ratio = self.devicePixelRatioF()
         size = (target.size() * ratio).toSize()
         if self._scaled is None or self._scaled.size() != size:  # scale once per size
-            self._scaled = self._pixmap.scaled(size, Qt.AspectRatioMode.IgnoreAspectRatio,
-                                               Qt.TransformationMode.SmoothTransformation)
+            self._scaled = self._pixmap.scaled(
+                size,
+                Qt.AspectRatioMode.IgnoreAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
             self._scaled.setDevicePixelRatio(ratio)
             self._scaled_overlay = None
         p.drawPixmap(target.topLeft(), self._scaled)
         if self.overlay is not None:
             if self._scaled_overlay is None or self._scaled_overlay.size() != size:
-                self._scaled_overlay = QPixmap.fromImage(self.overlay.scaled(
-                    size, Qt.AspectRatioMode.IgnoreAspectRatio,
-                    Qt.TransformationMode.SmoothTransformation))
+                self._scaled_overlay = QPixmap.fromImage(
+                    self.overlay.scaled(
+                        size,
+                        Qt.AspectRatioMode.IgnoreAspectRatio,
+                        Qt.TransformationMode.SmoothTransformation,
+                    )
+                )
                 self._scaled_overlay.setDevicePixelRatio(ratio)
             p.drawPixmap(target.topLeft(), self._scaled_overlay)
         if self.overlay_word:
@@ -245,8 +254,9 @@ class WordStrip(QWidget):
             if i < len(self._low) and self._low[i]:
                 style += "border-bottom:2px dotted #e5484d;"
                 chip.setToolTip("the model was unsure of this word")
-            chip.setStyleSheet(f"QLabel#wordChip {{ {style} padding:2px 4px; "
-                               "border-radius:4px; font-size:15px; }")
+            chip.setStyleSheet(
+                f"QLabel#wordChip {{ {style} padding:2px 4px; border-radius:4px; font-size:15px; }}"
+            )
 
     def hasHeightForWidth(self) -> bool:
         """Return True: the words wrap."""
@@ -304,8 +314,9 @@ class ReviewPanel(QWidget):
     sig_overlay_changed = Signal(str)
     sig_draft_changed = Signal(str)
 
-    def __init__(self, library: Library, tasks: Tasks, undo_group: QUndoGroup,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, library: Library, tasks: Tasks, undo_group: QUndoGroup, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.library = library
         self.tasks = tasks
@@ -353,7 +364,8 @@ class ReviewPanel(QWidget):
         self.alternatives.setMaximumHeight(124)
         self.alternatives.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.alternatives.itemClicked.connect(
-            lambda item: self.pick_alternative(self.alternatives.row(item)))
+            lambda item: self.pick_alternative(self.alternatives.row(item))
+        )
         alt_title = QLabel("Alternatives  <span style='color:#8b8d94'>(keys 1–5)</span>")
 
         self.btn_prev = QPushButton("◀")
@@ -432,16 +444,18 @@ class ReviewPanel(QWidget):
         if pid is None:
             return
         library = self.library
-        self.tasks.submit(lambda: load_details(library, pid),
-                          lambda d: self._on_details(pid, d))
+        self.tasks.submit(lambda: load_details(library, pid), lambda d: self._on_details(pid, d))
 
     def _load_pixels(self, photo: object) -> None:
         pid = getattr(photo, "id", None)
         if pid is None or pid != self.photo_id:
             return
         path: Path = photo.path  # type: ignore[attr-defined]
-        self.tasks.submit(lambda: load_photo(path), lambda img: self._on_image(pid, img),
-                          lambda exc: self._on_image_error(pid, exc))
+        self.tasks.submit(
+            lambda: load_photo(path),
+            lambda img: self._on_image(pid, img),
+            lambda exc: self._on_image_error(pid, exc),
+        )
 
     def _on_image(self, pid: int, image: QImage) -> None:
         if pid != self.photo_id:
@@ -460,8 +474,9 @@ class ReviewPanel(QWidget):
         if details is not None:
             p = details.photo
             size = f" · {p.width}×{p.height}" if p.width and p.height else ""
-            self.header.setText(f"<b>{p.path.name}</b><span style='color:#8b8d94'>{size} · "
-                                f"{p.path.parent}</span>")
+            self.header.setText(
+                f"<b>{p.path.name}</b><span style='color:#8b8d94'>{size} · {p.path.parent}</span>"
+            )
             self.header.setToolTip(str(p.path))
         self._show_caption()
         self.sig_loaded.emit(pid)
@@ -514,8 +529,10 @@ class ReviewPanel(QWidget):
         low: list[bool] = []
         if d is not None and d.model_caption is not None and text == d.model_text:
             lp = d.model_caption.word_logprobs
-            low = [i < len(lp) and math.isfinite(lp[i]) and lp[i] < LOW_CONFIDENCE
-                   for i in range(len(self._words))]
+            low = [
+                i < len(lp) and math.isfinite(lp[i]) and lp[i] < LOW_CONFIDENCE
+                for i in range(len(self._words))
+            ]
         self.words.set_words(self._words, low)
         self._active_word = -1
         self.view.set_attention("", None)
@@ -533,21 +550,29 @@ class ReviewPanel(QWidget):
             self.info.setText("")
             return
         if d.caption is None:
-            state = {"pending": "Waiting for a caption.",
-                     "failed": "Could not be captioned: see Failures."}
+            state = {
+                "pending": "Waiting for a caption.",
+                "failed": "Could not be captioned: see Failures.",
+            }
             self.info.setText(state.get(d.photo.state.value, "No caption yet."))
             return
         c = d.caption
-        parts = ["<b>Edited by a person</b>" if c.source.value == "human"
-                 else f"Model caption <span style='color:#8b8d94'>({c.model_id or 'model'})"
-                      "</span>"]
+        parts = [
+            "<b>Edited by a person</b>"
+            if c.source.value == "human"
+            else f"Model caption <span style='color:#8b8d94'>({c.model_id or 'model'})</span>"
+        ]
         if c.confidence is not None and math.isfinite(c.confidence):
             parts.append(f"confidence {math.exp(c.confidence):.0%}")
-        parts.append("<span style='color:#30a46c'>✓ reviewed</span>" if c.reviewed
-                     else "<span style='color:#f5a524'>● not reviewed</span>")
+        parts.append(
+            "<span style='color:#30a46c'>✓ reviewed</span>"
+            if c.reviewed
+            else "<span style='color:#f5a524'>● not reviewed</span>"
+        )
         if self.has_draft:
-            parts.append("<span style='color:#3e8ef7'><b>draft, not saved</b> — "
-                         "Ctrl+Enter accepts</span>")
+            parts.append(
+                "<span style='color:#3e8ef7'><b>draft, not saved</b> — Ctrl+Enter accepts</span>"
+            )
         self.info.setText(" · ".join(parts))
 
     def _show_alternatives(self) -> None:

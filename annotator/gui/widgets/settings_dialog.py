@@ -82,8 +82,10 @@ class SettingsDialog(QDialog):
         self.sidecar.setCurrentIndex(max(0, self.sidecar.findData(prefs.sidecar_style)))
         self.overwrite = QCheckBox("Replace descriptions a person wrote in other software")
         self.overwrite.setChecked(prefs.overwrite_human)
-        self.overwrite.setToolTip("Off (recommended): such descriptions are kept and imported "
-                                  "into the library as human captions")
+        self.overwrite.setToolTip(
+            "Off (recommended): such descriptions are kept and imported "
+            "into the library as human captions"
+        )
         self.metadata.currentIndexChanged.connect(self._update)
 
         lib_box = QGroupBox("Library")
@@ -100,18 +102,23 @@ class SettingsDialog(QDialog):
         f3.addRow("Captions", self.metadata)
         f3.addRow("Sidecar name", self.sidecar)
         f3.addRow("", self.overwrite)
-        note = QLabel("A new library location takes effect at once (the app reopens it); "
-                      "model, beam size and device apply from the next batch.")
+        note = QLabel(
+            "A new library location takes effect at once (the app reopens it); "
+            "model, beam size and device apply from the next batch."
+        )
         note.setWordWrap(True)
         note.setObjectName("hint")
 
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel
-                                   | QDialogButtonBox.StandardButton.RestoreDefaults)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok
+            | QDialogButtonBox.StandardButton.Cancel
+            | QDialogButtonBox.StandardButton.RestoreDefaults
+        )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
-            self._restore_defaults)
+            self._restore_defaults
+        )
         lay = QVBoxLayout(self)
         lay.addWidget(lib_box)
         lay.addWidget(cap_box)
@@ -127,16 +134,22 @@ class SettingsDialog(QDialog):
 
     def _browse_library(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
-            self, "Library file", self.library.text() or str(default_library_path()),
+            self,
+            "Library file",
+            self.library.text() or str(default_library_path()),
             "Library (*.sqlite3 *.sqlite *.db);;All files (*)",
-            options=QFileDialog.Option.DontConfirmOverwrite)
+            options=QFileDialog.Option.DontConfirmOverwrite,
+        )
         if path:
             self.library.setText(path)
 
     def _browse_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Captioning model", self.model.text() or str(default_model_path().parent),
-            "Checkpoints (*.safetensors);;All files (*)")
+            self,
+            "Captioning model",
+            self.model.text() or str(default_model_path().parent),
+            "Checkpoints (*.safetensors);;All files (*)",
+        )
         if path:
             self.model.setText(path)
 

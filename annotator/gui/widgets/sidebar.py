@@ -22,11 +22,18 @@ from annotator.gui.models.roots import ALL_ROOTS, RootListModel, RootRoles
 
 Index = QModelIndex | QPersistentModelIndex
 
-SHOW_LABELS = (("all", "All photos"), ("unreviewed", "Not reviewed"),
-               ("human", "Edited by a person"), ("reviewed", "Reviewed"),
-               ("problems", "Queued and failed"))
-ORDER_LABELS = (("relevance", "Best match"), ("date", "Newest first"),
-                ("confidence", "Lowest confidence first"))
+SHOW_LABELS = (
+    ("all", "All photos"),
+    ("unreviewed", "Not reviewed"),
+    ("human", "Edited by a person"),
+    ("reviewed", "Reviewed"),
+    ("problems", "Queued and failed"),
+)
+ORDER_LABELS = (
+    ("relevance", "Best match"),
+    ("date", "Newest first"),
+    ("confidence", "Lowest confidence first"),
+)
 
 
 class RootDelegate(QStyledItemDelegate):
@@ -57,18 +64,23 @@ class RootDelegate(QStyledItemDelegate):
         painter.setFont(font)
         line = option.fontMetrics.lineSpacing()
         painter.setPen(text)
-        name = option.fontMetrics.elidedText(f"{icon}  {index.data()}",
-                                             Qt.TextElideMode.ElideMiddle, int(r.width()) - 16)
-        painter.drawText(QRectF(r.x() + 8, r.y() + 5, r.width() - 16, line),
-                         Qt.AlignmentFlag.AlignLeft, name)
+        name = option.fontMetrics.elidedText(
+            f"{icon}  {index.data()}", Qt.TextElideMode.ElideMiddle, int(r.width()) - 16
+        )
+        painter.drawText(
+            QRectF(r.x() + 8, r.y() + 5, r.width() - 16, line), Qt.AlignmentFlag.AlignLeft, name
+        )
         small = QFont(option.font)
         small.setPointSizeF(option.font.pointSizeF() * 0.88)
         painter.setFont(small)
         dim = QColor(text)
         dim.setAlpha(170)
         painter.setPen(dim)
-        painter.drawText(QRectF(r.x() + 8 + 18, r.y() + 5 + line, r.width() - 34, line),
-                         Qt.AlignmentFlag.AlignLeft, index.data(RootRoles.Summary) or "")
+        painter.drawText(
+            QRectF(r.x() + 8 + 18, r.y() + 5 + line, r.width() - 34, line),
+            Qt.AlignmentFlag.AlignLeft,
+            index.data(RootRoles.Summary) or "",
+        )
         painter.restore()
 
 

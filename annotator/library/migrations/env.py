@@ -23,8 +23,11 @@ def _run(conn: object) -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=config.get_main_option("sqlalchemy.url"), literal_binds=True,
-                      target_metadata=Base.metadata)
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        literal_binds=True,
+        target_metadata=Base.metadata,
+    )
     with context.begin_transaction():
         context.run_migrations()
 elif connection is not None:

@@ -48,7 +48,8 @@ def upgrade() -> None:
         _timestamp("taken_at", nullable=True),
         _timestamp("photo_date"),
         sa.Column(
-            "state", _enum("photo_state", "pending", "captioned", "failed", "missing"),
+            "state",
+            _enum("photo_state", "pending", "captioned", "failed", "missing"),
             nullable=False,
         ),
         _timestamp("added_at"),
@@ -83,11 +84,15 @@ def upgrade() -> None:
         sa.Column("parent_id", sa.Integer(), nullable=True),
         _timestamp("created_at"),
         sa.ForeignKeyConstraint(
-            ["parent_id"], ["captions.id"], name=op.f("fk_captions_parent_id_captions"),
+            ["parent_id"],
+            ["captions.id"],
+            name=op.f("fk_captions_parent_id_captions"),
             ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
-            ["photo_id"], ["photos.id"], name=op.f("fk_captions_photo_id_photos"),
+            ["photo_id"],
+            ["photos.id"],
+            name=op.f("fk_captions_photo_id_photos"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_captions")),
@@ -96,15 +101,22 @@ def upgrade() -> None:
     # renders a boolean test there ("is_current = 1").
     sqlite_current, pg_current = sa.text("is_current = 1"), sa.text("is_current")
     op.create_index(
-        "ix_captions_current_confidence", "captions", ["confidence"],
-        sqlite_where=sqlite_current, postgresql_where=pg_current,
+        "ix_captions_current_confidence",
+        "captions",
+        ["confidence"],
+        sqlite_where=sqlite_current,
+        postgresql_where=pg_current,
     )
     op.create_index(op.f("ix_captions_model_version"), "captions", ["model_version"])
     op.create_index(op.f("ix_captions_parent_id"), "captions", ["parent_id"])
     op.create_index(op.f("ix_captions_photo_id"), "captions", ["photo_id"])
     op.create_index(
-        "uq_captions_current_photo", "captions", ["photo_id"], unique=True,
-        sqlite_where=sqlite_current, postgresql_where=pg_current,
+        "uq_captions_current_photo",
+        "captions",
+        ["photo_id"],
+        unique=True,
+        sqlite_where=sqlite_current,
+        postgresql_where=pg_current,
     )
 
     op.create_table(
@@ -115,7 +127,9 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(), nullable=False),
         _timestamp("created_at"),
         sa.ForeignKeyConstraint(
-            ["photo_id"], ["photos.id"], name=op.f("fk_failures_photo_id_photos"),
+            ["photo_id"],
+            ["photos.id"],
+            name=op.f("fk_failures_photo_id_photos"),
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_failures")),
@@ -149,7 +163,9 @@ def upgrade() -> None:
         sa.Column("codec", sa.String(length=16), nullable=False),
         sa.Column("data", sa.LargeBinary(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["caption_id"], ["captions.id"], name=op.f("fk_attention_maps_caption_id_captions"),
+            ["caption_id"],
+            ["captions.id"],
+            name=op.f("fk_attention_maps_caption_id_captions"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("caption_id", name=op.f("pk_attention_maps")),
