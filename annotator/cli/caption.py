@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from annotator.cli._common import add_device, add_model
+from annotator.cli._common import add_device, add_guidance, add_model
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="rank hypotheses by score / length**alpha (default 0: total score)",
     )
     p.add_argument("--batch-size", type=int, default=16)
+    add_guidance(p)
     add_device(p)
     p.add_argument("--json", action="store_true", help="print JSON with scores and n-best")
     p.add_argument(
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         beam_size=args.beam_size,
         length_penalty=args.length_penalty,
+        guidance=args.guidance,
     )
     failed = 0
     records = []

@@ -10,7 +10,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from annotator.cli._common import add_device, add_library, add_model
+from annotator.cli._common import add_device, add_guidance, add_library, add_model
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -48,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--poll", action="store_true", help="watch by polling (network mounts send no file events)"
     )
     p.add_argument("--beam-size", type=int, default=3)
+    add_guidance(p)
     p.add_argument("--batch-size", type=int, default=16)
     add_device(p)
     p.add_argument(
@@ -121,6 +122,7 @@ def run_index(args: argparse.Namespace) -> int:
     settings = IndexSettings(
         model=args.model,
         beam_size=args.beam_size,
+        guidance=args.guidance,
         batch_size=args.batch_size,
         device=args.device,
         workers=args.workers,

@@ -37,6 +37,7 @@ class IndexSettings:
     model: str | None = None  # checkpoint path; None: the default model
     beam_size: int = 3
     length_penalty: float = 0.0
+    guidance: str = "tags"  # tags: captions name confident keywords; none: plain beam search
     batch_size: int = 16
     device: str = "auto"
     workers: int = 2  # decoding / hashing / metadata threads
@@ -316,7 +317,11 @@ class Indexer:
                 decoded = [b for b in batch if isinstance(b, stages.Decoded)]
                 failures = [b for b in batch if isinstance(b, stages.Failed)]
                 results = stages.caption(
-                    captioner, decoded, beam_size=s.beam_size, length_penalty=s.length_penalty
+                    captioner,
+                    decoded,
+                    beam_size=s.beam_size,
+                    length_penalty=s.length_penalty,
+                    guidance=s.guidance,
                 )
                 ok = [
                     (d, r)
