@@ -1,6 +1,6 @@
 """The main window: folders, thumbnail grid, review panel, search, status bar.
 
-It wires the library and an :class:`~annotator.gui.worker.IndexWorker` to the
+It wires the library and an :class:`~annotator.pipeline.service.IndexService` to the
 widgets. Every database call and every decode runs on a background thread
 (:class:`~annotator.gui.tasks.Tasks`, the worker, the thumbnail loader); the GUI
 thread only builds widgets, converts QImages to QPixmaps and handles signals.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QModelIndex, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -39,8 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from annotator.gui.actions import Accepted, accept_caption
-from annotator.gui.bridge import Bridge, FilesRemoved, ModelReady, Scanned
+from annotator.gui.bridge import Bridge
 from annotator.gui.models.failures import FailureTableModel
 from annotator.gui.models.photos import PhotoListModel, PhotoQuery, Roles
 from annotator.gui.models.roots import RootListModel, RootRow, read_roots
@@ -53,9 +53,13 @@ from annotator.gui.widgets.grid import PhotoGrid
 from annotator.gui.widgets.review_panel import MAX_ALTERNATIVES, ReviewPanel
 from annotator.gui.widgets.settings_dialog import SettingsDialog
 from annotator.gui.widgets.sidebar import Sidebar
-from annotator.gui.worker import IndexWorker
-from annotator.library.repository import Library, RootInfo
+from annotator.library import Library, RootInfo
+from annotator.pipeline.review import Accepted, accept_caption
 from annotator.pipeline.runner import PhotoCaptioned, PhotoFailed, Progress, RunSummary
+from annotator.pipeline.service import FilesRemoved, IndexService, ModelReady, Scanned
+
+if TYPE_CHECKING:
+    from annotator.model.captioner import Captioner
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +99,7 @@ class MainWindow(QMainWindow):
         prefs: Preferences,
         *,
         store: QSettings | None = None,
-        captioner: object | None = None,
+        captioner: Captioner | None = None,
         thumbnail_cache: Path | None = None,
         parent: QWidget | None = None,
     ) -> None:
@@ -113,13 +117,14 @@ class MainWindow(QMainWindow):
             thumbnail_cache or default_thumbnail_cache(), threads=2, parent=self
         )
         self.bridge = Bridge(self)
-        self.worker = IndexWorker(
+        self.worker = IndexService(
             library,
             prefs.index_settings(),
             self.bridge.listener,
             captioner=captioner,
             watch=prefs.watch,
-        )  # type: ignore[arg-type]
+            background=True,
+        )
         self.photos = PhotoListModel(library, self.tasks, self.thumbnails, self)
         self.roots = RootListModel(self)
         self.failures = FailureTableModel(self)
@@ -509,7 +514,7 @@ class MainWindow(QMainWindow):
         """Store ``text`` as the reviewed caption of ``photo_id`` (background), per settings."""
         library, prefs = self.library, self.prefs
         self.tasks.submit(
-            lambda: accept_caption(library, photo_id, text, prefs),
+            lambda: accept_caption(library, photo_id, text, prefs.index_settings()),
             self._accepted,
             lambda exc: self.message(f"could not store the caption: {exc}"),
         )
@@ -787,18 +792,10 @@ class MainWindow(QMainWindow):
 
     def retry_failures(self) -> None:
         """Queue every failed photo again."""
-        library = self.library
-
-        def retry() -> int:
-            ids = [f.photo_id for f in library.failures(limit=None) if f.photo_id is not None]
-            n = library.enqueue(ids)
-            library.clear_failures()
-            return n
 
         def done(n: int) -> None:
-            self.worker.wake()
             self.failures.set_rows([])
             self.message(f"{n:,} photo(s) queued again")
             self.schedule_roots_refresh()
 
-        self.tasks.submit(retry, done, lambda exc: self.message(str(exc)))
+        self.tasks.submit(self.worker.retry_failed, done, lambda exc: self.message(str(exc)))

@@ -42,11 +42,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from annotator.gui.actions import CaptionDetails, attention_map, load_details
 from annotator.gui.images import heatmap, load_photo
 from annotator.gui.tasks import Tasks
 from annotator.gui.widgets.flow import FlowLayout
-from annotator.library.repository import Library
+from annotator.library import Library
+from annotator.pipeline.review import CaptionDetails, attention_map, load_details
 
 MAX_ALTERNATIVES = 5
 OVERLAY_SIDE = 480  # the heatmap is computed at this size and scaled smoothly when drawn
