@@ -245,7 +245,7 @@ def _watch(
 
 def run_failures(args: argparse.Namespace) -> int:
     """List recorded failures."""
-    from annotator.library.repository import open_library
+    from annotator.library import open_library
 
     with open_library(args.library, create=False) as library:
         rows = library.failures(limit=args.limit)

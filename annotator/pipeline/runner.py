@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from annotator.core.types import CaptionResult
-from annotator.library.repository import ClaimedJob, Library, PhotoFile, RootInfo
-from annotator.library.schema import PhotoState
+from annotator.library import ClaimedJob, Library, PhotoFile, PhotoState, RootInfo
 from annotator.model.captioner import Captioner
 from annotator.pipeline import stages
 from annotator.pipeline.scan import iter_photos
