@@ -11,7 +11,14 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from annotator.cli._common import add_device, add_library, add_model
+from annotator.cli._common import (
+    add_beam_size,
+    add_device,
+    add_library,
+    add_metadata,
+    add_model,
+    user_settings,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -48,31 +55,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--poll", action="store_true", help="watch by polling (network mounts send no file events)"
     )
-    p.add_argument("--beam-size", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=16)
+    add_beam_size(p)
+    p.add_argument("--batch-size", type=int, default=None, help="photos per batch (default 16)")
     add_device(p)
-    p.add_argument(
-        "--metadata",
-        choices=["embed", "sidecar", "none"],
-        default="embed",
-        help="write captions into the photos (embed, default), into XMP "
-        "sidecars, or keep them in the library only (none)",
-    )
-    p.add_argument(
-        "--sidecar-style",
-        choices=["ext-append", "replace"],
-        default="ext-append",
-        help="sidecar name: photo.jpg.xmp (default) or photo.xmp",
-    )
-    p.add_argument(
-        "--overwrite-human",
-        action="store_true",
-        help="replace descriptions a person wrote (default: keep and import them)",
-    )
+    add_metadata(p)
     p.add_argument(
         "--workers",
         type=int,
-        default=2,
+        default=None,
         help="threads for decoding, hashing and metadata (default 2)",
     )
     p.add_argument("--retry-failed", action="store_true", help="queue failed photos again")
@@ -119,15 +109,11 @@ def run_index(args: argparse.Namespace) -> int:
         if not p.is_dir():
             print(f"annotator: error: {p}: not a folder", file=sys.stderr)
             return 2
-    settings = IndexSettings(
-        model=args.model,
-        beam_size=args.beam_size,
-        batch_size=args.batch_size,
-        device=args.device,
-        workers=args.workers,
-        metadata=args.metadata,
-        sidecar_style=args.sidecar_style,
-        overwrite_human=args.overwrite_human,
+    if args.beam_size is not None and args.beam_size < 1:
+        print("annotator: error: --beam-size must be at least 1", file=sys.stderr)
+        return 2
+    settings = IndexSettings.of(
+        user_settings(args),
         recaption_older=args.recaption_older,
         retry_failed=args.retry_failed,
     )
@@ -158,7 +144,7 @@ def run_index(args: argparse.Namespace) -> int:
         elif isinstance(event, Finished) and bar is not None:
             bar.close()
 
-    with open_library(args.library) as library:
+    with open_library(settings.library_location()) as library:
         if args.watch:
             summary = _watch(library, settings, paths, listener, args, say)
             if summary is None:

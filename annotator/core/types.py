@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+
+# Where captions go: into the photo, into an XMP sidecar, or only into the library.
+# Defined here, below both metadata and settings; ``annotator.metadata.types`` exports them.
+MetadataMode = Literal["embed", "sidecar", "none"]
+METADATA_MODES: tuple[MetadataMode, ...] = ("embed", "sidecar", "none")
+# Sidecar names: photo.jpg.xmp ("ext-append") or photo.xmp ("replace").
+SidecarStyle = Literal["ext-append", "replace"]
+SIDECAR_STYLES: tuple[SidecarStyle, ...] = ("ext-append", "replace")
 
 
 @dataclass(frozen=True)

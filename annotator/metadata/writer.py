@@ -30,13 +30,15 @@ from annotator.core.errors import MetadataReadError, MetadataWriteError
 from annotator.metadata import container, exif, jpeg, webp, xmp
 from annotator.metadata.reader import read_metadata
 from annotator.metadata.types import (
+    METADATA_MODES,
     SIDECAR_STYLES,
-    WRITE_MODES,
     HumanDescriptionFound,
+    MetadataMode,
     Origin,
     Outcome,
     PhotoMetadata,
     Provenance,
+    SidecarStyle,
     WriteReport,
 )
 
@@ -95,8 +97,8 @@ def write_caption(
     text: str,
     *,
     provenance: Provenance,
-    mode: Literal["embed", "sidecar", "none"] = "embed",
-    sidecar_style: Literal["ext-append", "replace"] = "ext-append",
+    mode: MetadataMode = "embed",
+    sidecar_style: SidecarStyle = "ext-append",
     overwrite_human: bool = False,
     keep_mtime: bool = True,
     backup: bool = False,
@@ -114,8 +116,8 @@ def write_caption(
     safely; the photo is then unchanged.
     """
     path = Path(path)
-    if mode not in WRITE_MODES:
-        raise ValueError(f"mode must be one of {WRITE_MODES}, not {mode!r}")
+    if mode not in METADATA_MODES:
+        raise ValueError(f"mode must be one of {METADATA_MODES}, not {mode!r}")
     if sidecar_style not in SIDECAR_STYLES:
         raise ValueError(f"sidecar_style must be one of {SIDECAR_STYLES}, not {sidecar_style!r}")
     caption = xmp.clean_text(text)

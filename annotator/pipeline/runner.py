@@ -17,9 +17,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
+from annotator.core.settings import Settings
 from annotator.core.types import CaptionResult
 from annotator.library import ClaimedJob, Library, PhotoFile, PhotoState, RootInfo
 from annotator.model.captioner import Captioner
@@ -30,20 +32,25 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class IndexSettings:
-    """How to index: model, decoding, batching, device, metadata."""
+class IndexSettings(Settings):
+    """How to index: the user's :class:`Settings` plus what one run may ask for.
 
-    model: str | None = None  # checkpoint path; None: the default model
-    beam_size: int = 3
+    ``model`` "" (or None) is the default model.
+    """
+
     length_penalty: float = 0.0
-    batch_size: int = 16
-    device: str = "auto"
-    workers: int = 2  # decoding / hashing / metadata threads
-    metadata: str = "embed"  # embed, sidecar or none
-    sidecar_style: str = "ext-append"  # photo.jpg.xmp; "replace": photo.xmp
-    overwrite_human: bool = False
     recaption_older: bool = False  # re-caption model captions from older models
     retry_failed: bool = False
+
+    @classmethod
+    def of(cls, settings: Settings, **run: Any) -> IndexSettings:
+        """Return ``settings`` for indexing, with the run's options ``run`` (and overrides)."""
+        shared = {f.name: getattr(settings, f.name) for f in fields(Settings)}
+        return cls(**{**shared, **run})
+
+    def same_work(self, other: IndexSettings) -> bool:
+        """Return whether ``other`` captions and writes exactly as these settings do."""
+        return replace(self, library="", watch=False) == replace(other, library="", watch=False)
 
 
 @dataclass(frozen=True)
@@ -134,7 +141,7 @@ class Indexer:
     def captioner(self) -> Captioner:
         """Return the captioner, loading it on first use."""
         if self._captioner is None:
-            self._captioner = Captioner.load(self.settings.model, self.settings.device)
+            self._captioner = Captioner.load(self.settings.model or None, self.settings.device)
             self.listener(Status(f"model {self._captioner.model_id} on {self._captioner.device}"))
         return self._captioner
 
