@@ -93,13 +93,13 @@ def run_index(args: argparse.Namespace) -> int:
     """Run headless indexing, printing captions, progress and a summary."""
     from tqdm import tqdm
 
+    from annotator.core.types import PhotoFailure
     from annotator.library import open_library
     from annotator.pipeline.runner import (
         Finished,
         Indexer,
         IndexSettings,
         PhotoCaptioned,
-        PhotoFailed,
         Progress,
         Status,
     )
@@ -137,7 +137,7 @@ def run_index(args: argparse.Namespace) -> int:
         elif isinstance(event, PhotoCaptioned):
             note = f"  [{event.metadata}]" if event.metadata and not args.quiet else ""
             say(f"{event.path}\t{event.text}{note}")
-        elif isinstance(event, PhotoFailed):
+        elif isinstance(event, PhotoFailure):
             say(f"annotator: error: {event.path}: {event.reason}", err=True)
         elif isinstance(event, Status):
             say(f"annotator: {event.message}", err=True)

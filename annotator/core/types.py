@@ -57,7 +57,13 @@ class CaptionResult:
 
 @dataclass(frozen=True)
 class PhotoFailure:
-    """A photo that could not be processed, with the reason in one line."""
+    """A photo that could not be read, decoded or captioned, with the reason in one line.
+
+    The one failure value of the pipeline: stages return it, the indexer reports it
+    to its listener, and the library records it (as a ``FailureInfo`` row).
+    ``job_id`` is the queue job it failed in, if any.
+    """
 
     path: Path
     reason: str
+    job_id: int | None = None

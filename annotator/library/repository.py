@@ -996,7 +996,7 @@ class Library:
                 f"job {job_id}: attention must be (T, H, W) with T = {len(result.words)} words, "
                 f"got {attention.shape}"
             )
-        return attention_codec.encode(attention)
+        return attention_codec.pack(attention)
 
     def fail_job(
         self, job_id: int, reason: str, *, retry: bool = False, max_attempts: int = MAX_ATTEMPTS
@@ -1210,7 +1210,7 @@ class Library:
         caption_id, text, stored = row
         if stored.codec != attention_codec.CODEC:
             raise LibraryError(f"caption {caption_id}: unknown attention codec {stored.codec!r}")
-        maps = attention_codec.decode(stored.data, stored.n_words, stored.height, stored.width)
+        maps = attention_codec.unpack(stored.data, stored.n_words, stored.height, stored.width)
         return AttentionInfo(caption_id, tuple(text.split(" ")), maps)
 
     def attention_for_word(self, photo_id: int, word: str) -> np.ndarray | None:

@@ -83,7 +83,7 @@ class Captioner:
         return self.encoder(images.to(self.device, non_blocking=True))  # (B, P, E)
 
     @torch.inference_mode()
-    def decode(
+    def caption_features(
         self,
         features: torch.Tensor,
         *,
@@ -109,7 +109,7 @@ class Captioner:
 
     def caption_tensors(self, images: torch.Tensor, **kw: object) -> list[CaptionResult]:
         """Encode and caption a batch of preprocessed images (B, 3, S, S)."""
-        return self.decode(self.encode(images), **kw)  # type: ignore[arg-type]
+        return self.caption_features(self.encode(images), **kw)  # type: ignore[arg-type]
 
     def caption_files(
         self, paths: Sequence[str | Path], *, batch_size: int = 16, **kw: object

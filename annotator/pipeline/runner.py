@@ -1,7 +1,7 @@
 """Compose the stages into an indexer, used identically by the CLI and the GUI.
 
 The indexer reports through a listener: a callable receiving plain event values
-(:class:`Progress`, :class:`PhotoCaptioned`, :class:`PhotoFailed`,
+(:class:`Progress`, :class:`PhotoCaptioned`, :class:`~annotator.core.types.PhotoFailure`,
 :class:`Status`, :class:`Finished`), called on the indexer's own thread. The GUI
 turns them into queued Qt signals; the CLI prints them.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from annotator.core.settings import Settings
-from annotator.core.types import CaptionResult
+from annotator.core.types import CaptionResult, PhotoFailure
 from annotator.library import ClaimedJob, Library, PhotoFile, PhotoState, RootInfo
 from annotator.model.captioner import Captioner
 from annotator.pipeline import stages
@@ -75,14 +75,6 @@ class PhotoCaptioned:
 
 
 @dataclass(frozen=True)
-class PhotoFailed:
-    """A photo failed; it is in the library's failures list with the reason."""
-
-    path: Path
-    reason: str
-
-
-@dataclass(frozen=True)
 class Status:
     """A human-readable note (root paused, model loaded, ...)."""
 
@@ -113,7 +105,7 @@ class Finished:
     summary: RunSummary
 
 
-Event = Progress | PhotoCaptioned | PhotoFailed | Status | Finished
+Event = Progress | PhotoCaptioned | PhotoFailure | Status | Finished
 Listener = Callable[[Event], None]
 
 
@@ -219,23 +211,25 @@ class Indexer:
                 continue
             todo.append(path)
             if len(todo) >= 64:
-                self._register(root, todo, pool)
+                self._record_files(root, todo, pool)
                 todo = []
         if todo:
-            self._register(root, todo, pool)
+            self._record_files(root, todo, pool)
         gone = [p for p in known if p not in seen and not Path(p).exists()]
         if gone and root.path.is_dir():
             self.summary.missing += self.library.mark_missing(gone)
 
-    def _register(self, root: RootInfo, paths: Sequence[Path], pool: ThreadPoolExecutor) -> None:
+    def _record_files(
+        self, root: RootInfo, paths: Sequence[Path], pool: ThreadPoolExecutor
+    ) -> None:
         described = stages.describe_files(paths, pool)
         files = [d for d in described if isinstance(d, PhotoFile)]
         for d in described:
-            if isinstance(d, stages.Failed):
-                self._failed(d.path, d.reason)
+            if isinstance(d, PhotoFailure):
+                self._failed(d)
         if not files:
             return
-        results = stages.register(self.library, root.id, files)
+        results = stages.record_files(self.library, root.id, files)
         for r in results:
             if r.status == "moved":
                 self.summary.moved += 1
@@ -244,7 +238,7 @@ class Indexer:
             else:
                 self.summary.skipped += 1
 
-    def register_paths(self, paths: Iterable[Path]) -> int:
+    def record_paths(self, paths: Iterable[Path]) -> int:
         """Record files reported by the watcher; return how many were queued."""
         by_root: dict[int, tuple[RootInfo, list[Path]]] = {}
         for p in paths:
@@ -254,7 +248,7 @@ class Indexer:
         before = self.summary.queued
         with ThreadPoolExecutor(max(1, self.settings.workers)) as pool:
             for root, ps in by_root.values():
-                self._register(root, ps, pool)
+                self._record_files(root, ps, pool)
         queued = self.summary.queued - before
         if queued:
             self.wake()
@@ -281,10 +275,10 @@ class Indexer:
 
     # ------------------------------------------------------------------ captioning
 
-    def _failed(self, path: Path, reason: str) -> None:
+    def _failed(self, failure: PhotoFailure) -> None:
         self.summary.failed += 1
-        self.summary.failures.append((path, reason))
-        self.listener(PhotoFailed(path, reason))
+        self.summary.failures.append((failure.path, failure.reason))
+        self.listener(failure)
 
     def _pending_total(self) -> int:
         counts = self.library.queue_counts()
@@ -311,9 +305,9 @@ class Indexer:
         pending_writes: list[tuple[Future, stages.Decoded, CaptionResult]] = []
         with ThreadPoolExecutor(max(1, s.workers)) as pool, ThreadPoolExecutor(1) as loader:
 
-            def claim_and_decode() -> list[stages.Decoded | stages.Failed]:
+            def claim_and_decode() -> list[stages.Decoded | PhotoFailure]:
                 jobs: list[ClaimedJob] = self.library.claim_jobs(s.batch_size)
-                return stages.decode(jobs, preset, pool) if jobs else []
+                return stages.decode_photos(jobs, preset, pool) if jobs else []
 
             nxt = loader.submit(claim_and_decode)
             while True:
@@ -328,11 +322,12 @@ class Indexer:
                     nxt = loader.submit(claim_and_decode)
                     continue
                 if self._stop.is_set():  # claimed but not started: give the jobs back
-                    self.library.release_jobs(b.job.job_id for b in batch if b.job is not None)
+                    ids = [stages.job_id(x) for x in batch]
+                    self.library.release_jobs(i for i in ids if i is not None)
                     break
                 nxt = loader.submit(claim_and_decode)  # decode the next batch meanwhile
                 decoded = [b for b in batch if isinstance(b, stages.Decoded)]
-                failures = [b for b in batch if isinstance(b, stages.Failed)]
+                failures = [b for b in batch if isinstance(b, PhotoFailure)]
                 results = stages.caption(
                     captioner, decoded, beam_size=s.beam_size, length_penalty=s.length_penalty
                 )
@@ -341,10 +336,10 @@ class Indexer:
                     for d, r in zip(decoded, results, strict=True)
                     if isinstance(r, CaptionResult)
                 ]
-                failures += [r for r in results if isinstance(r, stages.Failed)]
+                failures += [r for r in results if isinstance(r, PhotoFailure)]
                 stages.fail(self.library, failures)
                 for f in failures:
-                    self._failed(f.path, f.reason)
+                    self._failed(f)
                 if s.metadata == "none":
                     self._store([(d, r, None) for d, r in ok], version)
                 else:  # a job completes once its caption is in the photo AND the library

@@ -317,7 +317,7 @@ class IndexService:
                 self._watcher = watcher
 
     def _on_files(self, paths: list[Path]) -> None:
-        queued = self._scanner.register_paths(paths)
+        queued = self._scanner.record_paths(paths)
         self.wake()
         self.emit(Scanned((), queued))
 

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from annotator.core.settings import Settings, save_settings
+from annotator.core.types import PhotoFailure
 from annotator.gui.bridge import Bridge
 from annotator.gui.models.failures import FailureTableModel
 from annotator.gui.models.photos import PhotoListModel, PhotoQuery, Roles
@@ -60,7 +61,6 @@ from annotator.pipeline.review import Accepted, accept_caption
 from annotator.pipeline.runner import (
     IndexSettings,
     PhotoCaptioned,
-    PhotoFailed,
     Progress,
     RunSummary,
 )
@@ -587,7 +587,7 @@ class MainWindow(QMainWindow):
         if not self._dirty_timer.isActive():
             self._dirty_timer.start()
 
-    def _on_failed(self, e: PhotoFailed) -> None:
+    def _on_failed(self, e: PhotoFailure) -> None:
         self.message(f"{e.path.name}: {e.reason}")
         pid = self.photos.photo_id_at_path(str(e.path))
         if pid is not None:
