@@ -6,9 +6,12 @@ front door); it uses the library's ``_read``/``_write`` sessions.
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +43,57 @@ from annotator.library.values import (
 )
 
 MAX_ATTEMPTS = 3
+LEASE_S = 120.0  # a claim holds this long without a heartbeat
+HEARTBEAT_S = LEASE_S / 4  # how often a worker extends its leases
+
+_HOST = socket.gethostname()[:64]
+_LIVE_OWNERS: set[str] = set()  # owners of the libraries open in this process
+
+
+def new_owner() -> str:
+    """Return a fresh owner id, ``host:pid:token``, and count it live in this process."""
+    owner = f"{_HOST}:{os.getpid()}:{secrets.token_hex(6)}"
+    _LIVE_OWNERS.add(owner)
+    return owner
+
+
+def end_owner(owner: str) -> None:
+    """Count ``owner`` dead: its library was closed."""
+    _LIVE_OWNERS.discard(owner)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    except OSError:
+        return True
+    return True
+
+
+def _abandoned(owner: str | None, lease_until: datetime | None, now: datetime) -> bool:
+    """Return whether a running job's claim is dead: lease expired or owner process gone."""
+    if owner is None or lease_until is None or lease_until <= now:
+        return True
+    host, _, rest = owner.partition(":")
+    pid_text, _, _ = rest.partition(":")
+    if host != _HOST or not pid_text.isdigit():
+        return False  # another machine: only its lease tells
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return owner not in _LIVE_OWNERS
+    return not _pid_alive(pid)
 
 
 class JobQueue:
     """The caption queue methods of :class:`~annotator.library.repository.Library`."""
 
     # Provided by Library.
+    owner: str
+    lease_s: float
     _read: Callable[[], AbstractContextManager[Session]]
     _write: Callable[[], AbstractContextManager[Session]]
     _insert_ignore: Callable[[type[Any]], Any]
@@ -92,17 +140,22 @@ class JobQueue:
                     queued += len(inserted.all())
         return queued
 
-    def claim_jobs(self, limit: int) -> list[ClaimedJob]:
+    def claim_jobs(self, limit: int, *, isolate_suspects: bool = False) -> list[ClaimedJob]:
         """Atomically take up to ``limit`` pending jobs (oldest first) and mark them running.
 
-        Jobs of paused roots and missing photos are skipped. Each claim counts as
-        an attempt. Safe with several workers (``FOR UPDATE SKIP LOCKED`` on
-        PostgreSQL, the write lock on SQLite): no job is handed out twice.
+        Jobs of paused roots and missing photos are skipped. A claimed job belongs to
+        this library's ``owner`` until its lease (``lease_s``) runs out; keep it with
+        :meth:`heartbeat`. Each claim counts as an attempt until :meth:`mark_decoded`
+        takes it back, so only a crash while a photo is being decoded counts against
+        it. With ``isolate_suspects`` a job that was being decoded when its worker died
+        is claimed alone, so that a crash then is evidence against that one photo.
+        Safe with several workers (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the write
+        lock on SQLite): no job is handed out twice.
         """
         if limit <= 0:
             return []
         with self._write() as s:
-            pick = (
+            base = (
                 select(Job.id)
                 .join(Photo, Photo.id == Job.photo_id)
                 .join(Root, Root.id == Photo.root_id)
@@ -112,18 +165,30 @@ class JobQueue:
                     Photo.state != PhotoState.MISSING,
                 )
                 .order_by(Job.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True, of=Job)
             )
+            pick = base.limit(limit)
+            if isolate_suspects:
+                suspect = s.scalar(base.where(Job.attempts > 0).limit(1))
+                if suspect is not None:
+                    pick = select(Job.id).where(Job.id == suspect)
+                else:
+                    pick = base.where(Job.attempts == 0).limit(limit)
+            # Fetch the ids first (locked until commit): as a subquery of the UPDATE,
+            # PostgreSQL may re-run the LIMIT query and claim more than ``limit`` jobs.
+            ids = list(s.scalars(pick.with_for_update(skip_locked=True, of=Job)))
+            if not ids:
+                return []
             now = utcnow()
             claimed = s.execute(
                 update(Job)
-                .where(Job.id.in_(pick), Job.state == JobState.PENDING)
+                .where(Job.id.in_(ids), Job.state == JobState.PENDING)
                 .values(
                     state=JobState.RUNNING,
                     attempts=Job.attempts + 1,
                     started_at=now,
                     updated_at=now,
+                    owner=self.owner,
+                    lease_until=now + timedelta(seconds=self.lease_s),
                 )
                 .returning(Job.id, Job.photo_id, Job.attempts)
                 .execution_options(synchronize_session=False)
@@ -144,28 +209,94 @@ class JobQueue:
         ]
         return sorted(jobs, key=lambda j: j.job_id)
 
+    def mark_decoded(self, job_ids: Iterable[int]) -> int:
+        """Take back the attempt a claim counted, once the photos are decoded; return how many.
+
+        A process killed while captioning or writing is no evidence against a photo:
+        only a crash while it is being decoded leaves the attempt counted.
+        """
+        ids = sorted(set(job_ids))
+        done = 0
+        with self._write() as s:
+            for chunk in _chunks(ids):
+                result = s.execute(
+                    update(Job)
+                    .where(
+                        Job.id.in_(chunk),
+                        Job.state == JobState.RUNNING,
+                        Job.owner == self.owner,
+                        Job.attempts > 0,
+                    )
+                    .values(attempts=Job.attempts - 1)
+                    .execution_options(synchronize_session=False)
+                )
+                done += result.rowcount or 0
+        return done
+
+    def heartbeat(self) -> int:
+        """Extend the lease of every job this library runs; return how many."""
+        now = utcnow()
+        with self._write() as s:
+            result = s.execute(
+                update(Job)
+                .where(Job.owner == self.owner, Job.state == JobState.RUNNING)
+                .values(lease_until=now + timedelta(seconds=self.lease_s))
+                .execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount or 0)
+
+    def owned_jobs(self, job_ids: Iterable[int]) -> set[int]:
+        """Return which of ``job_ids`` are running under this library's ownership."""
+        ids = sorted(set(job_ids))
+        owned: set[int] = set()
+        with self._read() as s:
+            for chunk in _chunks(ids):
+                owned.update(
+                    s.scalars(
+                        select(Job.id).where(
+                            Job.id.in_(chunk),
+                            Job.state == JobState.RUNNING,
+                            Job.owner == self.owner,
+                        )
+                    )
+                )
+        return owned
+
     def recover(
         self, *, stale_after: timedelta | None = None, max_attempts: int = MAX_ATTEMPTS
     ) -> int:
-        """Return interrupted (running) jobs to pending after a crash; return how many.
+        """Return abandoned running jobs to pending; return how many.
 
-        Call it when the pipeline starts. A job already tried ``max_attempts`` times
-        (a photo that crashes the worker) fails instead. On a library shared by
-        several machines pass ``stale_after`` so that only jobs running for longer
-        than that are taken back from other workers.
+        A running job is abandoned when its lease has expired (its owner stopped
+        sending heartbeats), when its owner is a process on this machine that no
+        longer runs, or (with ``stale_after``) when it started longer ago than that.
+        Jobs of live owners, this library's own included, are left alone, so several
+        indexers (GUI, CLI, machines sharing a PostgreSQL library) can run at once. A
+        job whose worker died ``max_attempts`` times while decoding its photo fails.
         """
-        conditions = [Job.state == JobState.RUNNING]
-        if stale_after is not None:
-            conditions.append(Job.started_at <= utcnow() - stale_after)
+        now = utcnow()
         with self._write() as s:
-            jobs = s.scalars(select(Job).where(*conditions)).all()
-            for job in jobs:
+            running = s.scalars(
+                select(Job).where(Job.state == JobState.RUNNING).with_for_update(skip_locked=True)
+            ).all()
+            taken = 0
+            for job in running:
+                stale = stale_after is not None and (
+                    job.started_at is None or job.started_at <= now - stale_after
+                )
+                if not (stale or _abandoned(job.owner, job.lease_until, now)):
+                    continue
+                taken += 1
                 if job.attempts >= max_attempts:
-                    self._fail(s, job, f"interrupted {job.attempts} times while captioning")
+                    self._fail(
+                        s, job, f"interrupted {job.attempts} times while decoding this photo"
+                    )
                 else:
                     job.state = JobState.PENDING
                     job.last_error = "interrupted"
-            return len(jobs)
+                job.owner = None
+                job.lease_until = None
+            return taken
 
     def release_jobs(self, job_ids: Iterable[int]) -> int:
         """Give claimed jobs back unprocessed (a clean stop); return how many.
@@ -179,11 +310,17 @@ class JobQueue:
             for chunk in _chunks(ids):
                 result = s.execute(
                     update(Job)
-                    .where(Job.id.in_(chunk), Job.state == JobState.RUNNING)
+                    .where(
+                        Job.id.in_(chunk),
+                        Job.state == JobState.RUNNING,
+                        Job.owner == self.owner,
+                    )
                     .values(
                         state=JobState.PENDING,
                         attempts=case((Job.attempts > 0, Job.attempts - 1), else_=0),
                         updated_at=utcnow(),
+                        owner=None,
+                        lease_until=None,
                     )
                     .execution_options(synchronize_session=False)
                 )
@@ -214,10 +351,15 @@ class JobQueue:
         with self._write() as s:
             jobs: dict[int, tuple[int, JobState]] = {}
             for chunk in _chunks(job_ids):
-                for job_id, photo_id, state in s.execute(
-                    select(Job.id, Job.photo_id, Job.state).where(Job.id.in_(chunk))
+                for job_id, photo_id, state, owner in s.execute(
+                    select(Job.id, Job.photo_id, Job.state, Job.owner).where(Job.id.in_(chunk))
                 ):
                     jobs[job_id] = (photo_id, JobState(state))
+                    if owner is not None and owner != self.owner:
+                        raise LibraryError(
+                            f"job {job_id} was taken over by another worker ({owner}): "
+                            "not completed"
+                        )
             for job_id in job_ids:
                 if job_id not in jobs or jobs[job_id][1] is not JobState.RUNNING:
                     state = jobs[job_id][1].value if job_id in jobs else "gone"

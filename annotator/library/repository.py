@@ -20,12 +20,14 @@ Photos (the scanner and watcher)
     ``purge_missing(root_id=None)``
 Queue (the pipeline)
     ``enqueue(photo_ids)`` (idempotent: at most one job per photo),
-    ``claim_jobs(limit) -> [ClaimedJob]`` (atomic: claimed jobs are ``running``),
+    ``claim_jobs(limit) -> [ClaimedJob]`` (atomic: claimed jobs are ``running``, owned
+    by this library's ``owner`` under a lease that ``heartbeat()`` extends;
+    ``mark_decoded(job_ids)`` after decoding), ``owned_jobs(job_ids)``,
     ``complete_job(job_id, result, model_version) -> caption_id`` (caption, n-best,
     attention, photo state and job removal in one transaction; ``complete_jobs``
     does a batch in one), ``fail_job(job_id, reason, retry=False)``,
     ``release_jobs(job_ids)`` (a clean stop: claimed jobs back, no attempt counted),
-    ``recover()`` (after a crash: ``running`` jobs back to ``pending``),
+    ``recover()`` (jobs of expired leases or dead owners back to ``pending``),
     ``queue_counts()``, ``failures()``, ``clear_failures()``
 Captions
     ``current_caption(photo_id)``, ``caption_history(photo_id)``,
@@ -66,7 +68,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from annotator.core.errors import LibraryError
 from annotator.library import attention as attention_codec
 from annotator.library import db, fts
-from annotator.library.queue import MAX_ATTEMPTS, JobQueue
+from annotator.library.queue import LEASE_S, MAX_ATTEMPTS, JobQueue, end_owner, new_owner
 from annotator.library.schema import (
     AttentionMap,
     Caption,
@@ -170,6 +172,8 @@ class Library(JobQueue):
         self.fts = fts.for_dialect(self.dialect)
         self._reader = sessionmaker(engine, expire_on_commit=False)
         self._writer = sessionmaker(db.writer(engine), expire_on_commit=False)
+        self.owner = new_owner()  # who this library's claimed jobs belong to
+        self.lease_s = LEASE_S
 
     def __repr__(self) -> str:
         """Return the location, without a password."""
@@ -183,7 +187,8 @@ class Library(JobQueue):
         return self.engine.url.render_as_string(hide_password=True)
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection; jobs still claimed count as abandoned."""
+        end_owner(self.owner)
         self.engine.dispose()
 
     def __enter__(self) -> Library:
