@@ -11,6 +11,7 @@ lives in :mod:`annotator.metadata.safe_write`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from functools import partial
 from io import BytesIO
@@ -27,10 +28,12 @@ from annotator.metadata.safe_write import (
     PAUSE_ENV,
     STALE_TEMP_AGE_S,
     TEMP_SUFFIX,
+    ChangedMeanwhile,
     VerifyError,
     atomic_write,
     backup_path,
     cleanup_stale_temp_files,
+    fits,
     temp_path,
     writable,
 )
@@ -86,8 +89,58 @@ def write_caption(
     unless ``overwrite_human``: the report carries it as ``human``. Raise
     ``MetadataWriteError`` when a write was attempted and could not be done
     safely; the photo is then unchanged.
+
+    A symbolic link is never replaced: the write goes through to the file it
+    points at (callers decide whether that file may be written). If another
+    program changes the photo during the write, the write starts over (twice at
+    most) from what the photo holds then.
     """
     path = Path(path)
+    target = path
+    link_notes: tuple[str, ...] = ()
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError) as exc:
+            raise MetadataWriteError(path, f"a broken symbolic link ({exc})") from exc
+        link_notes = (f"a symbolic link: wrote through to {target}",)
+    for attempt in range(3):
+        try:
+            report = _write_caption(
+                target,
+                text,
+                provenance=provenance,
+                mode=mode,
+                sidecar_style=sidecar_style,
+                overwrite_human=overwrite_human,
+                keep_mtime=keep_mtime,
+                backup=backup,
+                dry_run=dry_run,
+            )
+            break
+        except ChangedMeanwhile:
+            if attempt == 2:
+                raise
+            log.info("%s changed during the write; writing again", target)
+    if target == path:
+        return report
+    notes = (*link_notes, *report.notes) if report.targets else report.notes
+    return dataclasses.replace(report, path=path, notes=notes)
+
+
+def _write_caption(
+    path: Path,
+    text: str,
+    *,
+    provenance: Provenance,
+    mode: str,
+    sidecar_style: str,
+    overwrite_human: bool,
+    keep_mtime: bool,
+    backup: bool,
+    dry_run: bool,
+) -> WriteReport:
+    """Write the caption into ``path`` (not a link); see :func:`write_caption`."""
     if mode not in WRITE_MODES:
         raise ValueError(f"mode must be one of {WRITE_MODES}, not {mode!r}")
     if sidecar_style not in SIDECAR_STYLES:
@@ -123,6 +176,7 @@ def write_caption(
     targets: list[Path] = []
     saved: Path | None = None
     use_sidecar = mode == "sidecar"
+    reason: str | None = None
     if mode == "embed":
         reason = _embed_blocker(path, meta.format)
         if reason is None:
@@ -143,18 +197,27 @@ def write_caption(
             except _Fallback as exc:
                 reason = str(exc)
         if reason is not None:
-            notes.append(f"{reason}: wrote an XMP sidecar instead")
             use_sidecar = True
 
-    sidecar = xmp.sidecar_path(path, sidecar_style)
-    if use_sidecar or sidecar.exists():  # an existing sidecar is kept in step with the photo
+    sidecar = _sidecar_for(path, sidecar_style)
+    if sidecar is None:
+        if use_sidecar:
+            notes.append(
+                (f"{reason}; " if reason else "")
+                + "the name is too long for an XMP sidecar: caption kept in the library only"
+            )
+    elif use_sidecar or _exists(sidecar):  # an existing sidecar is kept in step with the photo
         try:
             if _write_sidecar(sidecar, caption, provenance, dry_run=dry_run):
                 targets.append(sidecar)
                 fields.append(f"XMP-dc:Description ({sidecar.name})")
+                if reason:
+                    notes.append(f"{reason}: wrote an XMP sidecar instead")
         except _Fallback as exc:
+            lead = f"{reason}; " if reason else ""
             notes.append(
-                f"{exc}: " + ("not updated" if targets else "caption kept in the library only")
+                f"{lead}{exc}: "
+                + ("not updated" if targets else "caption kept in the library only")
             )
 
     if not targets:
@@ -185,6 +248,23 @@ def try_write_caption(
 # --- deciding -------------------------------------------------------------------------
 
 
+def _exists(path: Path) -> bool:
+    """Return whether ``path`` exists (False for a name the file system cannot hold)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
+def _sidecar_for(path: Path, style: str) -> Path | None:
+    """Return the sidecar to use for ``path``: the style's name, else the other if only it fits."""
+    wanted = xmp.sidecar_path(path, style)
+    if fits(wanted):
+        return wanted
+    other = xmp.sidecar_path(path, "replace" if style == "ext-append" else "ext-append")
+    return other if other != path and fits(other) else None
+
+
 def _already_written(
     meta: PhotoMetadata, caption: str, provenance: Provenance, mode: str, style: str
 ) -> bool:
@@ -198,7 +278,7 @@ def _already_written(
     if any(e.text.strip() != caption for e in real):
         return False
     embeds = mode == "embed" and _embed_blocker(meta.path, meta.format) is None
-    wanted = meta.path if embeds else xmp.sidecar_path(meta.path, style)
+    wanted = meta.path if embeds else _sidecar_for(meta.path, style)
     return any(e.location == wanted and e.source.startswith("XMP") for e in real)
 
 
@@ -371,7 +451,7 @@ def _decode(data: bytes) -> tuple[int, int, str] | str:
 
 def _write_sidecar(sidecar: Path, caption: str, provenance: Provenance, *, dry_run: bool) -> bool:
     """Create or update an XMP sidecar, keeping every property it had; return True if written."""
-    exists = sidecar.exists()
+    exists = _exists(sidecar)
     if (exists and not writable(sidecar)) or not writable(sidecar.parent):
         raise _Fallback(f"{sidecar.name if exists else 'the folder'} is read-only")
     try:
