@@ -1,9 +1,8 @@
-"""``annotator --index PATH...``: index folders headless; ``annotator failures``."""
+"""``annotator --index PATH...``: index folders headless."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the ``index`` (alias of ``--index``) and ``failures`` subcommands."""
+    """Add the ``index`` subcommand (``annotator --index PATH...`` is an alias)."""
     p = sub.add_parser(
         "index",
         help="index folders headless (same as annotator --index PATH...)",
@@ -74,12 +73,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar, no per-photo lines")
     p.set_defaults(func=run_index)
-
-    f = sub.add_parser("failures", help="list photos that could not be captioned, and why")
-    add_library(f)
-    f.add_argument("--json", action="store_true")
-    f.add_argument("--limit", type=int, default=None)
-    f.set_defaults(func=run_failures)
 
 
 def rewrite_index_flag(argv: list[str], commands: set[str]) -> list[str]:
@@ -227,27 +220,3 @@ def _watch(
         print(f"annotator: error: cannot load the model: {failed[0]}", file=sys.stderr)
         return None
     return service.summary()
-
-
-def run_failures(args: argparse.Namespace) -> int:
-    """List recorded failures."""
-    from annotator.library import open_library
-
-    with open_library(args.library, create=False) as library:
-        rows = library.failures(limit=args.limit)
-    if args.json:
-        print(
-            json.dumps(
-                [
-                    {"path": str(f.path), "reason": f.reason, "time": f.created_at.isoformat()}
-                    for f in rows
-                ],
-                indent=2,
-            )
-        )
-    else:
-        for f in rows:
-            print(f"{f.path}\t{f.reason}\t{f.created_at:%Y-%m-%d %H:%M}")
-        if not rows:
-            print("no failures", file=sys.stderr)
-    return 0

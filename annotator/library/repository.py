@@ -33,14 +33,15 @@ Captions
     ``current_caption(photo_id)``, ``caption_history(photo_id)``,
     ``add_human_revision(photo_id, text, reviewed=True, origin="gui")``,
     ``import_human_caption(path, text, origin)``, ``set_reviewed(photo_id)``,
-    ``has_caption_from(photo_id, model_version)``, ``iter_current_captions()``
+    ``iter_current_captions()``
 Attention
     ``attention(photo_id) -> AttentionInfo``, ``attention_for_word(photo_id, word)
     -> (H, W) array``
 Search
     ``search(query, root_id=..., folder=..., reviewed=..., human_edited=...,
     model_version=..., date_from=..., date_to=..., order_by=..., limit=...)
-    -> [SearchHit]`` (see :mod:`annotator.library.search`), ``check_index()``
+    -> [SearchHit]`` (see :mod:`annotator.library.search`), ``check_index()``,
+    ``rebuild_index()`` (the ``annotator search-index check|rebuild`` command)
 
 The current caption of a photo is its latest human revision if it has one, else
 its latest model caption; earlier revisions are kept (``caption_history``).
@@ -609,21 +610,6 @@ class Library(JobQueue):
                 .execution_options(synchronize_session=False)
             )
             return bool(result.rowcount)
-
-    def has_caption_from(self, photo_id: int, model_version: str) -> bool:
-        """Return True if the photo has a caption written by ``model_version``."""
-        with self._read() as s:
-            return bool(
-                s.scalar(
-                    select(
-                        exists().where(
-                            Caption.photo_id == photo_id,
-                            Caption.source == CaptionSource.MODEL,
-                            Caption.model_version == model_version,
-                        )
-                    )
-                )
-            )
 
     def iter_current_captions(self, batch: int = 1000) -> Iterator[CurrentCaption]:
         """Yield every present photo's current caption, by caption id, in batches."""
