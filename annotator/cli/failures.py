@@ -9,7 +9,7 @@ import sys
 from annotator.cli._common import add_library
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``failures`` subcommand."""
     p = sub.add_parser("failures", help="list photos that could not be captioned, and why")
     add_library(p)

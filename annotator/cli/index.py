@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from annotator.pipeline.runner import IndexSettings, RunSummary
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``index`` subcommand (``annotator --index PATH...`` is an alias)."""
     p = sub.add_parser(
         "index",

@@ -50,7 +50,7 @@ class CaptionRow(Protocol):
     source: str
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``read-metadata`` and ``write-metadata`` subcommands."""
     read = subparsers.add_parser(
         "read-metadata",

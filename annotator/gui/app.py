@@ -106,11 +106,16 @@ class App:
 def run(argv: Sequence[str] | None = None) -> int:
     """Open the desktop app and return its exit code when the window closes."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    app = QApplication.instance() or QApplication(list(argv) if argv is not None else sys.argv[:1])
+    existing = QApplication.instance()
+    app = (
+        existing
+        if isinstance(existing, QApplication)
+        else QApplication(list(argv) if argv is not None else sys.argv[:1])
+    )
     app.setApplicationName("annotator")
     app.setOrganizationName("annotator")
     app.setApplicationDisplayName("annotator")
-    apply_theme(app)  # type: ignore[arg-type]
+    apply_theme(app)
     tune_interpreter()  # process-wide: only the app's own entry point does this
     store = default_store()
     import_qsettings(store)

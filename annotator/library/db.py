@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.engine import URL, CursorResult, Result, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from annotator.core.errors import LibraryError
@@ -109,6 +109,16 @@ def create_library_engine(url: URL) -> Engine:
     if backend == "postgresql":
         return create_engine(url, pool_pre_ping=True)
     raise LibraryError(f"unsupported database {backend!r}: use SQLite or PostgreSQL")
+
+
+def driver_error(exc: SQLAlchemyError) -> BaseException:
+    """Return the database driver's own error behind ``exc`` (its message is the clearest)."""
+    return exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Return how many rows an INSERT, UPDATE or DELETE touched (0 when the driver cannot say)."""
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 def writer(engine: Engine) -> Engine:

@@ -69,6 +69,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from annotator.core.errors import LibraryError
 from annotator.library import attention as attention_codec
 from annotator.library import db, fts
+from annotator.library.db import rowcount
 from annotator.library.queue import LEASE_S, MAX_ATTEMPTS, JobQueue, end_owner, new_owner
 from annotator.library.schema import (
     AttentionMap,
@@ -155,7 +156,7 @@ def open_library(location: str | Path | None = None, *, create: bool = True) -> 
     except SQLAlchemyError as exc:
         engine.dispose()
         where = path if path is not None else url.render_as_string(hide_password=True)
-        raise LibraryError(f"{where}: cannot open the library ({exc.orig or exc})") from exc
+        raise LibraryError(f"{where}: cannot open the library ({db.driver_error(exc)})") from exc
     except BaseException:
         engine.dispose()
         raise
@@ -206,7 +207,7 @@ class Library(JobQueue):
             with self._reader() as session:
                 yield session
         except SQLAlchemyError as exc:
-            raise LibraryError(f"{self.location}: {exc.orig or exc}") from exc
+            raise LibraryError(f"{self.location}: {db.driver_error(exc)}") from exc
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
@@ -214,7 +215,7 @@ class Library(JobQueue):
             with self._writer.begin() as session:
                 yield session
         except SQLAlchemyError as exc:
-            raise LibraryError(f"{self.location}: {exc.orig or exc}") from exc
+            raise LibraryError(f"{self.location}: {db.driver_error(exc)}") from exc
 
     def _insert_ignore(self, model: type[Any]) -> Any:
         """Return ``INSERT ... ON CONFLICT DO NOTHING`` for this dialect."""
@@ -266,14 +267,14 @@ class Library(JobQueue):
         """Pause (or resume) a root: claim_jobs skips the jobs of a paused root."""
         with self._write() as s:
             result = s.execute(update(Root).where(Root.id == root_id).values(paused=paused))
-            if result.rowcount == 0:
+            if rowcount(result) == 0:
                 raise LibraryError(f"no root with id {root_id}")
 
     def remove_root(self, root_id: int) -> int:
         """Stop watching a root and forget its photos and captions; return the photo count."""
         with self._write() as s:
             count = s.scalar(select(func.count()).where(Photo.root_id == root_id)) or 0
-            if s.execute(delete(Root).where(Root.id == root_id)).rowcount == 0:
+            if rowcount(s.execute(delete(Root).where(Root.id == root_id))) == 0:
                 raise LibraryError(f"no root with id {root_id}")
             return int(count)
 
@@ -353,9 +354,9 @@ class Library(JobQueue):
             claimed: set[int] = set()  # moved-from photos already reused in this batch
             now = utcnow()
             for f, p in zip(items, paths, strict=True):
-                photo = by_path.get(p)
-                if photo is not None:
-                    results[p] = self._update_known(s, photo, f, root_id, now)
+                known = by_path.get(p)
+                if known is not None:
+                    results[p] = self._update_known(s, known, f, root_id, now)
                     continue
                 if p in results:  # the same new path twice in one batch
                     continue
@@ -519,7 +520,7 @@ class Library(JobQueue):
             result = s.execute(
                 delete(Photo).where(*conditions).execution_options(synchronize_session=False)
             )
-            return int(result.rowcount or 0)
+            return rowcount(result)
 
     # ----------------------------------------------------------------------- captions
 
@@ -609,7 +610,7 @@ class Library(JobQueue):
                 .values(reviewed=reviewed)
                 .execution_options(synchronize_session=False)
             )
-            return bool(result.rowcount)
+            return bool(rowcount(result))
 
     def iter_current_captions(self, batch: int = 1000) -> Iterator[CurrentCaption]:
         """Yield every present photo's current caption, by caption id, in batches."""
@@ -694,7 +695,8 @@ class Library(JobQueue):
             ]
         if not picks:
             return None
-        return info.maps[picks].astype(np.float32).mean(axis=0)
+        mean: np.ndarray = info.maps[picks].astype(np.float32).mean(axis=0)
+        return mean
 
     # ------------------------------------------------------------------------- search
 

@@ -80,7 +80,9 @@ class Captioner:
     @torch.inference_mode()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Encode preprocessed images (B, 3, S, S) into features (B, P, E)."""
-        return self.encoder(images.to(self.device, non_blocking=True))  # (B, P, E)
+        images = images.to(self.device, non_blocking=True)  # (B, 3, S, S)
+        features: torch.Tensor = self.encoder(images)  # (B, P, E)
+        return features
 
     @torch.inference_mode()
     def caption_features(

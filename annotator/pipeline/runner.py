@@ -105,6 +105,9 @@ class Finished:
     summary: RunSummary
 
 
+# A metadata write in flight, with the photo and caption to store once it is done.
+PendingWrite = tuple[Future[list[stages.Written]], stages.Decoded, CaptionResult]
+
 Event = Progress | PhotoCaptioned | PhotoFailure | Status | Finished
 Listener = Callable[[Event], None]
 
@@ -302,7 +305,9 @@ class Indexer:
         preset = captioner.preprocess
         version = captioner.ckpt.version
         done = 0
-        pending_writes: list[tuple[Future, stages.Decoded, CaptionResult]] = []
+        pending_writes: list[
+            tuple[Future[list[stages.Written]], stages.Decoded, CaptionResult]
+        ] = []
         with ThreadPoolExecutor(max(1, s.workers)) as pool, ThreadPoolExecutor(1) as loader:
 
             def claim_and_decode() -> list[stages.Decoded | PhotoFailure]:
@@ -388,13 +393,14 @@ class Indexer:
 
     def _drain_writes(
         self,
-        pending: list[tuple[Future, stages.Decoded, CaptionResult]],
+        pending: list[PendingWrite],
         version: str,
         *,
         wait: bool,
     ) -> None:
         """Store the captions whose metadata writes finished (all of them with ``wait``)."""
-        done, still = [], []
+        done: list[tuple[stages.Decoded, CaptionResult, stages.Written | None]] = []
+        still: list[PendingWrite] = []
         for fut, d, r in pending:
             if wait or fut.done():
                 (w,) = fut.result()

@@ -15,17 +15,21 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
 from annotator.core.errors import AnnotatorError, ImageReadError
-from annotator.core.types import CaptionResult, PhotoFailure
+from annotator.core.types import CaptionResult, MetadataMode, PhotoFailure, SidecarStyle
 from annotator.library import ClaimedJob, Library, PhotoFile, UpsertResult
 from annotator.model.captioner import Captioner
 from annotator.model.preprocess import Preprocess, load_image
 from annotator.pipeline.scan import is_raw, photo_file, raw_preview
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ def job_id(item: Decoded | PhotoFailure) -> int | None:
     return item.job.job_id if isinstance(item, Decoded) else item.job_id
 
 
-def _map(pool: Executor | None, fn: Callable, items: Sequence) -> list:
+def _map(pool: Executor | None, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     return list(pool.map(fn, items)) if pool is not None else [fn(i) for i in items]
 
 
@@ -140,9 +144,9 @@ def write_metadata(
     library: Library,
     items: Sequence[tuple[Path, CaptionResult]],
     *,
-    mode: str,
+    mode: MetadataMode,
     model_version: str,
-    sidecar_style: str = "ext-append",
+    sidecar_style: SidecarStyle = "ext-append",
     overwrite_human: bool = False,
     pool: Executor | None = None,
 ) -> list[Written]:

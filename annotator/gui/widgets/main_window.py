@@ -298,7 +298,7 @@ class MainWindow(QMainWindow):
         if isinstance(splitter, QByteArray):
             self.splitter.restoreState(splitter)
         with contextlib.suppress(TypeError, ValueError):
-            self.zoom.setValue(int(self.store.value("window/thumb", self.zoom.value())))
+            self.zoom.setValue(int(str(self.store.value("window/thumb", self.zoom.value()))))
         order = self.store.value("window/order")
         if isinstance(order, str):
             self.sidebar.order_combo.setCurrentIndex(
