@@ -66,7 +66,7 @@ def decode_all(
     for lo in range(0, len(feats), batch):
         f = torch.from_numpy(feats[lo : lo + batch].astype(np.float32))  # (b, P, E)
         t0 = time.perf_counter()
-        res = cap.decode(f, beam_size=3, **kw)  # type: ignore[arg-type]
+        res = cap.caption_features(f, beam_size=3, **kw)  # type: ignore[arg-type]
         spent += time.perf_counter() - t0
         words += [list(r.words) for r in res]
         kws += [[k.word for k in r.keywords] for r in res]
@@ -261,9 +261,7 @@ def calibrate(
     dev = dev[::step][:dev_photos]  # decoding is slow on a shared CPU: every n-th dev photo
     print(f"(imagenet dev photos decoded: {len(dev)})\n")
     dev_feats = feats[dev]
-    configs = [("none", None, None)] + [
-        ("tags", th, n) for th in (0.3, 0.5, 0.7) for n in (1, 2)
-    ]  # fmt: skip
+    configs = [("none", None, None), ("tags", 0.3, 1), ("tags", 0.5, 1), ("tags", 0.5, 2)]
     for g, th, n in configs:
         kw = {"guidance": g, "repetition": True, "guidance_threshold": th, "guidance_max": n}
         m = flickr_scores(cap, val_feats, val_refs, **kw)

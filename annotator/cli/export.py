@@ -18,7 +18,7 @@ def fraction(text: str) -> float:
     return value
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``export`` subcommand."""
     p = sub.add_parser(
         "export",
@@ -85,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``annotator export``."""
-    from annotator.export import export
+    from annotator.pipeline.export import export
 
     kw = dict(
         only_reviewed=args.only_reviewed,

@@ -342,6 +342,14 @@ def sidecar_path(photo: Path, style: str = "ext-append") -> Path:
     raise ValueError(f"unknown sidecar style {style!r}")
 
 
+def _is_file(path: Path) -> bool:
+    """Return whether ``path`` is a file (False for a name the file system cannot hold)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def existing_sidecars(photo: Path) -> list[Path]:
     """Return the sidecars present for ``photo``: ext-append names first, either case."""
     found: list[Path] = []
@@ -353,7 +361,7 @@ def existing_sidecars(photo: Path) -> list[Path]:
     ):
         if (
             candidate != photo
-            and candidate.is_file()
+            and _is_file(candidate)
             and not any(_same(candidate, f) for f in found)
         ):
             found.append(candidate)
@@ -444,9 +452,10 @@ def _serialize(el: ET.Element, prefixes: dict[str, str], *, root: bool = False) 
         uri, local = name[1:].split("}", 1)
         return f"xml:{local}" if uri == NS_XML else f"{prefixes[uri]}:{local}"
 
-    if el.tag is ET.Comment:
+    tag: object = el.tag  # ElementTree marks comments and PIs with these factories
+    if tag is ET.Comment:
         return f"<!--{el.text or ''}-->"
-    if el.tag is ET.ProcessingInstruction:
+    if tag is ET.ProcessingInstruction:
         return f"<?{el.text or ''}?>"
     parts = [f"<{qname(el.tag)}"]
     if root:

@@ -90,7 +90,9 @@ class Captioner:
     @torch.inference_mode()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Encode preprocessed images (B, 3, S, S) into features (B, P, E)."""
-        return self.encoder(images.to(self.device, non_blocking=True))  # (B, P, E)
+        images = images.to(self.device, non_blocking=True)  # (B, 3, S, S)
+        features: torch.Tensor = self.encoder(images)  # (B, P, E)
+        return features
 
     @torch.inference_mode()
     def encode_with_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -109,7 +111,8 @@ class Captioner:
         """
         if not self.encoder.has_head or self.encoder.pool_grid is not None:
             return None
-        return self.encoder.head(features.to(self.device).mean(dim=1))  # (B, 1000)
+        logits: torch.Tensor = self.encoder.head(features.to(self.device).mean(dim=1))  # (B, 1000)
+        return logits
 
     def keywords(self, class_logits: torch.Tensor | None, n: int) -> list[list[Keyword]]:
         """Return each photo's keywords from class logits (B, 1000); none without logits."""
@@ -119,7 +122,7 @@ class Captioner:
         return keywords_from_prob_batch(probs, threshold=DEFAULT_THRESHOLD)
 
     @torch.inference_mode()
-    def decode(
+    def caption_features(
         self,
         features: torch.Tensor,
         *,
@@ -178,7 +181,7 @@ class Captioner:
     def caption_tensors(self, images: torch.Tensor, **kw: object) -> list[CaptionResult]:
         """Encode and caption a batch of preprocessed images (B, 3, S, S)."""
         features, logits = self.encode_with_logits(images)
-        return self.decode(features, class_logits=logits, **kw)  # type: ignore[arg-type]
+        return self.caption_features(features, class_logits=logits, **kw)  # type: ignore[arg-type]
 
     def caption_files(
         self, paths: Sequence[str | Path], *, batch_size: int = 16, **kw: object

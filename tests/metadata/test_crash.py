@@ -6,14 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from annotator.metadata import Origin, cleanup_stale_temp_files, jpeg, read_metadata
-from annotator.metadata.writer import PAUSE_ENV, temp_path
+from annotator.metadata.writer import PAUSE_ENV
 from tests.metadata.conftest import make_jpeg
 
 WRITER = (
@@ -58,7 +57,9 @@ def test_killed_at_pause_point_leaves_original(tmp_path: Path, point: str) -> No
     try:
         line = proc.stderr.readline().decode()
         assert line.startswith(f"annotator-test-pause {point}"), line
-        assert temp_path(photo).exists()
+        tmp = Path(line.split(" ", 2)[2].strip())
+        assert tmp.parent == tmp_path and tmp.exists()
+        assert cleanup_stale_temp_files(tmp_path) == []  # the live writer holds its lock
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
@@ -66,7 +67,7 @@ def test_killed_at_pause_point_leaves_original(tmp_path: Path, point: str) -> No
     assert photo.read_bytes() == original
     assert photo.stat().st_mtime_ns == mtime
     assert read_metadata(photo).origin is Origin.NONE
-    assert cleanup_stale_temp_files(tmp_path) == [temp_path(photo)]
+    assert cleanup_stale_temp_files(tmp_path) == [tmp]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.jpg"]
     finished = start_writer(photo)
     assert finished.wait(timeout=60) == 0, finished.stderr.read().decode()
@@ -75,14 +76,19 @@ def test_killed_at_pause_point_leaves_original(tmp_path: Path, point: str) -> No
 
 @pytest.mark.slow
 def test_killed_at_many_moments(tmp_path: Path) -> None:
+    """Kill right after the writer reports each stage (no pause): old or new, never torn."""
     photo = make_jpeg(tmp_path / "photo.jpg")
     original = photo.read_bytes()
-    for delay in (0.0, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.6):
-        proc = start_writer(photo)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-        assert_old_or_new(photo, original)  # whichever moment the kill hit
-        cleanup_stale_temp_files(tmp_path)
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.jpg"]
-        photo.write_bytes(original)
+    for point in ("mid-write", "before-replace"):
+        for _ in range(4):
+            proc = start_writer(photo, pause=f"{point}:0")  # report the stage, go on
+            try:
+                line = proc.stderr.readline().decode()  # the write has reached ``point``
+                assert line.startswith(f"annotator-test-pause {point}"), line
+                proc.send_signal(signal.SIGKILL)
+            finally:
+                proc.wait(timeout=30)
+            assert_old_or_new(photo, original)  # whichever moment the kill hit
+            cleanup_stale_temp_files(tmp_path)
+            assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.jpg"]
+            photo.write_bytes(original)

@@ -46,8 +46,8 @@ def test_logits_from_cached_features_equal_those_of_the_encoder_pass(
     again = captioner.logits_from_features(feats)
     assert logits is not None and again is not None
     assert torch.allclose(logits, again, atol=1e-4)
-    a = captioner.decode(feats, beam_size=2)[0]
-    b = captioner.decode(feats, beam_size=2, class_logits=logits)[0]
+    a = captioner.caption_features(feats, beam_size=2)[0]
+    b = captioner.caption_features(feats, beam_size=2, class_logits=logits)[0]
     assert a.words == b.words and a.keywords == b.keywords
 
 
@@ -56,12 +56,12 @@ def test_no_head_means_no_keywords_and_plain_search(tiny_model: Path) -> None:
     ckpt.encoder_head = False
     cap = Captioner(ckpt, "cpu")
     feats = torch.randn(2, 49, 1280)
-    guided = cap.decode(feats, beam_size=2, guidance="tags")
-    plain = cap.decode(feats, beam_size=2, guidance="none")
+    guided = cap.caption_features(feats, beam_size=2, guidance="tags")
+    plain = cap.caption_features(feats, beam_size=2, guidance="none")
     assert all(r.keywords == () for r in guided)
     assert [r.words for r in guided] == [r.words for r in plain]
 
 
 def test_unknown_guidance_is_refused(captioner: Captioner) -> None:
     with pytest.raises(ValueError, match="guidance"):
-        captioner.decode(torch.randn(1, 49, 1280), guidance="maybe")
+        captioner.caption_features(torch.randn(1, 49, 1280), guidance="maybe")

@@ -1,6 +1,6 @@
 """Export corrected captions as a training set (Karpathy JSON, JSON Lines, COCO, text files).
 
-Calls :func:`annotator.export.export` (the same code as ``annotator export``) on a
+Calls :func:`annotator.pipeline.export.export` (the same code as ``annotator export``) on a
 background thread. The command line equivalent is shown, so a scripted export
 can be copied from the dialog.
 """
@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from annotator.gui.tasks import Tasks
-from annotator.library.repository import Library
+from annotator.library import Library
 
 FORMATS = (
     ("karpathy", "Karpathy JSON (dataset_annotator.json, train/val split) — annotator train"),
@@ -52,8 +52,8 @@ IMAGES = (
 
 
 def run_export(library: Library, fmt: str, out: str, options: dict[str, Any]) -> list[str]:
-    """Export with :mod:`annotator.export`; return the summary lines (background thread)."""
-    from annotator.export import export
+    """Export with :mod:`annotator.pipeline.export`; return the summary lines (off the GUI)."""
+    from annotator.pipeline.export import export
 
     summary = export(fmt, library, out, **options)
     return list(summary.lines())
@@ -106,10 +106,10 @@ class ExportDialog(QDialog):
         self.command.setObjectName("hint")
         self.command.setWordWrap(True)
         self.command.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.result = QPlainTextEdit()
-        self.result.setReadOnly(True)
-        self.result.setPlaceholderText("The summary of the export appears here.")
-        self.result.setMaximumHeight(130)
+        self.summary = QPlainTextEdit()
+        self.summary.setReadOnly(True)
+        self.summary.setPlaceholderText("The summary of the export appears here.")
+        self.summary.setMaximumHeight(130)
 
         form = QFormLayout()
         form.addRow("Format", self.format)
@@ -125,7 +125,7 @@ class ExportDialog(QDialog):
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         lay.addWidget(self.command)
-        lay.addWidget(self.result)
+        lay.addWidget(self.summary)
         lay.addWidget(self.buttons)
         for sig in (
             self.format.currentIndexChanged,
@@ -140,7 +140,8 @@ class ExportDialog(QDialog):
     def options(self) -> tuple[str, str, dict[str, Any]]:
         """Return the format, the folder and the export options chosen."""
         fmt = str(self.format.currentData())
-        which = self.which.checkedButton().property("key")
+        checked = self.which.checkedButton()
+        which = checked.property("key") if checked is not None else "all"
         opts: dict[str, Any] = {
             "only_reviewed": which == "reviewed",
             "include_model": which == "all",
@@ -188,18 +189,18 @@ class ExportDialog(QDialog):
             return
         self.busy = True
         self._update()
-        self.result.setPlainText(f"Exporting to {Path(out)}…")
+        self.summary.setPlainText(f"Exporting to {Path(out)}…")
         library = self.library
         self.tasks.submit(lambda: run_export(library, fmt, out, opts), self._done, self._failed)
 
     def _done(self, lines: list[str]) -> None:
         self.busy = False
         self._update()
-        self.result.setPlainText("\n".join(lines))
+        self.summary.setPlainText("\n".join(lines))
         self.sig_exported.emit(lines)
 
     def _failed(self, exc: BaseException) -> None:
         self.busy = False
         self._update()
-        self.result.setPlainText(f"Export failed: {exc}")
+        self.summary.setPlainText(f"Export failed: {exc}")
         self.sig_exported.emit([])
