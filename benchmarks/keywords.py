@@ -290,6 +290,11 @@ def main() -> int:
     ap.add_argument("--calibrate", action="store_true")
     ap.add_argument("--dev-photos", type=int, default=150, help="imagenet dev photos to decode")
     ap.add_argument("--imagenet-limit", type=int, default=None)
+    ap.add_argument(
+        "--sections",
+        default="imagenet,flickr,speed",
+        help="comma-separated parts to run (default: imagenet,flickr,speed)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     cap = Captioner.load(args.model, "cpu")
@@ -298,9 +303,12 @@ def main() -> int:
     if args.calibrate:
         calibrate(cap, args.imagenet, args.flickr8k, args.cache, args.limit, args.dev_photos)
         return 0
-    imagenet_report(cap, args.imagenet, args.cache, args.imagenet_limit)
-    flickr_report(cap, args.flickr8k, args.cache, args.limit)
-    speed_report(cap, args.imagenet, args.speed_photos)
+    if "imagenet" in args.sections:
+        imagenet_report(cap, args.imagenet, args.cache, args.imagenet_limit)
+    if "flickr" in args.sections:
+        flickr_report(cap, args.flickr8k, args.cache, args.limit)
+    if "speed" in args.sections:
+        speed_report(cap, args.imagenet, args.speed_photos)
     return 0
 
 
