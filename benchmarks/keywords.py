@@ -100,10 +100,13 @@ def repeats(words: Sequence[str]) -> bool:
 
 def imagenet_set(cap: Captioner, root: Path, cache: Path, limit: int | None):
     """Return the table entries, features and class probabilities of imagenet-samples."""
-    labels = json.loads((root / "labels.json").read_text(encoding="utf-8"))[:limit]
+    labels = json.loads((root / "labels.json").read_text(encoding="utf-8"))
+    feats = features_for(cap, [root / "images" / x["file"] for x in labels], cache)  # all cached
+    if limit:  # an even spread over the class order (animals first, objects, food, ...)
+        keep = list(range(0, len(labels), max(1, len(labels) // limit)))[:limit]
+        labels, feats = [labels[i] for i in keep], feats[keep]
     table = load_table()
     entries = [table[next(i for i, e in enumerate(table) if e.wnid == x["wnid"])] for x in labels]
-    feats = features_for(cap, [root / "images" / x["file"] for x in labels], cache)
     logits = cap.logits_from_features(torch.from_numpy(feats.astype(np.float32)))
     assert logits is not None, "the model's encoder has no ImageNet head"
     return entries, feats, class_probabilities(logits.numpy())
