@@ -76,6 +76,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--retry-failed", action="store_true", help="queue failed photos again")
     p.add_argument(
+        "--follow-links",
+        action="store_true",
+        help="also write captions into photos that symbolic links lead to outside the "
+        "watched folders (default: only caption them)",
+    )
+    p.add_argument(
         "--recaption-older",
         action="store_true",
         help="re-caption photos whose caption came from an older model and was "
@@ -102,6 +108,7 @@ def run_index(args: argparse.Namespace) -> int:
     """Run headless indexing, printing captions, progress and a summary."""
     from tqdm import tqdm
 
+    from annotator.core.display import printable
     from annotator.library.repository import open_library
     from annotator.pipeline.runner import (
         Finished,
@@ -129,6 +136,7 @@ def run_index(args: argparse.Namespace) -> int:
         overwrite_human=args.overwrite_human,
         recaption_older=args.recaption_older,
         retry_failed=args.retry_failed,
+        follow_links=args.follow_links,
     )
     bar = (
         None
@@ -148,12 +156,12 @@ def run_index(args: argparse.Namespace) -> int:
             bar.n = event.done
             bar.refresh()
         elif isinstance(event, PhotoCaptioned):
-            note = f"  [{event.metadata}]" if event.metadata and not args.quiet else ""
-            say(f"{event.path}\t{event.text}{note}")
+            note = f"  [{printable(event.metadata)}]" if event.metadata and not args.quiet else ""
+            say(f"{printable(event.path)}\t{printable(event.text)}{note}")
         elif isinstance(event, PhotoFailed):
-            say(f"annotator: error: {event.path}: {event.reason}", err=True)
+            say(f"annotator: error: {printable(event.path)}: {printable(event.reason)}", err=True)
         elif isinstance(event, Status):
-            say(f"annotator: {event.message}", err=True)
+            say(f"annotator: {printable(event.message)}", err=True)
         elif isinstance(event, Finished) and bar is not None:
             bar.close()
 
@@ -180,6 +188,8 @@ def run_index(args: argparse.Namespace) -> int:
         f"captioned {summary.captioned}, skipped {summary.skipped}, failed {summary.failed}"
         f"{f', moved {summary.moved}' if summary.moved else ''}"
         f"{f', missing {summary.missing}' if summary.missing else ''}"
+        f"{f', {summary.metadata_failed} writes failed' if summary.metadata_failed else ''}"
+        f"{f', {summary.remaining} still not captioned' if summary.remaining else ''}"
         f" in {summary.elapsed:.1f} s ({rate:.2f} photos/s)"
         f"{' - stopped early' if summary.stopped else ''}",
         file=sys.stderr,
@@ -189,7 +199,13 @@ def run_index(args: argparse.Namespace) -> int:
             "annotator: `annotator failures` lists the reasons; `--retry-failed` retries",
             file=sys.stderr,
         )
-    return 1 if summary.failed else 0
+    if summary.metadata_failed:
+        print(
+            "annotator: captions that could not be written into their photos are kept in "
+            "the library and written again by the next run",
+            file=sys.stderr,
+        )
+    return 1 if summary.failed or summary.metadata_failed else 0
 
 
 def _watch(
@@ -203,14 +219,21 @@ def _watch(
     def lost(root: Path) -> None:
         info = roots.get(root)
         if info is not None:
-            library.set_root_paused(info.id, True)
+            library.set_root_paused(info.id, True, auto=True)
         say(f"annotator: {root} is not reachable (unmounted?): paused; nothing deleted", err=True)
+
+    def back(root: Path) -> None:
+        info = roots.get(root)
+        if info is not None and indexer.resume_reachable():
+            indexer.scan([library.root(info.id)])  # what changed while it was away
+            indexer.wake()
 
     watcher = FolderWatcher(
         list(roots),
         on_files=indexer.register_paths,
         on_deleted=library.mark_missing,
         on_root_lost=lost,
+        on_root_back=back,
         poll=args.poll,
     )
     watcher.start()

@@ -18,9 +18,16 @@ from pathlib import Path
 
 import torch
 
+from annotator.core.display import is_encodable
 from annotator.core.errors import AnnotatorError, ImageReadError
 from annotator.core.types import CaptionResult
-from annotator.library.repository import ClaimedJob, Library, PhotoFile, UpsertResult
+from annotator.library.repository import (
+    ClaimedJob,
+    CurrentCaption,
+    Library,
+    PhotoFile,
+    UpsertResult,
+)
 from annotator.model.captioner import Captioner
 from annotator.model.preprocess import Preprocess, load_image
 from annotator.pipeline.scan import is_raw, photo_file, raw_preview
@@ -64,10 +71,14 @@ def describe_files(paths: Sequence[Path], pool: Executor | None = None) -> list[
     """Hash and describe files (in parallel with ``pool``); unreadable files fail."""
 
     def one(p: Path) -> PhotoFile | Failed:
+        if not is_encodable(p):
+            return Failed(p, "the file name is not valid UTF-8 (rename the file to index it)")
         try:
             return photo_file(p)
         except OSError as exc:
             return Failed(p, f"cannot read file: {exc.strerror or exc}")
+        except Exception as exc:  # noqa: BLE001 - one bad file must never stop a run
+            return Failed(p, f"cannot read file: {type(exc).__name__}: {exc}")
 
     return _map(pool, one, list(paths))
 
@@ -89,6 +100,8 @@ def decode_one(job: ClaimedJob, preset: Preprocess) -> Decoded | Failed:
         return Failed(job.path, exc.reason, job)
     except OSError as exc:
         return Failed(job.path, f"cannot read file: {exc.strerror or exc}", job)
+    except Exception as exc:  # noqa: BLE001 - one bad photo must never stop a run
+        return Failed(job.path, f"cannot decode image: {type(exc).__name__}: {exc}", job)
 
 
 def decode(
@@ -147,12 +160,15 @@ def write_metadata(
     sidecar_style: str = "ext-append",
     overwrite_human: bool = False,
     pool: Executor | None = None,
+    within: Sequence[Path] | None = None,
 ) -> list[Written]:
     """Write captions into the photos (or sidecars) with the safe writer.
 
     A description a person wrote is kept and imported into the library as a human
     caption, unless ``overwrite_human``. A write that fails leaves the photo as it
-    was and is reported; the caption stays in the library.
+    was and is reported; the caption stays in the library. With ``within`` (the
+    resolved watched folders), a photo whose real file lies outside them (reached
+    through a symbolic link) is not written.
     """
     if mode == "none":
         return [Written(p, "database-only") for p, _ in items]
@@ -160,6 +176,9 @@ def write_metadata(
 
     def one(item: tuple[Path, CaptionResult]) -> Written:
         path, res = item
+        outside = outside_roots(path, within)
+        if outside:
+            return Written(path, "skipped", outside)
         # the same provenance the library records (and ``write-metadata`` writes)
         prov = Provenance(
             model_version=model_version, score=res.score, reviewed=False, source="model"
@@ -175,6 +194,8 @@ def write_metadata(
             )
         except AnnotatorError as exc:
             return Written(path, "failed", str(exc))
+        except Exception as exc:  # noqa: BLE001 - one photo's write must not stop the run
+            return Written(path, "failed", f"{path}: {type(exc).__name__}: {exc}")
         if report.human is not None:
             try:
                 library.import_human_caption(path, report.human.text, report.human.source)
@@ -183,3 +204,64 @@ def write_metadata(
         return Written(path, str(report.outcome), "; ".join(report.notes))
 
     return _map(pool, one, list(items))
+
+
+def write_current(
+    library: Library,
+    rows: Sequence[CurrentCaption],
+    *,
+    mode: str,
+    sidecar_style: str = "ext-append",
+    overwrite_human: bool = False,
+    within: Sequence[Path] | None = None,
+) -> list[Written]:
+    """Write captions already in the library (whose earlier write failed) into their photos."""
+    from annotator.metadata import Provenance, write_caption
+
+    out: list[Written] = []
+    for row in rows:
+        outside = outside_roots(row.path, within)
+        if outside or mode == "none":
+            out.append(Written(row.path, "skipped", outside))
+            continue
+        prov = Provenance(
+            model_version=row.model_version,
+            score=row.score,
+            reviewed=row.reviewed,
+            source=row.source,
+        )
+        try:
+            report = write_caption(
+                row.path,
+                row.text,
+                provenance=prov,
+                mode=mode,  # type: ignore[arg-type]
+                sidecar_style=sidecar_style,  # type: ignore[arg-type]
+                overwrite_human=overwrite_human,
+            )
+        except Exception as exc:  # noqa: BLE001 - one photo's write must not stop the run
+            out.append(Written(row.path, "failed", str(exc)))
+            continue
+        if report.human is not None:
+            try:
+                library.import_human_caption(row.path, report.human.text, report.human.source)
+            except AnnotatorError as exc:
+                log.warning("%s: could not import the human description: %s", row.path, exc)
+        out.append(Written(row.path, str(report.outcome), "; ".join(report.notes)))
+    return out
+
+
+def outside_roots(path: Path, within: Sequence[Path] | None) -> str:
+    """Return why ``path`` must not be written (its real file is outside ``within``), or ""."""
+    if within is None:
+        return ""
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:
+        return f"cannot resolve the file ({exc})"
+    if any(real.is_relative_to(root) for root in within):
+        return ""
+    return (
+        f"its file {real} is outside the watched folders (a symbolic link); "
+        "not written (use --follow-links to write there)"
+    )
