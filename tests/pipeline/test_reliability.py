@@ -118,9 +118,10 @@ def test_stale_temporaries_are_removed_and_failed_writes_are_written_next_run(
     second = indexer(library, captioner, metadata="embed").run([root])
     assert second.captioned == 0 and second.metadata_written == 1
     for p in photos:
-        assert read_metadata(p).description == library.current_caption(
-            library.photo_by_path(p).id
-        ).text
+        assert (
+            read_metadata(p).description
+            == library.current_caption(library.photo_by_path(p).id).text
+        )
     assert library.pending_writes() == []
 
 
