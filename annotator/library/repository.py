@@ -138,6 +138,8 @@ def open_library(location: str | Path | None = None, *, create: bool = True) -> 
     a missing SQLite file is an error instead of a new library.
     """
     url, path = db.resolve_location(location)
+    if path is not None and path.exists():
+        db.refuse_foreign_file(path)
     if path is not None and not path.exists():
         if not create:
             raise LibraryError(f"{path}: no library here")
