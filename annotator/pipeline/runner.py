@@ -26,10 +26,8 @@ from pathlib import Path
 from annotator.core.display import display_path, is_encodable
 from annotator.core.errors import LibraryError
 from annotator.core.types import CaptionResult
-from annotator.library.queue import HEARTBEAT_S
-from annotator.library.repository import ClaimedJob, Library, PhotoFile, RootInfo
-from annotator.library.schema import PhotoState
-from annotator.metadata.safe_write import cleanup_stale_temp_files
+from annotator.library import HEARTBEAT_S, ClaimedJob, Library, PhotoFile, PhotoState, RootInfo
+from annotator.metadata import cleanup_stale_temp_files
 from annotator.model.captioner import Captioner
 from annotator.pipeline import stages
 from annotator.pipeline.scan import iter_photos
@@ -183,13 +181,7 @@ class Indexer:
         with ThreadPoolExecutor(max(1, self.settings.workers)) as pool:
             for root in roots:
                 if not root.available:
-                    self.library.set_root_paused(root.id, True, auto=True)
-                    self.listener(
-                        Status(
-                            f"{root.path}: not reachable (unmounted?); paused, "
-                            "nothing marked missing"
-                        )
-                    )
+                    self.pause_unreachable(root.path)
                     continue
                 if root.paused:
                     self.listener(
@@ -200,10 +192,7 @@ class Indexer:
                     )
                     continue
                 self._scan_root(root, skip, pool)
-        if self.settings.retry_failed:
-            self.summary.queued += self._requeue_failed()
-        if self.settings.recaption_older:
-            self.summary.queued += self._requeue_older()
+        self.requeue()
         return self.summary
 
     def resume_reachable(self) -> list[RootInfo]:
@@ -212,6 +201,23 @@ class Indexer:
         for root in back:
             self.listener(Status(f"{root.path}: reachable again; resumed"))
         return back
+
+    def requeue(self) -> int:
+        """Queue failed photos and older models' captions again, as the settings ask."""
+        queued = 0
+        if self.settings.retry_failed:
+            queued += self.requeue_failed()
+        if self.settings.recaption_older:
+            queued += self.requeue_older()
+        self.summary.queued += queued
+        return queued
+
+    def pause_unreachable(self, path: Path) -> None:
+        """Pause the root at ``path``, which is not reachable: nothing in it is marked missing."""
+        for info in self.library.roots():
+            if info.path == path:
+                self.library.set_root_paused(info.id, True, auto=True)
+        self.listener(Status(f"{path}: not reachable (unmounted?); paused, nothing marked missing"))
 
     def _scan_root(self, root: RootInfo, skip: list[Path], pool: ThreadPoolExecutor) -> None:
         known = self.library.known_files(root.id)
@@ -286,13 +292,17 @@ class Indexer:
             self.wake()
         return queued
 
-    def _requeue_failed(self) -> int:
+    def requeue_failed(self) -> int:
+        """Queue every failed photo again and clear the failures list; return how many."""
         ids = [f.photo_id for f in self.library.failures(limit=None) if f.photo_id is not None]
         n = self.library.enqueue(ids)
         self.library.clear_failures()
+        if n:
+            self.wake()
         return n
 
-    def _requeue_older(self) -> int:
+    def requeue_older(self) -> int:
+        """Queue photos whose model caption came from another model version; return how many."""
         version = self.captioner.ckpt.version
         ids = [
             c.photo_id

@@ -21,13 +21,7 @@ import torch
 from annotator.core.display import is_encodable
 from annotator.core.errors import AnnotatorError, ImageReadError
 from annotator.core.types import CaptionResult
-from annotator.library.repository import (
-    ClaimedJob,
-    CurrentCaption,
-    Library,
-    PhotoFile,
-    UpsertResult,
-)
+from annotator.library import ClaimedJob, CurrentCaption, Library, PhotoFile, UpsertResult
 from annotator.model.captioner import Captioner
 from annotator.model.preprocess import Preprocess, load_image
 from annotator.pipeline.scan import is_raw, photo_file, raw_preview
