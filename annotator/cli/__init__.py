@@ -58,7 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     from annotator.cli.index import rewrite_index_flag
 
-    args = parser.parse_args(rewrite_index_flag(argv, commands))
+    argv = rewrite_index_flag(argv, commands)
+    if argv[:1] == ["search"] or (argv and argv[0].startswith("-") and "search" in argv):
+        from annotator.cli.search import rewrite_exclusions
+
+        search = parser._subparsers._group_actions[0].choices["search"]  # type: ignore[union-attr]
+        options = {o: a.nargs != 0 for o, a in search._option_string_actions.items()}
+        argv = rewrite_exclusions(argv, options)
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
