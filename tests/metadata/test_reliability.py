@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from annotator.metadata import Outcome, Provenance, jpeg, read_metadata, write_caption
@@ -90,3 +91,30 @@ def test_a_symlinked_photo_is_written_through_and_stays_a_link(tmp_path: Path) -
     assert any("symbolic link" in n for n in report.notes)
     assert link.is_symlink() and link.resolve() == target
     assert read_metadata(target).description == "a linked dog"
+
+
+def test_a_caption_too_long_to_embed_never_leaves_two_descriptions(tmp_path: Path) -> None:
+    from annotator.core.errors import MetadataWriteError
+
+    photo = make_jpeg(tmp_path / "a.jpg")
+    write_caption(photo, "a short first caption", provenance=PROV)
+    before = photo.read_bytes()
+    with pytest.raises(MetadataWriteError, match="nothing written"):
+        write_caption(photo, "word " * 14_000, provenance=PROV)
+    assert photo.read_bytes() == before
+    assert not photo.with_name("a.jpg.xmp").exists()
+    assert read_metadata(photo).description == "a short first caption"
+
+
+def test_a_read_only_folder_note_says_one_thing(tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    photo = make_jpeg(folder / "a.jpg")
+    folder.chmod(0o555)
+    try:
+        report = write_caption(photo, "a dog", provenance=PROV)
+    finally:
+        folder.chmod(0o755)
+    assert report.outcome is Outcome.DATABASE_ONLY
+    (note,) = report.notes
+    assert "kept in the library only" in note and "wrote an XMP sidecar" not in note
