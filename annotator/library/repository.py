@@ -63,7 +63,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, delete, exists, func, insert, select, update
+from sqlalchemy import Engine, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -249,9 +249,10 @@ class Library(JobQueue):
                     return _root_info(root)
                 if folder.is_relative_to(other) or other.is_relative_to(folder):
                     raise LibraryError(f"{folder}: overlaps the watched folder {other}")
-            root = Root(path=str(folder), paused=False)
-            s.add(root)
-            s.flush()
+            s.execute(
+                self._insert_ignore(Root).values(path=str(folder), paused=False, added_at=utcnow())
+            )
+            root = s.scalars(select(Root).where(Root.path == str(folder))).one()
             return _root_info(root)
 
     def roots(self) -> list[RootInfo]:
@@ -436,9 +437,19 @@ class Library(JobQueue):
                     }
                 )
             if new_rows:
-                inserted = s.execute(insert(Photo).returning(Photo.id, Photo.path), new_rows)
+                # Another indexer (PostgreSQL: another machine) may record the same new
+                # file at the same moment: its row wins, and is reported as it stands.
+                inserted = s.execute(
+                    self._insert_ignore(Photo).returning(Photo.id, Photo.path), new_rows
+                ).all()
                 for photo_id, p in inserted:
                     results[p] = UpsertResult(photo_id, "new", PhotoState.PENDING)
+                raced = sorted({r["path"] for r in new_rows} - {p for _, p in inserted})
+                for chunk in _chunks(raced):
+                    for pid, p, state in s.execute(
+                        select(Photo.id, Photo.path, Photo.state).where(Photo.path.in_(chunk))
+                    ):
+                        results[p] = UpsertResult(pid, "unchanged", PhotoState(state))
             return [results[p] for p in paths]
 
     @staticmethod
