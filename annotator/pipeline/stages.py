@@ -22,6 +22,7 @@ from annotator.core.display import is_encodable
 from annotator.core.errors import AnnotatorError, ImageReadError
 from annotator.core.types import CaptionResult
 from annotator.library import ClaimedJob, CurrentCaption, Library, PhotoFile, UpsertResult
+from annotator.metadata.safe_write import outside_roots
 from annotator.model.captioner import Captioner
 from annotator.model.preprocess import Preprocess, load_image
 from annotator.pipeline.scan import is_raw, photo_file, raw_preview
@@ -243,19 +244,3 @@ def write_current(
                 log.warning("%s: could not import the human description: %s", row.path, exc)
         out.append(Written(row.path, str(report.outcome), "; ".join(report.notes)))
     return out
-
-
-def outside_roots(path: Path, within: Sequence[Path] | None) -> str:
-    """Return why ``path`` must not be written (its real file is outside ``within``), or ""."""
-    if within is None:
-        return ""
-    try:
-        real = path.resolve(strict=True)
-    except (OSError, RuntimeError) as exc:
-        return f"cannot resolve the file ({exc})"
-    if any(real.is_relative_to(root) for root in within):
-        return ""
-    return (
-        f"its file {real} is outside the watched folders (a symbolic link); "
-        "not written (use --follow-links to write there)"
-    )

@@ -188,3 +188,44 @@ def test_links_out_of_the_root_are_captioned_but_not_written(
     assert read_metadata(own).description is not None
     with Image.open(own) as im:
         im.load()
+
+
+def test_failed_writes_make_the_command_exit_non_zero(
+    tmp_path: Path,
+    tiny_model: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from annotator.cli import main
+    from annotator.metadata import writer
+
+    root = tmp_path / "full-disk"
+    make_photos(root, 4)
+
+    def no_space(path: Path, *args: object, **kwargs: object) -> object:
+        raise MetadataWriteError(path, "write failed, original kept (No space left on device)")
+
+    monkeypatch.setattr(writer, "atomic_write", no_space)
+    cmd = ["--index", str(root), "--library", str(tmp_path / "lib.db"), "--model", str(tiny_model)]
+    assert main([*cmd, "--device", "cpu", "--metadata", "embed", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "captioned 4, skipped 0, failed 0" in err and "4 writes failed" in err
+
+
+def test_write_metadata_does_not_write_through_links_out_of_the_roots(
+    library: Library, captioner: Captioner, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from annotator.cli import main
+
+    outside = tmp_path / "outside"
+    (foreign,) = make_photos(outside, 1, prefix="foreign")
+    root = tmp_path / "root"
+    make_photos(root, 1)
+    (root / "linked").symlink_to(outside, target_is_directory=True)
+    indexer(library, captioner).run([root])  # metadata none: captions in the library only
+    before = foreign.read_bytes()
+    assert main(["write-metadata", "--library", str(library.path)]) == 0
+    assert "outside the watched folders" in capsys.readouterr().out
+    assert foreign.read_bytes() == before
+    assert main(["write-metadata", "--library", str(library.path), "--follow-links"]) == 0
+    assert read_metadata(foreign).description is not None
