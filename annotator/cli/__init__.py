@@ -19,13 +19,15 @@ from annotator.core.errors import AnnotatorError
 # Modules under annotator.cli that define subcommands, in help order.
 COMMAND_MODULES: list[str] = [
     "index",
+    "failures",
     "caption",
     "train",
     "export",
     "finetune",
-    "importckpt",
+    "import_checkpoint",
     "metadata",
     "search",
+    "search_index",
     "purge",
     "roots",
 ]
@@ -55,15 +57,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv:
         return _run_gui()
     parser = build_parser()
-    commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    commands = {a for a in argv if a in _command_names(parser)}
     from annotator.cli.index import rewrite_index_flag
 
     argv = rewrite_index_flag(argv, commands)
     if argv[:1] == ["search"] or (argv and argv[0].startswith("-") and "search" in argv):
         from annotator.cli.search import rewrite_exclusions
 
-        search = parser._subparsers._group_actions[0].choices["search"]  # type: ignore[union-attr]
-        options = {o: a.nargs != 0 for o, a in search._option_string_actions.items()}
+        options = {
+            o: a.nargs != 0 for o, a in _subcommand(parser, "search")._option_string_actions.items()
+        }
         argv = rewrite_exclusions(argv, options)
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -82,6 +85,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("annotator: interrupted", file=sys.stderr)
         return 130
+
+
+def _command_names(parser: argparse.ArgumentParser) -> set[str]:
+    """Return the names of the subcommands ``parser`` knows."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
+
+
+def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """Return the parser of the subcommand ``name``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[name]  # type: ignore[no-any-return]
+    raise KeyError(name)
 
 
 def _run_gui() -> int:

@@ -8,7 +8,7 @@ import sys
 from annotator.cli._common import add_library
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``roots`` subcommand with its ``list``, ``pause``, ``resume``, ``remove``."""
     p = sub.add_parser(
         "roots",

@@ -87,11 +87,9 @@ def _units(name: str, data: bytes) -> tuple[list[bytes], bytes, bytes] | None:
             raw = [jpeg.join([s]) for s in segs]
             return raw[1:-1], raw[0], b"".join(raw[-1:])
         if name.endswith(".png"):
-            chunks = png.split(data)
-            return [c.raw for c in chunks], data[:8], b""
+            return [c.raw for c in png.split(data)], data[:8], b""
         if name.endswith(".webp"):
-            chunks = webp.split(data)
-            return [webp.join([c])[12:] for c in chunks], data[:12], b""
+            return [webp.join([c])[12:] for c in webp.split(data)], data[:12], b""
     except (*OWN_FORMAT_ERRORS, AttributeError, IndexError, ValueError):
         return None
     return None

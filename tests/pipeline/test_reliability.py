@@ -72,7 +72,7 @@ def test_a_name_that_is_not_utf8_fails_alone_and_spares_its_batch(
     # The watcher hands names in batches: the bad one must not drop the others.
     (late,) = make_photos(root, 1, prefix="late", seed=5)
     idx = indexer(library, captioner)
-    assert idx.register_paths([Path(os.fsdecode(bad)), late]) == 1
+    assert idx.record_paths([Path(os.fsdecode(bad)), late]) == 1
     assert idx.process().captioned == 1
     assert library.photo_by_path(late).state.value == "captioned"
 
