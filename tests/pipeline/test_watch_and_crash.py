@@ -12,7 +12,6 @@ import pytest
 
 from annotator.library.repository import open_library
 from annotator.watch.watcher import FolderWatcher, StableFiles
-from tests.pipeline.conftest import make_photos
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,7 +32,9 @@ def test_stable_files_waits_for_size_and_mtime_to_settle(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("poll", [False, True])
-def test_slow_copy_is_reported_only_after_it_completes(tmp_path: Path, poll: bool) -> None:
+def test_slow_copy_is_reported_only_after_it_completes(
+    tmp_path: Path, poll: bool, make_photos
+) -> None:
     root = tmp_path / "watched"
     root.mkdir()
     (src,) = make_photos(tmp_path / "src", 1, size=(640, 480))
@@ -68,7 +69,7 @@ def test_slow_copy_is_reported_only_after_it_completes(tmp_path: Path, poll: boo
     assert when >= finished and dest.read_bytes() == data
 
 
-def test_lost_root_is_reported_and_deletions_inside_it_are_not(tmp_path: Path) -> None:
+def test_lost_root_is_reported_and_deletions_inside_it_are_not(tmp_path: Path, make_photos) -> None:
     root = tmp_path / "usb"
     make_photos(root, 2)
     lost, deleted = threading.Event(), []
@@ -94,7 +95,7 @@ def _count(db: Path) -> int:
 
 
 def test_sigkill_mid_run_then_restart_captions_every_photo_exactly_once(
-    tmp_path: Path, tiny_model: Path
+    tmp_path: Path, tiny_model: Path, make_photos
 ) -> None:
     root = tmp_path / "photos"
     photos = make_photos(root, 40, size=(320, 240))
