@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from annotator.core.errors import AnnotatorError
+from annotator.gui.icon import application_icon
 from annotator.gui.preferences import Preferences, default_store, load_preferences
 from annotator.gui.theme import apply_theme
 from annotator.gui.threads import tune_interpreter
@@ -27,8 +30,8 @@ class App:
         self.library: Library | None = None
         self.window: MainWindow | None = None
 
-    def open(self, prefs: Preferences) -> bool:
-        """Open the library of ``prefs`` and show a main window on it."""
+    def open(self, prefs: Preferences, folders: Sequence[Path] = ()) -> bool:
+        """Open the library of ``prefs``, show a main window on it and watch ``folders``."""
         try:
             library = open_library(prefs.library_location())
         except AnnotatorError as exc:
@@ -39,6 +42,7 @@ class App:
         self.library, self.window = library, window
         window.show()
         window.start()
+        window.add_folders(list(folders))
         return True
 
     def _switch(self, prefs: Preferences) -> None:
@@ -61,18 +65,37 @@ class App:
             self.library.close()
 
 
-def run(argv: Sequence[str] | None = None) -> int:
-    """Open the desktop app and return its exit code when the window closes."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    app = QApplication.instance() or QApplication(list(argv) if argv is not None else sys.argv[:1])
+def setup_application(app: QApplication) -> None:
+    """Name the application, give it its icon and desktop entry, and apply the theme."""
     app.setApplicationName("annotator")
     app.setOrganizationName("annotator")
     app.setApplicationDisplayName("annotator")
-    apply_theme(app)  # type: ignore[arg-type]
+    app.setDesktopFileName("annotator")  # matches annotator.desktop (Wayland, task bars)
+    app.setWindowIcon(application_icon())
+    apply_theme(app)
+
+
+def run(
+    argv: Sequence[str] | None = None,
+    *,
+    library: str | None = None,
+    folders: Sequence[Path] = (),
+) -> int:
+    """Open the desktop app and return its exit code when the window closes.
+
+    ``library`` (a path or URL) opens that library for this session instead of the one
+    in the settings; ``folders`` are added to the library and watched.
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app = QApplication.instance() or QApplication(list(argv) if argv is not None else sys.argv[:1])
+    setup_application(app)  # type: ignore[arg-type]
     tune_interpreter()  # process-wide: only the app's own entry point does this
     store = default_store()
     controller = App(store)
-    if not controller.open(load_preferences(store)):
+    prefs = load_preferences(store)
+    if library:
+        prefs = replace(prefs, library=library)
+    if not controller.open(prefs, folders):
         return 2
     try:
         return int(app.exec())

@@ -1,0 +1,91 @@
+"""`annotator app --library L FOLDER` and `annotator --library L` open the app on library L."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+from annotator.gui.widgets.main_window import MainWindow
+
+SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
+
+
+def _run_app_until(argv: list[str], done, gui_env: Path, gui_model: Path, monkeypatch):
+    """Run ``main(argv)``; close the window once ``done(window)``; return (status, window)."""
+    import annotator.gui.app as app_module
+    from annotator.cli import main
+
+    store = QSettings(str(gui_env / "app.ini"), QSettings.Format.IniFormat)
+    store.setValue("index/model", str(gui_model))
+    store.setValue("index/device", "cpu")
+    store.setValue("index/metadata", "none")
+    store.setValue("index/watch", False)
+    monkeypatch.setattr(app_module, "default_store", lambda: store)
+    seen: list[MainWindow] = []
+    deadline = time.monotonic() + 120
+
+    def drive() -> None:
+        if not seen:
+            seen.extend(
+                w
+                for w in QApplication.topLevelWidgets()
+                if isinstance(w, MainWindow) and w.isVisible()
+            )
+        if not seen:
+            return
+        window = seen[0]
+        finished = done(window) or time.monotonic() > deadline
+        if finished and window.isVisible() and not window._closing:
+            window.close()  # waits for the worker, then closes
+        if not window.isVisible():
+            timer.stop()
+            QApplication.quit()
+
+    timer = QTimer()
+    timer.timeout.connect(drive)
+    timer.start(50)
+    status = main(argv)
+    return status, seen[0], store
+
+
+def test_app_opens_the_given_library_and_watches_the_given_folders(
+    qtbot, gui_env, gui_model, monkeypatch
+):
+    folder = gui_env / "photos"
+    folder.mkdir()
+    for name in ("camera.jpg", "coffee.jpg"):
+        shutil.copy(SAMPLES / name, folder / name)
+    library = gui_env / "chosen" / "demo.sqlite3"
+    library.parent.mkdir()
+    monkeypatch.chdir(library.parent)  # a relative --library, as in the README
+
+    def folder_watched(window: MainWindow) -> bool:
+        return bool(window.model_id) and [r.path for r in window.library.roots()] == [folder]
+
+    status, window, store = _run_app_until(
+        ["app", "--library", "demo.sqlite3", str(folder)],
+        folder_watched,
+        gui_env,
+        gui_model,
+        monkeypatch,
+    )
+    assert status == 0
+    assert window.library.location == str(library)
+    assert [r.path for r in window.library.roots()] == [folder]
+    assert store.value("index/library", "") in ("", None)  # a session's choice, not saved
+
+
+def test_top_level_library_without_a_command_opens_the_app_on_it(
+    qtbot, gui_env, gui_model, monkeypatch
+):
+    library = gui_env / "other.sqlite3"
+    status, window, _ = _run_app_until(
+        ["--library", str(library)], lambda w: bool(w.model_id), gui_env, gui_model, monkeypatch
+    )
+    assert status == 0
+    assert window.library.location == str(library)
+    assert library.is_file()
