@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -100,8 +101,7 @@ def rewrite_index_flag(argv: list[str], commands: set[str]) -> list[str]:
 
 def run_index(args: argparse.Namespace) -> int:
     """Run headless indexing, printing captions, progress and a summary."""
-    from tqdm import tqdm
-
+    from annotator.cli.progress import open_progress
     from annotator.library.repository import open_library
     from annotator.pipeline.runner import (
         Finished,
@@ -130,23 +130,12 @@ def run_index(args: argparse.Namespace) -> int:
         recaption_older=args.recaption_older,
         retry_failed=args.retry_failed,
     )
-    bar = (
-        None
-        if args.quiet
-        else tqdm(total=0, unit="photo", file=sys.stderr, dynamic_ncols=True, desc="captioning")
-    )
-
-    def say(line: str, err: bool = False) -> None:
-        if bar is not None:
-            bar.write(line, file=sys.stderr if err else sys.stdout)
-        elif err:
-            print(line, file=sys.stderr)
+    progress = open_progress(sys.stderr, quiet=args.quiet)  # a bar only on a terminal
+    say = progress.write
 
     def listener(event: object) -> None:
-        if isinstance(event, Progress) and bar is not None:
-            bar.total = event.total
-            bar.n = event.done
-            bar.refresh()
+        if isinstance(event, Progress):
+            progress.update(event.done, event.total, event.rate, event.eta)
         elif isinstance(event, PhotoCaptioned):
             note = f"  [{event.metadata}]" if event.metadata and not args.quiet else ""
             say(f"{event.path}\t{event.text}{note}")
@@ -154,10 +143,10 @@ def run_index(args: argparse.Namespace) -> int:
             say(f"annotator: error: {event.path}: {event.reason}", err=True)
         elif isinstance(event, Status):
             say(f"annotator: {event.message}", err=True)
-        elif isinstance(event, Finished) and bar is not None:
-            bar.close()
+        elif isinstance(event, Finished):
+            progress.close()
 
-    with open_library(args.library) as library:
+    with contextlib.closing(progress), open_library(args.library) as library:
         indexer = Indexer(library, settings, listener)
         interrupted = {"n": 0}
 
