@@ -55,6 +55,7 @@ from annotator.gui.widgets.review_panel import MAX_ALTERNATIVES, ReviewPanel
 from annotator.gui.widgets.settings_dialog import SettingsDialog
 from annotator.gui.widgets.sidebar import Sidebar
 from annotator.gui.widgets.status_bar import IndexStatusBar
+from annotator.gui.widgets.window_size import PREFERRED_SIZE, fit_window
 from annotator.library import Library, RootInfo
 from annotator.pipeline.review import Accepted, accept_caption
 from annotator.pipeline.runner import PhotoCaptioned, PhotoFailed, Progress, RunSummary
@@ -104,7 +105,6 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("annotator")
         self.setObjectName("mainWindow")
         self.setAcceptDrops(True)
-        self.resize(1480, 900)
 
         self.tasks = Tasks(3, self)
         self.thumbnails = ThumbnailLoader(
@@ -141,7 +141,7 @@ class MainWindow(QMainWindow):
 
         self._build()
         self._connect()
-        self._restore_state()
+        fit_window(self, None if self._restore_state() else PREFERRED_SIZE)
 
     # ------------------------------------------------------------------ building
 
@@ -282,12 +282,12 @@ class MainWindow(QMainWindow):
         self.store.setValue("window/order", self.sidebar.order())
         self.store.sync()
 
-    def _restore_state(self) -> None:
+    def _restore_state(self) -> bool:
+        """Restore the window's layout; return whether a saved geometry was restored."""
         if self.store is None:
-            return
+            return False
         geometry = self.store.value("window/geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
+        restored = isinstance(geometry, QByteArray) and self.restoreGeometry(geometry)
         splitter = self.store.value("window/splitter")
         if isinstance(splitter, QByteArray):
             self.splitter.restoreState(splitter)
@@ -298,6 +298,7 @@ class MainWindow(QMainWindow):
             self.sidebar.order_combo.setCurrentIndex(
                 max(0, self.sidebar.order_combo.findData(order))
             )
+        return restored
 
     # ------------------------------------------------------------------ messages
 
