@@ -94,9 +94,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def rewrite_index_flag(argv: list[str], commands: set[str]) -> list[str]:
-    """Turn ``annotator [opts] --index P... [opts]`` into ``annotator index [opts] ...``."""
+    """Turn ``annotator [opts] --index P... [opts]`` into ``annotator index [opts] ...``.
+
+    ``-v``/``--verbose`` before ``--index`` stays a top-level option.
+    """
     if "--index" in argv and not any(a in commands for a in argv[: argv.index("--index")]):
-        return ["index", *argv]
+        before = argv[: argv.index("--index")]
+        verbose = [a for a in before if a in ("-v", "--verbose")]
+        rest = [a for a in before if a not in ("-v", "--verbose")]
+        return [*verbose, "index", *rest, *argv[len(before) :]]
     return argv
 
 

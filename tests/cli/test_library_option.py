@@ -71,3 +71,11 @@ def test_app_passes_an_absolute_library_and_folders(tmp_path, monkeypatch):
         {"library": str(tmp_path / "demo.sqlite3"), "folders": []},
         {"library": "postgresql://db/lib", "folders": [Path(tmp_path / "photos")]},
     ]
+
+
+def test_verbose_before_index_flag_stays_a_top_level_option(tmp_path, capsys):
+    photos = tmp_path / "empty"
+    photos.mkdir()
+    library = tmp_path / "lib.sqlite3"
+    assert main(["-v", "--library", str(library), "--index", str(photos), "--quiet"]) == 0
+    assert "captioned 0" in capsys.readouterr().err
