@@ -91,3 +91,17 @@ def test_installed_entry_passes_desktop_file_validate(tmp_path):
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_python_dash_m_annotator_still_runs_the_command_line(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    out = subprocess.run(
+        [sys.executable, "-m", "annotator", "app", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert out.returncode == 0
+    assert "FOLDER" in out.stdout and "--library" in out.stdout
