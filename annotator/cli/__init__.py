@@ -20,13 +20,15 @@ from annotator.core.errors import AnnotatorError
 COMMAND_MODULES: list[str] = [
     "app",
     "index",
+    "failures",
     "caption",
     "train",
     "export",
     "finetune",
-    "importckpt",
+    "import_checkpoint",
     "metadata",
     "search",
+    "search_index",
     "purge",
     "desktop",
 ]
@@ -63,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    commands = {a for a in argv if a in _command_names(parser)}
     from annotator.cli.index import rewrite_index_flag
 
     args = parser.parse_args(rewrite_index_flag(argv, commands))
@@ -100,3 +102,11 @@ def apply_top_library(parser: argparse.ArgumentParser, args: argparse.Namespace)
         args.library = top
     elif args.library != top:
         parser.error("--library is given twice, with different values")
+
+
+def _command_names(parser: argparse.ArgumentParser) -> set[str]:
+    """Return the names of the subcommands ``parser`` knows."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()

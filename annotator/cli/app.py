@@ -9,7 +9,7 @@ from pathlib import Path
 from annotator.cli._common import add_library
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``app`` subcommand (also what ``annotator`` with no command runs)."""
     p = sub.add_parser(
         "app",

@@ -24,7 +24,7 @@ ICON_PREFIX = "resources/icons/"
 _RESERVED = set(" \t\n\"'\\><~|&;$*?#()`")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``install-desktop`` subcommand."""
     p = sub.add_parser(
         "install-desktop",

@@ -38,13 +38,15 @@ from annotator.metadata.safe_write import (
     writable,
 )
 from annotator.metadata.types import (
+    METADATA_MODES,
     SIDECAR_STYLES,
-    WRITE_MODES,
     HumanDescriptionFound,
+    MetadataMode,
     Origin,
     Outcome,
     PhotoMetadata,
     Provenance,
+    SidecarStyle,
     WriteReport,
 )
 
@@ -72,8 +74,8 @@ def write_caption(
     text: str,
     *,
     provenance: Provenance,
-    mode: Literal["embed", "sidecar", "none"] = "embed",
-    sidecar_style: Literal["ext-append", "replace"] = "ext-append",
+    mode: MetadataMode = "embed",
+    sidecar_style: SidecarStyle = "ext-append",
     overwrite_human: bool = False,
     keep_mtime: bool = True,
     backup: bool = False,
@@ -141,8 +143,8 @@ def _write_caption(
     dry_run: bool,
 ) -> WriteReport:
     """Write the caption into ``path`` (not a link); see :func:`write_caption`."""
-    if mode not in WRITE_MODES:
-        raise ValueError(f"mode must be one of {WRITE_MODES}, not {mode!r}")
+    if mode not in METADATA_MODES:
+        raise ValueError(f"mode must be one of {METADATA_MODES}, not {mode!r}")
     if sidecar_style not in SIDECAR_STYLES:
         raise ValueError(f"sidecar_style must be one of {SIDECAR_STYLES}, not {sidecar_style!r}")
     caption = xmp.clean_text(text)

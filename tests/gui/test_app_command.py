@@ -9,6 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
+from annotator.core.settings import Settings, load_settings, save_settings
 from annotator.gui.widgets.main_window import MainWindow
 
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
@@ -19,11 +20,8 @@ def _run_app_until(argv: list[str], done, gui_env: Path, gui_model: Path, monkey
     import annotator.gui.app as app_module
     from annotator.cli import main
 
+    save_settings(Settings(model=str(gui_model), device="cpu", metadata="none", watch=False))
     store = QSettings(str(gui_env / "app.ini"), QSettings.Format.IniFormat)
-    store.setValue("index/model", str(gui_model))
-    store.setValue("index/device", "cpu")
-    store.setValue("index/metadata", "none")
-    store.setValue("index/watch", False)
     monkeypatch.setattr(app_module, "default_store", lambda: store)
     seen: list[MainWindow] = []
     deadline = time.monotonic() + 120
@@ -49,7 +47,7 @@ def _run_app_until(argv: list[str], done, gui_env: Path, gui_model: Path, monkey
     timer.timeout.connect(drive)
     timer.start(50)
     status = main(argv)
-    return status, seen[0], store
+    return status, seen[0]
 
 
 def test_app_opens_the_given_library_and_watches_the_given_folders(
@@ -66,7 +64,7 @@ def test_app_opens_the_given_library_and_watches_the_given_folders(
     def folder_watched(window: MainWindow) -> bool:
         return bool(window.model_id) and [r.path for r in window.library.roots()] == [folder]
 
-    status, window, store = _run_app_until(
+    status, window = _run_app_until(
         ["app", "--library", "demo.sqlite3", str(folder)],
         folder_watched,
         gui_env,
@@ -76,14 +74,14 @@ def test_app_opens_the_given_library_and_watches_the_given_folders(
     assert status == 0
     assert window.library.location == str(library)
     assert [r.path for r in window.library.roots()] == [folder]
-    assert store.value("index/library", "") in ("", None)  # a session's choice, not saved
+    assert load_settings().library == ""  # a session's choice, not saved
 
 
 def test_top_level_library_without_a_command_opens_the_app_on_it(
     qtbot, gui_env, gui_model, monkeypatch
 ):
     library = gui_env / "other.sqlite3"
-    status, window, _ = _run_app_until(
+    status, window = _run_app_until(
         ["--library", str(library)], lambda w: bool(w.model_id), gui_env, gui_model, monkeypatch
     )
     assert status == 0

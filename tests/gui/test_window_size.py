@@ -111,7 +111,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QApplication, QToolBar, QToolButton
 app = QApplication(sys.argv[:1])
 from annotator.gui.app import setup_application
-from annotator.gui.preferences import Preferences
+from annotator.core.settings import Settings
 from annotator.gui.widgets.main_window import MainWindow
 from annotator.library import open_library
 setup_application(app)
@@ -122,7 +122,7 @@ from PySide6.QtTest import QTest
 store = QSettings(str(work / "layout.ini"), QSettings.Format.IniFormat)
 
 def open_window():
-    w = MainWindow(library, Preferences(watch=False, metadata="none"), store=store,
+    w = MainWindow(library, Settings(watch=False, metadata="none"), store=store,
                    thumbnail_cache=work / "thumbs")
     w.show()
     QTest.qWaitForWindowExposed(w)
