@@ -71,14 +71,20 @@ class App:
         self.library: Library | None = None
         self.window: MainWindow | None = None
 
-    def open(self, settings: Settings, folders: Sequence[Path] = ()) -> bool:
-        """Open the library of ``settings``, show a main window on it and watch ``folders``."""
+    def open(
+        self, settings: Settings, folders: Sequence[Path] = (), saved_library: str | None = None
+    ) -> bool:
+        """Open the library of ``settings``, show a main window on it and watch ``folders``.
+
+        ``saved_library``: the settings file's library, when ``settings`` name another
+        one for this session only.
+        """
         try:
             library = open_library(settings.library_location())
         except AnnotatorError as exc:
             QMessageBox.critical(None, "annotator", f"Cannot open the library:\n{exc}")
             return False
-        window = MainWindow(library, settings, store=self.store)
+        window = MainWindow(library, settings, store=self.store, saved_library=saved_library)
         window.sig_library_change_requested.connect(self._switch)
         self.library, self.window = library, window
         window.show()
@@ -140,9 +146,10 @@ def run(
     import_qsettings(store)
     controller = App(store)
     settings = load_settings()
+    saved_library = None
     if library:  # for this session only: not written to the settings file
-        settings = replace(settings, library=library)
-    if not controller.open(settings, folders):
+        settings, saved_library = replace(settings, library=library), settings.library
+    if not controller.open(settings, folders, saved_library):
         return 2
     try:
         return int(app.exec())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QTimer
@@ -62,7 +63,10 @@ def test_app_opens_the_given_library_and_watches_the_given_folders(
     monkeypatch.chdir(library.parent)  # a relative --library, as in the README
 
     def folder_watched(window: MainWindow) -> bool:
-        return bool(window.model_id) and [r.path for r in window.library.roots()] == [folder]
+        done = bool(window.model_id) and [r.path for r in window.library.roots()] == [folder]
+        if done and window.settings.beam_size != 4:
+            window.apply_settings(replace(window.settings, beam_size=4))  # saves the settings
+        return done
 
     status, window = _run_app_until(
         ["app", "--library", "demo.sqlite3", str(folder)],
@@ -74,7 +78,9 @@ def test_app_opens_the_given_library_and_watches_the_given_folders(
     assert status == 0
     assert window.library.location == str(library)
     assert [r.path for r in window.library.roots()] == [folder]
-    assert load_settings().library == ""  # a session's choice, not saved
+    saved = load_settings()
+    assert saved.beam_size == 4
+    assert saved.library == ""  # a session's choice, not saved with the other settings
 
 
 def test_top_level_library_without_a_command_opens_the_app_on_it(

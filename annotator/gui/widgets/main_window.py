@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -102,12 +103,16 @@ class MainWindow(QMainWindow):
         store: QSettings | None = None,
         captioner: Captioner | None = None,
         thumbnail_cache: Path | None = None,
+        saved_library: str | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.library = library
         self.settings = settings
         self.store = store
+        # Opened on another library for this session (`annotator app --library`): the
+        # library the settings file names, kept there when other settings are saved.
+        self.saved_library = saved_library
         self.setWindowTitle("annotator")
         self.setObjectName("mainWindow")
         self.setAcceptDrops(True)
@@ -658,7 +663,8 @@ class MainWindow(QMainWindow):
     def apply_settings(self, settings: Settings) -> None:
         """Use new settings: save them; restart the worker or reopen the library as needed."""
         old, self.settings = self.settings, settings
-        save_settings(settings)
+        keep = self.saved_library is not None and settings.library == old.library
+        save_settings(replace(settings, library=self.saved_library) if keep else settings)
         if settings.library != old.library:
             self.sig_library_change_requested.emit(settings)
             return
