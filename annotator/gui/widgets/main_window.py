@@ -663,8 +663,11 @@ class MainWindow(QMainWindow):
     def apply_settings(self, settings: Settings) -> None:
         """Use new settings: save them; restart the worker or reopen the library as needed."""
         old, self.settings = self.settings, settings
-        keep = self.saved_library is not None and settings.library == old.library
-        save_settings(replace(settings, library=self.saved_library) if keep else settings)
+        saved = self.saved_library
+        if saved is not None and settings.library == old.library:
+            save_settings(replace(settings, library=saved))  # the session's library stays unsaved
+        else:
+            save_settings(settings)
         if settings.library != old.library:
             self.sig_library_change_requested.emit(settings)
             return
