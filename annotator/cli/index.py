@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 from contextlib import contextmanager
@@ -82,16 +83,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def rewrite_index_flag(argv: list[str], commands: set[str]) -> list[str]:
-    """Turn ``annotator [opts] --index P... [opts]`` into ``annotator index [opts] ...``."""
+    """Turn ``annotator [opts] --index P... [opts]`` into ``annotator index [opts] ...``.
+
+    ``-v``/``--verbose`` before ``--index`` stays a top-level option.
+    """
     if "--index" in argv and not any(a in commands for a in argv[: argv.index("--index")]):
-        return ["index", *argv]
+        before = argv[: argv.index("--index")]
+        verbose = [a for a in before if a in ("-v", "--verbose")]
+        rest = [a for a in before if a not in ("-v", "--verbose")]
+        return [*verbose, "index", *rest, *argv[len(before) :]]
     return argv
 
 
 def run_index(args: argparse.Namespace) -> int:
     """Run headless indexing, printing captions, progress and a summary."""
-    from tqdm import tqdm
-
+    from annotator.cli.progress import open_progress
     from annotator.core.display import printable
     from annotator.core.types import PhotoFailure
     from annotator.library import open_library
@@ -118,23 +124,12 @@ def run_index(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
         follow_links=args.follow_links,
     )
-    bar = (
-        None
-        if args.quiet
-        else tqdm(total=0, unit="photo", file=sys.stderr, dynamic_ncols=True, desc="captioning")
-    )
-
-    def say(line: str, err: bool = False) -> None:
-        if bar is not None:
-            bar.write(line, file=sys.stderr if err else sys.stdout)
-        elif err:
-            print(line, file=sys.stderr)
+    progress = open_progress(sys.stderr, quiet=args.quiet)  # a bar only on a terminal
+    say = progress.write
 
     def listener(event: object) -> None:
-        if isinstance(event, Progress) and bar is not None:
-            bar.total = event.total
-            bar.n = event.done
-            bar.refresh()
+        if isinstance(event, Progress):
+            progress.update(event.done, event.total, event.rate, event.eta)
         elif isinstance(event, PhotoCaptioned):
             note = f"  [{printable(event.metadata)}]" if event.metadata and not args.quiet else ""
             say(f"{printable(event.path)}\t{printable(event.text)}{note}")
@@ -142,10 +137,10 @@ def run_index(args: argparse.Namespace) -> int:
             say(f"annotator: error: {printable(event.path)}: {printable(event.reason)}", err=True)
         elif isinstance(event, Status):
             say(f"annotator: {printable(event.message)}", err=True)
-        elif isinstance(event, Finished) and bar is not None:
-            bar.close()
+        elif isinstance(event, Finished):
+            progress.close()
 
-    with open_library(settings.library_location()) as library:
+    with contextlib.closing(progress), open_library(settings.library_location()) as library:
         if args.watch:
             summary = _watch(library, settings, paths, listener, args, say)
             if summary is None:

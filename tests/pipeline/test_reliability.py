@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,6 @@ from annotator.metadata import read_metadata
 from annotator.metadata.writer import TEMP_SUFFIX
 from annotator.model.captioner import Captioner
 from annotator.pipeline.runner import Indexer, IndexSettings, Status
-from tests.pipeline.conftest import make_photos
 
 
 def indexer(
@@ -46,7 +46,7 @@ def temporaries(folder: Path) -> list[Path]:
 
 
 def test_a_decompression_bomb_fails_alone(
-    library: Library, captioner: Captioner, tmp_path: Path
+    library: Library, captioner: Captioner, tmp_path: Path, make_photos: Callable[..., list[Path]]
 ) -> None:
     root = tmp_path / "bomb"
     make_photos(root, 3)
@@ -58,7 +58,7 @@ def test_a_decompression_bomb_fails_alone(
 
 
 def test_a_name_that_is_not_utf8_fails_alone_and_spares_its_batch(
-    library: Library, captioner: Captioner, tmp_path: Path
+    library: Library, captioner: Captioner, tmp_path: Path, make_photos: Callable[..., list[Path]]
 ) -> None:
     root = tmp_path / "names"
     (good, *_) = make_photos(root, 3)
@@ -78,7 +78,7 @@ def test_a_name_that_is_not_utf8_fails_alone_and_spares_its_batch(
 
 
 def test_a_250_byte_name_is_indexed_and_written(
-    library: Library, captioner: Captioner, tmp_path: Path
+    library: Library, captioner: Captioner, tmp_path: Path, make_photos: Callable[..., list[Path]]
 ) -> None:
     root = tmp_path / "long"
     (src,) = make_photos(root, 1)
@@ -93,7 +93,11 @@ def test_a_250_byte_name_is_indexed_and_written(
 
 
 def test_stale_temporaries_are_removed_and_failed_writes_are_written_next_run(
-    library: Library, captioner: Captioner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    library: Library,
+    captioner: Captioner,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    make_photos: Callable[..., list[Path]],
 ) -> None:
     from annotator.metadata import writer
 
@@ -126,7 +130,7 @@ def test_stale_temporaries_are_removed_and_failed_writes_are_written_next_run(
 
 
 def test_kills_while_captioning_never_fail_a_photo(
-    library: Library, captioner: Captioner, tmp_path: Path
+    library: Library, captioner: Captioner, tmp_path: Path, make_photos: Callable[..., list[Path]]
 ) -> None:
     root = tmp_path / "kills"
     make_photos(root, 8)
@@ -144,7 +148,7 @@ def test_kills_while_captioning_never_fail_a_photo(
 
 
 def test_a_root_that_comes_back_resumes_and_a_users_pause_stays(
-    library: Library, captioner: Captioner, tmp_path: Path
+    library: Library, captioner: Captioner, tmp_path: Path, make_photos: Callable[..., list[Path]]
 ) -> None:
     root = tmp_path / "drive"
     make_photos(root, 2)
@@ -172,7 +176,7 @@ def test_a_root_that_comes_back_resumes_and_a_users_pause_stays(
 
 
 def test_links_out_of_the_root_are_captioned_but_not_written(
-    library: Library, captioner: Captioner, tmp_path: Path
+    library: Library, captioner: Captioner, tmp_path: Path, make_photos: Callable[..., list[Path]]
 ) -> None:
     outside = tmp_path / "outside"
     (foreign,) = make_photos(outside, 1, prefix="foreign")
@@ -195,6 +199,7 @@ def test_failed_writes_make_the_command_exit_non_zero(
     tiny_model: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    make_photos: Callable[..., list[Path]],
 ) -> None:
     from annotator.cli import main
     from annotator.metadata import writer
@@ -213,7 +218,11 @@ def test_failed_writes_make_the_command_exit_non_zero(
 
 
 def test_write_metadata_does_not_write_through_links_out_of_the_roots(
-    library: Library, captioner: Captioner, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    library: Library,
+    captioner: Captioner,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    make_photos: Callable[..., list[Path]],
 ) -> None:
     from annotator.cli import main
 
