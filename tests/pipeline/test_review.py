@@ -52,3 +52,17 @@ def test_details_and_attention_matching(library, tmp_path, fill_library):
     # a word found twice: the mean of its maps
     twice = AttentionInfo(0, ("a", "dog", "a"), np.stack([np.eye(3) * k for k in (1, 2, 3)]))
     assert np.allclose(attention_map(twice, ["one", "a"], 1), np.eye(3) * 2)
+
+
+def test_accept_does_not_write_through_a_link_out_of_the_roots(
+    library, tmp_path, fill_library, make_photos
+):
+    ids = fill_library(library, tmp_path / "m", 1)
+    (foreign,) = make_photos(tmp_path / "outside", 1, prefix="foreign")
+    before = foreign.read_bytes()
+    photo = library.photo(ids[0])
+    photo.path.unlink()
+    photo.path.symlink_to(foreign)  # the library's photo now leads out of its root
+    done = accept_caption(library, ids[0], "a dog", IndexSettings(metadata="embed"))
+    assert "outside the watched folders" in done.metadata
+    assert foreign.read_bytes() == before and photo.path.is_symlink()
