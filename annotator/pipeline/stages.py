@@ -20,6 +20,7 @@ from typing import TypeVar
 import torch
 
 from annotator.core.errors import AnnotatorError, ImageReadError
+from annotator.core.settings import DEFAULT_BEAM_SIZE
 from annotator.core.types import CaptionResult, MetadataMode, PhotoFailure, SidecarStyle
 from annotator.library import ClaimedJob, Library, PhotoFile, UpsertResult
 from annotator.model.captioner import Captioner
@@ -104,7 +105,7 @@ def caption(
     captioner: Captioner,
     batch: Sequence[Decoded],
     *,
-    beam_size: int = 3,
+    beam_size: int = DEFAULT_BEAM_SIZE,
     length_penalty: float = 0.0,
 ) -> list[CaptionResult | PhotoFailure]:
     """Caption decoded photos in one batch; if the batch fails, retry photo by photo."""

@@ -11,7 +11,6 @@ from PIL import Image
 
 from annotator.metadata import Outcome, Provenance, jpeg, read_metadata, write_caption
 from annotator.metadata.writer import PAUSE_ENV, TEMP_SUFFIX, cleanup_stale_temp_files
-from tests.metadata.conftest import make_jpeg
 
 PROV = Provenance("test-model-v1", score=-3.5)
 REPO = Path(__file__).resolve().parents[2]
@@ -27,7 +26,7 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(TEMP_SUFFIX))
 
 
-def test_a_250_byte_name_is_written_embedded_and_in_a_sidecar(tmp_path: Path) -> None:
+def test_a_250_byte_name_is_written_embedded_and_in_a_sidecar(tmp_path: Path, make_jpeg) -> None:
     long = make_jpeg(tmp_path / ("p" * 246 + ".jpg"))  # 250 bytes: NAME_annotator_tmp is 264
     data = long.read_bytes()
     report = write_caption(long, "a dog on a long name", provenance=PROV)
@@ -45,6 +44,7 @@ def test_a_250_byte_name_is_written_embedded_and_in_a_sidecar(tmp_path: Path) ->
 
 def test_cleanup_spares_a_live_writers_temporary_file_and_two_writers_never_truncate(
     tmp_path: Path,
+    make_jpeg,
 ) -> None:
     photo = make_jpeg(tmp_path / "shared.jpg")
     original = photo.read_bytes()
@@ -80,7 +80,7 @@ def test_cleanup_spares_a_live_writers_temporary_file_and_two_writers_never_trun
     assert leftovers(tmp_path) == []
 
 
-def test_a_symlinked_photo_is_written_through_and_stays_a_link(tmp_path: Path) -> None:
+def test_a_symlinked_photo_is_written_through_and_stays_a_link(tmp_path: Path, make_jpeg) -> None:
     (tmp_path / "real").mkdir()
     target = make_jpeg(tmp_path / "real" / "photo.jpg")
     link = tmp_path / "link.jpg"
