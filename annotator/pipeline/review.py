@@ -106,6 +106,7 @@ def accept_caption(library: Library, photo_id: int, text: str, settings: IndexSe
     library and says so.
     """
     from annotator.metadata import Provenance, write_caption
+    from annotator.metadata.safe_write import outside_roots
 
     text = " ".join(text.split())
     if not text:
@@ -128,7 +129,14 @@ def accept_caption(library: Library, photo_id: int, text: str, settings: IndexSe
     note = "kept in the library only (metadata: none)"
     if settings.metadata != "none":
         photo = library.photo(photo_id)
-        if photo is not None:
+        outside = (
+            outside_roots(photo.path, [r.path.resolve() for r in library.roots()])
+            if photo is not None
+            else ""
+        )
+        if outside:
+            note = f"kept in the library; {outside}"
+        elif photo is not None:
             try:
                 report = write_caption(
                     photo.path,
