@@ -65,39 +65,50 @@ class CiderD:
         self.n, self.sigma = n, sigma
         self.row_of = {p: i for i, p in enumerate(self.photo_ids)}
         self.col: dict[NGram, int] = {}
-        df: list[int] = []
-        ref_counts: list[Counter[NGram]] = []
+        col = self.col
+        rows: list[int] = []
+        cols: list[int] = []
+        orders: list[int] = []
+        tfs: list[int] = []
+        df_ids: list[int] = []  # each photo's distinct n-gram ids, for document frequencies
         starts, sizes = [], []
+        r = 0
         for i, caps in enumerate(ref_lists):
             if not caps:
                 raise ValueError(f"photo {self.photo_ids[i]!r} has no reference captions")
-            starts.append(len(ref_counts))
+            starts.append(r)
             sizes.append(len(caps))
             seen: set[int] = set()
             for c in caps:
                 cnt = ngram_counts(_split(c), n)
-                ref_counts.append(cnt)
-                for g in cnt:
-                    j = self.col.setdefault(g, len(self.col))
-                    if j == len(df):
-                        df.append(0)
-                    seen.add(j)
-            for j in seen:
-                df[j] += 1
-        g_total = len(self.col)
+                ids = [col.setdefault(g, len(col)) for g in cnt]
+                cols.extend(ids)
+                seen.update(ids)
+                orders.extend(len(g) - 1 for g in cnt)
+                tfs.extend(cnt.values())
+                rows.extend([r] * len(cnt))
+                r += 1
+            df_ids.extend(seen)
+        g_total = len(col)
+        df = np.bincount(np.asarray(df_ids, dtype=np.int64), minlength=g_total)  # (G,)
         self.ref_len = float(np.log(float(len(ref_lists))))
         # idf per n-gram id; the extra last id stands for n-grams no reference has (df 0).
         self.idf = np.empty(g_total + 1)  # (G+1,)
-        self.idf[:g_total] = self.ref_len - np.log(np.maximum(1.0, np.asarray(df, float)))
+        self.idf[:g_total] = self.ref_len - np.log(np.maximum(1.0, df.astype(float)))
         self.idf[g_total] = self.ref_len
         self.unseen = g_total
         self.ref_start = np.asarray(starts, dtype=np.int64)  # (photos,)
         self.ref_size = np.asarray(sizes, dtype=np.int64)  # (photos,)
-        rows, cols, orders, tfs, self.ref_length = self._flatten(ref_counts)
-        w = tfs * self.idf[cols]  # (entries,) tf-idf weights
-        self.ref_norm = self._norms(rows, orders, w, len(ref_counts))  # (R, n)
+        r_rows = np.asarray(rows, dtype=np.int64)
+        r_cols = np.asarray(cols, dtype=np.int64)
+        r_ord = np.asarray(orders, dtype=np.int64)
+        r_tf = np.asarray(tfs, dtype=np.float64)
+        # coco-caption counts a caption's length in bigrams
+        self.ref_length = np.bincount(r_rows, weights=r_tf * (r_ord == 1), minlength=r)  # (R,)
+        w = r_tf * self.idf[r_cols]  # (entries,) tf-idf weights
+        self.ref_norm = self._norms(r_rows, r_ord, w, r)  # (R, n)
         self._stride = g_total + 1
-        key = rows * self._stride + cols  # (entries,) unique per (reference, n-gram)
+        key = r_rows * self._stride + r_cols  # (entries,) unique per (reference, n-gram)
         sort = np.argsort(key, kind="stable")
         self._ref_key, self._ref_w = key[sort], w[sort]
 
