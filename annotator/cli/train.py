@@ -72,6 +72,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--sample-max-len", type=int, default=20, help="with --scst: longest sampled caption"
     )
     p.add_argument(
+        "--train-limit",
+        type=int,
+        help="with --scst: train on the first N train photos only (default all)",
+    )
+    p.add_argument(
         "--val-limit", type=int, help="validate on the first N val photos only (default all)"
     )
     p.add_argument("--resume", metavar="CKPT", help="continue from OUT.last.safetensors")
@@ -189,6 +194,7 @@ def _run_scst(args: argparse.Namespace) -> int:
         sample_max_len=args.sample_max_len,
         baseline=args.baseline,
         val_limit=args.val_limit,
+        train_limit=args.train_limit,
         device=args.device,
         workers=args.workers,
         cache_dir=args.cache_dir,

@@ -75,6 +75,7 @@ class ScstConfig:
     grad_clip: float = 5.0
     val_beam_size: int = 3
     val_limit: int | None = None
+    # train on the first N train photos; document frequencies still come from all of them
     train_limit: int | None = None
     device: str = "auto"
     workers: int = 2
@@ -249,7 +250,8 @@ def train_scst(cfg: ScstConfig, log: Log = print) -> dict[str, Any]:
     last_path, state_path, _ = _paths(out)
 
     entries = load_karpathy(cfg.dataset, cfg.images)
-    train_e = split_entries(entries, "train")[: cfg.train_limit]
+    train_all = split_entries(entries, "train")
+    train_e = train_all[: cfg.train_limit]  # photos trained on; rewards use all of train
     val_e = split_entries(entries, "val")[: cfg.val_limit]
     if not train_e or not val_e:
         raise ValueError(
@@ -279,8 +281,8 @@ def train_scst(cfg: ScstConfig, log: Log = print) -> dict[str, Any]:
     )
 
     t0 = time.time()
-    scorer = CiderD([[list(c) for c in e.captions] for e in train_e])
-    log(f"CIDEr-D reference vectors of {len(train_e)} photos in {time.time() - t0:.1f}s")
+    scorer = CiderD([[list(c) for c in e.captions] for e in train_all])
+    log(f"CIDEr-D reference vectors of {len(train_all)} photos in {time.time() - t0:.1f}s")
     refs = references(val_e)
     cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir() / "features"
     kw = dict(batch_size=64, workers=cfg.workers, device=device, progress=cfg.progress)
