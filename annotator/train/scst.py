@@ -307,6 +307,11 @@ def train_scst(cfg: ScstConfig, log: Log = print) -> dict[str, Any]:
             st_meta = json.loads((f.metadata() or {}).get("optimizer", "{}"))
         _restore_optimiser(opt, params, load_file(str(state_path)), st_meta)
         log(f"resumed from epoch {first_epoch - 1} (best val CIDEr-D {best:.2f})")
+    elif cfg.resume:
+        log(
+            f"resumed from epoch {first_epoch - 1} (best val CIDEr-D {best:.2f}); no optimiser "
+            f"state at {state_path} for this checkpoint: Adam starts afresh"
+        )
 
     if first_epoch == 1 and not history:  # the starting point, for the curve
         t0 = time.time()

@@ -107,6 +107,14 @@ def test_tiny_self_critical_run_raises_the_sampled_training_cider(
     assert [h["epoch"] for h in again["history"]] == list(range(12))
     assert any("resumed from epoch 10" in line for line in logs)
 
+    # a copied checkpoint without its optimiser state (another machine) still resumes
+    moved = tmp_path / "moved.safetensors"
+    moved.write_bytes(Path(again["last"]).read_bytes())
+    cfg.epochs, cfg.resume = 12, str(moved)
+    third = train_scst(cfg, log=logs.append)
+    assert [h["epoch"] for h in third["history"]] == list(range(13))
+    assert any("Adam starts afresh" in line for line in logs)
+
 
 def test_mean_of_others_baseline_and_sample_masks() -> None:
     r = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 6.0]])
