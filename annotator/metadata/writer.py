@@ -38,13 +38,15 @@ from annotator.metadata.safe_write import (
     writable,
 )
 from annotator.metadata.types import (
+    METADATA_MODES,
     SIDECAR_STYLES,
-    WRITE_MODES,
     HumanDescriptionFound,
+    MetadataMode,
     Origin,
     Outcome,
     PhotoMetadata,
     Provenance,
+    SidecarStyle,
     WriteReport,
 )
 
@@ -72,8 +74,8 @@ def write_caption(
     text: str,
     *,
     provenance: Provenance,
-    mode: Literal["embed", "sidecar", "none"] = "embed",
-    sidecar_style: Literal["ext-append", "replace"] = "ext-append",
+    mode: MetadataMode = "embed",
+    sidecar_style: SidecarStyle = "ext-append",
     overwrite_human: bool = False,
     keep_mtime: bool = True,
     backup: bool = False,
@@ -141,8 +143,8 @@ def _write_caption(
     dry_run: bool,
 ) -> WriteReport:
     """Write the caption into ``path`` (not a link); see :func:`write_caption`."""
-    if mode not in WRITE_MODES:
-        raise ValueError(f"mode must be one of {WRITE_MODES}, not {mode!r}")
+    if mode not in METADATA_MODES:
+        raise ValueError(f"mode must be one of {METADATA_MODES}, not {mode!r}")
     if sidecar_style not in SIDECAR_STYLES:
         raise ValueError(f"sidecar_style must be one of {SIDECAR_STYLES}, not {sidecar_style!r}")
     caption = xmp.clean_text(text)
@@ -196,6 +198,7 @@ def _write_caption(
                 notes += embed_notes
             except _Fallback as exc:
                 reason = str(exc)
+                _refuse_contradiction(meta, caption, reason)
         if reason is not None:
             use_sidecar = True
 
@@ -280,6 +283,25 @@ def _already_written(
     embeds = mode == "embed" and _embed_blocker(meta.path, meta.format) is None
     wanted = meta.path if embeds else _sidecar_for(meta.path, style)
     return any(e.location == wanted and e.source.startswith("XMP") for e in real)
+
+
+def _refuse_contradiction(meta: PhotoMetadata, caption: str, reason: str) -> None:
+    """Refuse a sidecar-only write that would leave a different description in the photo.
+
+    The photo itself could not take the caption (too long for its XMP packet, say):
+    a sidecar alone would give the photo two different descriptions.
+    """
+    inside = [
+        e
+        for e in meta.descriptions
+        if e.location == meta.path and not e.boilerplate and e.text.strip() != caption
+    ]
+    if inside:
+        raise MetadataWriteError(
+            meta.path,
+            f"{reason}; the photo keeps its embedded description {inside[0].text[:40]!r}, "
+            "which a sidecar alone would contradict: nothing written",
+        )
 
 
 def _embed_blocker(path: Path, fmt: str) -> str | None:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from annotator.core.errors import ImageReadError, ModelLoadError
-from annotator.core.settings import default_model_path
+from annotator.core.settings import DEFAULT_BEAM_SIZE, default_model_path
 from annotator.core.types import Alternative, CaptionResult, PhotoFailure
 from annotator.model.beam import Hypothesis, beam_search
 from annotator.model.checkpoint import Checkpoint, load_checkpoint
@@ -80,14 +80,16 @@ class Captioner:
     @torch.inference_mode()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Encode preprocessed images (B, 3, S, S) into features (B, P, E)."""
-        return self.encoder(images.to(self.device, non_blocking=True))  # (B, P, E)
+        images = images.to(self.device, non_blocking=True)  # (B, 3, S, S)
+        features: torch.Tensor = self.encoder(images)  # (B, P, E)
+        return features
 
     @torch.inference_mode()
-    def decode(
+    def caption_features(
         self,
         features: torch.Tensor,
         *,
-        beam_size: int = 3,
+        beam_size: int = DEFAULT_BEAM_SIZE,
         max_len: int | None = None,
         length_penalty: float = 0.0,
     ) -> list[CaptionResult]:
@@ -109,7 +111,7 @@ class Captioner:
 
     def caption_tensors(self, images: torch.Tensor, **kw: object) -> list[CaptionResult]:
         """Encode and caption a batch of preprocessed images (B, 3, S, S)."""
-        return self.decode(self.encode(images), **kw)  # type: ignore[arg-type]
+        return self.caption_features(self.encode(images), **kw)  # type: ignore[arg-type]
 
     def caption_files(
         self, paths: Sequence[str | Path], *, batch_size: int = 16, **kw: object

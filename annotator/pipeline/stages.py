@@ -1,6 +1,6 @@
 """Pipeline stages: plain functions over batches, run sequentially or on thread pools.
 
-register: files -> library photos (+ queue)      decode: jobs -> tensors or failures
+record_files: files -> library photos (+ queue)  decode_photos: jobs -> tensors or failures
 caption: tensors -> CaptionResults               store: results -> library, one transaction
 write: captions -> photo metadata (safe writer)
 
@@ -15,17 +15,26 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
+from annotator.core.display import is_encodable
 from annotator.core.errors import AnnotatorError, ImageReadError
-from annotator.core.types import CaptionResult
-from annotator.library import ClaimedJob, Library, PhotoFile, UpsertResult
+from annotator.core.settings import DEFAULT_BEAM_SIZE
+from annotator.core.types import CaptionResult, MetadataMode, PhotoFailure, SidecarStyle
+from annotator.library import ClaimedJob, CurrentCaption, Library, PhotoFile, UpsertResult
+from annotator.metadata.safe_write import outside_roots
 from annotator.model.captioner import Captioner
 from annotator.model.preprocess import Preprocess, load_image
 from annotator.pipeline.scan import is_raw, photo_file, raw_preview
 
 log = logging.getLogger(__name__)
+
+UNDECODABLE_NAME = "the file name is not valid UTF-8 (rename the file to index it)"
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -39,15 +48,6 @@ class Decoded:
 
 
 @dataclass(frozen=True)
-class Failed:
-    """A job (or file) that failed, with a one-line reason."""
-
-    path: Path
-    reason: str
-    job: ClaimedJob | None = None
-
-
-@dataclass(frozen=True)
 class Written:
     """What the metadata stage did for one photo."""
 
@@ -56,55 +56,70 @@ class Written:
     note: str = ""
 
 
-def _map(pool: Executor | None, fn: Callable, items: Sequence) -> list:
+def job_id(item: Decoded | PhotoFailure) -> int | None:
+    """Return the queue job of a decoded photo or of a failure (None: failed outside a job)."""
+    return item.job.job_id if isinstance(item, Decoded) else item.job_id
+
+
+def _map(pool: Executor | None, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     return list(pool.map(fn, items)) if pool is not None else [fn(i) for i in items]
 
 
-def describe_files(paths: Sequence[Path], pool: Executor | None = None) -> list[PhotoFile | Failed]:
+def describe_files(
+    paths: Sequence[Path], pool: Executor | None = None
+) -> list[PhotoFile | PhotoFailure]:
     """Hash and describe files (in parallel with ``pool``); unreadable files fail."""
 
-    def one(p: Path) -> PhotoFile | Failed:
+    def one(p: Path) -> PhotoFile | PhotoFailure:
+        if not is_encodable(p):
+            return PhotoFailure(p, UNDECODABLE_NAME)
         try:
             return photo_file(p)
         except OSError as exc:
-            return Failed(p, f"cannot read file: {exc.strerror or exc}")
+            return PhotoFailure(p, f"cannot read file: {exc.strerror or exc}")
+        except Exception as exc:  # noqa: BLE001 - one bad file must never stop a run
+            return PhotoFailure(p, f"cannot read file: {type(exc).__name__}: {exc}")
 
     return _map(pool, one, list(paths))
 
 
-def register(library: Library, root_id: int, files: Sequence[PhotoFile]) -> list[UpsertResult]:
+def record_files(library: Library, root_id: int, files: Sequence[PhotoFile]) -> list[UpsertResult]:
     """Record described files under a root and queue the photos that need a caption."""
     results = library.upsert_photos(root_id, files)
     library.enqueue(r.photo_id for r in results if r.needs_caption)
     return results
 
 
-def decode_one(job: ClaimedJob, preset: Preprocess) -> Decoded | Failed:
+def decode_photo(job: ClaimedJob, preset: Preprocess) -> Decoded | PhotoFailure:
     """Decode one job's photo (RAW through its embedded preview)."""
     try:
         data = raw_preview(job.path) if is_raw(job.path) else None
         img = load_image(job.path, preset, data)
         return Decoded(job, img.tensor, img.width, img.height)
     except ImageReadError as exc:
-        return Failed(job.path, exc.reason, job)
+        return PhotoFailure(job.path, exc.reason, job.job_id)
     except OSError as exc:
-        return Failed(job.path, f"cannot read file: {exc.strerror or exc}", job)
+        return PhotoFailure(job.path, f"cannot read file: {exc.strerror or exc}", job.job_id)
+    except Exception as exc:  # noqa: BLE001 - one bad photo must never stop a run
+        return PhotoFailure(
+            job.path, f"cannot decode image: {type(exc).__name__}: {exc}", job.job_id
+        )
 
 
-def decode(
+def decode_photos(
     jobs: Sequence[ClaimedJob], preset: Preprocess, pool: Executor | None = None
-) -> list[Decoded | Failed]:
-    """Decode a batch of jobs, in parallel with ``pool``; bad photos become Failed."""
-    return _map(pool, lambda j: decode_one(j, preset), list(jobs))
+) -> list[Decoded | PhotoFailure]:
+    """Decode a batch of jobs, in parallel with ``pool``; bad photos become PhotoFailure."""
+    return _map(pool, lambda j: decode_photo(j, preset), list(jobs))
 
 
 def caption(
     captioner: Captioner,
     batch: Sequence[Decoded],
     *,
-    beam_size: int = 3,
+    beam_size: int = DEFAULT_BEAM_SIZE,
     length_penalty: float = 0.0,
-) -> list[CaptionResult | Failed]:
+) -> list[CaptionResult | PhotoFailure]:
     """Caption decoded photos in one batch; if the batch fails, retry photo by photo."""
     if not batch:
         return []
@@ -113,12 +128,12 @@ def caption(
         return list(captioner.caption_tensors(torch.stack([d.tensor for d in batch]), **kw))
     except (RuntimeError, ValueError) as exc:
         log.warning("batch of %d failed (%s); captioning one by one", len(batch), exc)
-    out: list[CaptionResult | Failed] = []
+    out: list[CaptionResult | PhotoFailure] = []
     for d in batch:
         try:
             out.append(captioner.caption_tensors(d.tensor.unsqueeze(0), **kw)[0])
         except (RuntimeError, ValueError) as exc:
-            out.append(Failed(d.job.path, f"captioning failed: {exc}", d.job))
+            out.append(PhotoFailure(d.job.path, f"captioning failed: {exc}", d.job.job_id))
     return out
 
 
@@ -131,28 +146,31 @@ def store(
     )
 
 
-def fail(library: Library, failures: Iterable[Failed]) -> None:
+def fail(library: Library, failures: Iterable[PhotoFailure]) -> None:
     """Record failed jobs with their reasons."""
     for f in failures:
-        if f.job is not None:
-            library.fail_job(f.job.job_id, f.reason)
+        if f.job_id is not None:
+            library.fail_job(f.job_id, f.reason)
 
 
 def write_metadata(
     library: Library,
     items: Sequence[tuple[Path, CaptionResult]],
     *,
-    mode: str,
+    mode: MetadataMode,
     model_version: str,
-    sidecar_style: str = "ext-append",
+    sidecar_style: SidecarStyle = "ext-append",
     overwrite_human: bool = False,
     pool: Executor | None = None,
+    within: Sequence[Path] | None = None,
 ) -> list[Written]:
     """Write captions into the photos (or sidecars) with the safe writer.
 
     A description a person wrote is kept and imported into the library as a human
     caption, unless ``overwrite_human``. A write that fails leaves the photo as it
-    was and is reported; the caption stays in the library.
+    was and is reported; the caption stays in the library. With ``within`` (the
+    resolved watched folders), a photo whose real file lies outside them (reached
+    through a symbolic link) is not written.
     """
     if mode == "none":
         return [Written(p, "database-only") for p, _ in items]
@@ -160,6 +178,9 @@ def write_metadata(
 
     def one(item: tuple[Path, CaptionResult]) -> Written:
         path, res = item
+        outside = outside_roots(path, within)
+        if outside:
+            return Written(path, "skipped", outside)
         # the same provenance the library records (and ``write-metadata`` writes)
         prov = Provenance(
             model_version=model_version, score=res.score, reviewed=False, source="model"
@@ -175,6 +196,8 @@ def write_metadata(
             )
         except AnnotatorError as exc:
             return Written(path, "failed", str(exc))
+        except Exception as exc:  # noqa: BLE001 - one photo's write must not stop the run
+            return Written(path, "failed", f"{path}: {type(exc).__name__}: {exc}")
         if report.human is not None:
             try:
                 library.import_human_caption(path, report.human.text, report.human.source)
@@ -183,3 +206,48 @@ def write_metadata(
         return Written(path, str(report.outcome), "; ".join(report.notes))
 
     return _map(pool, one, list(items))
+
+
+def write_current(
+    library: Library,
+    rows: Sequence[CurrentCaption],
+    *,
+    mode: str,
+    sidecar_style: str = "ext-append",
+    overwrite_human: bool = False,
+    within: Sequence[Path] | None = None,
+) -> list[Written]:
+    """Write captions already in the library (whose earlier write failed) into their photos."""
+    from annotator.metadata import Provenance, write_caption
+
+    out: list[Written] = []
+    for row in rows:
+        outside = outside_roots(row.path, within)
+        if outside or mode == "none":
+            out.append(Written(row.path, "skipped", outside))
+            continue
+        prov = Provenance(
+            model_version=row.model_version,
+            score=row.score,
+            reviewed=row.reviewed,
+            source=row.source,
+        )
+        try:
+            report = write_caption(
+                row.path,
+                row.text,
+                provenance=prov,
+                mode=mode,  # type: ignore[arg-type]
+                sidecar_style=sidecar_style,  # type: ignore[arg-type]
+                overwrite_human=overwrite_human,
+            )
+        except Exception as exc:  # noqa: BLE001 - one photo's write must not stop the run
+            out.append(Written(row.path, "failed", str(exc)))
+            continue
+        if report.human is not None:
+            try:
+                library.import_human_caption(row.path, report.human.text, report.human.source)
+            except AnnotatorError as exc:
+                log.warning("%s: could not import the human description: %s", row.path, exc)
+        out.append(Written(row.path, str(report.outcome), "; ".join(report.notes)))
+    return out

@@ -8,7 +8,6 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from annotator.library.repository import Library, open_library
-from tests.pipeline.conftest import make_photos
 
 
 @pytest.fixture
@@ -34,7 +33,7 @@ def store(gui_env: Path) -> QSettings:
 
 
 @pytest.fixture(scope="session")
-def gui_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def gui_model(tmp_path_factory: pytest.TempPathFactory, make_tiny_checkpoint) -> Path:
     """Return a tiny random model whose captions have several words.
 
     The shared ``tiny_model`` favours ``<end>`` so much that its captions are one
@@ -43,7 +42,6 @@ def gui_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from dataclasses import replace
 
     from annotator.model.checkpoint import load_checkpoint, save_checkpoint
-    from tests.conftest import make_tiny_checkpoint
 
     path = make_tiny_checkpoint(tmp_path_factory.mktemp("gui-model") / "gui.safetensors", seed=4)
     ckpt = load_checkpoint(path)
@@ -64,11 +62,11 @@ def gui_captioner(gui_model: Path):
 
 
 @pytest.fixture
-def prefs(gui_model: Path):
-    """Return preferences for the tiny model on the CPU, metadata kept in the library only."""
-    from annotator.gui.preferences import Preferences
+def settings(gui_model: Path):
+    """Return settings for the tiny model on the CPU, metadata kept in the library only."""
+    from annotator.core.settings import Settings
 
-    return Preferences(
+    return Settings(
         model=str(gui_model),
         device="cpu",
         metadata="none",
@@ -80,12 +78,16 @@ def prefs(gui_model: Path):
 
 
 @pytest.fixture
-def window(qtbot, gui_library: Library, prefs, store: QSettings, gui_captioner, gui_env: Path):
+def window(qtbot, gui_library: Library, settings, store: QSettings, gui_captioner, gui_env: Path):
     """Return a started main window (worker running, no folders yet)."""
     from annotator.gui.widgets.main_window import MainWindow
 
     w = MainWindow(
-        gui_library, prefs, store=store, captioner=gui_captioner, thumbnail_cache=gui_env / "thumbs"
+        gui_library,
+        settings,
+        store=store,
+        captioner=gui_captioner,
+        thumbnail_cache=gui_env / "thumbs",
     )
     qtbot.addWidget(w)
     w.show()
@@ -96,7 +98,7 @@ def window(qtbot, gui_library: Library, prefs, store: QSettings, gui_captioner, 
 
 
 @pytest.fixture
-def photo_folder(gui_env: Path) -> Path:
+def photo_folder(gui_env: Path, make_photos) -> Path:
     """Return a folder of four small photos."""
     folder = gui_env / "photos"
     make_photos(folder, 4, size=(160, 120))

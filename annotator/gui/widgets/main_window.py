@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,11 +35,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from annotator.core.settings import Settings, save_settings
+from annotator.core.types import PhotoFailure
 from annotator.gui.bridge import Bridge
 from annotator.gui.models.failures import FailureTableModel
 from annotator.gui.models.photos import PhotoListModel, PhotoQuery, Roles
 from annotator.gui.models.roots import RootListModel, RootRow, read_roots
-from annotator.gui.preferences import Preferences, save_preferences
 from annotator.gui.tasks import Tasks
 from annotator.gui.thumbnails import ThumbnailLoader, default_thumbnail_cache
 from annotator.gui.widgets.export_dialog import ExportDialog
@@ -55,9 +57,15 @@ from annotator.gui.widgets.review_panel import MAX_ALTERNATIVES, ReviewPanel
 from annotator.gui.widgets.settings_dialog import SettingsDialog
 from annotator.gui.widgets.sidebar import Sidebar
 from annotator.gui.widgets.status_bar import IndexStatusBar
+from annotator.gui.widgets.window_size import PREFERRED_SIZE, fit_window
 from annotator.library import Library, RootInfo
 from annotator.pipeline.review import Accepted, accept_caption
-from annotator.pipeline.runner import PhotoCaptioned, PhotoFailed, Progress, RunSummary
+from annotator.pipeline.runner import (
+    IndexSettings,
+    PhotoCaptioned,
+    Progress,
+    RunSummary,
+)
 from annotator.pipeline.service import FilesRemoved, IndexService, ModelReady, Scanned
 
 if TYPE_CHECKING:
@@ -83,28 +91,31 @@ def local_folders(urls: list) -> list[Path]:
 class MainWindow(QMainWindow):
     """Browse, search and review the library while the worker captions in the background."""
 
-    sig_library_change_requested = Signal(object)  # Preferences with another library
+    sig_library_change_requested = Signal(object)  # Settings with another library
     sig_accepted = Signal(object)  # Accepted
     sig_roots_changed = Signal()  # the folder list (with counts) was refreshed
 
     def __init__(
         self,
         library: Library,
-        prefs: Preferences,
+        settings: Settings,
         *,
         store: QSettings | None = None,
         captioner: Captioner | None = None,
         thumbnail_cache: Path | None = None,
+        saved_library: str | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.library = library
-        self.prefs = prefs
+        self.settings = settings
         self.store = store
+        # Opened on another library for this session (`annotator app --library`): the
+        # library the settings file names, kept there when other settings are saved.
+        self.saved_library = saved_library
         self.setWindowTitle("annotator")
         self.setObjectName("mainWindow")
         self.setAcceptDrops(True)
-        self.resize(1480, 900)
 
         self.tasks = Tasks(3, self)
         self.thumbnails = ThumbnailLoader(
@@ -113,10 +124,10 @@ class MainWindow(QMainWindow):
         self.bridge = Bridge(self)
         self.worker = IndexService(
             library,
-            prefs.index_settings(),
+            IndexSettings.of(settings),
             self.bridge.listener,
             captioner=captioner,
-            watch=prefs.watch,
+            watch=settings.watch,
             background=True,
         )
         self.photos = PhotoListModel(library, self.tasks, self.thumbnails, self)
@@ -141,7 +152,7 @@ class MainWindow(QMainWindow):
 
         self._build()
         self._connect()
-        self._restore_state()
+        fit_window(self, None if self._restore_state() else PREFERRED_SIZE)
 
     # ------------------------------------------------------------------ building
 
@@ -282,22 +293,23 @@ class MainWindow(QMainWindow):
         self.store.setValue("window/order", self.sidebar.order())
         self.store.sync()
 
-    def _restore_state(self) -> None:
+    def _restore_state(self) -> bool:
+        """Restore the window's layout; return whether a saved geometry was restored."""
         if self.store is None:
-            return
+            return False
         geometry = self.store.value("window/geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
+        restored = isinstance(geometry, QByteArray) and self.restoreGeometry(geometry)
         splitter = self.store.value("window/splitter")
         if isinstance(splitter, QByteArray):
             self.splitter.restoreState(splitter)
         with contextlib.suppress(TypeError, ValueError):
-            self.zoom.setValue(int(self.store.value("window/thumb", self.zoom.value())))
+            self.zoom.setValue(int(str(self.store.value("window/thumb", self.zoom.value()))))
         order = self.store.value("window/order")
         if isinstance(order, str):
             self.sidebar.order_combo.setCurrentIndex(
                 max(0, self.sidebar.order_combo.findData(order))
             )
+        return restored
 
     # ------------------------------------------------------------------ messages
 
@@ -422,9 +434,9 @@ class MainWindow(QMainWindow):
 
     def accept_caption(self, photo_id: int, text: str) -> None:
         """Store ``text`` as the reviewed caption of ``photo_id`` (background), per settings."""
-        library, prefs = self.library, self.prefs
+        library, settings = self.library, IndexSettings.of(self.settings)
         self.tasks.submit(
-            lambda: accept_caption(library, photo_id, text, prefs.index_settings()),
+            lambda: accept_caption(library, photo_id, text, settings),
             self._accepted,
             lambda exc: self.message(f"could not store the caption: {exc}"),
         )
@@ -581,7 +593,7 @@ class MainWindow(QMainWindow):
         if not self._dirty_timer.isActive():
             self._dirty_timer.start()
 
-    def _on_failed(self, e: PhotoFailed) -> None:
+    def _on_failed(self, e: PhotoFailure) -> None:
         self.message(f"{e.path.name}: {e.reason}")
         pid = self.photos.photo_id_at_path(str(e.path))
         if pid is not None:
@@ -604,7 +616,7 @@ class MainWindow(QMainWindow):
     def _on_model_ready(self, m: ModelReady) -> None:
         self.model_id = m.model_id
         self.device = m.device
-        self.status.show_model(m.model_id, m.device, str(self.prefs.model_path()))
+        self.status.show_model(m.model_id, m.device, str(self.settings.model_path()))
 
     def _on_model_failed(self, reason: str) -> None:
         self.status.show_no_model(reason)
@@ -644,23 +656,27 @@ class MainWindow(QMainWindow):
 
     def open_settings(self) -> None:
         """Show the settings dialog and apply what was chosen."""
-        dialog = SettingsDialog(self.prefs, self)
+        dialog = SettingsDialog(self.settings, self)
         if dialog.exec():
-            self.apply_preferences(dialog.preferences())
+            self.apply_settings(dialog.settings())
 
-    def apply_preferences(self, prefs: Preferences) -> None:
-        """Use new preferences: save them; restart the worker or reopen the library as needed."""
-        old, self.prefs = self.prefs, prefs
-        if self.store is not None:
-            save_preferences(self.store, prefs)
-        if prefs.library != old.library:
-            self.sig_library_change_requested.emit(prefs)
+    def apply_settings(self, settings: Settings) -> None:
+        """Use new settings: save them; restart the worker or reopen the library as needed."""
+        old, self.settings = self.settings, settings
+        saved = self.saved_library
+        if saved is not None and settings.library == old.library:
+            save_settings(replace(settings, library=saved))  # the session's library stays unsaved
+        else:
+            save_settings(settings)
+        if settings.library != old.library:
+            self.sig_library_change_requested.emit(settings)
             return
-        if prefs.watch != old.watch:
-            self.worker.watch = prefs.watch
+        if settings.watch != old.watch:
+            self.worker.watch = settings.watch
             self.worker.rewatch()
-        if old.needs_restart_of_worker(prefs):
-            self.worker.set_settings(prefs.index_settings())
+        new = IndexSettings.of(settings)
+        if not IndexSettings.of(old).same_work(new):
+            self.worker.set_settings(new)
             if self.worker.running:
                 self._restart_worker = True
                 self.worker.stop()
@@ -671,7 +687,7 @@ class MainWindow(QMainWindow):
     def open_export(self) -> ExportDialog:
         """Show the export dialog (not modal)."""
         if self._export_dialog is None:
-            self._export_dialog = ExportDialog(self.library, self.tasks, self.prefs.model, self)
+            self._export_dialog = ExportDialog(self.library, self.tasks, self.settings.model, self)
         self._export_dialog.show()
         self._export_dialog.raise_()
         return self._export_dialog
