@@ -193,7 +193,8 @@ class CiderD:
         sim *= np.exp(-(delta**2) / (2 * self.sigma**2))[:, None]
         per_pair = sim.mean(axis=1)  # (K,)
         total = np.bincount(pair_h, weights=per_pair, minlength=m)  # (M,)
-        return total / n_refs * 10.0
+        scores: np.ndarray = total / n_refs * 10.0  # (M,)
+        return scores
 
 
 def cider_d(

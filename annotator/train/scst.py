@@ -406,7 +406,7 @@ def train_scst(cfg: ScstConfig, log: Log = print) -> dict[str, Any]:
             adv = (reward - base).reshape(-1).to(device)  # (N,)
             loss = scst_loss(smp, adv)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             if cfg.grad_clip:
                 nn.utils.clip_grad_value_(params, cfg.grad_clip)
             opt.step()
