@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from annotator.cli._common import add_device, add_model
+from annotator.cli._common import add_device, add_engine, add_model
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=int, default=16)
     add_device(p)
+    add_engine(p)
     p.add_argument("--json", action="store_true", help="print JSON with scores and n-best")
     p.add_argument(
         "--attention-plot",
@@ -53,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
     if args.beam_size < 1:
         print("annotator: error: --beam-size must be at least 1", file=sys.stderr)
         return 2
-    captioner = Captioner.load(args.model, args.device)
+    captioner = Captioner.load(
+        args.model, args.device, engine=args.engine, precision=args.precision
+    )
     paths = [Path(p) for p in args.images]
     results = captioner.caption_files(
         paths,

@@ -10,7 +10,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from annotator.cli._common import add_device, add_library, add_model
+from annotator.cli._common import add_device, add_engine, add_library, add_model
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -50,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beam-size", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=16)
     add_device(p)
+    add_engine(p)
     p.add_argument(
         "--metadata",
         choices=["embed", "sidecar", "none"],
@@ -123,6 +124,8 @@ def run_index(args: argparse.Namespace) -> int:
         beam_size=args.beam_size,
         batch_size=args.batch_size,
         device=args.device,
+        engine=args.engine,
+        precision=args.precision,
         workers=args.workers,
         metadata=args.metadata,
         sidecar_style=args.sidecar_style,

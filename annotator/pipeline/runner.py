@@ -39,6 +39,8 @@ class IndexSettings:
     length_penalty: float = 0.0
     batch_size: int = 16
     device: str = "auto"
+    engine: str = "auto"  # encoder engine: auto, torch or onnx
+    precision: str = "auto"  # encoder precision: auto, fp32 or int8
     workers: int = 2  # decoding / hashing / metadata threads
     metadata: str = "embed"  # embed, sidecar or none
     sidecar_style: str = "ext-append"  # photo.jpg.xmp; "replace": photo.xmp
@@ -135,8 +137,15 @@ class Indexer:
     def captioner(self) -> Captioner:
         """Return the captioner, loading it on first use."""
         if self._captioner is None:
-            self._captioner = Captioner.load(self.settings.model, self.settings.device)
-            self.listener(Status(f"model {self._captioner.model_id} on {self._captioner.device}"))
+            s = self.settings
+            self._captioner = Captioner.load(
+                s.model, s.device, engine=s.engine, precision=s.precision
+            )
+            cap = self._captioner
+            note = f" ({cap.engine.note})" if cap.engine.note else ""
+            self.listener(
+                Status(f"model {cap.model_id} on {cap.device}, encoder {cap.engine_name}{note}")
+            )
         return self._captioner
 
     def stop(self) -> None:
