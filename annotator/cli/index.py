@@ -72,8 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--workers",
         type=int,
-        default=2,
-        help="threads for decoding, hashing and metadata (default 2)",
+        default=None,
+        help="threads for decoding, hashing and metadata (default: one per CPU core)",
     )
     p.add_argument("--retry-failed", action="store_true", help="queue failed photos again")
     p.add_argument(
@@ -119,6 +119,7 @@ def run_index(args: argparse.Namespace) -> int:
         if not p.is_dir():
             print(f"annotator: error: {p}: not a folder", file=sys.stderr)
             return 2
+    extra = {"workers": args.workers} if args.workers else {}
     settings = IndexSettings(
         model=args.model,
         beam_size=args.beam_size,
@@ -126,12 +127,12 @@ def run_index(args: argparse.Namespace) -> int:
         device=args.device,
         engine=args.engine,
         precision=args.precision,
-        workers=args.workers,
         metadata=args.metadata,
         sidecar_style=args.sidecar_style,
         overwrite_human=args.overwrite_human,
         recaption_older=args.recaption_older,
         retry_failed=args.retry_failed,
+        **extra,
     )
     bar = (
         None

@@ -24,6 +24,7 @@ from annotator.core.types import CaptionResult
 from annotator.library.repository import ClaimedJob, Library, PhotoFile, RootInfo
 from annotator.library.schema import PhotoState
 from annotator.model.captioner import Captioner
+from annotator.model.runtime.engine import cpu_threads
 from annotator.pipeline import stages
 from annotator.pipeline.scan import iter_photos
 
@@ -37,16 +38,22 @@ class IndexSettings:
     model: str | None = None  # checkpoint path; None: the default model
     beam_size: int = 3
     length_penalty: float = 0.0
-    batch_size: int = 16
+    batch_size: int = 16  # photos per encoder and beam-search batch
+    decode_ahead: int = 2  # claim and decode this many encoder batches at once
     device: str = "auto"
     engine: str = "auto"  # encoder engine: auto, torch or onnx
     precision: str = "auto"  # encoder precision: auto, fp32 or int8
-    workers: int = 2  # decoding / hashing / metadata threads
+    workers: int = field(default_factory=cpu_threads)  # decoding / hashing / metadata threads
     metadata: str = "embed"  # embed, sidecar or none
     sidecar_style: str = "ext-append"  # photo.jpg.xmp; "replace": photo.xmp
     overwrite_human: bool = False
     recaption_older: bool = False  # re-caption model captions from older models
     retry_failed: bool = False
+
+    @property
+    def claim_size(self) -> int:
+        """Return how many jobs are claimed and decoded together (a multiple of the batch)."""
+        return self.batch_size * max(1, self.decode_ahead)
 
 
 @dataclass(frozen=True)
@@ -303,7 +310,7 @@ class Indexer:
         with ThreadPoolExecutor(max(1, s.workers)) as pool, ThreadPoolExecutor(1) as loader:
 
             def claim_and_decode() -> list[stages.Decoded | stages.Failed]:
-                jobs: list[ClaimedJob] = self.library.claim_jobs(s.batch_size)
+                jobs: list[ClaimedJob] = self.library.claim_jobs(s.claim_size)
                 return stages.decode(jobs, preset, pool) if jobs else []
 
             nxt = loader.submit(claim_and_decode)
@@ -318,50 +325,68 @@ class Indexer:
                     total = done + self._pending_total()
                     nxt = loader.submit(claim_and_decode)
                     continue
-                if self._stop.is_set():  # claimed but not started: give the jobs back
-                    self.library.release_jobs(b.job.job_id for b in batch if b.job is not None)
-                    break
                 nxt = loader.submit(claim_and_decode)  # decode the next batch meanwhile
-                decoded = [b for b in batch if isinstance(b, stages.Decoded)]
-                failures = [b for b in batch if isinstance(b, stages.Failed)]
-                results = stages.caption(
-                    captioner, decoded, beam_size=s.beam_size, length_penalty=s.length_penalty
-                )
-                ok = [
-                    (d, r)
-                    for d, r in zip(decoded, results, strict=True)
-                    if isinstance(r, CaptionResult)
-                ]
-                failures += [r for r in results if isinstance(r, stages.Failed)]
-                stages.fail(self.library, failures)
-                for f in failures:
-                    self._failed(f.path, f.reason)
-                if s.metadata == "none":
-                    self._store([(d, r, None) for d, r in ok], version)
-                else:  # a job completes once its caption is in the photo AND the library
-                    for d, r in ok:
-                        fut = pool.submit(
-                            stages.write_metadata,
-                            self.library,
-                            [(d.job.path, r)],
-                            mode=s.metadata,
-                            model_version=version,
-                            sidecar_style=s.sidecar_style,
-                            overwrite_human=s.overwrite_human,
-                        )
-                        pending_writes.append((fut, d, r))
-                self._drain_writes(pending_writes, version, wait=False)
-                done += len(batch)
-                total = max(total, done)
-                elapsed = time.monotonic() - t0
-                rate = done / elapsed if elapsed > 0 else 0.0
-                eta = (total - done) / rate if rate > 0 else None
-                self.listener(Progress(done, total, rate, eta))
+                for lo in range(0, len(batch), s.batch_size):
+                    if self._stop.is_set():  # claimed but not started: give the jobs back
+                        rest = batch[lo:]
+                        self.library.release_jobs(b.job.job_id for b in rest if b.job is not None)
+                        break
+                    chunk = batch[lo : lo + s.batch_size]
+                    self._caption_chunk(chunk, pool, pending_writes, version)
+                    done += len(chunk)
+                    total = max(total, done)
+                    elapsed = time.monotonic() - t0
+                    rate = done / elapsed if elapsed > 0 else 0.0
+                    eta = (total - done) / rate if rate > 0 else None
+                    self.listener(Progress(done, total, rate, eta))
+                if self._stop.is_set():
+                    self._release_prefetched(nxt)
+                    break
             self._drain_writes(pending_writes, version, wait=True)
         self.summary.elapsed = time.monotonic() - t0
         self.summary.stopped = self._stop.is_set()
         self.listener(Finished(self.summary))
         return self.summary
+
+    def _caption_chunk(
+        self,
+        chunk: list[stages.Decoded | stages.Failed],
+        pool: ThreadPoolExecutor,
+        pending_writes: list[tuple[Future, stages.Decoded, CaptionResult]],
+        version: str,
+    ) -> None:
+        """Caption one encoder batch, record its failures and start its metadata writes."""
+        s = self.settings
+        decoded = [b for b in chunk if isinstance(b, stages.Decoded)]
+        failures = [b for b in chunk if isinstance(b, stages.Failed)]
+        results = stages.caption(
+            self.captioner, decoded, beam_size=s.beam_size, length_penalty=s.length_penalty
+        )
+        ok = [(d, r) for d, r in zip(decoded, results, strict=True) if isinstance(r, CaptionResult)]
+        failures += [r for r in results if isinstance(r, stages.Failed)]
+        stages.fail(self.library, failures)
+        for f in failures:
+            self._failed(f.path, f.reason)
+        if s.metadata == "none":
+            self._store([(d, r, None) for d, r in ok], version)
+        else:  # a job completes once its caption is in the photo AND the library
+            for d, r in ok:
+                fut = pool.submit(
+                    stages.write_metadata,
+                    self.library,
+                    [(d.job.path, r)],
+                    mode=s.metadata,
+                    model_version=version,
+                    sidecar_style=s.sidecar_style,
+                    overwrite_human=s.overwrite_human,
+                )
+                pending_writes.append((fut, d, r))
+        self._drain_writes(pending_writes, version, wait=False)
+
+    def _release_prefetched(self, nxt: Future) -> None:
+        """Give back the jobs of a batch that was claimed and decoded ahead but not started."""
+        batch = nxt.result()
+        self.library.release_jobs(b.job.job_id for b in batch if b.job is not None)
 
     def _store(
         self, items: list[tuple[stages.Decoded, CaptionResult, stages.Written | None]], version: str

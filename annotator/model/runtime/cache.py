@@ -23,7 +23,7 @@ from annotator.model.runtime.quantize import RECIPE, calibration_file, quantize_
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = "1"
+CACHE_FORMAT = "2"  # 2: constants and paddings folded before caching
 
 
 def default_cache_root() -> Path:

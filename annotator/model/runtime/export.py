@@ -57,6 +57,22 @@ def weights_id(encoder: Encoder) -> str:
     return h.hexdigest()[:16]
 
 
+def simplify_graph(src: Path, dst: Path) -> None:
+    """Fold constants and the static "same" padding into the convolutions (ORT basic level).
+
+    The exporter writes each EfficientNet-Lite padding as a chain of shape ops and a
+    ``Pad``; folding them into ``Conv`` pads lets int8 convolutions run without
+    dequantizing around every padding. Basic-level rewrites work on every provider.
+    """
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    so.optimized_model_filepath = str(dst)
+    so.log_severity_level = 3
+    ort.InferenceSession(str(src), so, providers=["CPUExecutionProvider"])
+
+
 def export_encoder(encoder: Encoder, out: str | Path, image_size: int) -> Path:
     """Write the encoder's fp32 inference graph with a dynamic batch axis to ``out``.
 
@@ -65,6 +81,7 @@ def export_encoder(encoder: Encoder, out: str | Path, image_size: int) -> Path:
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    raw = out.with_name(f"{out.name}.{os.getpid()}.raw.tmp")
     tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
     was_training = encoder.training
     graph = EncoderGraph(encoder).eval()
@@ -76,7 +93,7 @@ def export_encoder(encoder: Encoder, out: str | Path, image_size: int) -> Path:
             torch.onnx.export(
                 graph,
                 (example,),
-                str(tmp),
+                str(raw),
                 input_names=[INPUT],
                 output_names=names,
                 dynamic_axes={n: {0: "batch"} for n in [INPUT, *names]},
@@ -84,11 +101,13 @@ def export_encoder(encoder: Encoder, out: str | Path, image_size: int) -> Path:
                 do_constant_folding=True,
                 dynamo=False,
             )
+        simplify_graph(raw, tmp)
         tmp.replace(out)
     except Exception as exc:
-        tmp.unlink(missing_ok=True)
         raise ModelLoadError(out, f"cannot export {encoder.name} to ONNX: {exc}") from exc
     finally:
+        raw.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         encoder.train(was_training)
     log.info("exported %s to %s", encoder.name, out)
     return out

@@ -58,6 +58,30 @@ def quantize_options() -> dict:
     }
 
 
+def check_ranges(model: Path, ranges: Path) -> None:
+    """Refuse calibration ranges that were measured on a differently exported graph."""
+    import json
+
+    import onnx
+
+    if not ranges.is_file():
+        raise ModelLoadError(ranges, "no int8 calibration for this encoder")
+    try:
+        names = set(json.loads(ranges.read_text())["data"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelLoadError(ranges, f"unreadable calibration ranges: {exc}") from exc
+    graph = onnx.load(str(model), load_external_data=False).graph
+    tensors = {o for n in graph.node for o in n.output} | {i.name for i in graph.input}
+    convs = {n.output[0] for n in graph.node if n.op_type == "Conv"}
+    missing = sorted((names - tensors) | (convs - names))
+    if missing:
+        raise ModelLoadError(
+            ranges,
+            f"calibration ranges do not match the exported graph ({len(missing)} tensors "
+            f"differ, e.g. {missing[0]!r}); calibrate again or use --precision fp32",
+        )
+
+
 def quantize_encoder(fp32: Path, out: Path, ranges: Path, reader: object | None = None) -> Path:
     """Quantize the fp32 graph ``fp32`` into ``out`` with the activation ranges in ``ranges``.
 
@@ -66,8 +90,8 @@ def quantize_encoder(fp32: Path, out: Path, ranges: Path, reader: object | None 
     """
     from onnxruntime.quantization import quantize_static
 
-    if reader is None and not ranges.is_file():
-        raise ModelLoadError(ranges, "no int8 calibration for this encoder")
+    if reader is None:
+        check_ranges(fp32, ranges)
     tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
     try:
         with _quiet_quantizer():
