@@ -18,6 +18,21 @@ class Alternative:
 
 
 @dataclass(frozen=True)
+class Keyword:
+    """One keyword of a photo: an everyday word with its place in a hierarchy.
+
+    ``hierarchy`` reads root to leaf, e.g. ("Animals", "Mammal", "Cat"), as written
+    to XMP ``lr:hierarchicalSubject`` (``Animals|Mammal|Cat``). ``probability`` is
+    the model's confidence, None for keywords a person gave.
+    """
+
+    word: str
+    hierarchy: tuple[str, ...]  # root..leaf, e.g. ("Animals", "Mammals", "Cat")
+    probability: float | None
+    source: str = "model"
+
+
+@dataclass(frozen=True)
 class CaptionResult:
     """Hold what the captioner produced for one photo.
 
@@ -32,6 +47,7 @@ class CaptionResult:
     alternatives: tuple[Alternative, ...] = ()  # n-best, best first (includes the best)
     model_id: str = ""  # name + short hash of the checkpoint that wrote it
     beam_size: int = 1
+    keywords: tuple[Keyword, ...] = ()  # from the encoder's classifier, most probable first
 
     @property
     def text(self) -> str:
