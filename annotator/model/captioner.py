@@ -136,6 +136,17 @@ class Captioner:
         return self.encoder(images.to(self.device, non_blocking=True))  # (B, P, E)
 
     @torch.inference_mode()
+    def features_and_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Encode images (B, 3, S, S) into features (B, P, E) and ImageNet logits (B, K).
+
+        The logits are None when the encoder has no usable head.
+        """
+        if self.engine.engine == "onnx":
+            feats, logits = self.onnx_encoder().features_and_logits(images)
+            return feats.to(self.device), None if logits is None else logits.to(self.device)
+        return self.encoder.features_and_logits(images.to(self.device, non_blocking=True))
+
+    @torch.inference_mode()
     def decode(
         self,
         features: torch.Tensor,

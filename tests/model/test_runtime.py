@@ -47,6 +47,15 @@ def test_exported_encoder_agrees_with_pytorch(shipped_torch, onnx_root: Path) ->
     assert (got - ref).abs().max().item() < 1e-4
     assert ref.abs().max().item() > 1.0  # real activations, not an all-zero grid
 
+    assert shipped_torch.encoder.has_head and onnx.has_head
+    with torch.inference_mode():
+        ref_grid, ref_logits = shipped_torch.encoder.features_and_logits(images)  # (5, 1000)
+    grid, logits = onnx.features_and_logits(images)
+    assert (grid - ref_grid).abs().max().item() < 1e-4
+    assert logits.shape == ref_logits.shape == (len(SAMPLES), 1000)
+    assert (logits - ref_logits).abs().max().item() < 1e-3  # logits reach about 10-20
+    assert torch.equal(logits.argmax(1), ref_logits.argmax(1))
+
 
 def test_int8_model_loads_and_captions(shipped_torch, onnx_root: Path) -> None:
     from annotator.model.captioner import Captioner
