@@ -185,3 +185,19 @@ def test_onnx_and_torch_engines_give_the_same_captions(shipped_torch, onnx_root:
         assert isinstance(x, CaptionResult) and isinstance(y, CaptionResult)
         assert x.words == y.words
         assert abs(x.score - y.score) < 1e-3
+
+
+def test_cache_keeps_only_the_most_recently_used_models(tmp_path: Path) -> None:
+    import os
+
+    from annotator.model.runtime.cache import prune, seal
+
+    for i in range(10):
+        p = tmp_path / f"m{i}.onnx"
+        p.write_bytes(b"x" * (i + 1))
+        seal(p)
+        os.utime(p, (1_000_000 + i, 1_000_000 + i))
+    prune(tmp_path, keep=8)
+    left = sorted(p.name for p in tmp_path.glob("*.onnx"))
+    assert left == [f"m{i}.onnx" for i in range(2, 10)]
+    assert sorted(p.name for p in tmp_path.glob("*.sha256")) == [f"{n}.sha256" for n in left]

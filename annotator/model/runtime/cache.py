@@ -9,6 +9,7 @@ model whose bytes do not match (a crash mid-write, a corrupt disk) is exported a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -24,6 +25,7 @@ from annotator.model.runtime.quantize import RECIPE, calibration_file, quantize_
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT = "2"  # 2: constants and paddings folded before caching
+KEEP = 8  # cached models kept; the least recently used ones beyond are removed
 
 
 def default_cache_root() -> Path:
@@ -67,6 +69,14 @@ def discard(path: Path) -> None:
     """Remove a cached model and its manifest."""
     for p in (path, _manifest(path)):
         p.unlink(missing_ok=True)
+
+
+def prune(root: Path, keep: int = KEEP) -> None:
+    """Remove all but the ``keep`` most recently used models under ``root``."""
+    models = sorted(root.glob("*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in models[keep:]:
+        with contextlib.suppress(OSError):  # in use elsewhere (Windows): keep it
+            discard(old)
 
 
 class ModelCache:
@@ -119,6 +129,8 @@ class ModelCache:
             raise ValueError(f"unknown precision {precision!r}")
         path = self.path(precision)
         if not rebuild and is_intact(path):
+            with contextlib.suppress(OSError):
+                os.utime(path)  # most recently used: pruned last
             return path
         if path.exists():
             log.warning("%s: cached encoder is incomplete or corrupt; exporting it again", path)
@@ -134,4 +146,6 @@ class ModelCache:
                     f"({self.weights}); use --precision fp32",
                 )
             quantize_encoder(self.get("fp32"), path, ranges)
-        return seal(path)
+        seal(path)
+        prune(self.root)
+        return path
