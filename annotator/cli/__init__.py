@@ -19,13 +19,15 @@ from annotator.core.errors import AnnotatorError
 # Modules under annotator.cli that define subcommands, in help order.
 COMMAND_MODULES: list[str] = [
     "index",
+    "failures",
     "caption",
     "train",
     "export",
     "finetune",
-    "importckpt",
+    "import_checkpoint",
     "metadata",
     "search",
+    "search_index",
     "purge",
 ]
 

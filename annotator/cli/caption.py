@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from annotator.cli._common import add_device, add_engine, add_model
+from annotator.cli._common import add_beam_size, add_device, add_engine, add_model, user_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("images", nargs="+", metavar="IMAGE")
     add_model(p)
-    p.add_argument("--beam-size", type=int, default=5, help="beam width (1 = greedy; default 5)")
+    add_beam_size(p)
     p.add_argument(
         "--length-penalty",
         type=float,
@@ -51,17 +51,18 @@ def run(args: argparse.Namespace) -> int:
     from annotator.model.captioner import Captioner
     from annotator.model.preprocess import load_rgb
 
-    if args.beam_size < 1:
+    if args.beam_size is not None and args.beam_size < 1:
         print("annotator: error: --beam-size must be at least 1", file=sys.stderr)
         return 2
+    settings = user_settings(args)
     captioner = Captioner.load(
-        args.model, args.device, engine=args.engine, precision=args.precision
+        settings.model or None, settings.device, engine=args.engine, precision=args.precision
     )
     paths = [Path(p) for p in args.images]
     results = captioner.caption_files(
         paths,
         batch_size=args.batch_size,
-        beam_size=args.beam_size,
+        beam_size=settings.beam_size,
         length_penalty=args.length_penalty,
     )
     failed = 0

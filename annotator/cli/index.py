@@ -1,26 +1,34 @@
-"""``annotator --index PATH...``: index folders headless; ``annotator failures``."""
+"""``annotator --index PATH...``: index folders headless."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from annotator.cli._common import add_device, add_engine, add_library, add_model
+from annotator.cli._common import (
+    add_beam_size,
+    add_device,
+    add_engine,
+    add_library,
+    add_metadata,
+    add_model,
+    user_settings,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
-    from annotator.library.repository import Library
-    from annotator.pipeline.runner import Indexer, RunSummary
+    from annotator.library import Library
+    from annotator.pipeline.runner import IndexSettings, RunSummary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the ``index`` (alias of ``--index``) and ``failures`` subcommands."""
+    """Add the ``index`` subcommand (``annotator --index PATH...`` is an alias)."""
     p = sub.add_parser(
         "index",
         help="index folders headless (same as annotator --index PATH...)",
@@ -47,28 +55,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--poll", action="store_true", help="watch by polling (network mounts send no file events)"
     )
-    p.add_argument("--beam-size", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=16)
+    add_beam_size(p)
+    p.add_argument("--batch-size", type=int, default=None, help="photos per batch (default 16)")
     add_device(p)
     add_engine(p)
-    p.add_argument(
-        "--metadata",
-        choices=["embed", "sidecar", "none"],
-        default="embed",
-        help="write captions into the photos (embed, default), into XMP "
-        "sidecars, or keep them in the library only (none)",
-    )
-    p.add_argument(
-        "--sidecar-style",
-        choices=["ext-append", "replace"],
-        default="ext-append",
-        help="sidecar name: photo.jpg.xmp (default) or photo.xmp",
-    )
-    p.add_argument(
-        "--overwrite-human",
-        action="store_true",
-        help="replace descriptions a person wrote (default: keep and import them)",
-    )
+    add_metadata(p)
     p.add_argument(
         "--workers",
         type=int,
@@ -85,12 +76,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar, no per-photo lines")
     p.set_defaults(func=run_index)
 
-    f = sub.add_parser("failures", help="list photos that could not be captioned, and why")
-    add_library(f)
-    f.add_argument("--json", action="store_true")
-    f.add_argument("--limit", type=int, default=None)
-    f.set_defaults(func=run_failures)
-
 
 def rewrite_index_flag(argv: list[str], commands: set[str]) -> list[str]:
     """Turn ``annotator [opts] --index P... [opts]`` into ``annotator index [opts] ...``."""
@@ -103,13 +88,13 @@ def run_index(args: argparse.Namespace) -> int:
     """Run headless indexing, printing captions, progress and a summary."""
     from tqdm import tqdm
 
-    from annotator.library.repository import open_library
+    from annotator.core.types import PhotoFailure
+    from annotator.library import open_library
     from annotator.pipeline.runner import (
         Finished,
         Indexer,
         IndexSettings,
         PhotoCaptioned,
-        PhotoFailed,
         Progress,
         Status,
     )
@@ -119,20 +104,15 @@ def run_index(args: argparse.Namespace) -> int:
         if not p.is_dir():
             print(f"annotator: error: {p}: not a folder", file=sys.stderr)
             return 2
-    extra = {"workers": args.workers} if args.workers else {}
-    settings = IndexSettings(
-        model=args.model,
-        beam_size=args.beam_size,
-        batch_size=args.batch_size,
-        device=args.device,
-        engine=args.engine,
-        precision=args.precision,
-        metadata=args.metadata,
-        sidecar_style=args.sidecar_style,
-        overwrite_human=args.overwrite_human,
+    if args.beam_size is not None and args.beam_size < 1:
+        print("annotator: error: --beam-size must be at least 1", file=sys.stderr)
+        return 2
+    settings = IndexSettings.of(
+        user_settings(args),
         recaption_older=args.recaption_older,
         retry_failed=args.retry_failed,
-        **extra,
+        engine=args.engine,
+        precision=args.precision,
     )
     bar = (
         None
@@ -154,31 +134,24 @@ def run_index(args: argparse.Namespace) -> int:
         elif isinstance(event, PhotoCaptioned):
             note = f"  [{event.metadata}]" if event.metadata and not args.quiet else ""
             say(f"{event.path}\t{event.text}{note}")
-        elif isinstance(event, PhotoFailed):
+        elif isinstance(event, PhotoFailure):
             say(f"annotator: error: {event.path}: {event.reason}", err=True)
         elif isinstance(event, Status):
             say(f"annotator: {event.message}", err=True)
         elif isinstance(event, Finished) and bar is not None:
             bar.close()
 
-    with open_library(args.library) as library:
-        indexer = Indexer(library, settings, listener)
-        interrupted = {"n": 0}
-
-        def on_sigint(signum: int, frame: FrameType | None) -> None:
-            interrupted["n"] += 1
-            if interrupted["n"] > 1:
-                raise KeyboardInterrupt
-            say("annotator: stopping after the current batch (Ctrl-C again to abort)", err=True)
-            indexer.stop()
-
-        previous = signal.signal(signal.SIGINT, on_sigint)
-        try:
-            roots = indexer.add_roots(paths)
-            indexer.scan(roots or None)
-            summary = _watch(indexer, library, args, say) if args.watch else indexer.process()
-        finally:
-            signal.signal(signal.SIGINT, previous)
+    with open_library(settings.library_location()) as library:
+        if args.watch:
+            summary = _watch(library, settings, paths, listener, args, say)
+            if summary is None:
+                return 2
+        else:
+            indexer = Indexer(library, settings, listener)
+            with _stop_on_sigint(indexer.stop, say):
+                roots = indexer.add_roots(paths)
+                indexer.scan(roots or None)
+                summary = indexer.process()
     rate = summary.captioned / summary.elapsed if summary.elapsed else 0.0
     print(
         f"captioned {summary.captioned}, skipped {summary.skipped}, failed {summary.failed}"
@@ -196,54 +169,58 @@ def run_index(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
-def _watch(
-    indexer: Indexer, library: Library, args: argparse.Namespace, say: Callable[..., None]
-) -> RunSummary:
-    """Watch the roots and caption photos as they appear, until Ctrl-C."""
-    from annotator.watch.watcher import FolderWatcher
+@contextmanager
+def _stop_on_sigint(stop: Callable[[], None], say: Callable[..., None]) -> Iterator[None]:
+    """Make the first Ctrl-C call ``stop`` (finish the current batch); the second aborts."""
+    interrupted = {"n": 0}
 
-    roots = {r.path: r for r in library.roots()}
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        interrupted["n"] += 1
+        if interrupted["n"] > 1:
+            raise KeyboardInterrupt
+        say("annotator: stopping after the current batch (Ctrl-C again to abort)", err=True)
+        stop()
 
-    def lost(root: Path) -> None:
-        info = roots.get(root)
-        if info is not None:
-            library.set_root_paused(info.id, True)
-        say(f"annotator: {root} is not reachable (unmounted?): paused; nothing deleted", err=True)
-
-    watcher = FolderWatcher(
-        list(roots),
-        on_files=indexer.register_paths,
-        on_deleted=library.mark_missing,
-        on_root_lost=lost,
-        poll=args.poll,
-    )
-    watcher.start()
-    say(f"annotator: watching {len(roots)} folder(s); Ctrl-C to stop", err=True)
+    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        return indexer.process(until_empty=False)
+        yield
     finally:
-        watcher.stop()
+        signal.signal(signal.SIGINT, previous)
 
 
-def run_failures(args: argparse.Namespace) -> int:
-    """List recorded failures."""
-    from annotator.library.repository import open_library
+def _watch(
+    library: Library,
+    settings: IndexSettings,
+    paths: list[Path],
+    listener: Callable[[object], None],
+    args: argparse.Namespace,
+    say: Callable[..., None],
+) -> RunSummary | None:
+    """Index and watch the roots with the app's :class:`IndexService`, until Ctrl-C.
 
-    with open_library(args.library, create=False) as library:
-        rows = library.failures(limit=args.limit)
-    if args.json:
-        print(
-            json.dumps(
-                [
-                    {"path": str(f.path), "reason": f.reason, "time": f.created_at.isoformat()}
-                    for f in rows
-                ],
-                indent=2,
-            )
-        )
-    else:
-        for f in rows:
-            print(f"{f.path}\t{f.reason}\t{f.created_at:%Y-%m-%d %H:%M}")
-        if not rows:
-            print("no failures", file=sys.stderr)
-    return 0
+    Return the summary, or None when the model could not be loaded.
+    """
+    from annotator.pipeline.service import IndexService, ModelFailed
+
+    failed: list[str] = []
+
+    def on_event(event: object) -> None:
+        if isinstance(event, ModelFailed):
+            failed.append(event.reason)
+        listener(event)
+
+    service = IndexService(library, settings, on_event, watch=True, poll=args.poll)
+    try:
+        with _stop_on_sigint(service.stop, say):
+            roots = [library.add_root(p) for p in paths]
+            service.start()
+            service.scan(roots or None).result()
+            say(f"annotator: watching {len(service.watched)} folder(s); Ctrl-C to stop", err=True)
+            while not service.wait(0.5):
+                pass
+    finally:
+        service.shutdown(timeout=None)
+    if failed:
+        print(f"annotator: error: cannot load the model: {failed[0]}", file=sys.stderr)
+        return None
+    return service.summary()

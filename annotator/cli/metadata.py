@@ -36,6 +36,7 @@ from annotator.metadata import (
     read_metadata,
     write_caption,
 )
+from annotator.metadata.types import METADATA_MODES, SIDECAR_STYLES
 
 
 class CaptionRow(Protocol):
@@ -78,13 +79,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_library(write)
     write.add_argument(
         "--mode",
-        choices=("embed", "sidecar", "none"),
+        choices=METADATA_MODES,
         default="embed",
         help="embed in the photo where supported (default), sidecar only, or none",
     )
     write.add_argument(
         "--sidecar-style",
-        choices=("ext-append", "replace"),
+        choices=SIDECAR_STYLES,
         default="ext-append",
         help="sidecar name: photo.jpg.xmp (default, digiKam/darktable) or photo.xmp",
     )

@@ -32,7 +32,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 
 from annotator.core.errors import LibraryError
-from annotator.core.settings import default_library_path
+from annotator.core.settings import default_library_path, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +47,13 @@ _PG_MIGRATION_LOCK = 0x616E6E6F  # "anno": pg_advisory_xact_lock key for migrati
 def resolve_location(location: str | Path | None) -> tuple[URL, Path | None]:
     """Return the database URL for ``location`` and, for a SQLite file, its path.
 
-    ``None`` means the default library in the user data directory. A string with
-    ``://`` is a SQLAlchemy URL (``postgresql://`` uses psycopg 3); anything else
-    is a SQLite file path. ``":memory:"`` gives a private in-memory database.
+    ``None`` means the settings' library (by default, one in the user data
+    directory). A string with ``://`` is a SQLAlchemy URL (``postgresql://`` uses
+    psycopg 3); anything else is a SQLite file path. ``":memory:"`` gives a
+    private in-memory database.
     """
     if location is None:
-        location = default_library_path()
+        location = load_settings().library or default_library_path()
     if isinstance(location, str) and "://" in location:
         try:
             url = make_url(location)

@@ -147,7 +147,7 @@ class Captioner:
         return self.encoder.features_and_logits(images.to(self.device, non_blocking=True))
 
     @torch.inference_mode()
-    def decode(
+    def caption_features(
         self,
         features: torch.Tensor,
         *,
@@ -173,7 +173,7 @@ class Captioner:
 
     def caption_tensors(self, images: torch.Tensor, **kw: object) -> list[CaptionResult]:
         """Encode and caption a batch of preprocessed images (B, 3, S, S)."""
-        return self.decode(self.encode(images), **kw)  # type: ignore[arg-type]
+        return self.caption_features(self.encode(images), **kw)  # type: ignore[arg-type]
 
     def caption_files(
         self, paths: Sequence[str | Path], *, batch_size: int = 16, **kw: object

@@ -1,7 +1,7 @@
 """Compose the stages into an indexer, used identically by the CLI and the GUI.
 
 The indexer reports through a listener: a callable receiving plain event values
-(:class:`Progress`, :class:`PhotoCaptioned`, :class:`PhotoFailed`,
+(:class:`Progress`, :class:`PhotoCaptioned`, :class:`~annotator.core.types.PhotoFailure`,
 :class:`Status`, :class:`Finished`), called on the indexer's own thread. The GUI
 turns them into queued Qt signals; the CLI prints them.
 
@@ -17,12 +17,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
-from annotator.core.types import CaptionResult
-from annotator.library.repository import ClaimedJob, Library, PhotoFile, RootInfo
-from annotator.library.schema import PhotoState
+from annotator.core.settings import Settings
+from annotator.core.types import CaptionResult, PhotoFailure
+from annotator.library import ClaimedJob, Library, PhotoFile, PhotoState, RootInfo
 from annotator.model.captioner import Captioner
 from annotator.model.runtime.engine import cpu_threads
 from annotator.pipeline import stages
@@ -32,28 +33,38 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class IndexSettings:
-    """How to index: model, decoding, batching, device, metadata."""
+class IndexSettings(Settings):
+    """How to index: the user's :class:`Settings` plus what one run may ask for.
 
-    model: str | None = None  # checkpoint path; None: the default model
-    beam_size: int = 3
+    ``model`` "" (or None) is the default model.
+    """
+
     length_penalty: float = 0.0
-    batch_size: int = 16  # photos per encoder and beam-search batch
-    decode_ahead: int = 2  # claim and decode this many encoder batches at once
-    device: str = "auto"
-    engine: str = "auto"  # encoder engine: auto, torch or onnx
-    precision: str = "auto"  # encoder precision: auto, fp32 or int8
-    workers: int = field(default_factory=cpu_threads)  # decoding / hashing / metadata threads
-    metadata: str = "embed"  # embed, sidecar or none
-    sidecar_style: str = "ext-append"  # photo.jpg.xmp; "replace": photo.xmp
-    overwrite_human: bool = False
     recaption_older: bool = False  # re-caption model captions from older models
     retry_failed: bool = False
+    engine: str = "auto"  # encoder engine: auto, torch or onnx
+    precision: str = "auto"  # encoder precision: auto, fp32 or int8
+    decode_ahead: int = 2  # claim and decode this many encoder batches at once
 
     @property
     def claim_size(self) -> int:
         """Return how many jobs are claimed and decoded together (a multiple of the batch)."""
         return self.batch_size * max(1, self.decode_ahead)
+
+    @property
+    def threads(self) -> int:
+        """Return the decoding / hashing / metadata threads (``workers`` 0: one per core)."""
+        return max(1, self.workers or cpu_threads())
+
+    @classmethod
+    def of(cls, settings: Settings, **run: Any) -> IndexSettings:
+        """Return ``settings`` for indexing, with the run's options ``run`` (and overrides)."""
+        shared = {f.name: getattr(settings, f.name) for f in fields(Settings)}
+        return cls(**{**shared, **run})
+
+    def same_work(self, other: IndexSettings) -> bool:
+        """Return whether ``other`` captions and writes exactly as these settings do."""
+        return replace(self, library="", watch=False) == replace(other, library="", watch=False)
 
 
 @dataclass(frozen=True)
@@ -75,14 +86,6 @@ class PhotoCaptioned:
     text: str
     confidence: float
     metadata: str = ""  # outcome of the metadata write, filled in when known
-
-
-@dataclass(frozen=True)
-class PhotoFailed:
-    """A photo failed; it is in the library's failures list with the reason."""
-
-    path: Path
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ class Finished:
     summary: RunSummary
 
 
-Event = Progress | PhotoCaptioned | PhotoFailed | Status | Finished
+Event = Progress | PhotoCaptioned | PhotoFailure | Status | Finished
 Listener = Callable[[Event], None]
 
 
@@ -146,7 +149,7 @@ class Indexer:
         if self._captioner is None:
             s = self.settings
             self._captioner = Captioner.load(
-                s.model, s.device, engine=s.engine, precision=s.precision
+                s.model or None, s.device, engine=s.engine, precision=s.precision
             )
             cap = self._captioner
             note = f" ({cap.engine.note})" if cap.engine.note else ""
@@ -183,25 +186,33 @@ class Indexer:
         """
         roots = list(roots) if roots is not None else self.library.roots()
         skip = [self.library.path] if self.library.path else []
-        with ThreadPoolExecutor(max(1, self.settings.workers)) as pool:
+        with ThreadPoolExecutor(self.settings.threads) as pool:
             for root in roots:
                 if not root.available:
-                    self.library.set_root_paused(root.id, True)
-                    self.listener(
-                        Status(
-                            f"{root.path}: not reachable (unmounted?); paused, "
-                            "nothing marked missing"
-                        )
-                    )
+                    self.pause_unreachable(root.path)
                     continue
                 if root.paused:
                     continue
                 self._scan_root(root, skip, pool)
-        if self.settings.retry_failed:
-            self.summary.queued += self._requeue_failed()
-        if self.settings.recaption_older:
-            self.summary.queued += self._requeue_older()
+        self.requeue()
         return self.summary
+
+    def requeue(self) -> int:
+        """Queue failed photos and older models' captions again, as the settings ask."""
+        queued = 0
+        if self.settings.retry_failed:
+            queued += self.requeue_failed()
+        if self.settings.recaption_older:
+            queued += self.requeue_older()
+        self.summary.queued += queued
+        return queued
+
+    def pause_unreachable(self, path: Path) -> None:
+        """Pause the root at ``path``, which is not reachable: nothing in it is marked missing."""
+        for info in self.library.roots():
+            if info.path == path:
+                self.library.set_root_paused(info.id, True)
+        self.listener(Status(f"{path}: not reachable (unmounted?); paused, nothing marked missing"))
 
     def _scan_root(self, root: RootInfo, skip: list[Path], pool: ThreadPoolExecutor) -> None:
         known = self.library.known_files(root.id)
@@ -221,23 +232,25 @@ class Indexer:
                 continue
             todo.append(path)
             if len(todo) >= 64:
-                self._register(root, todo, pool)
+                self._record_files(root, todo, pool)
                 todo = []
         if todo:
-            self._register(root, todo, pool)
+            self._record_files(root, todo, pool)
         gone = [p for p in known if p not in seen and not Path(p).exists()]
         if gone and root.path.is_dir():
             self.summary.missing += self.library.mark_missing(gone)
 
-    def _register(self, root: RootInfo, paths: Sequence[Path], pool: ThreadPoolExecutor) -> None:
+    def _record_files(
+        self, root: RootInfo, paths: Sequence[Path], pool: ThreadPoolExecutor
+    ) -> None:
         described = stages.describe_files(paths, pool)
         files = [d for d in described if isinstance(d, PhotoFile)]
         for d in described:
-            if isinstance(d, stages.Failed):
-                self._failed(d.path, d.reason)
+            if isinstance(d, PhotoFailure):
+                self._failed(d)
         if not files:
             return
-        results = stages.register(self.library, root.id, files)
+        results = stages.record_files(self.library, root.id, files)
         for r in results:
             if r.status == "moved":
                 self.summary.moved += 1
@@ -246,7 +259,7 @@ class Indexer:
             else:
                 self.summary.skipped += 1
 
-    def register_paths(self, paths: Iterable[Path]) -> int:
+    def record_paths(self, paths: Iterable[Path]) -> int:
         """Record files reported by the watcher; return how many were queued."""
         by_root: dict[int, tuple[RootInfo, list[Path]]] = {}
         for p in paths:
@@ -254,21 +267,25 @@ class Indexer:
             if root is not None and p.exists():
                 by_root.setdefault(root.id, (root, []))[1].append(Path(p))
         before = self.summary.queued
-        with ThreadPoolExecutor(max(1, self.settings.workers)) as pool:
+        with ThreadPoolExecutor(self.settings.threads) as pool:
             for root, ps in by_root.values():
-                self._register(root, ps, pool)
+                self._record_files(root, ps, pool)
         queued = self.summary.queued - before
         if queued:
             self.wake()
         return queued
 
-    def _requeue_failed(self) -> int:
+    def requeue_failed(self) -> int:
+        """Queue every failed photo again and clear the failures list; return how many."""
         ids = [f.photo_id for f in self.library.failures(limit=None) if f.photo_id is not None]
         n = self.library.enqueue(ids)
         self.library.clear_failures()
+        if n:
+            self.wake()
         return n
 
-    def _requeue_older(self) -> int:
+    def requeue_older(self) -> int:
+        """Queue photos whose model caption came from another model version; return how many."""
         version = self.captioner.ckpt.version
         ids = [
             c.photo_id
@@ -279,10 +296,10 @@ class Indexer:
 
     # ------------------------------------------------------------------ captioning
 
-    def _failed(self, path: Path, reason: str) -> None:
+    def _failed(self, failure: PhotoFailure) -> None:
         self.summary.failed += 1
-        self.summary.failures.append((path, reason))
-        self.listener(PhotoFailed(path, reason))
+        self.summary.failures.append((failure.path, failure.reason))
+        self.listener(failure)
 
     def _pending_total(self) -> int:
         counts = self.library.queue_counts()
@@ -307,11 +324,11 @@ class Indexer:
         version = captioner.ckpt.version
         done = 0
         pending_writes: list[tuple[Future, stages.Decoded, CaptionResult]] = []
-        with ThreadPoolExecutor(max(1, s.workers)) as pool, ThreadPoolExecutor(1) as loader:
+        with ThreadPoolExecutor(s.threads) as pool, ThreadPoolExecutor(1) as loader:
 
-            def claim_and_decode() -> list[stages.Decoded | stages.Failed]:
+            def claim_and_decode() -> list[stages.Decoded | PhotoFailure]:
                 jobs: list[ClaimedJob] = self.library.claim_jobs(s.claim_size)
-                return stages.decode(jobs, preset, pool) if jobs else []
+                return stages.decode_photos(jobs, preset, pool) if jobs else []
 
             nxt = loader.submit(claim_and_decode)
             while True:
@@ -328,8 +345,7 @@ class Indexer:
                 nxt = loader.submit(claim_and_decode)  # decode the next batch meanwhile
                 for lo in range(0, len(batch), s.batch_size):
                     if self._stop.is_set():  # claimed but not started: give the jobs back
-                        rest = batch[lo:]
-                        self.library.release_jobs(b.job.job_id for b in rest if b.job is not None)
+                        self._release(batch[lo:])
                         break
                     chunk = batch[lo : lo + s.batch_size]
                     self._caption_chunk(chunk, pool, pending_writes, version)
@@ -340,7 +356,7 @@ class Indexer:
                     eta = (total - done) / rate if rate > 0 else None
                     self.listener(Progress(done, total, rate, eta))
                 if self._stop.is_set():
-                    self._release_prefetched(nxt)
+                    self._release(nxt.result())  # decoded ahead, never started
                     break
             self._drain_writes(pending_writes, version, wait=True)
         self.summary.elapsed = time.monotonic() - t0
@@ -350,7 +366,7 @@ class Indexer:
 
     def _caption_chunk(
         self,
-        chunk: list[stages.Decoded | stages.Failed],
+        chunk: list[stages.Decoded | PhotoFailure],
         pool: ThreadPoolExecutor,
         pending_writes: list[tuple[Future, stages.Decoded, CaptionResult]],
         version: str,
@@ -358,15 +374,15 @@ class Indexer:
         """Caption one encoder batch, record its failures and start its metadata writes."""
         s = self.settings
         decoded = [b for b in chunk if isinstance(b, stages.Decoded)]
-        failures = [b for b in chunk if isinstance(b, stages.Failed)]
+        failures = [b for b in chunk if isinstance(b, PhotoFailure)]
         results = stages.caption(
             self.captioner, decoded, beam_size=s.beam_size, length_penalty=s.length_penalty
         )
         ok = [(d, r) for d, r in zip(decoded, results, strict=True) if isinstance(r, CaptionResult)]
-        failures += [r for r in results if isinstance(r, stages.Failed)]
+        failures += [r for r in results if isinstance(r, PhotoFailure)]
         stages.fail(self.library, failures)
         for f in failures:
-            self._failed(f.path, f.reason)
+            self._failed(f)
         if s.metadata == "none":
             self._store([(d, r, None) for d, r in ok], version)
         else:  # a job completes once its caption is in the photo AND the library
@@ -383,10 +399,10 @@ class Indexer:
                 pending_writes.append((fut, d, r))
         self._drain_writes(pending_writes, version, wait=False)
 
-    def _release_prefetched(self, nxt: Future) -> None:
-        """Give back the jobs of a batch that was claimed and decoded ahead but not started."""
-        batch = nxt.result()
-        self.library.release_jobs(b.job.job_id for b in batch if b.job is not None)
+    def _release(self, batch: Sequence[stages.Decoded | PhotoFailure]) -> None:
+        """Give back claimed jobs that were decoded but not captioned."""
+        ids = [stages.job_id(x) for x in batch]
+        self.library.release_jobs(i for i in ids if i is not None)
 
     def _store(
         self, items: list[tuple[stages.Decoded, CaptionResult, stages.Written | None]], version: str

@@ -168,7 +168,7 @@ def test_edit_and_accept_store_a_human_revision(qtbot, window, photo_folder, gui
     other = select(qtbot, window, 1)
     model_text = panel.details.caption.text
     with qtbot.waitSignal(window.sig_accepted, timeout=10_000):
-        window.act_accept.trigger()
+        window.main_actions.accept.trigger()
     cap = gui_library.current_caption(other)
     assert cap.text == model_text and cap.source is CaptionSource.MODEL and cap.reviewed
 
@@ -192,9 +192,9 @@ def test_pick_alternative_undo_redo_revert(qtbot, window, photo_folder, gui_libr
     qtbot.keyClick(window.grid, Qt.Key.Key_2)  # one key picks the second alternative
     assert panel.draft == second and panel.has_draft
     assert [c.text() for c in panel.words.chips] == second.split()
-    window.act_undo.trigger()
+    window.main_actions.undo.trigger()
     assert panel.draft == model_text and not panel.has_draft
-    window.act_redo.trigger()
+    window.main_actions.redo.trigger()
     assert panel.draft == second
     qtbot.keyClick(window.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert panel.draft == model_text
@@ -203,7 +203,7 @@ def test_pick_alternative_undo_redo_revert(qtbot, window, photo_folder, gui_libr
     # Alt+1 picks the first, revert puts the model's caption back
     qtbot.keyClick(window.grid, Qt.Key.Key_1, Qt.KeyboardModifier.AltModifier)
     assert panel.draft == alts[0].text
-    window.act_redo.trigger()  # nothing to redo after a new edit
+    window.main_actions.redo.trigger()  # nothing to redo after a new edit
     panel.set_draft("two dogs on the grass")
     assert panel.revert_to_model()
     assert panel.draft == model_text
@@ -241,7 +241,7 @@ def test_review_queue_lowest_confidence_first(qtbot, window, photo_folder, gui_l
     expected = [
         h.photo_id for h in gui_library.search("", reviewed=False, order_by="confidence", limit=10)
     ]
-    window.act_review.trigger()
+    window.main_actions.review.trigger()
     assert window.review_mode
     qtbot.waitUntil(
         lambda: (
@@ -257,10 +257,10 @@ def test_review_queue_lowest_confidence_first(qtbot, window, photo_folder, gui_l
         timeout=10_000,
     )
     with qtbot.waitSignal(window.sig_accepted, timeout=10_000):
-        window.act_accept.trigger()
+        window.main_actions.accept.trigger()
     qtbot.waitUntil(lambda: window.panel.photo_id == expected[1], timeout=10_000)
     assert gui_library.current_caption(expected[0]).reviewed
-    window.act_review.trigger()
+    window.main_actions.review.trigger()
     assert not window.review_mode and window.sidebar.show_filter() == "all"
 
 
@@ -285,13 +285,17 @@ def test_pause_resume_and_failures(qtbot, window, photo_folder, gui_library):
 
 
 def test_close_stops_worker_and_keeps_queue(
-    qtbot, gui_library, prefs, store, gui_captioner, gui_env, photo_folder
+    qtbot, gui_library, settings, store, gui_captioner, gui_env, photo_folder
 ):
     from annotator.gui.widgets.main_window import MainWindow
     from annotator.library.schema import JobState
 
     w = MainWindow(
-        gui_library, prefs, store=store, captioner=gui_captioner, thumbnail_cache=gui_env / "thumbs"
+        gui_library,
+        settings,
+        store=store,
+        captioner=gui_captioner,
+        thumbnail_cache=gui_env / "thumbs",
     )
     qtbot.addWidget(w)
     w.show()
@@ -307,25 +311,25 @@ def test_close_stops_worker_and_keeps_queue(
     assert states.captioned + counts[JobState.PENDING] == 4
 
 
-def test_settings_persist(qtbot, window, store):
+def test_settings_persist(qtbot, window):
     from dataclasses import replace
 
-    from annotator.gui.preferences import load_preferences
+    from annotator.core.settings import load_settings
     from annotator.gui.widgets.settings_dialog import SettingsDialog
 
-    dialog = SettingsDialog(window.prefs, window)
+    dialog = SettingsDialog(window.settings, window)
     qtbot.addWidget(dialog)
     dialog.beam.setValue(5)
     dialog.metadata.setCurrentIndex(dialog.metadata.findData("sidecar"))
     dialog.overwrite.setChecked(True)
-    new = dialog.preferences()
+    new = dialog.settings()
     assert (new.beam_size, new.metadata, new.overwrite_human) == (5, "sidecar", True)
-    window.apply_preferences(new)
-    assert load_preferences(store) == new
+    window.apply_settings(new)
+    assert load_settings() == new
     assert window.worker.settings.beam_size == 5
     qtbot.waitUntil(lambda: window.worker.running and window.worker.generation == 2, timeout=30_000)
-    window.apply_preferences(replace(new, beam_size=3, metadata="none"))
-    assert load_preferences(store).metadata == "none"
+    window.apply_settings(replace(new, beam_size=3, metadata="none"))
+    assert load_settings().metadata == "none"
 
 
 def test_export_dialog_exports(qtbot, window, photo_folder, gui_library, gui_env):

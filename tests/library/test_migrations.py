@@ -116,3 +116,43 @@ def test_reopening_is_a_no_op(db_url: str) -> None:
     second = open_library(db_url)
     assert db.current_revision(second.engine) == db.head_revision()
     second.close()
+
+
+def _fts_objects(engine: Engine) -> set[tuple[str, str]]:
+    """Return the full-text index's tables, views, triggers and functions with their SQL."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            rows = conn.execute(
+                text(
+                    "SELECT name, sql FROM sqlite_master WHERE name LIKE 'captions_%' "
+                    "OR name = 'current_captions'"
+                )
+            )
+            return {(n, " ".join((s or "").split())) for n, s in rows}
+        rows = conn.execute(
+            text(
+                "SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal "
+                "UNION ALL SELECT proname, prosrc FROM pg_proc WHERE proname = 'captions_fts_sync' "
+                "UNION ALL SELECT indexname, indexdef FROM pg_indexes WHERE tablename = "
+                "'captions_fts'"
+            )
+        )
+        return {(n, " ".join(s.split())) for n, s in rows}
+
+
+def test_the_frozen_migration_builds_the_index_the_code_expects(db_url: str) -> None:
+    from annotator.library import fts
+
+    migrated = _engine(db_url)
+    db.upgrade(migrated, "0002")
+    expected = _fts_objects(migrated)
+    config = db._alembic_config()
+    with migrated.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, FIRST)
+    assert _fts_objects(migrated) == set()  # downgrade removed all of it
+    with migrated.begin() as conn:  # the live code's SQL on the same schema
+        fts.for_dialect(migrated.dialect.name).install(conn)
+    live = _fts_objects(migrated)
+    migrated.dispose()
+    assert expected and live == expected

@@ -200,8 +200,7 @@ def test_revisions_keep_the_model_caption(
     assert history[2].parent_id == first and history[2].reviewed
     assert [c.is_current for c in history] == [False, False, True]
     assert library.current_caption(pid).text == "Tom on the mat"
-    assert library.has_caption_from(pid, "v7")
-    assert not library.has_caption_from(pid, "v8")
+    assert [c.model_version for c in history if c.source is CaptionSource.MODEL] == ["v7"]
     with pytest.raises(ValueError):
         library.add_human_revision(pid, "   ")
     with pytest.raises(LibraryError):
@@ -401,12 +400,16 @@ def test_released_jobs_go_back_without_counting_an_attempt(
 
 
 def test_recover_fails_a_photo_that_keeps_crashing_the_worker(
-    library: Library, add_photo: Callable[..., int]
+    library: Library, db_url: str, add_photo: Callable[..., int]
 ) -> None:
+    from annotator.library import open_library
+
     pid = add_photo(library)
     library.enqueue([pid])
-    for _ in range(3):
-        assert len(library.claim_jobs(1)) == 1
+    for _ in range(3):  # a worker claims the photo and dies before it is decoded
+        worker = open_library(db_url)
+        assert len(worker.claim_jobs(1)) == 1
+        worker.close()
         library.recover(max_attempts=3)
     assert library.photo(pid).state is PhotoState.FAILED
     assert "interrupted 3 times" in library.failures()[0].reason

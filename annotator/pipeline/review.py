@@ -1,4 +1,7 @@
-"""Qt-free review operations the GUI runs on background threads: load a photo's details, accept."""
+"""Review captions: load a photo's details, map a word to its attention, accept a caption.
+
+Qt-free: the desktop app runs these on background threads; any other front end can too.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from annotator.core.errors import AnnotatorError
-from annotator.library.schema import CaptionSource
+from annotator.library import CaptionSource
 
 if TYPE_CHECKING:
-    from annotator.gui.preferences import Preferences
-    from annotator.library.repository import AttentionInfo, CaptionInfo, Library, PhotoInfo
+    from annotator.library import AttentionInfo, CaptionInfo, Library, PhotoInfo
+    from annotator.pipeline.runner import IndexSettings
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -91,8 +94,8 @@ class Accepted:
     metadata: str  # what happened to the photo's metadata, for the status bar
 
 
-def accept_caption(library: Library, photo_id: int, text: str, prefs: Preferences) -> Accepted:
-    """Store ``text`` as the photo's reviewed caption and write it into the photo per ``prefs``.
+def accept_caption(library: Library, photo_id: int, text: str, settings: IndexSettings) -> Accepted:
+    """Store ``text`` as the photo's reviewed caption and write it into the photo per ``settings``.
 
     The same text as the current caption only sets its reviewed flag (a model
     caption accepted as it is); other text becomes a human revision, marked
@@ -121,7 +124,7 @@ def accept_caption(library: Library, photo_id: int, text: str, prefs: Preference
         stored = "revision"
         provenance = Provenance(reviewed=True, source="human")
     note = "kept in the library only (metadata: none)"
-    if prefs.metadata != "none":
+    if settings.metadata != "none":
         photo = library.photo(photo_id)
         if photo is not None:
             try:
@@ -129,9 +132,9 @@ def accept_caption(library: Library, photo_id: int, text: str, prefs: Preference
                     photo.path,
                     text,
                     provenance=provenance,
-                    mode=prefs.metadata,  # type: ignore[arg-type]
-                    sidecar_style=prefs.sidecar_style,  # type: ignore[arg-type]
-                    overwrite_human=prefs.overwrite_human,
+                    mode=settings.metadata,  # type: ignore[arg-type]
+                    sidecar_style=settings.sidecar_style,  # type: ignore[arg-type]
+                    overwrite_human=settings.overwrite_human,
                 )
                 note = f"{report.outcome}" + (
                     f": {'; '.join(report.notes)}" if report.notes else ""
