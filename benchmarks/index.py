@@ -141,12 +141,18 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None, help="default: the indexer's")
     ap.add_argument("--model", default=None)
     ap.add_argument("--engine", default="auto")
-    ap.add_argument("--precision", default="auto")
+    ap.add_argument(
+        "--precision", default="auto", help="auto, fp32 or int8; a list (fp32,int8) measures each"
+    )
     ap.add_argument("--baseline", type=Path, default=None, help="checkout to compare with")
     ap.add_argument("--workdir", type=Path, default=None)
     args = ap.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="annotator-bench-"))
-    cap = Captioner.load(args.model, "cpu", engine=args.engine, precision=args.precision)
+    precisions = args.precision.split(",")
+    caps = {
+        p: Captioner.load(args.model, "cpu", engine=args.engine, precision=p) for p in precisions
+    }
+    cap = caps[precisions[0]]
     extra = {"workers": args.workers} if args.workers else {}
     settings = IndexSettings(
         batch_size=args.batch_size, beam_size=args.beam_size, metadata="embed", **extra
@@ -154,7 +160,7 @@ def main() -> None:
     print(
         f"model {cap.model_id}; encoder {cap.engine_name}; torch threads "
         f"{torch.get_num_threads()}; batch {args.batch_size}; beam {args.beam_size}; "
-        f"workers {settings.workers}; workdir {work}"
+        f"threads {settings.threads}; workdir {work}"
     )
 
     if args.photos:
@@ -166,28 +172,30 @@ def main() -> None:
             f"made {len(photos)} JPEGs of {size[0]}x{size[1]} ({mb:.1f} MB each) in "
             f"{time.perf_counter() - t:.0f} s"
         )
-        before = encoder_only(cap, photos, args.batch_size)
         old = None
         if args.baseline:
             for p in work.glob("lib-base*"):
                 p.unlink()
             base = fresh_copy(work / "camera", work / "run-base")
             old = baseline_index(args.baseline, base, work / "lib-base.sqlite3", args.model, args)
-        run = fresh_copy(work / "camera", work / "run-new")
-        for p in work.glob("lib-camera*"):
-            p.unlink()
-        e2e, _ = index(run, work / "lib-camera.sqlite3", cap, settings)
-        after = encoder_only(cap, photos, args.batch_size)
-        enc = max(before, after)  # the encoder warms up: compare with its best run
-        print(
-            f"encoder forward only (pre-decoded tensors): {before:7.2f} photos/s before, "
-            f"{after:.2f} after the indexing run"
-        )
-        print(f"end-to-end --index (metadata embed):        {e2e:7.2f} photos/s")
-        print(f"ratio end-to-end / encoder (best run): {e2e / enc:.2f}")
-        if old is not None:
-            print(f"baseline {args.baseline} end-to-end --index:  {old:7.2f} photos/s")
-            print(f"speed-up end-to-end vs the baseline: {e2e / old:.2f}x (target >= 4x)")
+            print(f"baseline {args.baseline} end-to-end --index: {old:7.2f} photos/s")
+        for c in caps.values():
+            before = encoder_only(c, photos, args.batch_size)
+            run = fresh_copy(work / "camera", work / "run-new")
+            for p in work.glob("lib-camera*"):
+                p.unlink()
+            e2e, _ = index(run, work / "lib-camera.sqlite3", c, settings)
+            after = encoder_only(c, photos, args.batch_size)
+            enc = max(before, after)  # the encoder warms up: compare with its best run
+            print(f"[{c.engine_name}]")
+            print(
+                f"  encoder forward only (pre-decoded tensors): {before:7.2f} photos/s before, "
+                f"{after:.2f} after the indexing run"
+            )
+            print(f"  end-to-end --index (metadata embed):        {e2e:7.2f} photos/s")
+            print(f"  ratio end-to-end / encoder (best run): {e2e / enc:.2f}")
+            if old is not None:
+                print(f"  speed-up end-to-end vs the baseline: {e2e / old:.2f}x (target >= 4x)")
 
     if args.memory_photos:
         size = tuple(int(x) for x in args.memory_size.split("x"))
