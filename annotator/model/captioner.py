@@ -18,7 +18,7 @@ from annotator.model.checkpoint import Checkpoint, load_checkpoint
 from annotator.model.decoder import Decoder
 from annotator.model.encoder import Encoder
 from annotator.model.preprocess import load_image
-from annotator.model.runtime.engine import EngineChoice, resolve_engine
+from annotator.model.runtime.engine import EngineChoice, choose_precision, resolve_engine
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -82,6 +82,12 @@ class Captioner:
         self.decoder.to(self.device).eval()
         self.vocab = ckpt.vocab
         self.preprocess = ckpt.preprocess
+        self._cache = None  # ModelCache of the ONNX encoder
+        if self.engine.engine == "onnx":
+            from annotator.model.runtime.cache import ModelCache
+
+            self._cache = ModelCache(self.encoder, self.preprocess.image_size, ckpt.version)
+            self.engine = choose_precision(self.engine, self._cache.ranges().is_file())
         self._onnx = None  # OnnxEncoder, built on first use
         self._onnx_lock = threading.Lock()
 
@@ -113,14 +119,15 @@ class Captioner:
         if self._onnx is None:
             with self._onnx_lock:
                 if self._onnx is None:
-                    from annotator.model.runtime.cache import ModelCache
                     from annotator.model.runtime.session import OnnxEncoder
 
-                    cache = ModelCache(
-                        self.encoder.cpu(), self.preprocess.image_size, self.ckpt.version
-                    )
-                    self._onnx = OnnxEncoder(cache, self.engine.precision, self.engine.provider)
-                    self.encoder.to(self.device)
+                    self.encoder.cpu()  # exported from the CPU
+                    try:
+                        self._onnx = OnnxEncoder(
+                            self._cache, self.engine.precision, self.engine.provider
+                        )
+                    finally:
+                        self.encoder.to(self.device)
         return self._onnx
 
     @property

@@ -201,3 +201,17 @@ def test_cache_keeps_only_the_most_recently_used_models(tmp_path: Path) -> None:
     left = sorted(p.name for p in tmp_path.glob("*.onnx"))
     assert left == [f"m{i}.onnx" for i in range(2, 10)]
     assert sorted(p.name for p in tmp_path.glob("*.sha256")) == [f"{n}.sha256" for n in left]
+
+
+def test_auto_precision_is_int8_only_where_calibrated(shipped_torch, tiny_model: Path) -> None:
+    from annotator.model.captioner import Captioner
+    from annotator.model.runtime.engine import DEFAULT_CPU_PRECISION
+
+    shipped = Captioner(shipped_torch.ckpt, "cpu")  # auto engine, auto precision
+    assert shipped.engine.engine == "onnx"
+    assert shipped.engine.precision == DEFAULT_CPU_PRECISION
+    uncalibrated = Captioner.load(tiny_model, "cpu")  # random-decoder test model on lite0
+    assert uncalibrated.engine.precision == "fp32"
+    if DEFAULT_CPU_PRECISION == "int8":
+        assert "no int8 calibration" in uncalibrated.engine.note
+    assert Captioner(shipped_torch.ckpt, "cpu", precision="fp32").engine.precision == "fp32"
