@@ -78,6 +78,7 @@ def index(
         if every and isinstance(e, Progress) and e.done - last[0] >= every:
             last[0] = e.done
             samples.append((e.done, rss_mb()))
+            print(f"  {e.done} photos: {samples[-1][1]:.0f} MB resident", flush=True)
 
     with open_library(db) as lib:
         t = time.perf_counter()
