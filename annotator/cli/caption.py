@@ -10,7 +10,7 @@ from pathlib import Path
 from annotator.cli._common import add_beam_size, add_device, add_engine, add_model, user_settings
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``caption`` subcommand."""
     p = sub.add_parser(
         "caption",
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         length_penalty=args.length_penalty,
     )
     failed = 0
-    records = []
+    records: list[dict[str, object]] = []
     for path, res in zip(paths, results, strict=True):
         if not isinstance(res, CaptionResult):
             failed += 1

@@ -10,7 +10,7 @@ from annotator.cli._common import add_beam_size, add_device, add_library, user_s
 from annotator.cli.export import fraction
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``finetune`` subcommand."""
     p = sub.add_parser(
         "finetune",

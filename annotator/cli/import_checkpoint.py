@@ -30,7 +30,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``import-checkpoint`` subcommand."""
     p = sub.add_parser(
         "import-checkpoint",

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from annotator.cli._common import add_library
+from annotator.core.display import printable
 from annotator.core.errors import AnnotatorError, MetadataReadError, MetadataWriteError
 from annotator.metadata import (
     Outcome,
@@ -36,6 +37,7 @@ from annotator.metadata import (
     read_metadata,
     write_caption,
 )
+from annotator.metadata.safe_write import outside_roots
 from annotator.metadata.types import METADATA_MODES, SIDECAR_STYLES
 
 
@@ -50,7 +52,7 @@ class CaptionRow(Protocol):
     source: str
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``read-metadata`` and ``write-metadata`` subcommands."""
     read = subparsers.add_parser(
         "read-metadata",
@@ -102,6 +104,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     write.add_argument(
         "--dry-run", action="store_true", help="print what would change; write nothing"
+    )
+    write.add_argument(
+        "--follow-links",
+        action="store_true",
+        help="also write photos that symbolic links lead to outside the watched folders",
     )
     write.set_defaults(func=run_write)
 
@@ -213,7 +220,13 @@ def run_write(args: argparse.Namespace) -> int:
                 print(f"removed stale temporary file {stale}")
     failures = 0
     counts: dict[str, int] = {}
+    within = None if args.follow_links else _watched_folders(args.library)
     for row in rows:
+        outside = outside_roots(Path(row.path), within)
+        if outside:
+            print(f"{printable(row.path)}: skipped: {outside}")
+            counts["skipped"] = counts.get("skipped", 0) + 1
+            continue
         provenance = Provenance(
             model_version=row.model_version,
             score=row.score,
@@ -245,6 +258,17 @@ def run_write(args: argparse.Namespace) -> int:
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing to write"
     print(f"{summary}{f', {failures} failed' if failures else ''}")
     return 1 if failures else 0
+
+
+def _watched_folders(library_path: str | None) -> list[Path] | None:
+    """Return the library's watched folders, resolved (None if it cannot say)."""
+    from annotator.library import open_library
+
+    try:
+        with open_library(library_path, create=False) as lib:
+            return [r.path.resolve() for r in lib.roots()]
+    except AnnotatorError:
+        return None
 
 
 def format_report(report: WriteReport) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 from annotator.cli._common import add_library
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``search`` subcommand."""
     p = sub.add_parser(
         "search",
@@ -19,7 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         '("dogs" finds "dog"); "a phrase" in quotes, word* for a prefix, OR between '
         "two words for either, -word to exclude. Any text is accepted.",
     )
-    p.add_argument("query", help="what to look for (quote it for the shell)")
+    p.add_argument(
+        "query",
+        nargs="+",
+        help="what to look for (quote it for the shell); -word excludes a word, no -- needed",
+    )
     add_library(p)
     p.add_argument("--json", action="store_true", help="print the hits as a JSON list")
     p.add_argument(
@@ -66,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``annotator search``; exit status 1 when nothing matched."""
+    from annotator.core.display import printable
     from annotator.library import open_library
 
     if args.limit < 1:
@@ -73,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     with open_library(args.library, create=False) as library:
         hits = library.search(
-            args.query,
+            " ".join(args.query),
             limit=args.limit,
             order_by=args.order,
             folder=args.folder,
@@ -86,7 +91,34 @@ def run(args: argparse.Namespace) -> int:
     else:
         for hit in hits:
             flags = "" if hit.source == "model" else " (edited)"
-            print(f"{hit.path}\t{hit.snippet}{flags}")
+            print(f"{printable(hit.path)}\t{printable(hit.snippet)}{flags}")
         if not hits:
             print("no matches", file=sys.stderr)
     return 0 if hits else 1
+
+
+def rewrite_exclusions(argv: list[str], options: dict[str, bool]) -> list[str]:
+    """Move the query terms of ``annotator search`` after ``--`` so ``-word`` stays a term.
+
+    ``annotator search dog -cat`` would otherwise fail with "unrecognized
+    arguments". ``options`` maps each option of the command to whether it takes
+    a value; any other argument is a query term.
+    """
+    at = argv.index("search") + 1
+    head, rest = argv[:at], argv[at:]
+    if "--" in rest or not any(a.startswith("-") and a.split("=")[0] not in options for a in rest):
+        return argv
+    kept: list[str] = []
+    terms: list[str] = []
+    args = iter(rest)
+    for arg in args:
+        name = arg.split("=", 1)[0]
+        if name in options:
+            kept.append(arg)
+            if options[name] and "=" not in arg:
+                value = next(args, None)
+                if value is not None:
+                    kept.append(value)
+        else:
+            terms.append(arg)
+    return [*head, *kept, "--", *terms]

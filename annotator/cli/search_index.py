@@ -8,7 +8,7 @@ import sys
 from annotator.cli._common import add_library
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``search-index`` subcommand."""
     p = sub.add_parser(
         "search-index",

@@ -10,7 +10,7 @@ import sys
 from annotator.cli._common import add_device, add_model, user_settings
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``train`` and ``evaluate`` subcommands."""
     p = sub.add_parser(
         "train",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from annotator.library.queue import HEARTBEAT_S
 from annotator.library.repository import (
     AttentionInfo,
     CaptionInfo,
@@ -31,6 +32,7 @@ from annotator.library.schema import CaptionSource, JobState, PhotoState
 from annotator.library.search import SearchHit
 
 __all__ = [
+    "HEARTBEAT_S",
     "AttentionInfo",
     "CaptionInfo",
     "CaptionSource",

@@ -37,7 +37,8 @@ def to_float16(maps: np.ndarray) -> np.ndarray:
     mag = ((mag + (1 << (_DROP - 1))) >> _DROP) << _DROP
     # Rounding up the largest finite magnitude would overflow into inf/nan: clamp.
     mag = np.minimum(mag, (0x7BFF >> _DROP) << _DROP)
-    return (sign | mag).astype(np.uint16).view(np.float16)
+    rounded: np.ndarray = (sign | mag).astype(np.uint16).view(np.float16)
+    return rounded
 
 
 def pack(maps: np.ndarray) -> bytes:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -149,8 +150,8 @@ class FullTextIndex(ABC):
 
 
 def _joined(
-    stmt: Select, rowid: ColumnElement[int], where: Sequence[ColumnElement[bool]]
-) -> Select:
+    stmt: Select[Any], rowid: ColumnElement[int], where: Sequence[ColumnElement[bool]]
+) -> Select[Any]:
     """Join ``captions`` and ``photos`` to ``stmt`` when there are conditions on them."""
     if not where:
         return stmt
@@ -182,7 +183,8 @@ _SQLITE_DDL = (
 )
 
 _fts5 = table(FTS_TABLE, column("rowid", Integer))
-_fts5_hidden = literal_column(FTS_TABLE)  # the column named after the table: MATCH, bm25()
+# the column named after the table: MATCH, bm25()
+_fts5_hidden: ColumnElement[Any] = literal_column(FTS_TABLE)
 
 
 def _fts5_string(words: Sequence[str]) -> str:
@@ -324,7 +326,7 @@ class SQLiteFTS5(FullTextIndex):
 # ----------------------------------------------------------------------- PostgreSQL
 
 PG_CONFIG = "english"
-_pg_config = literal_column(f"'{PG_CONFIG}'::regconfig")
+_pg_config: ColumnElement[Any] = literal_column(f"'{PG_CONFIG}'::regconfig")
 _pgfts = table(FTS_TABLE, column("rowid", Integer), column("tsv", TSVECTOR))
 
 _PG_DDL = (

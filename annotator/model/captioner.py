@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from annotator.core.errors import ImageReadError, ModelLoadError
-from annotator.core.settings import default_model_path
+from annotator.core.settings import DEFAULT_BEAM_SIZE, default_model_path
 from annotator.core.types import Alternative, CaptionResult, PhotoFailure
 from annotator.model.beam import Hypothesis, beam_search
 from annotator.model.checkpoint import Checkpoint, load_checkpoint
@@ -140,7 +140,9 @@ class Captioner:
         """Encode preprocessed images (B, 3, S, S) into features (B, P, E) on the device."""
         if self.engine.engine == "onnx":
             return self.onnx_encoder()(images).to(self.device)  # (B, P, E)
-        return self.encoder(images.to(self.device, non_blocking=True))  # (B, P, E)
+        images = images.to(self.device, non_blocking=True)  # (B, 3, S, S)
+        features: torch.Tensor = self.encoder(images)  # (B, P, E)
+        return features
 
     @torch.inference_mode()
     def features_and_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -158,7 +160,7 @@ class Captioner:
         self,
         features: torch.Tensor,
         *,
-        beam_size: int = 3,
+        beam_size: int = DEFAULT_BEAM_SIZE,
         max_len: int | None = None,
         length_penalty: float = 0.0,
     ) -> list[CaptionResult]:

@@ -66,7 +66,8 @@ def attention_map(attention: AttentionInfo | None, words: list[str], i: int) -> 
     model = [norm_word(w) for w in attention.words]
     shown = [norm_word(w) for w in words]
     if shown == model and i < attention.maps.shape[0]:
-        return attention.maps[i].astype(np.float32)
+        same: np.ndarray = attention.maps[i].astype(np.float32)
+        return same
     target = shown[i]
     if not target:
         return None
@@ -81,7 +82,8 @@ def attention_map(attention: AttentionInfo | None, words: list[str], i: int) -> 
     picks = [k for k in picks if k < attention.maps.shape[0]]
     if not picks:
         return None
-    return attention.maps[picks].astype(np.float32).mean(axis=0)
+    mean: np.ndarray = attention.maps[picks].astype(np.float32).mean(axis=0)
+    return mean
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ def accept_caption(library: Library, photo_id: int, text: str, settings: IndexSe
     library and says so.
     """
     from annotator.metadata import Provenance, write_caption
+    from annotator.metadata.safe_write import outside_roots
 
     text = " ".join(text.split())
     if not text:
@@ -126,14 +129,21 @@ def accept_caption(library: Library, photo_id: int, text: str, settings: IndexSe
     note = "kept in the library only (metadata: none)"
     if settings.metadata != "none":
         photo = library.photo(photo_id)
-        if photo is not None:
+        outside = (
+            outside_roots(photo.path, [r.path.resolve() for r in library.roots()])
+            if photo is not None
+            else ""
+        )
+        if outside:
+            note = f"kept in the library; {outside}"
+        elif photo is not None:
             try:
                 report = write_caption(
                     photo.path,
                     text,
                     provenance=provenance,
-                    mode=settings.metadata,  # type: ignore[arg-type]
-                    sidecar_style=settings.sidecar_style,  # type: ignore[arg-type]
+                    mode=settings.metadata,
+                    sidecar_style=settings.sidecar_style,
                     overwrite_human=settings.overwrite_human,
                 )
                 note = f"{report.outcome}" + (

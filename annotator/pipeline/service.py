@@ -125,7 +125,7 @@ class IndexService:
         self.indexer: Indexer | None = None
         self._thread: threading.Thread | None = None
         self._scan_pool = ThreadPoolExecutor(1, thread_name_prefix="annotator-scan")
-        self._scans: list[Future] = []
+        self._scans: list[Future[None]] = []
         self._watcher: FolderWatcher | None = None
         self._watch_lock = threading.Lock()
         self._scanner = Indexer(library, self._scan_settings(settings), self.emit)
@@ -263,7 +263,7 @@ class IndexService:
 
     # ------------------------------------------------------------------ scanning
 
-    def scan(self, roots: Sequence[RootInfo] | None = None) -> Future:
+    def scan(self, roots: Sequence[RootInfo] | None = None) -> Future[None]:
         """Scan ``roots`` (every root when None) on the scanning thread, then watch them."""
         future = self._scan_pool.submit(self._scan, list(roots) if roots is not None else None)
         self._scans = [f for f in self._scans if not f.done()] + [future]
@@ -311,6 +311,7 @@ class IndexService:
                     on_files=self._on_files,
                     on_deleted=self._on_deleted,
                     on_root_lost=self._on_root_lost,
+                    on_root_back=self._on_root_back,
                     poll=self.poll,
                 )
                 watcher.start()
@@ -328,6 +329,12 @@ class IndexService:
     def _on_root_lost(self, root: Path) -> None:
         self._scanner.pause_unreachable(root)
         self.emit(Scanned((), 0))
+
+    def _on_root_back(self, root: Path) -> None:
+        """Resume a root that is reachable again and scan what changed while it was away."""
+        back = [r for r in self.library.roots() if r.path == root and r.auto_paused]
+        if back:
+            self.scan(back)  # the scan resumes it first
 
     # ------------------------------------------------------------------ shutdown
 

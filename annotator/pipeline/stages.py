@@ -15,17 +15,26 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
+from annotator.core.display import is_encodable
 from annotator.core.errors import AnnotatorError, ImageReadError
-from annotator.core.types import CaptionResult, PhotoFailure
-from annotator.library import ClaimedJob, Library, PhotoFile, UpsertResult
+from annotator.core.settings import DEFAULT_BEAM_SIZE
+from annotator.core.types import CaptionResult, MetadataMode, PhotoFailure, SidecarStyle
+from annotator.library import ClaimedJob, CurrentCaption, Library, PhotoFile, UpsertResult
+from annotator.metadata.safe_write import outside_roots
 from annotator.model.captioner import Captioner
 from annotator.model.preprocess import Preprocess, load_image
 from annotator.pipeline.scan import is_raw, photo_file, raw_preview
 
 log = logging.getLogger(__name__)
+
+UNDECODABLE_NAME = "the file name is not valid UTF-8 (rename the file to index it)"
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -52,7 +61,7 @@ def job_id(item: Decoded | PhotoFailure) -> int | None:
     return item.job.job_id if isinstance(item, Decoded) else item.job_id
 
 
-def _map(pool: Executor | None, fn: Callable, items: Sequence) -> list:
+def _map(pool: Executor | None, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     return list(pool.map(fn, items)) if pool is not None else [fn(i) for i in items]
 
 
@@ -62,10 +71,14 @@ def describe_files(
     """Hash and describe files (in parallel with ``pool``); unreadable files fail."""
 
     def one(p: Path) -> PhotoFile | PhotoFailure:
+        if not is_encodable(p):
+            return PhotoFailure(p, UNDECODABLE_NAME)
         try:
             return photo_file(p)
         except OSError as exc:
             return PhotoFailure(p, f"cannot read file: {exc.strerror or exc}")
+        except Exception as exc:  # noqa: BLE001 - one bad file must never stop a run
+            return PhotoFailure(p, f"cannot read file: {type(exc).__name__}: {exc}")
 
     return _map(pool, one, list(paths))
 
@@ -87,6 +100,10 @@ def decode_photo(job: ClaimedJob, preset: Preprocess) -> Decoded | PhotoFailure:
         return PhotoFailure(job.path, exc.reason, job.job_id)
     except OSError as exc:
         return PhotoFailure(job.path, f"cannot read file: {exc.strerror or exc}", job.job_id)
+    except Exception as exc:  # noqa: BLE001 - one bad photo must never stop a run
+        return PhotoFailure(
+            job.path, f"cannot decode image: {type(exc).__name__}: {exc}", job.job_id
+        )
 
 
 def decode_photos(
@@ -100,7 +117,7 @@ def caption(
     captioner: Captioner,
     batch: Sequence[Decoded],
     *,
-    beam_size: int = 3,
+    beam_size: int = DEFAULT_BEAM_SIZE,
     length_penalty: float = 0.0,
 ) -> list[CaptionResult | PhotoFailure]:
     """Caption decoded photos in one batch; if the batch fails, retry photo by photo."""
@@ -140,17 +157,20 @@ def write_metadata(
     library: Library,
     items: Sequence[tuple[Path, CaptionResult]],
     *,
-    mode: str,
+    mode: MetadataMode,
     model_version: str,
-    sidecar_style: str = "ext-append",
+    sidecar_style: SidecarStyle = "ext-append",
     overwrite_human: bool = False,
     pool: Executor | None = None,
+    within: Sequence[Path] | None = None,
 ) -> list[Written]:
     """Write captions into the photos (or sidecars) with the safe writer.
 
     A description a person wrote is kept and imported into the library as a human
     caption, unless ``overwrite_human``. A write that fails leaves the photo as it
-    was and is reported; the caption stays in the library.
+    was and is reported; the caption stays in the library. With ``within`` (the
+    resolved watched folders), a photo whose real file lies outside them (reached
+    through a symbolic link) is not written.
     """
     if mode == "none":
         return [Written(p, "database-only") for p, _ in items]
@@ -158,6 +178,9 @@ def write_metadata(
 
     def one(item: tuple[Path, CaptionResult]) -> Written:
         path, res = item
+        outside = outside_roots(path, within)
+        if outside:
+            return Written(path, "skipped", outside)
         # the same provenance the library records (and ``write-metadata`` writes)
         prov = Provenance(
             model_version=model_version, score=res.score, reviewed=False, source="model"
@@ -173,6 +196,8 @@ def write_metadata(
             )
         except AnnotatorError as exc:
             return Written(path, "failed", str(exc))
+        except Exception as exc:  # noqa: BLE001 - one photo's write must not stop the run
+            return Written(path, "failed", f"{path}: {type(exc).__name__}: {exc}")
         if report.human is not None:
             try:
                 library.import_human_caption(path, report.human.text, report.human.source)
@@ -181,3 +206,48 @@ def write_metadata(
         return Written(path, str(report.outcome), "; ".join(report.notes))
 
     return _map(pool, one, list(items))
+
+
+def write_current(
+    library: Library,
+    rows: Sequence[CurrentCaption],
+    *,
+    mode: str,
+    sidecar_style: str = "ext-append",
+    overwrite_human: bool = False,
+    within: Sequence[Path] | None = None,
+) -> list[Written]:
+    """Write captions already in the library (whose earlier write failed) into their photos."""
+    from annotator.metadata import Provenance, write_caption
+
+    out: list[Written] = []
+    for row in rows:
+        outside = outside_roots(row.path, within)
+        if outside or mode == "none":
+            out.append(Written(row.path, "skipped", outside))
+            continue
+        prov = Provenance(
+            model_version=row.model_version,
+            score=row.score,
+            reviewed=row.reviewed,
+            source=row.source,
+        )
+        try:
+            report = write_caption(
+                row.path,
+                row.text,
+                provenance=prov,
+                mode=mode,  # type: ignore[arg-type]
+                sidecar_style=sidecar_style,  # type: ignore[arg-type]
+                overwrite_human=overwrite_human,
+            )
+        except Exception as exc:  # noqa: BLE001 - one photo's write must not stop the run
+            out.append(Written(row.path, "failed", str(exc)))
+            continue
+        if report.human is not None:
+            try:
+                library.import_human_caption(row.path, report.human.text, report.human.source)
+            except AnnotatorError as exc:
+                log.warning("%s: could not import the human description: %s", row.path, exc)
+        out.append(Written(row.path, str(report.outcome), "; ".join(report.notes)))
+    return out

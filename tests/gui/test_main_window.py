@@ -345,7 +345,7 @@ def test_export_dialog_exports(qtbot, window, photo_folder, gui_library, gui_env
     assert "--format jsonl" in dialog.command_line()
     with qtbot.waitSignal(dialog.sig_exported, timeout=20_000) as sig:
         dialog.btn_export.click()
-    assert sig.args[0], dialog.result.toPlainText()
+    assert sig.args[0], dialog.summary.toPlainText()
     lines = (out / "metadata.jsonl").read_text().splitlines()
     assert [json.loads(x)["text"] for x in lines] == ["a cup of coffee on the table"]
     dialog.close()

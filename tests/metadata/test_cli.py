@@ -12,7 +12,6 @@ import annotator.library
 from annotator.cli import metadata as cli_metadata
 from annotator.metadata import Origin, read_metadata
 from annotator.metadata.writer import temp_path
-from tests.metadata.conftest import DATA, make_jpeg
 
 
 def run(argv: list[str]) -> int:
@@ -58,8 +57,8 @@ def fake_library(monkeypatch: pytest.MonkeyPatch):
     return state
 
 
-def test_read_metadata_text(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["read-metadata", str(DATA / "minolta_dimage_z5.jpg")]) == 0
+def test_read_metadata_text(capsys: pytest.CaptureFixture[str], data_dir) -> None:
+    assert run(["read-metadata", str(data_dir / "minolta_dimage_z5.jpg")]) == 0
     out = capsys.readouterr().out
     assert "only camera boilerplate" in out
     assert "EXIF:ImageDescription: 'KONICA MINOLTA DIGITAL CAMERA'  [camera boilerplate]" in out
@@ -67,7 +66,7 @@ def test_read_metadata_text(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_read_metadata_json_and_missing_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make_jpeg
 ) -> None:
     photo = make_jpeg(tmp_path / "h.jpg", description=b"Our garden")
     assert run(["read-metadata", "--json", str(photo), str(tmp_path / "nope.jpg")]) == 1
@@ -79,7 +78,7 @@ def test_read_metadata_json_and_missing_file(
 
 
 def test_write_metadata_dry_run_then_write(
-    tmp_path: Path, fake_library: dict, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, fake_library: dict, capsys: pytest.CaptureFixture[str], make_jpeg
 ) -> None:
     a = make_jpeg(tmp_path / "a.jpg")
     b = make_jpeg(tmp_path / "b.jpg", description=b"Birthday party 2020")
@@ -120,7 +119,7 @@ def test_write_metadata_dry_run_then_write(
     assert "1 skipped-human, 1 written" in out
 
 
-def test_write_metadata_sidecar_mode(tmp_path: Path, fake_library: dict) -> None:
+def test_write_metadata_sidecar_mode(tmp_path: Path, fake_library: dict, make_jpeg) -> None:
     a = make_jpeg(tmp_path / "a.jpg")
     fake_library["rows"] = [Row(a, "a dog", source="human", reviewed=True)]
     before = a.read_bytes()
