@@ -172,7 +172,7 @@ class Encoder(nn.Module):
         """Return whether ``features_and_logits`` gives meaningful ImageNet logits."""
         return self.use_head and self._head_weights
 
-    def load_state_dict(  # type: ignore[override]
+    def load_state_dict(
         self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
     ) -> Any:
         """Load weights; a state without ``head.*`` keys (older checkpoints) is accepted.
