@@ -6,6 +6,7 @@ import math
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,6 +26,9 @@ from annotator.model.decoder import Decoder
 from annotator.model.encoder import Encoder
 from annotator.model.preprocess import load_image
 from annotator.model.runtime.engine import EngineChoice, choose_precision, resolve_engine
+
+if TYPE_CHECKING:
+    from annotator.model.runtime.session import OnnxEncoder
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -94,7 +98,7 @@ class Captioner:
 
             self._cache = ModelCache(self.encoder, self.preprocess.image_size, ckpt.version)
             self.engine = choose_precision(self.engine, self._cache.ranges().is_file())
-        self._onnx = None  # OnnxEncoder, built on first use
+        self._onnx: OnnxEncoder | None = None  # built on first use
         self._onnx_lock = threading.Lock()
         self._repetition = Repetition.for_words(self.vocab.itos)
 
@@ -121,13 +125,14 @@ class Captioner:
             return f"torch {e.precision}"
         return f"onnx {e.precision} ({e.provider.removesuffix('ExecutionProvider')})"
 
-    def onnx_encoder(self):
+    def onnx_encoder(self) -> OnnxEncoder:
         """Return the ONNX Runtime encoder, exporting or loading the cached model once."""
         if self._onnx is None:
             with self._onnx_lock:
                 if self._onnx is None:
                     from annotator.model.runtime.session import OnnxEncoder
 
+                    assert self._cache is not None  # set for the onnx engine
                     self.encoder.cpu()  # exported from the CPU
                     try:
                         self._onnx = OnnxEncoder(
@@ -146,7 +151,8 @@ class Captioner:
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Encode preprocessed images (B, 3, S, S) into features (B, P, E) on the device."""
         if self.engine.engine == "onnx":
-            return self.onnx_encoder()(images).to(self.device)  # (B, P, E)
+            grid: torch.Tensor = self.onnx_encoder()(images).to(self.device)  # (B, P, E)
+            return grid
         images = images.to(self.device, non_blocking=True)  # (B, 3, S, S)
         features: torch.Tensor = self.encoder(images)  # (B, P, E)
         return features

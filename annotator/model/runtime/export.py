@@ -35,12 +35,15 @@ class EncoderGraph(nn.Module):
         self.encoder = encoder
         self.with_head = has_head(encoder)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, images: torch.Tensor
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
         """Return the feature grid, and the logits when the encoder has a head."""
         if self.with_head:
             features, logits = self.encoder.features_and_logits(images)  # (B, P, C), (B, K)
             return features, logits
-        return self.encoder(images)  # (B, P, C)
+        grid: torch.Tensor = self.encoder(images)  # (B, P, C)
+        return grid
 
 
 def output_names(encoder: Encoder) -> list[str]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from annotator.core.errors import ModelLoadError
 
@@ -33,7 +35,7 @@ def calibration_file(encoder_name: str, weights: str, directory: Path | None = N
 
 
 @contextlib.contextmanager
-def _quiet_quantizer():
+def _quiet_quantizer() -> Iterator[None]:
     """Silence ONNX Runtime's quantization advice logged at WARNING level."""
     root = logging.getLogger()
     level = root.level
@@ -44,7 +46,7 @@ def _quiet_quantizer():
         root.setLevel(level)
 
 
-def quantize_options() -> dict:
+def quantize_options() -> dict[str, Any]:
     """Return the keyword arguments of ``quantize_static`` for the recipe."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
 

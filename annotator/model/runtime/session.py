@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from annotator.model.runtime.export import FEATURES, INPUT, LOGITS
 log = logging.getLogger(__name__)
 
 
-def make_session(path: Path, provider: str, threads: int | None = None):
+def make_session(path: Path, provider: str, threads: int | None = None) -> Any:
     """Open an ONNX Runtime session on ``provider`` with ``threads`` intra-op threads."""
     import onnxruntime as ort
 
@@ -68,7 +69,8 @@ class OnnxEncoder:
     def _run(self, images: torch.Tensor, names: list[str]) -> list[np.ndarray]:
         x = images.detach().to("cpu", torch.float32).contiguous().numpy()  # (B, 3, S, S)
         with self._lock:  # one run at a time: each run already uses every core
-            return self.session.run(names, {INPUT: x})
+            outputs: list[np.ndarray] = self.session.run(names, {INPUT: x})
+            return outputs
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """Encode images (B, 3, S, S) into features (B, P, C) on the CPU."""
