@@ -32,6 +32,10 @@ Captions
     ``add_human_revision(photo_id, text, reviewed=True, origin="gui")``,
     ``import_human_caption(path, text, origin)``, ``set_reviewed(photo_id)``,
     ``has_caption_from(photo_id, model_version)``, ``iter_current_captions()``
+Keywords (stored by :mod:`annotator.library.keywords`)
+    ``keywords(photo_id) -> [KeywordInfo]``, ``add_keywords(photo_id, [Keyword],
+    origin="gui")``, ``import_human_keywords(path, [Keyword], origin)``,
+    ``remove_keyword(photo_id, word)``; ``complete_jobs`` stores the model's.
 Attention
     ``attention(photo_id) -> AttentionInfo``, ``attention_for_word(photo_id, word)
     -> (H, W) array``
@@ -64,9 +68,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from annotator.core.errors import LibraryError
-from annotator.core.types import Alternative, CaptionResult
+from annotator.core.types import Alternative, CaptionResult, Keyword
 from annotator.library import attention as attention_codec
 from annotator.library import db, fts
+from annotator.library import keywords as keyword_store
+from annotator.library.keywords import KeywordInfo
 from annotator.library.query import _WORD
 from annotator.library.schema import (
     AttentionMap,
@@ -241,6 +247,7 @@ class CurrentCaption:
     score: float | None
     confidence: float | None
     reviewed: bool
+    keywords: tuple[Keyword, ...] = ()  # the photo's keywords, rejected ones left out
 
 
 @dataclass(frozen=True)
@@ -947,6 +954,7 @@ class Library:
                         }
                         for a in result.alternatives
                     ],
+                    "keywords": keyword_store.as_json(result.keywords),
                     "reviewed": False,
                     "is_current": photo_id not in human,
                     "parent_id": None,
@@ -969,6 +977,13 @@ class Library:
                         "data": blob,
                     }
                     for cid, (_, result, _), blob in zip(caption_ids, items, blobs, strict=True)
+                ],
+            )
+            keyword_store.store_model(
+                s,
+                [
+                    (photo_id, result.keywords, result.model_id or None, version)
+                    for photo_id, (_, result, version) in zip(photo_ids, items, strict=True)
                 ],
             )
             for chunk in _chunks(photo_ids):
@@ -1178,6 +1193,7 @@ class Library:
                     .order_by(Caption.id)
                     .limit(batch)
                 ).all()
+                keywords = keyword_store.for_photos(s, [row[1] for row in rows])
             if not rows:
                 return
             for cid, pid, path, text, source, version, score, confidence, reviewed in rows:
@@ -1190,8 +1206,95 @@ class Library:
                     score,
                     confidence,
                     reviewed,
+                    tuple(k.as_keyword() for k in keywords.get(pid, [])),
                 )
                 after = cid
+
+    def current_for_write(self, photo_id: int) -> CurrentCaption | None:
+        """Return the photo's current caption and keywords, as the metadata writer takes them."""
+        with self._read() as s:
+            row = s.execute(
+                select(
+                    Photo.path,
+                    Caption.text,
+                    Caption.source,
+                    Caption.model_version,
+                    Caption.score,
+                    Caption.confidence,
+                    Caption.reviewed,
+                )
+                .join(Photo, Photo.id == Caption.photo_id)
+                .where(Caption.photo_id == photo_id, Caption.is_current)
+            ).first()
+            if row is None:
+                return None
+            keywords = keyword_store.for_photos(s, [photo_id])[photo_id]
+        path, text, source, version, score, confidence, reviewed = row
+        return CurrentCaption(
+            photo_id,
+            Path(path),
+            text,
+            CaptionSource(source).value,
+            version or "",
+            score,
+            confidence,
+            reviewed,
+            tuple(k.as_keyword() for k in keywords),
+        )
+
+    def photos_to_recaption(self, model_version: str) -> list[int]:
+        """Return photos whose current caption is the model's and predates ``model_version``.
+
+        That is a caption from another model version, or one stored before keywords
+        existed (no keyword record), which re-captioning fills in.
+        """
+        with self._read() as s:
+            return list(
+                s.scalars(
+                    select(Caption.photo_id)
+                    .join(Photo, Photo.id == Caption.photo_id)
+                    .where(
+                        Caption.is_current,
+                        Caption.source == CaptionSource.MODEL,
+                        Photo.state != PhotoState.MISSING,
+                        (Caption.model_version != model_version) | Caption.keywords.is_(None),
+                    )
+                    .order_by(Caption.photo_id)
+                )
+            )
+
+    # ----------------------------------------------------------------------- keywords
+
+    def keywords(self, photo_id: int, *, include_rejected: bool = False) -> list[KeywordInfo]:
+        """Return the photo's keywords: a person's first, then the model's by probability."""
+        with self._read() as s:
+            return keyword_store.for_photos(s, [photo_id], include_rejected=include_rejected)[
+                photo_id
+            ]
+
+    def add_keywords(
+        self, photo_id: int, keywords: Iterable[Keyword], *, origin: str = "gui"
+    ) -> int:
+        """Store keywords a person gave as human keywords; return how many changed."""
+        with self._write() as s:
+            if s.get(Photo, photo_id) is None:
+                raise LibraryError(f"no photo with id {photo_id}")
+            return keyword_store.add_human(s, photo_id, keywords, origin)
+
+    def import_human_keywords(
+        self, path: str | Path, keywords: Iterable[Keyword], origin: str
+    ) -> int:
+        """Record keywords found in a photo's metadata as human keywords; return the count."""
+        photo = self.photo_by_path(path)
+        if photo is None:
+            raise LibraryError(f"{path}: not in the library")
+        with self._write() as s:
+            return keyword_store.import_human(s, photo.id, keywords, origin)
+
+    def remove_keyword(self, photo_id: int, word: str) -> bool:
+        """Remove a keyword as a person asked (kept as rejected: no re-run adds it back)."""
+        with self._write() as s:
+            return keyword_store.reject(s, photo_id, word)
 
     # ---------------------------------------------------------------------- attention
 
@@ -1252,7 +1355,9 @@ class Library:
         model_version: str | None = None,
         date_from: datetime | None = None,
         date_to: datetime | None = None,
+        keyword: str | None = None,
         include_missing: bool = False,
+        exact: bool = False,
         order_by: OrderBy = "relevance",
         limit: int = 50,
         offset: int = 0,
@@ -1273,7 +1378,9 @@ class Library:
                 model_version=model_version,
                 date_from=date_from,
                 date_to=date_to,
+                keyword=keyword,
                 include_missing=include_missing,
+                exact=exact,
                 order_by=order_by,
                 limit=limit,
                 offset=offset,

@@ -253,13 +253,8 @@ class Indexer:
         return n
 
     def _requeue_older(self) -> int:
-        version = self.captioner.ckpt.version
-        ids = [
-            c.photo_id
-            for c in self.library.iter_current_captions()
-            if c.source == "model" and c.model_version and c.model_version != version
-        ]
-        return self.library.enqueue(ids)
+        # other model versions, and captions stored before keywords existed
+        return self.library.enqueue(self.library.photos_to_recaption(self.captioner.ckpt.version))
 
     # ------------------------------------------------------------------ captioning
 

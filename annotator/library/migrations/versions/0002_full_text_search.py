@@ -5,29 +5,89 @@ Revises: 0001
 Create Date: 2026-11-24
 
 The index and its triggers are dialect specific (FTS5 on SQLite, tsvector + GIN
-on PostgreSQL); their SQL lives in :mod:`annotator.library.fts`. A later change
-to that SQL needs a new revision that uninstalls and reinstalls the index.
+on PostgreSQL). Their SQL is frozen here, as this revision first created them;
+revision 0003 replaces them by an index that also covers keywords.
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-from annotator.library import fts
-
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
 
+_SQLITE_UP = (
+    "CREATE VIEW current_captions AS SELECT id, text FROM captions WHERE is_current",
+    "CREATE VIRTUAL TABLE captions_fts USING fts5(text, content='current_captions', "
+    "content_rowid='id', tokenize='porter unicode61 remove_diacritics 2', prefix='2 3')",
+    """CREATE TRIGGER captions_ai AFTER INSERT ON captions WHEN new.is_current BEGIN
+        INSERT INTO captions_fts(rowid, text) VALUES (new.id, new.text);
+    END""",
+    """CREATE TRIGGER captions_ad AFTER DELETE ON captions WHEN old.is_current BEGIN
+        INSERT INTO captions_fts(captions_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    END""",
+    """CREATE TRIGGER captions_au AFTER UPDATE OF text, is_current ON captions BEGIN
+        INSERT INTO captions_fts(captions_fts, rowid, text)
+            SELECT 'delete', old.id, old.text WHERE old.is_current;
+        INSERT INTO captions_fts(rowid, text) SELECT new.id, new.text WHERE new.is_current;
+    END""",
+    "INSERT INTO captions_fts(captions_fts) VALUES ('rebuild')",
+)
+_SQLITE_DOWN = (
+    "DROP TRIGGER IF EXISTS captions_ai",
+    "DROP TRIGGER IF EXISTS captions_ad",
+    "DROP TRIGGER IF EXISTS captions_au",
+    "DROP TABLE IF EXISTS captions_fts",
+    "DROP VIEW IF EXISTS current_captions",
+)
+_PG_UP = (
+    """CREATE TABLE captions_fts (
+        rowid integer PRIMARY KEY REFERENCES captions (id) ON DELETE CASCADE,
+        tsv tsvector NOT NULL
+    )""",
+    "CREATE INDEX captions_fts_tsv ON captions_fts USING gin (tsv)",
+    """CREATE FUNCTION captions_fts_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.is_current THEN
+            DELETE FROM captions_fts WHERE rowid = OLD.id;
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.is_current THEN
+            INSERT INTO captions_fts (rowid, tsv)
+            VALUES (NEW.id, to_tsvector('english', NEW.text));
+        END IF;
+        RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER captions_ai AFTER INSERT ON captions FOR EACH ROW
+        WHEN (NEW.is_current) EXECUTE FUNCTION captions_fts_sync()""",
+    """CREATE TRIGGER captions_ad AFTER DELETE ON captions FOR EACH ROW
+        WHEN (OLD.is_current) EXECUTE FUNCTION captions_fts_sync()""",
+    """CREATE TRIGGER captions_au AFTER UPDATE OF text, is_current ON captions FOR EACH ROW
+        EXECUTE FUNCTION captions_fts_sync()""",
+    "INSERT INTO captions_fts (rowid, tsv) "
+    "SELECT id, to_tsvector('english', text) FROM captions WHERE is_current",
+)
+_PG_DOWN = (
+    "DROP TRIGGER IF EXISTS captions_ai ON captions",
+    "DROP TRIGGER IF EXISTS captions_ad ON captions",
+    "DROP TRIGGER IF EXISTS captions_au ON captions",
+    "DROP FUNCTION IF EXISTS captions_fts_sync()",
+    "DROP TABLE IF EXISTS captions_fts",
+)
+
+
+def _run(statements: tuple[str, ...]) -> None:
+    bind = op.get_bind()
+    for statement in statements:
+        bind.exec_driver_sql(statement)
+
 
 def upgrade() -> None:
     """Apply this revision."""
-    bind = op.get_bind()
-    fts.for_dialect(bind.dialect.name).install(bind)
+    _run(_SQLITE_UP if op.get_bind().dialect.name == "sqlite" else _PG_UP)
 
 
 def downgrade() -> None:
     """Revert this revision."""
-    bind = op.get_bind()
-    fts.for_dialect(bind.dialect.name).uninstall(bind)
+    _run(_SQLITE_DOWN if op.get_bind().dialect.name == "sqlite" else _PG_DOWN)
