@@ -52,8 +52,26 @@ _EXTRA = {
 }
 # Reviewed replacements of what WordNet gives ("people" is mostly groups there).
 _OVERRIDE = {
-    "people": ["man", "men", "woman", "women", "boy", "boys", "girl", "girls", "child"]
-    + ["children", "kid", "kids", "person", "persons", "crowd", "family", "couple", "team"],
+    "people": [
+        "man",
+        "men",
+        "woman",
+        "women",
+        "boy",
+        "boys",
+        "girl",
+        "girls",
+        "child",
+        "children",
+        "kid",
+        "kids",
+        "person",
+        "persons",
+        "crowd",
+        "family",
+        "couple",
+        "team",
+    ],
 }
 _SUFFIXES = [("s", ""), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch")]
 _SUFFIXES += [("shes", "sh"), ("men", "man"), ("ies", "y")]
