@@ -7,6 +7,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
+from annotator.core.types import Keyword
+
 WriteMode = Literal["embed", "sidecar", "none"]
 SidecarStyle = Literal["ext-append", "replace"]
 
@@ -68,6 +70,14 @@ class DescriptionEntry:
 
 
 @dataclass(frozen=True)
+class FoundKeyword:
+    """A keyword found in a photo that annotator did not write, and the field it was in."""
+
+    keyword: Keyword  # source "human", no probability
+    source: str  # "XMP-dc:Subject", "XMP-lr:HierarchicalSubject", "IPTC:Keywords", ...
+
+
+@dataclass(frozen=True)
 class PhotoMetadata:
     """Describe what a photo holds, as ``read_metadata`` found it."""
 
@@ -81,6 +91,9 @@ class PhotoMetadata:
     sidecars: tuple[Path, ...] = ()
     facts: tuple[tuple[str, str], ...] = ()  # (name, value) lines for display
     notes: tuple[str, ...] = ()
+    keywords: tuple[FoundKeyword, ...] = ()  # keywords a person (or another program) put there
+    annotator_keywords: tuple[str, ...] = ()  # flat words annotator recorded as its own
+    annotator_paths: tuple[str, ...] = ()  # hierarchy paths annotator recorded as its own
 
     @property
     def is_human(self) -> bool:
@@ -118,6 +131,7 @@ class WriteReport:
     notes: tuple[str, ...] = ()
     human: HumanDescriptionFound | None = None
     backup: Path | None = None
+    keywords_found: tuple[FoundKeyword, ...] = ()  # for import as human keywords
 
     @property
     def changed(self) -> bool:

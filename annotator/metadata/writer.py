@@ -1,4 +1,4 @@
-"""Write a caption into a photo (EXIF + XMP) or its XMP sidecar, safely.
+"""Write a caption and keywords into a photo (EXIF + XMP) or its XMP sidecar, safely.
 
 Every write goes to ``<name>_annotator_tmp`` in the photo's folder (ExifTool's
 way), is fsynced, read back and checked (caption present, every byte outside
@@ -18,7 +18,7 @@ import shutil
 import stat
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from io import BytesIO
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import Literal
 from PIL import Image
 
 from annotator.core.errors import MetadataReadError, MetadataWriteError
+from annotator.core.types import Keyword
 from annotator.metadata import container, exif, jpeg, webp, xmp
 from annotator.metadata.reader import read_metadata
 from annotator.metadata.types import (
@@ -95,6 +96,7 @@ def write_caption(
     text: str,
     *,
     provenance: Provenance,
+    keywords: Sequence[Keyword] | None = None,
     mode: Literal["embed", "sidecar", "none"] = "embed",
     sidecar_style: Literal["ext-append", "replace"] = "ext-append",
     overwrite_human: bool = False,
@@ -109,7 +111,13 @@ def write_caption(
     where the photo or its folder is read-only. ``"sidecar"`` writes only the
     sidecar (``photo.jpg.xmp``, or ``photo.xmp`` with ``sidecar_style="replace"``);
     ``"none"`` writes nothing. A description someone else wrote is left alone
-    unless ``overwrite_human``: the report carries it as ``human``. Raise
+    unless ``overwrite_human``: the report carries it as ``human``.
+
+    ``keywords`` become annotator's keywords in XMP ``dc:subject`` (every
+    hierarchy level and the word) and ``lr:hierarchicalSubject`` (the path);
+    those annotator wrote before and no longer gives are removed, every other
+    keyword stays. None leaves keywords alone. The report's ``keywords_found``
+    holds the keywords already there that annotator did not write. Raise
     ``MetadataWriteError`` when a write was attempted and could not be done
     safely; the photo is then unchanged.
     """
@@ -129,6 +137,7 @@ def write_caption(
         meta = read_metadata(path)
     except MetadataReadError as exc:
         raise MetadataWriteError(path, exc.reason) from exc
+    lists = None if keywords is None else xmp.keyword_lists(keywords)
 
     if meta.is_human and not overwrite_human:
         assert meta.description is not None and meta.description_source is not None
@@ -140,9 +149,15 @@ def write_caption(
             notes=(
                 f"kept the human description in {found.source} (use --overwrite-human to replace)",
             ),
+            keywords_found=meta.keywords,
         )
-    if _already_written(meta, caption, provenance, mode, sidecar_style):
-        return WriteReport(path, Outcome.UNCHANGED, notes=("the photo already holds this caption",))
+    if _already_written(meta, caption, provenance, lists, mode, sidecar_style):
+        return WriteReport(
+            path,
+            Outcome.UNCHANGED,
+            notes=("the photo already holds this caption",),
+            keywords_found=meta.keywords,
+        )
 
     notes: list[str] = []
     fields: list[str] = []
@@ -159,6 +174,7 @@ def write_caption(
                     meta.format,
                     caption,
                     provenance,
+                    lists,
                     embed_notes,
                     keep_mtime=keep_mtime,
                     backup=backup,
@@ -175,16 +191,20 @@ def write_caption(
     sidecar = xmp.sidecar_path(path, sidecar_style)
     if use_sidecar or sidecar.exists():  # an existing sidecar is kept in step with the photo
         try:
-            if _write_sidecar(sidecar, caption, provenance, dry_run=dry_run):
+            if _write_sidecar(sidecar, caption, provenance, lists, dry_run=dry_run):
                 targets.append(sidecar)
                 fields.append(f"XMP-dc:Description ({sidecar.name})")
+                if lists is not None and (lists[0] or meta.annotator_keywords):
+                    fields.append(f"XMP-dc:Subject ({sidecar.name})")
         except _Fallback as exc:
             notes.append(
                 f"{exc}: " + ("not updated" if targets else "caption kept in the library only")
             )
 
     if not targets:
-        return WriteReport(path, Outcome.DATABASE_ONLY, notes=tuple(notes))
+        return WriteReport(
+            path, Outcome.DATABASE_ONLY, notes=tuple(notes), keywords_found=meta.keywords
+        )
     if not dry_run and overwrite_human:
         notes += _left_behind(path, caption)
     return WriteReport(
@@ -194,6 +214,7 @@ def write_caption(
         fields=tuple(fields),
         notes=tuple(notes),
         backup=saved,
+        keywords_found=meta.keywords,
     )
 
 
@@ -212,10 +233,20 @@ def try_write_caption(
 
 
 def _already_written(
-    meta: PhotoMetadata, caption: str, provenance: Provenance, mode: str, style: str
+    meta: PhotoMetadata,
+    caption: str,
+    provenance: Provenance,
+    lists: tuple[list[str], list[str]] | None,
+    mode: str,
+    style: str,
 ) -> bool:
     """Return whether the places this write would fill already hold this caption and claim."""
     if meta.origin is not Origin.ANNOTATOR or not provenance.same_claim(meta.provenance):
+        return False
+    if lists is not None and (
+        {w.casefold() for w in lists[0]} != {w.casefold() for w in meta.annotator_keywords}
+        or {p.casefold() for p in lists[1]} != {p.casefold() for p in meta.annotator_paths}
+    ):
         return False
     assert meta.provenance is not None
     if meta.provenance.text_digest != xmp.text_digest(caption):
@@ -273,13 +304,14 @@ def _embed(
     fmt: str,
     caption: str,
     provenance: Provenance,
+    lists: tuple[list[str], list[str]] | None,
     notes: list[str],
     *,
     keep_mtime: bool,
     backup: bool,
     dry_run: bool,
 ) -> tuple[list[str], Path | None]:
-    """Write the caption into the photo; return the fields written and the backup made."""
+    """Write the caption (and keywords) into the photo; return the fields and the backup made."""
     try:
         data = path.read_bytes()
         embedded = container.read_embedded(fmt, data)
@@ -288,10 +320,12 @@ def _embed(
     except container.FORMAT_ERRORS as exc:
         raise _Fallback(f"the file's structure cannot be edited safely ({exc})") from exc
     try:
+        before = _keyword_fields(embedded.xmp)
         packet = xmp.packet_with_caption(
             embedded.xmp,
             caption,
             provenance,
+            keywords=lists,
             padding=xmp.DEFAULT_PADDING,
             limit=container.XMP_LIMITS.get(fmt),
             exact=None if embedded.xmp is None else len(embedded.xmp),  # reuse its padding
@@ -302,6 +336,8 @@ def _embed(
     pinned = jpeg.trailer_reference(data) if fmt == "jpeg" else None
 
     fields = ["XMP-dc:Description", "XMP-annotator"]
+    if lists is not None and (lists[0] or before["own"]):
+        fields[1:1] = ["XMP-dc:Subject", "XMP-lr:HierarchicalSubject"]
     new_exif: bytes | None = None
     if fmt in ("jpeg", "webp"):
         new_exif, why = _exif_with_caption(embedded.exif, caption, fmt)
@@ -329,6 +365,8 @@ def _embed(
         old_exif=embedded.exif,
         caption=caption,
         exif_written=new_exif is not None,
+        lists=lists,
+        before=before,
     )
     try:
         saved = _atomic_write(
@@ -357,8 +395,60 @@ def _exif_with_caption(
     return new, None
 
 
+def _keyword_fields(packet: bytes | None) -> dict[str, list[str]]:
+    """Return the keyword properties of a packet (empty lists for none or an unparsable one)."""
+    empty: dict[str, list[str]] = {
+        "subject": [],
+        "hierarchical": [],
+        "digikam": [],
+        "own": [],
+        "own_paths": [],
+    }
+    if packet is None or not packet.strip(b"\x00 \t\r\n"):
+        return empty
+    try:
+        return xmp.parse(packet).keyword_fields()
+    except xmp.XmpError:
+        return empty
+
+
+def _check_keywords(
+    doc: xmp.XmpDocument,
+    lists: tuple[list[str], list[str]] | None,
+    before: dict[str, list[str]],
+) -> None:
+    """Check keywords read back: annotator's present and recorded, nobody else's lost."""
+    after = doc.keyword_fields()
+
+    def folded(items: list[str]) -> set[str]:
+        return {i.casefold() for i in items}
+
+    own_before, own_paths_before = folded(before["own"]), folded(before["own_paths"])
+    if lists is None:
+        keep, keep_paths = folded(before["subject"]), folded(before["hierarchical"])
+    else:
+        if folded(after["own"]) != folded(lists[0]) or folded(after["own_paths"]) != folded(
+            lists[1]
+        ):
+            raise _VerifyError("annotator's keyword record does not read back")
+        keep = folded(lists[0]) | (folded(before["subject"]) - own_before)
+        keep_paths = folded(lists[1]) | (folded(before["hierarchical"]) - own_paths_before)
+    if not keep <= folded(after["subject"]) or not keep_paths <= folded(after["hierarchical"]):
+        raise _VerifyError("a keyword is missing from dc:subject or lr:hierarchicalSubject")
+    if folded(after["digikam"]) != folded(before["digikam"]):
+        raise _VerifyError("digiKam:TagsList changed")
+
+
 def _verify_embedded(
-    tmp: Path, *, fmt: str, old: bytes, old_exif: bytes | None, caption: str, exif_written: bool
+    tmp: Path,
+    *,
+    fmt: str,
+    old: bytes,
+    old_exif: bytes | None,
+    caption: str,
+    exif_written: bool,
+    lists: tuple[list[str], list[str]] | None,
+    before: dict[str, list[str]],
 ) -> None:
     """Check the written file from disk: caption present, nothing else changed, image decodes."""
     new = tmp.read_bytes()
@@ -378,6 +468,7 @@ def _verify_embedded(
             or prov.text_digest != xmp.text_digest(caption)
         ):
             raise _VerifyError("the XMP packet does not read back with the caption")
+        _check_keywords(doc, lists, before)
         if exif_written:
             if embedded.exif is None:
                 raise _VerifyError("no EXIF in the written file")
@@ -408,7 +499,14 @@ def _decode(data: bytes) -> tuple[int, int, str] | str:
 # --- sidecars -------------------------------------------------------------------------
 
 
-def _write_sidecar(sidecar: Path, caption: str, provenance: Provenance, *, dry_run: bool) -> bool:
+def _write_sidecar(
+    sidecar: Path,
+    caption: str,
+    provenance: Provenance,
+    lists: tuple[list[str], list[str]] | None,
+    *,
+    dry_run: bool,
+) -> bool:
     """Create or update an XMP sidecar, keeping every property it had; return True if written."""
     exists = sidecar.exists()
     if (exists and not _writable(sidecar)) or not _writable(sidecar.parent):
@@ -420,16 +518,21 @@ def _write_sidecar(sidecar: Path, caption: str, provenance: Provenance, *, dry_r
             sidecar, f"cannot read the sidecar ({exc.strerror or exc})"
         ) from exc
     try:
-        packet = xmp.packet_with_caption(old, caption, provenance)
+        before = _keyword_fields(old)
+        packet = xmp.packet_with_caption(old, caption, provenance, keywords=lists)
     except xmp.XmpError as exc:
         raise _Fallback(f"{sidecar.name} is not valid XMP and was left untouched ({exc})") from exc
     if dry_run:
         return True
 
     def verify(tmp: Path) -> None:
-        doc = xmp.parse(tmp.read_bytes())
+        try:
+            doc = xmp.parse(tmp.read_bytes())
+        except xmp.XmpError as exc:
+            raise _VerifyError(f"the sidecar does not parse back ({exc})") from exc
         if doc.description() != caption:
             raise _VerifyError("the sidecar does not read back with the caption")
+        _check_keywords(doc, lists, before)
 
     try:
         _atomic_write(sidecar, packet, verify=verify, keep_mtime=False, backup=False, expect=old)
