@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from annotator.core.errors import AnnotatorError
 from annotator.library.schema import CaptionSource
 
 if TYPE_CHECKING:
@@ -96,11 +95,12 @@ def accept_caption(library: Library, photo_id: int, text: str, prefs: Preference
 
     The same text as the current caption only sets its reviewed flag (a model
     caption accepted as it is); other text becomes a human revision, marked
-    reviewed. The metadata write follows the settings (embed, sidecar or none,
-    and the overwrite-human policy); a failed write keeps the caption in the
-    library and says so.
+    reviewed. The caption and the photo's keywords are then written by the one
+    metadata path (:func:`annotator.pipeline.write.write_metadata`) as the
+    settings say; a failed write keeps the caption in the library and says so.
     """
-    from annotator.metadata import Provenance, write_caption
+    from annotator.metadata import Outcome
+    from annotator.pipeline.write import WriteOptions, write_metadata
 
     text = " ".join(text.split())
     if not text:
@@ -109,33 +109,20 @@ def accept_caption(library: Library, photo_id: int, text: str, prefs: Preference
     if current is not None and current.text == text:
         library.set_reviewed(photo_id, True)
         stored = "reviewed"
-        source = current.source.value
-        provenance = Provenance(
-            model_version=current.model_version or "",
-            score=current.confidence,
-            reviewed=True,
-            source=source,
-        )
     else:
         library.add_human_revision(photo_id, text, reviewed=True, origin="gui")
         stored = "revision"
-        provenance = Provenance(reviewed=True, source="human")
     note = "kept in the library only (metadata: none)"
-    if prefs.metadata != "none":
-        photo = library.photo(photo_id)
-        if photo is not None:
-            try:
-                report = write_caption(
-                    photo.path,
-                    text,
-                    provenance=provenance,
-                    mode=prefs.metadata,  # type: ignore[arg-type]
-                    sidecar_style=prefs.sidecar_style,  # type: ignore[arg-type]
-                    overwrite_human=prefs.overwrite_human,
-                )
-                note = f"{report.outcome}" + (
-                    f": {'; '.join(report.notes)}" if report.notes else ""
-                )
-            except AnnotatorError as exc:
-                note = f"kept in the library; the photo was not changed: {exc}"
+    item = library.current_for_write(photo_id) if prefs.metadata != "none" else None
+    if item is not None:
+        options = WriteOptions(
+            mode=prefs.metadata,
+            sidecar_style=prefs.sidecar_style,
+            overwrite_human=prefs.overwrite_human,
+        )
+        report = write_metadata(library, item, options)
+        if report.outcome is Outcome.FAILED:
+            note = f"kept in the library; the photo was not changed: {'; '.join(report.notes)}"
+        else:
+            note = f"{report.outcome}" + (f": {'; '.join(report.notes)}" if report.notes else "")
     return Accepted(photo_id, library.current_caption(photo_id), stored, note)

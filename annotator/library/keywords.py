@@ -33,6 +33,7 @@ from annotator.library.schema import CaptionSource, Photo, PhotoKeyword, utcnow
 MAX_WORD = 128
 MAX_HIERARCHY = 512
 SEPARATOR = "|"  # Lightroom's hierarchy separator, also how the library stores one
+TYPED_ORIGINS = ("gui", "cli")  # human keywords typed in annotator (written into photos)
 MAX_PER_PHOTO = 500  # more than anyone tags by hand: the rest of a runaway list is not stored
 _CHUNK = 500
 
@@ -49,6 +50,15 @@ class KeywordInfo:
     model_version: str | None
     probability: float | None
     rejected: bool
+
+    @property
+    def written_by_annotator(self) -> bool:
+        """Return whether annotator writes this keyword into the photo.
+
+        The model's keywords and those typed in annotator are; keywords read from
+        the photo's own metadata are already there and belong to whoever wrote them.
+        """
+        return not self.rejected and (self.source == "model" or self.origin in TYPED_ORIGINS)
 
     def as_keyword(self) -> Keyword:
         """Return the keyword as the pipeline and the metadata writer pass it."""
@@ -261,6 +271,26 @@ def words_for(conn: Connection, photo_ids: Sequence[int]) -> dict[int, tuple[str
         for pid, word in conn.execute(stmt):
             out.setdefault(pid, []).append(word)
     return {pid: tuple(words) for pid, words in out.items()}
+
+
+def to_write(s: Session, photo_id: int, proposed: Sequence[Keyword]) -> list[Keyword]:
+    """Return the keywords annotator writes into a photo, given the model's ``proposed`` ones.
+
+    The keywords typed in annotator come first, then the proposed ones that no
+    person holds or removed (a caption being written before it is stored brings
+    its keywords this way).
+    """
+    rows = for_photos(s, [photo_id], include_rejected=True)[photo_id]
+    typed = [k.as_keyword() for k in rows if k.written_by_annotator and k.source == "human"]
+    held = {norm(k.word) for k in rows if k.source == "human" or k.rejected}
+    out = typed
+    seen = {norm(k.word) for k in typed}
+    for k in proposed:
+        key = norm(k.word)
+        if key and key not in seen and key not in held:
+            seen.add(key)
+            out.append(k)
+    return out
 
 
 def has_keyword(word: str) -> ColumnElement[bool]:

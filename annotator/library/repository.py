@@ -247,7 +247,9 @@ class CurrentCaption:
     score: float | None
     confidence: float | None
     reviewed: bool
-    keywords: tuple[Keyword, ...] = ()  # the photo's keywords, rejected ones left out
+    # The keywords annotator writes into the photo: the model's and those typed in
+    # annotator (not those read from the photo, nor removed ones).
+    keywords: tuple[Keyword, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -1206,7 +1208,7 @@ class Library:
                     score,
                     confidence,
                     reviewed,
-                    tuple(k.as_keyword() for k in keywords.get(pid, [])),
+                    tuple(k.as_keyword() for k in keywords.get(pid, []) if k.written_by_annotator),
                 )
                 after = cid
 
@@ -1239,8 +1241,13 @@ class Library:
             score,
             confidence,
             reviewed,
-            tuple(k.as_keyword() for k in keywords),
+            tuple(k.as_keyword() for k in keywords if k.written_by_annotator),
         )
+
+    def keywords_to_write(self, photo_id: int, proposed: Sequence[Keyword] = ()) -> list[Keyword]:
+        """Return the keywords to write into the photo (see :func:`keywords.to_write`)."""
+        with self._read() as s:
+            return keyword_store.to_write(s, photo_id, proposed)
 
     def photos_to_recaption(self, model_version: str) -> list[int]:
         """Return photos whose current caption is the model's and predates ``model_version``.

@@ -111,13 +111,14 @@ class HumanDescriptionFound:
 
 
 class Outcome(StrEnum):
-    """Say what ``write_caption`` did."""
+    """Say what ``write_caption`` did (``FAILED``: what a caller reports for a raised error)."""
 
     WRITTEN = "written"
     UNCHANGED = "unchanged"  # the photo already held this caption and provenance
     SKIPPED_HUMAN = "skipped-human"  # a human description is there and was kept
     DATABASE_ONLY = "database-only"  # mode "none", or nowhere writable
     DRY_RUN = "dry-run"  # nothing written; ``targets`` and ``fields`` say what would be
+    FAILED = "failed"  # the write could not be done safely; the photo is unchanged (notes: why)
 
 
 @dataclass(frozen=True)

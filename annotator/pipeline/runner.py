@@ -23,9 +23,11 @@ from pathlib import Path
 from annotator.core.types import CaptionResult
 from annotator.library.repository import ClaimedJob, Library, PhotoFile, RootInfo
 from annotator.library.schema import PhotoState
+from annotator.metadata import Outcome, WriteReport
 from annotator.model.captioner import Captioner
 from annotator.pipeline import stages
 from annotator.pipeline.scan import iter_photos
+from annotator.pipeline.write import WriteOptions, from_result, write_metadata
 
 log = logging.getLogger(__name__)
 
@@ -325,16 +327,14 @@ class Indexer:
                 if s.metadata == "none":
                     self._store([(d, r, None) for d, r in ok], version)
                 else:  # a job completes once its caption is in the photo AND the library
+                    options = WriteOptions(
+                        mode=s.metadata,
+                        sidecar_style=s.sidecar_style,
+                        overwrite_human=s.overwrite_human,
+                    )
                     for d, r in ok:
-                        fut = pool.submit(
-                            stages.write_metadata,
-                            self.library,
-                            [(d.job.path, r)],
-                            mode=s.metadata,
-                            model_version=version,
-                            sidecar_style=s.sidecar_style,
-                            overwrite_human=s.overwrite_human,
-                        )
+                        item = from_result(d.job.photo_id, d.job.path, r, version)
+                        fut = pool.submit(write_metadata, self.library, item, options)
                         pending_writes.append((fut, d, r))
                 self._drain_writes(pending_writes, version, wait=False)
                 done += len(batch)
@@ -350,7 +350,7 @@ class Indexer:
         return self.summary
 
     def _store(
-        self, items: list[tuple[stages.Decoded, CaptionResult, stages.Written | None]], version: str
+        self, items: list[tuple[stages.Decoded, CaptionResult, WriteReport | None]], version: str
     ) -> None:
         """Complete jobs in one transaction and report each photo."""
         if not items:
@@ -360,11 +360,12 @@ class Indexer:
             self.summary.captioned += 1
             note = ""
             if w is not None:
-                note = f"{w.outcome}{': ' + w.note if w.note else ''}"
-                if w.outcome == "failed":
+                detail = "; ".join(w.notes)
+                note = f"{w.outcome}{': ' + detail if detail else ''}"
+                if w.outcome is Outcome.FAILED:
                     self.summary.metadata_failed += 1
-                    log.warning("%s", w.note)
-                elif w.outcome == "written":
+                    log.warning("%s", detail)
+                elif w.outcome is Outcome.WRITTEN:
                     self.summary.metadata_written += 1
             self.listener(PhotoCaptioned(d.job.photo_id, d.job.path, r.text, r.confidence, note))
 
@@ -379,7 +380,7 @@ class Indexer:
         done, still = [], []
         for fut, d, r in pending:
             if wait or fut.done():
-                (w,) = fut.result()
+                w = fut.result()
                 done.append((d, r, w))
             else:
                 still.append((fut, d, r))

@@ -2,7 +2,7 @@
 
 register: files -> library photos (+ queue)      decode: jobs -> tensors or failures
 caption: tensors -> CaptionResults               store: results -> library, one transaction
-write: captions -> photo metadata (safe writer)
+write: captions -> photo metadata (:func:`annotator.pipeline.write.write_metadata`)
 
 Each stage takes and returns plain values, so the same functions run under the CLI,
 the GUI's worker thread, or a distributed batch runner.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from annotator.core.errors import AnnotatorError, ImageReadError
+from annotator.core.errors import ImageReadError
 from annotator.core.types import CaptionResult
 from annotator.library.repository import ClaimedJob, Library, PhotoFile, UpsertResult
 from annotator.model.captioner import Captioner
@@ -45,15 +45,6 @@ class Failed:
     path: Path
     reason: str
     job: ClaimedJob | None = None
-
-
-@dataclass(frozen=True)
-class Written:
-    """What the metadata stage did for one photo."""
-
-    path: Path
-    outcome: str  # written, unchanged, skipped-human, database-only, failed
-    note: str = ""
 
 
 def _map(pool: Executor | None, fn: Callable, items: Sequence) -> list:
@@ -136,50 +127,3 @@ def fail(library: Library, failures: Iterable[Failed]) -> None:
     for f in failures:
         if f.job is not None:
             library.fail_job(f.job.job_id, f.reason)
-
-
-def write_metadata(
-    library: Library,
-    items: Sequence[tuple[Path, CaptionResult]],
-    *,
-    mode: str,
-    model_version: str,
-    sidecar_style: str = "ext-append",
-    overwrite_human: bool = False,
-    pool: Executor | None = None,
-) -> list[Written]:
-    """Write captions into the photos (or sidecars) with the safe writer.
-
-    A description a person wrote is kept and imported into the library as a human
-    caption, unless ``overwrite_human``. A write that fails leaves the photo as it
-    was and is reported; the caption stays in the library.
-    """
-    if mode == "none":
-        return [Written(p, "database-only") for p, _ in items]
-    from annotator.metadata import Provenance, write_caption
-
-    def one(item: tuple[Path, CaptionResult]) -> Written:
-        path, res = item
-        # the same provenance the library records (and ``write-metadata`` writes)
-        prov = Provenance(
-            model_version=model_version, score=res.score, reviewed=False, source="model"
-        )
-        try:
-            report = write_caption(
-                path,
-                res.text,
-                provenance=prov,
-                mode=mode,
-                sidecar_style=sidecar_style,
-                overwrite_human=overwrite_human,
-            )
-        except AnnotatorError as exc:
-            return Written(path, "failed", str(exc))
-        if report.human is not None:
-            try:
-                library.import_human_caption(path, report.human.text, report.human.source)
-            except AnnotatorError as exc:
-                log.warning("%s: could not import the human description: %s", path, exc)
-        return Written(path, str(report.outcome), "; ".join(report.notes))
-
-    return _map(pool, one, list(items))
