@@ -243,11 +243,17 @@ def _already_written(
     """Return whether the places this write would fill already hold this caption and claim."""
     if meta.origin is not Origin.ANNOTATOR or not provenance.same_claim(meta.provenance):
         return False
-    if lists is not None and (
-        {w.casefold() for w in lists[0]} != {w.casefold() for w in meta.annotator_keywords}
-        or {p.casefold() for p in lists[1]} != {p.casefold() for p in meta.annotator_paths}
-    ):
-        return False
+    if lists is not None:
+        words = {w.casefold() for w in lists[0]}
+        paths = {p.casefold() for p in lists[1]}
+        own = {w.casefold() for w in meta.annotator_keywords}
+        own_paths = {p.casefold() for p in meta.annotator_paths}
+        theirs = {
+            w.casefold() for k in meta.keywords for w in (k.keyword.word, *k.keyword.hierarchy)
+        }
+        their_paths = {"|".join(k.keyword.hierarchy).casefold() for k in meta.keywords}
+        if not (own <= words <= own | theirs and own_paths <= paths <= own_paths | their_paths):
+            return False
     assert meta.provenance is not None
     if meta.provenance.text_digest != xmp.text_digest(caption):
         return False
@@ -423,16 +429,18 @@ def _check_keywords(
     def folded(items: list[str]) -> set[str]:
         return {i.casefold() for i in items}
 
-    own_before, own_paths_before = folded(before["own"]), folded(before["own_paths"])
+    theirs = folded(before["subject"]) - folded(before["own"])
+    their_paths = folded(before["hierarchical"]) - folded(before["own_paths"])
     if lists is None:
         keep, keep_paths = folded(before["subject"]), folded(before["hierarchical"])
     else:
-        if folded(after["own"]) != folded(lists[0]) or folded(after["own_paths"]) != folded(
-            lists[1]
+        if (
+            folded(after["own"]) != folded(lists[0]) - theirs
+            or folded(after["own_paths"]) != folded(lists[1]) - their_paths
         ):
             raise _VerifyError("annotator's keyword record does not read back")
-        keep = folded(lists[0]) | (folded(before["subject"]) - own_before)
-        keep_paths = folded(lists[1]) | (folded(before["hierarchical"]) - own_paths_before)
+        keep = folded(lists[0]) | theirs
+        keep_paths = folded(lists[1]) | their_paths
     if not keep <= folded(after["subject"]) or not keep_paths <= folded(after["hierarchical"]):
         raise _VerifyError("a keyword is missing from dc:subject or lr:hierarchicalSubject")
     if folded(after["digikam"]) != folded(before["digikam"]):

@@ -271,17 +271,19 @@ class XmpDocument:
 
         Entries annotator wrote before (its own record) and no longer wants are
         removed; every other entry stays, in place and in the bag's own type.
-        Matching ignores case. The record is replaced by the new lists.
+        Matching ignores case. A wanted entry that someone else had put there
+        already stays theirs: the new record lists only what annotator added.
         """
         fields = self.keyword_fields()
-        want_flat = {w.casefold() for w in flat}
-        want_paths = {p.casefold() for p in paths}
-        self._update_bag(_DC_SUBJECT, flat, {w.casefold() for w in fields["own"]} - want_flat)
-        self._update_bag(
-            _LR_HIERARCHICAL, paths, {p.casefold() for p in fields["own_paths"]} - want_paths
-        )
-        self._replace_bag(_OWN_KEYWORDS, flat)
-        self._replace_bag(_OWN_PATHS, paths)
+        for name, wanted, own_name, present, own in (
+            (_DC_SUBJECT, flat, _OWN_KEYWORDS, fields["subject"], fields["own"]),
+            (_LR_HIERARCHICAL, paths, _OWN_PATHS, fields["hierarchical"], fields["own_paths"]),
+        ):
+            own_set = {w.casefold() for w in own}
+            foreign = {w.casefold() for w in present} - own_set
+            mine = [w for w in wanted if w.casefold() not in foreign]
+            self._update_bag(name, wanted, own_set - {w.casefold() for w in wanted})
+            self._replace_bag(own_name, mine)
 
     def _holder(self) -> ET.Element:
         descs = self._descriptions()
