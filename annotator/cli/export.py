@@ -85,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``annotator export``."""
-    from annotator.export import export
+    from annotator.pipeline.export import export
 
     kw = dict(
         only_reviewed=args.only_reviewed,

@@ -95,8 +95,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from annotator.core.errors import LibraryError
-    from annotator.export import KARPATHY_NAME
     from annotator.library import open_library
+    from annotator.pipeline.export import KARPATHY_NAME
     from annotator.train.finetune import finetune
 
     export = Path(args.export)

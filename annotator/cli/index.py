@@ -6,6 +6,7 @@ import argparse
 import json
 import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -13,10 +14,10 @@ from typing import TYPE_CHECKING
 from annotator.cli._common import add_device, add_library, add_model
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
-    from annotator.library.repository import Library
-    from annotator.pipeline.runner import Indexer, RunSummary
+    from annotator.library import Library
+    from annotator.pipeline.runner import IndexSettings, RunSummary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -102,7 +103,7 @@ def run_index(args: argparse.Namespace) -> int:
     """Run headless indexing, printing captions, progress and a summary."""
     from tqdm import tqdm
 
-    from annotator.library.repository import open_library
+    from annotator.library import open_library
     from annotator.pipeline.runner import (
         Finished,
         Indexer,
@@ -158,23 +159,16 @@ def run_index(args: argparse.Namespace) -> int:
             bar.close()
 
     with open_library(args.library) as library:
-        indexer = Indexer(library, settings, listener)
-        interrupted = {"n": 0}
-
-        def on_sigint(signum: int, frame: FrameType | None) -> None:
-            interrupted["n"] += 1
-            if interrupted["n"] > 1:
-                raise KeyboardInterrupt
-            say("annotator: stopping after the current batch (Ctrl-C again to abort)", err=True)
-            indexer.stop()
-
-        previous = signal.signal(signal.SIGINT, on_sigint)
-        try:
-            roots = indexer.add_roots(paths)
-            indexer.scan(roots or None)
-            summary = _watch(indexer, library, args, say) if args.watch else indexer.process()
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        if args.watch:
+            summary = _watch(library, settings, paths, listener, args, say)
+            if summary is None:
+                return 2
+        else:
+            indexer = Indexer(library, settings, listener)
+            with _stop_on_sigint(indexer.stop, say):
+                roots = indexer.add_roots(paths)
+                indexer.scan(roots or None)
+                summary = indexer.process()
     rate = summary.captioned / summary.elapsed if summary.elapsed else 0.0
     print(
         f"captioned {summary.captioned}, skipped {summary.skipped}, failed {summary.failed}"
@@ -192,38 +186,66 @@ def run_index(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
-def _watch(
-    indexer: Indexer, library: Library, args: argparse.Namespace, say: Callable[..., None]
-) -> RunSummary:
-    """Watch the roots and caption photos as they appear, until Ctrl-C."""
-    from annotator.watch.watcher import FolderWatcher
+@contextmanager
+def _stop_on_sigint(stop: Callable[[], None], say: Callable[..., None]) -> Iterator[None]:
+    """Make the first Ctrl-C call ``stop`` (finish the current batch); the second aborts."""
+    interrupted = {"n": 0}
 
-    roots = {r.path: r for r in library.roots()}
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        interrupted["n"] += 1
+        if interrupted["n"] > 1:
+            raise KeyboardInterrupt
+        say("annotator: stopping after the current batch (Ctrl-C again to abort)", err=True)
+        stop()
 
-    def lost(root: Path) -> None:
-        info = roots.get(root)
-        if info is not None:
-            library.set_root_paused(info.id, True)
-        say(f"annotator: {root} is not reachable (unmounted?): paused; nothing deleted", err=True)
-
-    watcher = FolderWatcher(
-        list(roots),
-        on_files=indexer.register_paths,
-        on_deleted=library.mark_missing,
-        on_root_lost=lost,
-        poll=args.poll,
-    )
-    watcher.start()
-    say(f"annotator: watching {len(roots)} folder(s); Ctrl-C to stop", err=True)
+    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        return indexer.process(until_empty=False)
+        yield
     finally:
-        watcher.stop()
+        signal.signal(signal.SIGINT, previous)
+
+
+def _watch(
+    library: Library,
+    settings: IndexSettings,
+    paths: list[Path],
+    listener: Callable[[object], None],
+    args: argparse.Namespace,
+    say: Callable[..., None],
+) -> RunSummary | None:
+    """Index and watch the roots with the app's :class:`IndexService`, until Ctrl-C.
+
+    Return the summary, or None when the model could not be loaded.
+    """
+    from annotator.pipeline.service import IndexService, ModelFailed
+
+    failed: list[str] = []
+
+    def on_event(event: object) -> None:
+        if isinstance(event, ModelFailed):
+            failed.append(event.reason)
+        listener(event)
+
+    service = IndexService(library, settings, on_event, watch=True, poll=args.poll)
+    try:
+        with _stop_on_sigint(service.stop, say):
+            roots = [library.add_root(p) for p in paths]
+            service.start()
+            service.scan(roots or None).result()
+            say(f"annotator: watching {len(service.watched)} folder(s); Ctrl-C to stop", err=True)
+            while not service.wait(0.5):
+                pass
+    finally:
+        service.shutdown(timeout=None)
+    if failed:
+        print(f"annotator: error: cannot load the model: {failed[0]}", file=sys.stderr)
+        return None
+    return service.summary()
 
 
 def run_failures(args: argparse.Namespace) -> int:
     """List recorded failures."""
-    from annotator.library.repository import open_library
+    from annotator.library import open_library
 
     with open_library(args.library, create=False) as library:
         rows = library.failures(limit=args.limit)

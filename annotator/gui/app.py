@@ -10,11 +10,11 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from annotator.core.errors import AnnotatorError
+from annotator.core.threads import tune_interpreter
 from annotator.gui.preferences import Preferences, default_store, load_preferences
 from annotator.gui.theme import apply_theme
-from annotator.gui.threads import tune_interpreter
 from annotator.gui.widgets.main_window import MainWindow
-from annotator.library.repository import Library, open_library
+from annotator.library import Library, open_library
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Turn the indexer's listener events into queued Qt signals delivered on the GUI thread.
+"""Turn the index service's listener events into queued Qt signals delivered on the GUI thread.
 
 The indexer calls :meth:`Bridge.listener` on its own thread. The bridge, a QObject
 living on the GUI thread, collects events and posts one queued call per burst,
@@ -12,52 +12,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
-from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
 
 from annotator.pipeline.runner import Finished, PhotoCaptioned, PhotoFailed, Progress, Status
+from annotator.pipeline.service import (
+    FilesRemoved,
+    IndexingStopped,
+    ModelFailed,
+    ModelReady,
+    Scanned,
+)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ModelReady:
-    """The captioning model is loaded: its id and a readable device name."""
-
-    model_id: str
-    device: str
-
-
-@dataclass(frozen=True)
-class ModelFailed:
-    """The model could not be loaded; indexing waits for another model in the settings."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class Scanned:
-    """A scan (or a watcher report) recorded files: ``queued`` new jobs."""
-
-    root_ids: tuple[int, ...]
-    queued: int
-
-
-@dataclass(frozen=True)
-class FilesRemoved:
-    """The watcher saw photos deleted; ``marked`` were marked missing."""
-
-    paths: tuple[Path, ...]
-    marked: int
-
-
-@dataclass(frozen=True)
-class WorkerStopped:
-    """The indexing thread ended (stopped, or the model failed to load)."""
-
-    generation: int
 
 
 class Bridge(QObject):
@@ -115,7 +82,7 @@ class Bridge(QObject):
             self.sig_scanned.emit(event)
         elif isinstance(event, FilesRemoved):
             self.sig_files_removed.emit(event)
-        elif isinstance(event, WorkerStopped):
+        elif isinstance(event, IndexingStopped):
             self.sig_worker_stopped.emit(event.generation)
         else:
             log.debug("unknown indexer event %r", event)

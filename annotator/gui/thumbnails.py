@@ -11,8 +11,8 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 
 from annotator.core.settings import cache_dir
+from annotator.core.threads import lower_this_thread
 from annotator.gui.images import THUMB_SIZE, thumbnail
-from annotator.gui.threads import lower_this_thread
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,14 @@ Photos (the scanner and watcher)
     ``purge_missing(root_id=None)``
 Queue (the pipeline)
     ``enqueue(photo_ids)`` (idempotent: at most one job per photo),
-    ``claim_jobs(limit) -> [ClaimedJob]`` (atomic: claimed jobs are ``running``),
+    ``claim_jobs(limit) -> [ClaimedJob]`` (atomic: claimed jobs are ``running``, owned
+    by this library's ``owner`` under a lease that ``heartbeat()`` extends;
+    ``mark_decoded(job_ids)`` after decoding), ``owned_jobs(job_ids)``,
     ``complete_job(job_id, result, model_version) -> caption_id`` (caption, n-best,
     attention, photo state and job removal in one transaction; ``complete_jobs``
     does a batch in one), ``fail_job(job_id, reason, retry=False)``,
     ``release_jobs(job_ids)`` (a clean stop: claimed jobs back, no attempt counted),
-    ``recover()`` (after a crash: ``running`` jobs back to ``pending``),
+    ``recover()`` (jobs of expired leases or dead owners back to ``pending``),
     ``queue_counts()``, ``failures()``, ``clear_failures()``
 Captions
     ``current_caption(photo_id)``, ``caption_history(photo_id)``,
@@ -35,7 +37,9 @@ Captions
 Keywords (stored by :mod:`annotator.library.keywords`)
     ``keywords(photo_id) -> [KeywordInfo]``, ``add_keywords(photo_id, [Keyword],
     origin="gui")``, ``import_human_keywords(path, [Keyword], origin)``,
-    ``remove_keyword(photo_id, word)``; ``complete_jobs`` stores the model's.
+    ``remove_keyword(photo_id, word)``, ``keywords_to_write(photo_id)``,
+    ``current_for_write(photo_id)``, ``photos_to_recaption(model_version)``;
+    ``complete_jobs`` stores the model's.
 Attention
     ``attention(photo_id) -> AttentionInfo``, ``attention_for_word(photo_id, word)
     -> (H, W) array``
@@ -47,38 +51,37 @@ Search
 The current caption of a photo is its latest human revision if it has one, else
 its latest model caption; earlier revisions are kept (``caption_history``).
 Photo ``state`` follows the model pipeline: pending, captioned, failed, missing.
+
+The value types live in :mod:`annotator.library.values`, the queue methods in
+:mod:`annotator.library.queue`; both are reached through :class:`Library`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, case, delete, exists, func, insert, select, update
+from sqlalchemy import Engine, delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from annotator.core.errors import LibraryError
-from annotator.core.types import Alternative, CaptionResult, Keyword
+from annotator.core.types import Keyword
 from annotator.library import attention as attention_codec
 from annotator.library import db, fts
 from annotator.library import keywords as keyword_store
 from annotator.library.keywords import KeywordInfo
-from annotator.library.query import _WORD
+from annotator.library.queue import LEASE_S, MAX_ATTEMPTS, JobQueue, end_owner, new_owner
 from annotator.library.schema import (
     AttentionMap,
     Caption,
     CaptionSource,
-    Failure,
     Job,
     JobState,
     Photo,
@@ -87,266 +90,46 @@ from annotator.library.schema import (
     utcnow,
 )
 from annotator.library.search import DEFAULT_RANK_WINDOW, OrderBy, SearchHit, run_search
+from annotator.library.values import (
+    AttentionInfo,
+    CaptionInfo,
+    ClaimedJob,
+    CurrentCaption,
+    FailureInfo,
+    KnownFile,
+    PhotoFile,
+    PhotoInfo,
+    RootCounts,
+    RootInfo,
+    UpsertResult,
+    _abspath,
+    _caption_info,
+    _chunks,
+    _norm_word,
+    _photo_date,
+    _photo_info,
+    _root_info,
+)
+
+__all__ = [
+    "MAX_ATTEMPTS",
+    "AttentionInfo",
+    "CaptionInfo",
+    "ClaimedJob",
+    "CurrentCaption",
+    "FailureInfo",
+    "KnownFile",
+    "Library",
+    "PhotoFile",
+    "PhotoInfo",
+    "RootCounts",
+    "RootInfo",
+    "SearchHit",
+    "UpsertResult",
+    "open_library",
+]
 
 log = logging.getLogger(__name__)
-
-MAX_ATTEMPTS = 3
-_CHUNK = 500  # ids or paths per IN (...) list
-
-
-# ----------------------------------------------------------------------------- values
-
-
-@dataclass(frozen=True)
-class RootInfo:
-    """A watched folder; ``available`` is whether it is reachable now (mounted)."""
-
-    id: int
-    path: Path
-    paused: bool
-    added_at: datetime
-
-    @property
-    def available(self) -> bool:
-        """Return True if the folder exists now (False for an unmounted drive)."""
-        return self.path.is_dir()
-
-
-@dataclass(frozen=True)
-class RootCounts:
-    """How many photos of a root are in each state, and how many jobs are queued."""
-
-    pending: int = 0
-    captioned: int = 0
-    failed: int = 0
-    missing: int = 0
-    queued: int = 0
-
-    @property
-    def total(self) -> int:
-        """Return the number of photos in the root."""
-        return self.pending + self.captioned + self.failed + self.missing
-
-
-@dataclass(frozen=True)
-class PhotoFile:
-    """What the scanner knows about one file, for :meth:`Library.upsert_photos`."""
-
-    path: str | Path
-    content_hash: str
-    size: int
-    mtime: float
-    width: int | None = None
-    height: int | None = None
-    taken_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class UpsertResult:
-    """The outcome of recording one file.
-
-    ``status`` is ``new``, ``moved`` (known content at a new path: captions kept),
-    ``changed`` (same path, new content: state back to pending), ``restored`` (a
-    missing photo is back), ``updated`` (size, mtime or pixel size changed) or
-    ``unchanged``.
-    """
-
-    photo_id: int
-    status: str
-    state: PhotoState
-    moved_from: Path | None = None
-
-    @property
-    def needs_caption(self) -> bool:
-        """Return True if the photo has no model caption for its current content yet."""
-        return self.state is PhotoState.PENDING
-
-
-@dataclass(frozen=True)
-class PhotoInfo:
-    """A photo row."""
-
-    id: int
-    root_id: int
-    path: Path
-    content_hash: str
-    size: int
-    mtime: float
-    width: int | None
-    height: int | None
-    taken_at: datetime | None
-    photo_date: datetime
-    state: PhotoState
-    missing_since: datetime | None
-
-
-@dataclass(frozen=True)
-class KnownFile:
-    """What the library remembers about a file, for incremental scans."""
-
-    photo_id: int
-    size: int
-    mtime: float
-    content_hash: str
-    state: PhotoState
-
-
-@dataclass(frozen=True)
-class ClaimedJob:
-    """A job handed to a worker: caption ``path`` and call complete_job or fail_job."""
-
-    job_id: int
-    photo_id: int
-    path: Path
-    content_hash: str
-    attempts: int
-
-
-@dataclass(frozen=True)
-class FailureInfo:
-    """A photo that could not be processed."""
-
-    id: int
-    photo_id: int | None
-    path: Path
-    reason: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class CaptionInfo:
-    """One caption revision with its provenance."""
-
-    id: int
-    photo_id: int
-    text: str
-    source: CaptionSource
-    origin: str | None
-    model_id: str | None
-    model_version: str | None
-    beam_size: int | None
-    score: float | None
-    confidence: float | None
-    word_logprobs: tuple[float, ...]
-    alternatives: tuple[Alternative, ...]
-    reviewed: bool
-    is_current: bool
-    parent_id: int | None
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class CurrentCaption:
-    """A photo's current caption, as ``write-metadata`` needs it."""
-
-    photo_id: int
-    path: Path
-    text: str
-    source: str  # "model" or "human"
-    model_version: str  # "" for a human caption
-    score: float | None
-    confidence: float | None
-    reviewed: bool
-    # The keywords annotator writes into the photo: the model's and those typed in
-    # annotator (not those read from the photo, nor removed ones).
-    keywords: tuple[Keyword, ...] = ()
-
-
-@dataclass(frozen=True)
-class AttentionInfo:
-    """The attention maps of a photo's latest model caption: one (H, W) map per word."""
-
-    caption_id: int
-    words: tuple[str, ...]
-    maps: np.ndarray  # (T, H, W) float16
-
-
-# ---------------------------------------------------------------------------- helpers
-
-
-def _abspath(path: str | Path) -> str:
-    """Return an absolute, normalised path string without touching the filesystem."""
-    return os.path.normpath(Path(path).expanduser().absolute())
-
-
-def _finite(value: float | None, digits: int | None = None) -> float | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return round(float(value), digits) if digits is not None else float(value)
-
-
-def _logprobs(values: Iterable[float]) -> list[float | None]:
-    return [_finite(v, 4) for v in values]
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _norm_word(word: str) -> str:
-    return "".join(_WORD.findall(word.casefold()))
-
-
-def _caption_info(c: Caption) -> CaptionInfo:
-    alternatives = tuple(
-        Alternative(
-            str(a.get("text", "")),
-            float(a["score"]) if a.get("score") is not None else float("nan"),
-            tuple(float(x) if x is not None else float("nan") for x in a.get("word_logprobs", ())),
-        )
-        for a in (c.alternatives or ())
-    )
-    return CaptionInfo(
-        id=c.id,
-        photo_id=c.photo_id,
-        text=c.text,
-        source=CaptionSource(c.source),
-        origin=c.origin,
-        model_id=c.model_id,
-        model_version=c.model_version,
-        beam_size=c.beam_size,
-        score=c.score,
-        confidence=c.confidence,
-        word_logprobs=tuple(
-            float(x) if x is not None else float("nan") for x in (c.word_logprobs or ())
-        ),
-        alternatives=alternatives,
-        reviewed=c.reviewed,
-        is_current=c.is_current,
-        parent_id=c.parent_id,
-        created_at=c.created_at,
-    )
-
-
-def _photo_info(p: Photo) -> PhotoInfo:
-    return PhotoInfo(
-        id=p.id,
-        root_id=p.root_id,
-        path=Path(p.path),
-        content_hash=p.content_hash,
-        size=p.size,
-        mtime=p.mtime,
-        width=p.width,
-        height=p.height,
-        taken_at=p.taken_at,
-        photo_date=p.photo_date,
-        state=PhotoState(p.state),
-        missing_since=p.missing_since,
-    )
-
-
-def _root_info(r: Root) -> RootInfo:
-    return RootInfo(id=r.id, path=Path(r.path), paused=r.paused, added_at=r.added_at)
-
-
-def _photo_date(taken_at: datetime | None, mtime: float) -> datetime:
-    if taken_at is not None:
-        return taken_at if taken_at.tzinfo else taken_at.replace(tzinfo=UTC)
-    try:
-        return datetime.fromtimestamp(mtime, UTC)
-    except (OverflowError, OSError, ValueError):
-        return datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # ---------------------------------------------------------------------------- library
@@ -387,7 +170,7 @@ def open_library(location: str | Path | None = None, *, create: bool = True) -> 
     return library
 
 
-class Library:
+class Library(JobQueue):
     """A photo library database (see the module docstring for the API)."""
 
     def __init__(self, engine: Engine, path: Path | None = None) -> None:
@@ -398,6 +181,8 @@ class Library:
         self.fts = fts.for_dialect(self.dialect)
         self._reader = sessionmaker(engine, expire_on_commit=False)
         self._writer = sessionmaker(db.writer(engine), expire_on_commit=False)
+        self.owner = new_owner()  # who this library's claimed jobs belong to
+        self.lease_s = LEASE_S
 
     def __repr__(self) -> str:
         """Return the location, without a password."""
@@ -411,7 +196,8 @@ class Library:
         return self.engine.url.render_as_string(hide_password=True)
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection; jobs still claimed count as abandoned."""
+        end_owner(self.owner)
         self.engine.dispose()
 
     def __enter__(self) -> Library:
@@ -743,329 +529,6 @@ class Library:
             )
             return int(result.rowcount or 0)
 
-    # -------------------------------------------------------------------------- queue
-
-    def enqueue(self, photo_ids: Iterable[int]) -> int:
-        """Queue photos for captioning; return how many were queued or re-queued.
-
-        Idempotent: a photo with a pending or running job is left alone, a failed
-        job is reset to pending (attempts back to 0), missing photos are skipped.
-        """
-        ids = sorted(set(photo_ids))
-        queued = 0
-        with self._write() as s:
-            for chunk in _chunks(ids):
-                revived = s.execute(
-                    update(Job)
-                    .where(Job.photo_id.in_(chunk), Job.state == JobState.FAILED)
-                    .values(state=JobState.PENDING, attempts=0)
-                    .execution_options(synchronize_session=False)
-                )
-                queued += revived.rowcount or 0
-                fresh = s.scalars(
-                    select(Photo.id).where(
-                        Photo.id.in_(chunk),
-                        Photo.state != PhotoState.MISSING,
-                        ~exists().where(Job.photo_id == Photo.id),
-                    )
-                ).all()
-                if fresh:
-                    now = utcnow()
-                    inserted = s.execute(
-                        self._insert_ignore(Job).returning(Job.id),
-                        [
-                            {
-                                "photo_id": pid,
-                                "state": JobState.PENDING,
-                                "attempts": 0,
-                                "created_at": now,
-                                "updated_at": now,
-                            }
-                            for pid in fresh
-                        ],
-                    )
-                    queued += len(inserted.all())
-        return queued
-
-    def claim_jobs(self, limit: int) -> list[ClaimedJob]:
-        """Atomically take up to ``limit`` pending jobs (oldest first) and mark them running.
-
-        Jobs of paused roots and missing photos are skipped. Each claim counts as
-        an attempt. Safe with several workers (``FOR UPDATE SKIP LOCKED`` on
-        PostgreSQL, the write lock on SQLite): no job is handed out twice.
-        """
-        if limit <= 0:
-            return []
-        with self._write() as s:
-            pick = (
-                select(Job.id)
-                .join(Photo, Photo.id == Job.photo_id)
-                .join(Root, Root.id == Photo.root_id)
-                .where(
-                    Job.state == JobState.PENDING,
-                    Root.paused.is_(False),
-                    Photo.state != PhotoState.MISSING,
-                )
-                .order_by(Job.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True, of=Job)
-            )
-            now = utcnow()
-            claimed = s.execute(
-                update(Job)
-                .where(Job.id.in_(pick), Job.state == JobState.PENDING)
-                .values(
-                    state=JobState.RUNNING,
-                    attempts=Job.attempts + 1,
-                    started_at=now,
-                    updated_at=now,
-                )
-                .returning(Job.id, Job.photo_id, Job.attempts)
-                .execution_options(synchronize_session=False)
-            ).all()
-            if not claimed:
-                return []
-            photos = {
-                pid: (path, chash)
-                for pid, path, chash in s.execute(
-                    select(Photo.id, Photo.path, Photo.content_hash).where(
-                        Photo.id.in_([row.photo_id for row in claimed])
-                    )
-                )
-            }
-        jobs = [
-            ClaimedJob(job_id, photo_id, Path(photos[photo_id][0]), photos[photo_id][1], attempts)
-            for job_id, photo_id, attempts in claimed
-        ]
-        return sorted(jobs, key=lambda j: j.job_id)
-
-    def recover(
-        self, *, stale_after: timedelta | None = None, max_attempts: int = MAX_ATTEMPTS
-    ) -> int:
-        """Return interrupted (running) jobs to pending after a crash; return how many.
-
-        Call it when the pipeline starts. A job already tried ``max_attempts`` times
-        (a photo that crashes the worker) fails instead. On a library shared by
-        several machines pass ``stale_after`` so that only jobs running for longer
-        than that are taken back from other workers.
-        """
-        conditions = [Job.state == JobState.RUNNING]
-        if stale_after is not None:
-            conditions.append(Job.started_at <= utcnow() - stale_after)
-        with self._write() as s:
-            jobs = s.scalars(select(Job).where(*conditions)).all()
-            for job in jobs:
-                if job.attempts >= max_attempts:
-                    self._fail(s, job, f"interrupted {job.attempts} times while captioning")
-                else:
-                    job.state = JobState.PENDING
-                    job.last_error = "interrupted"
-            return len(jobs)
-
-    def release_jobs(self, job_ids: Iterable[int]) -> int:
-        """Give claimed jobs back unprocessed (a clean stop); return how many.
-
-        Running jobs go back to pending and the claim no longer counts as an attempt,
-        so stopping and restarting never makes a photo fail.
-        """
-        ids = sorted(set(job_ids))
-        released = 0
-        with self._write() as s:
-            for chunk in _chunks(ids):
-                result = s.execute(
-                    update(Job)
-                    .where(Job.id.in_(chunk), Job.state == JobState.RUNNING)
-                    .values(
-                        state=JobState.PENDING,
-                        attempts=case((Job.attempts > 0, Job.attempts - 1), else_=0),
-                        updated_at=utcnow(),
-                    )
-                    .execution_options(synchronize_session=False)
-                )
-                released += result.rowcount or 0
-        return released
-
-    def complete_job(self, job_id: int, result: CaptionResult, model_version: str) -> int:
-        """Store a job's caption, n-best and attention; return the new caption's id.
-
-        One transaction: the model caption (current unless a person has revised the
-        photo), its attention maps, the photo's state (captioned) and the job's
-        removal are stored together or not at all.
-        """
-        return self.complete_jobs([(job_id, result, model_version)])[0]
-
-    def complete_jobs(self, items: Sequence[tuple[int, CaptionResult, str]]) -> list[int]:
-        """Complete several jobs in one transaction (see :meth:`complete_job`).
-
-        Either every job of the batch is completed or, if one is not running, none
-        is (LibraryError). Returns the new caption ids in the order of ``items``.
-        """
-        if not items:
-            return []
-        blobs = [self._validated(job_id, result) for job_id, result, _ in items]
-        job_ids = [job_id for job_id, _, _ in items]
-        if len(set(job_ids)) != len(job_ids):
-            raise ValueError("a job appears twice in one batch")
-        with self._write() as s:
-            jobs: dict[int, tuple[int, JobState]] = {}
-            for chunk in _chunks(job_ids):
-                for job_id, photo_id, state in s.execute(
-                    select(Job.id, Job.photo_id, Job.state).where(Job.id.in_(chunk))
-                ):
-                    jobs[job_id] = (photo_id, JobState(state))
-            for job_id in job_ids:
-                if job_id not in jobs or jobs[job_id][1] is not JobState.RUNNING:
-                    state = jobs[job_id][1].value if job_id in jobs else "gone"
-                    raise LibraryError(f"job {job_id} is not running ({state}): not completed")
-            photo_ids = [jobs[job_id][0] for job_id in job_ids]
-            human: set[int] = set()
-            for chunk in _chunks(photo_ids):
-                human.update(
-                    s.scalars(
-                        select(Caption.photo_id)
-                        .distinct()
-                        .where(Caption.photo_id.in_(chunk), Caption.source == CaptionSource.HUMAN)
-                    )
-                )
-            model_current = [pid for pid in photo_ids if pid not in human]
-            for chunk in _chunks(model_current):
-                s.execute(
-                    update(Caption)
-                    .where(Caption.photo_id.in_(chunk), Caption.is_current)
-                    .values(is_current=False)
-                    .execution_options(synchronize_session=False)
-                )
-            now = utcnow()
-            rows = [
-                {
-                    "photo_id": photo_id,
-                    "text": result.text,
-                    "source": CaptionSource.MODEL,
-                    "origin": None,
-                    "model_id": result.model_id or None,
-                    "model_version": version,
-                    "beam_size": result.beam_size,
-                    "score": _finite(result.score),
-                    "confidence": _finite(result.confidence),
-                    "word_logprobs": _logprobs(result.word_logprobs),
-                    "alternatives": [
-                        {
-                            "text": a.text,
-                            "score": _finite(a.score, 4),
-                            "word_logprobs": _logprobs(a.word_logprobs),
-                        }
-                        for a in result.alternatives
-                    ],
-                    "keywords": keyword_store.as_json(result.keywords),
-                    "reviewed": False,
-                    "is_current": photo_id not in human,
-                    "parent_id": None,
-                    "created_at": now,
-                }
-                for photo_id, (_, result, version) in zip(photo_ids, items, strict=True)
-            ]
-            caption_ids = list(
-                s.scalars(insert(Caption).returning(Caption.id, sort_by_parameter_order=True), rows)
-            )
-            s.execute(
-                insert(AttentionMap),
-                [
-                    {
-                        "caption_id": cid,
-                        "n_words": result.attention.shape[0],
-                        "height": result.attention.shape[1],
-                        "width": result.attention.shape[2],
-                        "codec": attention_codec.CODEC,
-                        "data": blob,
-                    }
-                    for cid, (_, result, _), blob in zip(caption_ids, items, blobs, strict=True)
-                ],
-            )
-            keyword_store.store_model(
-                s,
-                [
-                    (photo_id, result.keywords, result.model_id or None, version)
-                    for photo_id, (_, result, version) in zip(photo_ids, items, strict=True)
-                ],
-            )
-            for chunk in _chunks(photo_ids):
-                s.execute(
-                    update(Photo)
-                    .where(Photo.id.in_(chunk), Photo.state != PhotoState.MISSING)
-                    .values(state=PhotoState.CAPTIONED, updated_at=now)
-                    .execution_options(synchronize_session=False)
-                )
-            for chunk in _chunks(job_ids):
-                s.execute(
-                    delete(Job)
-                    .where(Job.id.in_(chunk))
-                    .execution_options(synchronize_session=False)
-                )
-        return caption_ids
-
-    @staticmethod
-    def _validated(job_id: int, result: CaptionResult) -> bytes:
-        if not result.words:
-            raise ValueError(f"job {job_id}: the caption has no words")
-        attention = np.asarray(result.attention)
-        if attention.ndim != 3 or attention.shape[0] != len(result.words):
-            raise ValueError(
-                f"job {job_id}: attention must be (T, H, W) with T = {len(result.words)} words, "
-                f"got {attention.shape}"
-            )
-        return attention_codec.encode(attention)
-
-    def fail_job(
-        self, job_id: int, reason: str, *, retry: bool = False, max_attempts: int = MAX_ATTEMPTS
-    ) -> None:
-        """Record that a job failed: back to pending if ``retry`` and attempts are left.
-
-        Otherwise the job and the photo are marked failed and the reason goes to
-        the failures table.
-        """
-        with self._write() as s:
-            job = s.get(Job, job_id)
-            if job is None:
-                raise LibraryError(f"no job with id {job_id}")
-            if retry and job.attempts < max_attempts:
-                job.state = JobState.PENDING
-                job.last_error = reason
-            else:
-                self._fail(s, job, reason)
-
-    @staticmethod
-    def _fail(s: Session, job: Job, reason: str) -> None:
-        job.state = JobState.FAILED
-        job.last_error = reason
-        photo = s.get(Photo, job.photo_id)
-        if photo is None:
-            return
-        if photo.state is not PhotoState.MISSING:
-            photo.state = PhotoState.FAILED
-        s.add(Failure(photo_id=photo.id, path=photo.path, reason=reason))
-
-    def queue_counts(self) -> dict[JobState, int]:
-        """Return the number of jobs in each state."""
-        with self._read() as s:
-            rows = s.execute(select(Job.state, func.count()).group_by(Job.state))
-            counts = {state: 0 for state in JobState}
-            counts.update({JobState(state): n for state, n in rows})
-            return counts
-
-    def failures(self, limit: int | None = 100) -> list[FailureInfo]:
-        """Return recorded failures, newest first."""
-        with self._read() as s:
-            stmt = select(Failure).order_by(Failure.id.desc()).limit(limit)
-            return [
-                FailureInfo(f.id, f.photo_id, Path(f.path), f.reason, f.created_at)
-                for f in s.scalars(stmt)
-            ]
-
-    def clear_failures(self) -> int:
-        """Forget every recorded failure; return how many."""
-        with self._write() as s:
-            return int(s.execute(delete(Failure)).rowcount or 0)
-
     # ----------------------------------------------------------------------- captions
 
     @staticmethod
@@ -1372,7 +835,7 @@ class Library:
         highlight: tuple[str, str] = ("[", "]"),
         rank_window: int | None = DEFAULT_RANK_WINDOW,
     ) -> list[SearchHit]:
-        """Search current captions; see :func:`annotator.library.search.run_search`."""
+        """Search current captions and keywords; see :func:`annotator.library.search.run_search`."""
         with self._read() as s:
             return run_search(
                 s.connection(),

@@ -5,7 +5,8 @@ shared by several machines); nothing here is dialect specific. The full-text
 index is not a model: :mod:`annotator.library.fts` creates it per dialect.
 
 Tables
-    ``roots``           watched folders (``paused`` stops the pipeline from queueing).
+    ``roots``           watched folders (``paused`` stops the pipeline from queueing;
+                        ``auto_paused``: paused because unreachable, resumed when back).
     ``photos``          one row per photo file: absolute path, content hash, size,
                         mtime, pixel size, a ``photo_date`` used by date filters, and
                         ``state`` (pending / captioned / failed / missing).
@@ -15,7 +16,8 @@ Tables
                         ``is_current`` set (latest human revision, else latest model
                         caption); only current captions are in the full-text index.
     ``attention_maps``  one compressed (T, H, W) float16 array per model caption.
-    ``jobs``            the persistent caption queue: at most one job per photo.
+    ``jobs``            the persistent caption queue: at most one job per photo; a
+                        running job has an ``owner`` and a ``lease_until``.
     ``failures``        photos that could not be processed, with the reason.
     ``keywords``        a photo's keywords: one row per photo and word (compared
                         case-insensitively through ``norm``), from the model (with
@@ -157,6 +159,9 @@ class Root(Base):
     id: Mapped[intpk]
     path: Mapped[path_str] = mapped_column(unique=True)
     paused: Mapped[bool] = mapped_column(Boolean(), default=False, server_default=false())
+    # Paused by annotator because the folder was unreachable (not by the user): resumed
+    # automatically once it is reachable again.
+    auto_paused: Mapped[bool] = mapped_column(Boolean(), default=False, server_default=false())
     added_at: Mapped[timestamp]
 
     photos: Mapped[list[Photo]] = relationship(
@@ -188,6 +193,8 @@ class Photo(Base):
     added_at: Mapped[timestamp]
     updated_at: Mapped[timestamp] = mapped_column(onupdate=utcnow)
     missing_since: Mapped[datetime | None]
+    # The caption is in the library but writing it into the photo failed: retry the write.
+    write_pending: Mapped[bool] = mapped_column(Boolean(), default=False, server_default=false())
 
     root: Mapped[Root] = relationship(back_populates="photos")
 
@@ -271,6 +278,11 @@ class Job(Base):
     created_at: Mapped[timestamp]
     updated_at: Mapped[timestamp] = mapped_column(onupdate=utcnow)
     started_at: Mapped[datetime | None]
+    # Who runs a running job ("host:pid:token") and until when its claim holds; the
+    # owner extends the lease while it works (heartbeat), recover() takes back only
+    # jobs whose lease has expired or whose owner is a dead process on this host.
+    owner: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None]
 
 
 class Failure(Base):

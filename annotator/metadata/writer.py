@@ -5,20 +5,15 @@ way), is fsynced, read back and checked (caption present, every byte outside
 the EXIF and XMP blocks unchanged, image still decodes), then renamed over the
 original with ``os.replace`` and the folder fsynced. A process killed at any
 moment leaves the old file or the new one, plus at worst a stale temporary file
-that ``cleanup_stale_temp_files`` removes.
+that ``cleanup_stale_temp_files`` removes. The format-independent file handling
+lives in :mod:`annotator.metadata.safe_write`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
+import dataclasses
 import logging
-import os
-import shutil
-import stat
-import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from io import BytesIO
 from pathlib import Path
@@ -30,6 +25,20 @@ from annotator.core.errors import MetadataReadError, MetadataWriteError
 from annotator.core.types import Keyword
 from annotator.metadata import container, exif, jpeg, webp, xmp
 from annotator.metadata.reader import read_metadata
+from annotator.metadata.safe_write import (
+    BACKUP_SUFFIX,
+    PAUSE_ENV,
+    STALE_TEMP_AGE_S,
+    TEMP_SUFFIX,
+    ChangedMeanwhile,
+    VerifyError,
+    atomic_write,
+    backup_path,
+    cleanup_stale_temp_files,
+    fits,
+    temp_path,
+    writable,
+)
 from annotator.metadata.types import (
     SIDECAR_STYLES,
     WRITE_MODES,
@@ -41,54 +50,23 @@ from annotator.metadata.types import (
     WriteReport,
 )
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "BACKUP_SUFFIX",
+    "PAUSE_ENV",
+    "STALE_TEMP_AGE_S",
+    "TEMP_SUFFIX",
+    "backup_path",
+    "cleanup_stale_temp_files",
+    "temp_path",
+    "try_write_caption",
+    "write_caption",
+]
 
-TEMP_SUFFIX = "_annotator_tmp"
-BACKUP_SUFFIX = "_original"  # ExifTool's name for the untouched original
-STALE_TEMP_AGE_S = 600.0  # a temporary file older than this belongs to a dead writer
-PAUSE_ENV = "ANNOTATOR_METADATA_TEST_PAUSE"  # "<point>:<seconds>", for crash tests only
-_UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
+log = logging.getLogger(__name__)
 
 
 class _Fallback(Exception):
     """Signal that embedding is impossible for a stated reason and a sidecar should be used."""
-
-
-class _VerifyError(Exception):
-    """Signal that the file read back from disk is not what was meant to be written."""
-
-
-def temp_path(path: Path) -> Path:
-    """Return the temporary file a write of ``path`` goes through."""
-    return path.with_name(path.name + TEMP_SUFFIX)
-
-
-def backup_path(path: Path) -> Path:
-    """Return where the optional backup of ``path`` goes (``photo.jpg_original``)."""
-    return path.with_name(path.name + BACKUP_SUFFIX)
-
-
-def cleanup_stale_temp_files(folder: str | Path, *, older_than_s: float = 0.0) -> list[Path]:
-    """Remove temporary files that crashed writes left in ``folder``; return what was removed.
-
-    Call it at the start of a run, when no other annotator process writes to
-    the folder; ``older_than_s`` spares files younger than that.
-    """
-    removed: list[Path] = []
-    now = time.time()
-    for candidate in Path(folder).glob(f"*{TEMP_SUFFIX}"):
-        try:
-            if candidate.is_file() and now - candidate.stat().st_mtime >= older_than_s:
-                candidate.unlink()
-                removed.append(candidate)
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            log.warning("cannot remove stale temporary file %s: %s", candidate, exc)
-    if removed:
-        _fsync_dir(Path(folder))
-        log.info("removed %d stale temporary file(s) in %s", len(removed), folder)
-    return removed
 
 
 def write_caption(
@@ -120,8 +98,60 @@ def write_caption(
     holds the keywords already there that annotator did not write. Raise
     ``MetadataWriteError`` when a write was attempted and could not be done
     safely; the photo is then unchanged.
+
+    A symbolic link is never replaced: the write goes through to the file it
+    points at (callers decide whether that file may be written). If another
+    program changes the photo during the write, the write starts over (twice at
+    most) from what the photo holds then.
     """
     path = Path(path)
+    target = path
+    link_notes: tuple[str, ...] = ()
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError) as exc:
+            raise MetadataWriteError(path, f"a broken symbolic link ({exc})") from exc
+        link_notes = (f"a symbolic link: wrote through to {target}",)
+    for attempt in range(3):
+        try:
+            report = _write_caption(
+                target,
+                text,
+                provenance=provenance,
+                keywords=keywords,
+                mode=mode,
+                sidecar_style=sidecar_style,
+                overwrite_human=overwrite_human,
+                keep_mtime=keep_mtime,
+                backup=backup,
+                dry_run=dry_run,
+            )
+            break
+        except ChangedMeanwhile:
+            if attempt == 2:
+                raise
+            log.info("%s changed during the write; writing again", target)
+    if target == path:
+        return report
+    notes = (*link_notes, *report.notes) if report.targets else report.notes
+    return dataclasses.replace(report, path=path, notes=notes)
+
+
+def _write_caption(
+    path: Path,
+    text: str,
+    *,
+    provenance: Provenance,
+    keywords: Sequence[Keyword] | None,
+    mode: str,
+    sidecar_style: str,
+    overwrite_human: bool,
+    keep_mtime: bool,
+    backup: bool,
+    dry_run: bool,
+) -> WriteReport:
+    """Write the caption into ``path`` (not a link); see :func:`write_caption`."""
     if mode not in WRITE_MODES:
         raise ValueError(f"mode must be one of {WRITE_MODES}, not {mode!r}")
     if sidecar_style not in SIDECAR_STYLES:
@@ -164,6 +194,7 @@ def write_caption(
     targets: list[Path] = []
     saved: Path | None = None
     use_sidecar = mode == "sidecar"
+    reason: str | None = None
     if mode == "embed":
         reason = _embed_blocker(path, meta.format)
         if reason is None:
@@ -185,20 +216,29 @@ def write_caption(
             except _Fallback as exc:
                 reason = str(exc)
         if reason is not None:
-            notes.append(f"{reason}: wrote an XMP sidecar instead")
             use_sidecar = True
 
-    sidecar = xmp.sidecar_path(path, sidecar_style)
-    if use_sidecar or sidecar.exists():  # an existing sidecar is kept in step with the photo
+    sidecar = _sidecar_for(path, sidecar_style)
+    if sidecar is None:
+        if use_sidecar:
+            notes.append(
+                (f"{reason}; " if reason else "")
+                + "the name is too long for an XMP sidecar: caption kept in the library only"
+            )
+    elif use_sidecar or _exists(sidecar):  # an existing sidecar is kept in step with the photo
         try:
             if _write_sidecar(sidecar, caption, provenance, lists, dry_run=dry_run):
                 targets.append(sidecar)
                 fields.append(f"XMP-dc:Description ({sidecar.name})")
                 if lists is not None and (lists[0] or meta.annotator_keywords):
                     fields.append(f"XMP-dc:Subject ({sidecar.name})")
+                if reason:
+                    notes.append(f"{reason}: wrote an XMP sidecar instead")
         except _Fallback as exc:
+            lead = f"{reason}; " if reason else ""
             notes.append(
-                f"{exc}: " + ("not updated" if targets else "caption kept in the library only")
+                f"{lead}{exc}: "
+                + ("not updated" if targets else "caption kept in the library only")
             )
 
     if not targets:
@@ -232,6 +272,23 @@ def try_write_caption(
 # --- deciding -------------------------------------------------------------------------
 
 
+def _exists(path: Path) -> bool:
+    """Return whether ``path`` exists (False for a name the file system cannot hold)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
+def _sidecar_for(path: Path, style: str) -> Path | None:
+    """Return the sidecar to use for ``path``: the style's name, else the other if only it fits."""
+    wanted = xmp.sidecar_path(path, style)
+    if fits(wanted):
+        return wanted
+    other = xmp.sidecar_path(path, "replace" if style == "ext-append" else "ext-append")
+    return other if other != path and fits(other) else None
+
+
 def _already_written(
     meta: PhotoMetadata,
     caption: str,
@@ -261,7 +318,7 @@ def _already_written(
     if any(e.text.strip() != caption for e in real):
         return False
     embeds = mode == "embed" and _embed_blocker(meta.path, meta.format) is None
-    wanted = meta.path if embeds else xmp.sidecar_path(meta.path, style)
+    wanted = meta.path if embeds else _sidecar_for(meta.path, style)
     return any(e.location == wanted and e.source.startswith("XMP") for e in real)
 
 
@@ -269,24 +326,11 @@ def _embed_blocker(path: Path, fmt: str) -> str | None:
     """Return why the photo itself cannot be written, or None if it can."""
     if fmt not in container.EMBEDDABLE:
         return f"annotator embeds captions only in JPEG, PNG and WebP, not {fmt}"
-    if not _writable(path):
+    if not writable(path):
         return "the photo is read-only"
-    if not _writable(path.parent):
+    if not writable(path.parent):
         return "the photo's folder is read-only"
     return None
-
-
-def _writable(path: Path) -> bool:
-    """Return whether ``path`` may be written: permitted, and not marked read-only by its mode.
-
-    A file or folder with no write bit at all counts as read-only even for root,
-    who may write anyway: the user marked it so.
-    """
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return False
-    return bool(mode & 0o222) and os.access(path, os.W_OK | (os.X_OK if path.is_dir() else 0))
 
 
 def _left_behind(path: Path, caption: str) -> list[str]:
@@ -375,7 +419,7 @@ def _embed(
         before=before,
     )
     try:
-        saved = _atomic_write(
+        saved = atomic_write(
             path, new_data, verify=verify, keep_mtime=keep_mtime, backup=backup, expect=data
         )
     except PermissionError as exc:
@@ -438,13 +482,13 @@ def _check_keywords(
             folded(after["own"]) != folded(lists[0]) - theirs
             or folded(after["own_paths"]) != folded(lists[1]) - their_paths
         ):
-            raise _VerifyError("annotator's keyword record does not read back")
+            raise VerifyError("annotator's keyword record does not read back")
         keep = folded(lists[0]) | theirs
         keep_paths = folded(lists[1]) | their_paths
     if not keep <= folded(after["subject"]) or not keep_paths <= folded(after["hierarchical"]):
-        raise _VerifyError("a keyword is missing from dc:subject or lr:hierarchicalSubject")
+        raise VerifyError("a keyword is missing from dc:subject or lr:hierarchicalSubject")
     if folded(after["digikam"]) != folded(before["digikam"]):
-        raise _VerifyError("digiKam:TagsList changed")
+        raise VerifyError("digiKam:TagsList changed")
 
 
 def _verify_embedded(
@@ -462,12 +506,12 @@ def _verify_embedded(
     new = tmp.read_bytes()
     try:
         if container.preserved_digest(fmt, new) != container.preserved_digest(fmt, old):
-            raise _VerifyError("bytes outside the EXIF and XMP blocks changed")
+            raise VerifyError("bytes outside the EXIF and XMP blocks changed")
         if fmt == "webp" and webp.canvas_flags(new) != webp.canvas_flags(old):
-            raise _VerifyError("the WebP canvas or its flags changed")
+            raise VerifyError("the WebP canvas or its flags changed")
         embedded = container.read_embedded(fmt, new)
         if embedded.xmp is None:
-            raise _VerifyError("no XMP packet in the written file")
+            raise VerifyError("no XMP packet in the written file")
         doc = xmp.parse(embedded.xmp)
         prov = doc.provenance()
         if (
@@ -475,20 +519,20 @@ def _verify_embedded(
             or prov is None
             or prov.text_digest != xmp.text_digest(caption)
         ):
-            raise _VerifyError("the XMP packet does not read back with the caption")
+            raise VerifyError("the XMP packet does not read back with the caption")
         _check_keywords(doc, lists, before)
         if exif_written:
             if embedded.exif is None:
-                raise _VerifyError("no EXIF in the written file")
+                raise VerifyError("no EXIF in the written file")
             exif.check_patch(old_exif, embedded.exif, caption)
         elif embedded.exif != old_exif:
-            raise _VerifyError("EXIF changed although it was not to be written")
+            raise VerifyError("EXIF changed although it was not to be written")
     except (*container.FORMAT_ERRORS, xmp.XmpError) as exc:
-        raise _VerifyError(f"the written file does not parse back ({exc})") from exc
+        raise VerifyError(f"the written file does not parse back ({exc})") from exc
     before = _decode(old)
     after = _decode(new)
     if after != before:
-        raise _VerifyError(f"the image decodes differently: {before} before, {after} after")
+        raise VerifyError(f"the image decodes differently: {before} before, {after} after")
 
 
 def _decode(data: bytes) -> tuple[int, int, str] | str:
@@ -516,8 +560,8 @@ def _write_sidecar(
     dry_run: bool,
 ) -> bool:
     """Create or update an XMP sidecar, keeping every property it had; return True if written."""
-    exists = sidecar.exists()
-    if (exists and not _writable(sidecar)) or not _writable(sidecar.parent):
+    exists = _exists(sidecar)
+    if (exists and not writable(sidecar)) or not writable(sidecar.parent):
         raise _Fallback(f"{sidecar.name if exists else 'the folder'} is read-only")
     try:
         old = sidecar.read_bytes() if exists else None
@@ -537,150 +581,16 @@ def _write_sidecar(
         try:
             doc = xmp.parse(tmp.read_bytes())
         except xmp.XmpError as exc:
-            raise _VerifyError(f"the sidecar does not parse back ({exc})") from exc
+            raise VerifyError(f"the sidecar does not parse back ({exc})") from exc
         if doc.description() != caption:
-            raise _VerifyError("the sidecar does not read back with the caption")
+            raise VerifyError("the sidecar does not read back with the caption")
         _check_keywords(doc, lists, before)
 
     try:
-        _atomic_write(sidecar, packet, verify=verify, keep_mtime=False, backup=False, expect=old)
+        atomic_write(sidecar, packet, verify=verify, keep_mtime=False, backup=False, expect=old)
     except PermissionError as exc:
         raise _Fallback(f"{sidecar.name} cannot be written ({exc.strerror or exc})") from exc
     return True
 
 
 # --- the safe write -------------------------------------------------------------------
-
-
-def _atomic_write(
-    path: Path,
-    data: bytes,
-    *,
-    verify: Callable[[Path], None],
-    keep_mtime: bool,
-    backup: bool,
-    expect: bytes | None,
-) -> Path | None:
-    """Replace ``path`` by ``data`` through a verified, fsynced temporary file; return the backup.
-
-    ``expect`` is what the file held when the new content was computed: if it
-    changed meanwhile (another program wrote it), nothing is replaced.
-    Raise ``PermissionError`` when the folder or file refuses writes, and
-    ``MetadataWriteError`` for every other failure; the original is then untouched.
-    """
-    before = path.stat() if expect is not None else None
-    tmp = temp_path(path)
-    _clear_stale(tmp, path)
-    try:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-        # A new file (a first sidecar) gets 0o666 less the umask, like any file a program creates.
-        fd = os.open(tmp, flags, 0o600 if before is not None else 0o666)
-    except OSError as exc:
-        if exc.errno in _UNWRITABLE:
-            raise PermissionError(exc.errno, exc.strerror) from exc
-        raise MetadataWriteError(path, f"cannot create {tmp.name} ({exc.strerror})") from exc
-    saved: Path | None = None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            half = len(data) // 2
-            f.write(data[:half])
-            f.flush()
-            _test_pause("mid-write", tmp)
-            f.write(data[half:])
-            f.flush()
-            if before is not None:  # the new file takes the old one's permissions and owner
-                tmp.chmod(stat.S_IMODE(before.st_mode))
-                if hasattr(os, "chown"):
-                    with contextlib.suppress(OSError):  # only root may give files away
-                        os.chown(tmp, before.st_uid, before.st_gid)
-            os.fsync(f.fileno())
-        try:
-            verify(tmp)
-        except _VerifyError as exc:
-            raise MetadataWriteError(path, f"verification failed, original kept: {exc}") from exc
-        if before is not None and keep_mtime:
-            os.utime(tmp, ns=(before.st_atime_ns, before.st_mtime_ns))
-            _fsync_file(tmp)
-        if expect is not None and path.read_bytes() != expect:
-            raise MetadataWriteError(
-                path, "the file changed while annotator was writing it; not replaced"
-            )
-        if backup and before is not None:
-            saved = _make_backup(path)
-        _test_pause("before-replace", tmp)
-        tmp.replace(path)  # os.replace: atomic on POSIX and Windows
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if isinstance(exc, OSError) and not isinstance(exc, PermissionError):
-            if exc.errno in _UNWRITABLE:
-                raise PermissionError(exc.errno, exc.strerror) from exc
-            raise MetadataWriteError(
-                path, f"write failed, original kept ({exc.strerror or exc})"
-            ) from exc
-        raise
-    _fsync_dir(path.parent)
-    return saved
-
-
-def _clear_stale(tmp: Path, path: Path) -> None:
-    """Remove a temporary file left by a dead writer; refuse if a live one may own it."""
-    try:
-        age = time.time() - tmp.stat().st_mtime
-    except FileNotFoundError:
-        return
-    if age < STALE_TEMP_AGE_S:
-        raise MetadataWriteError(
-            path,
-            f"{tmp.name} exists: another write is in progress, or a recent one crashed "
-            "(cleanup_stale_temp_files removes it)",
-        )
-    log.warning("removing stale temporary file %s", tmp)
-    tmp.unlink(missing_ok=True)
-
-
-def _make_backup(path: Path) -> Path:
-    """Keep the original as ``photo.jpg_original`` (hard link if possible); never overwrite one."""
-    target = backup_path(path)
-    if target.exists():
-        return target  # the first original is the one worth keeping, as ExifTool does
-    try:
-        os.link(path, target)
-    except OSError:
-        shutil.copy2(path, target)
-        _fsync_file(target)
-    return target
-
-
-def _fsync_file(path: Path) -> None:
-    """Flush one file's data and metadata to disk."""
-    fd = os.open(path, os.O_RDWR if sys.platform == "win32" else os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Flush a folder's entries to disk so a rename survives a power cut (no-op on Windows)."""
-    if sys.platform == "win32":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _test_pause(point: str, tmp: Path) -> None:
-    """Pause at ``point`` when the crash-test hook asks for it (``PAUSE_ENV``="point:seconds")."""
-    hook = os.environ.get(PAUSE_ENV)
-    if not hook or not hook.startswith(point + ":"):
-        return
-    os.write(2, f"annotator-test-pause {point} {tmp}\n".encode())
-    time.sleep(float(hook.split(":", 1)[1]))

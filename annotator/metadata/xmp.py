@@ -507,6 +507,14 @@ def sidecar_path(photo: Path, style: str = "ext-append") -> Path:
     raise ValueError(f"unknown sidecar style {style!r}")
 
 
+def _is_file(path: Path) -> bool:
+    """Return whether ``path`` is a file (False for a name the file system cannot hold)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def existing_sidecars(photo: Path) -> list[Path]:
     """Return the sidecars present for ``photo``: ext-append names first, either case."""
     found: list[Path] = []
@@ -518,7 +526,7 @@ def existing_sidecars(photo: Path) -> list[Path]:
     ):
         if (
             candidate != photo
-            and candidate.is_file()
+            and _is_file(candidate)
             and not any(_same(candidate, f) for f in found)
         ):
             found.append(candidate)

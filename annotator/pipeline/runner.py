@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from annotator.core.types import CaptionResult
-from annotator.library.repository import ClaimedJob, Library, PhotoFile, RootInfo
-from annotator.library.schema import PhotoState
+from annotator.library import ClaimedJob, Library, PhotoFile, PhotoState, RootInfo
 from annotator.metadata import Outcome, WriteReport
 from annotator.model.captioner import Captioner
 from annotator.pipeline import stages
@@ -172,22 +171,30 @@ class Indexer:
         with ThreadPoolExecutor(max(1, self.settings.workers)) as pool:
             for root in roots:
                 if not root.available:
-                    self.library.set_root_paused(root.id, True)
-                    self.listener(
-                        Status(
-                            f"{root.path}: not reachable (unmounted?); paused, "
-                            "nothing marked missing"
-                        )
-                    )
+                    self.pause_unreachable(root.path)
                     continue
                 if root.paused:
                     continue
                 self._scan_root(root, skip, pool)
-        if self.settings.retry_failed:
-            self.summary.queued += self._requeue_failed()
-        if self.settings.recaption_older:
-            self.summary.queued += self._requeue_older()
+        self.requeue()
         return self.summary
+
+    def requeue(self) -> int:
+        """Queue failed photos and older models' captions again, as the settings ask."""
+        queued = 0
+        if self.settings.retry_failed:
+            queued += self.requeue_failed()
+        if self.settings.recaption_older:
+            queued += self.requeue_older()
+        self.summary.queued += queued
+        return queued
+
+    def pause_unreachable(self, path: Path) -> None:
+        """Pause the root at ``path``, which is not reachable: nothing in it is marked missing."""
+        for info in self.library.roots():
+            if info.path == path:
+                self.library.set_root_paused(info.id, True)
+        self.listener(Status(f"{path}: not reachable (unmounted?); paused, nothing marked missing"))
 
     def _scan_root(self, root: RootInfo, skip: list[Path], pool: ThreadPoolExecutor) -> None:
         known = self.library.known_files(root.id)
@@ -248,14 +255,21 @@ class Indexer:
             self.wake()
         return queued
 
-    def _requeue_failed(self) -> int:
+    def requeue_failed(self) -> int:
+        """Queue every failed photo again and clear the failures list; return how many."""
         ids = [f.photo_id for f in self.library.failures(limit=None) if f.photo_id is not None]
         n = self.library.enqueue(ids)
         self.library.clear_failures()
+        if n:
+            self.wake()
         return n
 
-    def _requeue_older(self) -> int:
-        # other model versions, and captions stored before keywords existed
+    def requeue_older(self) -> int:
+        """Queue photos whose model caption is from another model version or has no keywords.
+
+        A caption stored before keywords existed has no keyword record: re-captioning
+        fills it in. Return how many photos were queued.
+        """
         return self.library.enqueue(self.library.photos_to_recaption(self.captioner.ckpt.version))
 
     # ------------------------------------------------------------------ captioning

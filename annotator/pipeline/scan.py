@@ -17,7 +17,7 @@ from pathlib import Path
 from PIL import Image
 
 from annotator.core.errors import ImageReadError
-from annotator.library.repository import PhotoFile
+from annotator.library import PhotoFile
 from annotator.metadata.container import RAW_SUFFIXES, content_digest
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ import torch
 
 from annotator.core.errors import ImageReadError
 from annotator.core.types import CaptionResult
-from annotator.library.repository import ClaimedJob, Library, PhotoFile, UpsertResult
+from annotator.library import ClaimedJob, Library, PhotoFile, UpsertResult
 from annotator.model.captioner import Captioner
 from annotator.model.preprocess import Preprocess, load_image
 from annotator.pipeline.scan import is_raw, photo_file, raw_preview

@@ -6,17 +6,17 @@ from dataclasses import replace
 
 import numpy as np
 
-from annotator.gui.actions import accept_caption, attention_map, load_details
-from annotator.gui.preferences import Preferences
 from annotator.library.repository import AttentionInfo
 from annotator.library.schema import CaptionSource
 from annotator.metadata import read_metadata, sidecar_path
+from annotator.pipeline.review import accept_caption, attention_map, load_details
+from annotator.pipeline.runner import IndexSettings
 from tests.gui.test_models import fill_library
 
 
 def test_accept_writes_metadata_per_settings(gui_library, gui_env):
     ids = fill_library(gui_library, gui_env / "m", 3)
-    prefs = Preferences(metadata="embed")
+    prefs = IndexSettings(metadata="embed")
     photo = gui_library.photo(ids[0])
     done = accept_caption(gui_library, ids[0], "  a dog  on the beach ", prefs)
     assert done.stored == "revision" and done.metadata.startswith("written")

@@ -168,7 +168,7 @@ def test_edit_and_accept_store_a_human_revision(qtbot, window, photo_folder, gui
     other = select(qtbot, window, 1)
     model_text = panel.details.caption.text
     with qtbot.waitSignal(window.sig_accepted, timeout=10_000):
-        window.act_accept.trigger()
+        window.main_actions.accept.trigger()
     cap = gui_library.current_caption(other)
     assert cap.text == model_text and cap.source is CaptionSource.MODEL and cap.reviewed
 
@@ -192,9 +192,9 @@ def test_pick_alternative_undo_redo_revert(qtbot, window, photo_folder, gui_libr
     qtbot.keyClick(window.grid, Qt.Key.Key_2)  # one key picks the second alternative
     assert panel.draft == second and panel.has_draft
     assert [c.text() for c in panel.words.chips] == second.split()
-    window.act_undo.trigger()
+    window.main_actions.undo.trigger()
     assert panel.draft == model_text and not panel.has_draft
-    window.act_redo.trigger()
+    window.main_actions.redo.trigger()
     assert panel.draft == second
     qtbot.keyClick(window.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert panel.draft == model_text
@@ -203,7 +203,7 @@ def test_pick_alternative_undo_redo_revert(qtbot, window, photo_folder, gui_libr
     # Alt+1 picks the first, revert puts the model's caption back
     qtbot.keyClick(window.grid, Qt.Key.Key_1, Qt.KeyboardModifier.AltModifier)
     assert panel.draft == alts[0].text
-    window.act_redo.trigger()  # nothing to redo after a new edit
+    window.main_actions.redo.trigger()  # nothing to redo after a new edit
     panel.set_draft("two dogs on the grass")
     assert panel.revert_to_model()
     assert panel.draft == model_text
@@ -241,7 +241,7 @@ def test_review_queue_lowest_confidence_first(qtbot, window, photo_folder, gui_l
     expected = [
         h.photo_id for h in gui_library.search("", reviewed=False, order_by="confidence", limit=10)
     ]
-    window.act_review.trigger()
+    window.main_actions.review.trigger()
     assert window.review_mode
     qtbot.waitUntil(
         lambda: (
@@ -257,10 +257,10 @@ def test_review_queue_lowest_confidence_first(qtbot, window, photo_folder, gui_l
         timeout=10_000,
     )
     with qtbot.waitSignal(window.sig_accepted, timeout=10_000):
-        window.act_accept.trigger()
+        window.main_actions.accept.trigger()
     qtbot.waitUntil(lambda: window.panel.photo_id == expected[1], timeout=10_000)
     assert gui_library.current_caption(expected[0]).reviewed
-    window.act_review.trigger()
+    window.main_actions.review.trigger()
     assert not window.review_mode and window.sidebar.show_filter() == "all"
 
 

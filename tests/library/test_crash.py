@@ -11,14 +11,14 @@ from annotator.library.testing import caption_result
 
 CHILD = """
 import os, sys
-from annotator.library import open_library, repository
+from annotator.library import open_library, queue
 from annotator.library.testing import caption_result
 
 lib = open_library(sys.argv[1])
 (job,) = lib.claim_jobs(1)
 # Die at the last step of complete_job's transaction (removing the job): the caption,
 # its attention and the photo's new state have been written by then.
-repository.delete = lambda *args, **kwargs: os._exit(9)
+queue.delete = lambda *args, **kwargs: os._exit(9)
 lib.complete_job(job.job_id, caption_result("a burning candle on a table"), "v1")
 os._exit(0)
 """

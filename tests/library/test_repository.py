@@ -401,12 +401,16 @@ def test_released_jobs_go_back_without_counting_an_attempt(
 
 
 def test_recover_fails_a_photo_that_keeps_crashing_the_worker(
-    library: Library, add_photo: Callable[..., int]
+    library: Library, db_url: str, add_photo: Callable[..., int]
 ) -> None:
+    from annotator.library import open_library
+
     pid = add_photo(library)
     library.enqueue([pid])
-    for _ in range(3):
-        assert len(library.claim_jobs(1)) == 1
+    for _ in range(3):  # a worker claims the photo and dies before it is decoded
+        worker = open_library(db_url)
+        assert len(worker.claim_jobs(1)) == 1
+        worker.close()
         library.recover(max_attempts=3)
     assert library.photo(pid).state is PhotoState.FAILED
     assert "interrupted 3 times" in library.failures()[0].reason

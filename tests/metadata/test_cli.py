@@ -79,10 +79,11 @@ def test_write_metadata_dry_run_then_write(
     with open_library(lib) as library:
         assert library.search("birthday") == []
 
-    temp_path(a).write_bytes(b"left by a crash")
+    stale = temp_path(a)
+    stale.write_bytes(b"left by a crash")
     assert run(["write-metadata", "--library", str(lib), str(photos / "a.jpg"), str(b)]) == 0
     out = capsys.readouterr().out
-    assert f"removed stale temporary file {temp_path(a)}" in out
+    assert f"removed stale temporary file {stale}" in out
     assert read_metadata(a).description == "a dog on a beach"
     assert read_metadata(a).origin is Origin.ANNOTATOR
     assert b.read_bytes() == before[b] and c.read_bytes() == before[c]

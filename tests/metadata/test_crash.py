@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from annotator.metadata import Origin, cleanup_stale_temp_files, jpeg, read_metadata
-from annotator.metadata.writer import PAUSE_ENV, temp_path
+from annotator.metadata.writer import PAUSE_ENV
 from tests.metadata.conftest import make_jpeg
 
 WRITER = (
@@ -58,7 +58,9 @@ def test_killed_at_pause_point_leaves_original(tmp_path: Path, point: str) -> No
     try:
         line = proc.stderr.readline().decode()
         assert line.startswith(f"annotator-test-pause {point}"), line
-        assert temp_path(photo).exists()
+        tmp = Path(line.split(" ", 2)[2].strip())
+        assert tmp.parent == tmp_path and tmp.exists()
+        assert cleanup_stale_temp_files(tmp_path) == []  # the live writer holds its lock
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
@@ -66,7 +68,7 @@ def test_killed_at_pause_point_leaves_original(tmp_path: Path, point: str) -> No
     assert photo.read_bytes() == original
     assert photo.stat().st_mtime_ns == mtime
     assert read_metadata(photo).origin is Origin.NONE
-    assert cleanup_stale_temp_files(tmp_path) == [temp_path(photo)]
+    assert cleanup_stale_temp_files(tmp_path) == [tmp]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.jpg"]
     finished = start_writer(photo)
     assert finished.wait(timeout=60) == 0, finished.stderr.read().decode()

@@ -18,12 +18,17 @@ from annotator.metadata import (
     Provenance,
     jpeg,
     read_metadata,
-    try_write_caption,
     write_caption,
     xmp,
 )
 from annotator.metadata import exif as exif_mod
-from annotator.metadata.writer import STALE_TEMP_AGE_S, backup_path, temp_path
+from annotator.metadata.writer import (
+    STALE_TEMP_AGE_S,
+    TEMP_SUFFIX,
+    backup_path,
+    cleanup_stale_temp_files,
+    temp_path,
+)
 from tests.metadata.conftest import MAKERNOTE, exiftool_json, make_jpeg, rich_exif
 
 PROV = Provenance(model_version="sat-flickr8k-1.0", score=-7.25, reviewed=False, source="model")
@@ -394,15 +399,19 @@ def test_preview_after_eoi_is_not_moved(tmp_path: Path) -> None:
 
 
 def test_stale_temp_file(synthetic_jpeg: Path) -> None:
+    # A temporary file a dead writer left (the old fixed name, or a unique one) blocks
+    # nothing, is never renamed over the photo, and is removed by the cleanup.
+    legacy = synthetic_jpeg.with_name(synthetic_jpeg.name + TEMP_SUFFIX)
     tmp = temp_path(synthetic_jpeg)
-    tmp.write_bytes(b"half a photo")
-    with pytest.raises(MetadataWriteError, match="another write"):
-        write_caption(synthetic_jpeg, "a dog", provenance=PROV)
-    assert try_write_caption(synthetic_jpeg, "a dog", provenance=PROV) is False
-    old = time.time() - STALE_TEMP_AGE_S - 5
-    os.utime(tmp, (old, old))
+    for planted in (legacy, tmp):
+        planted.write_bytes(b"half a photo")
     assert write_caption(synthetic_jpeg, "a dog", provenance=PROV).outcome is Outcome.WRITTEN
-    assert not tmp.exists()
+    assert read_metadata(synthetic_jpeg).description == "a dog"
+    assert legacy.read_bytes() == tmp.read_bytes() == b"half a photo"
+    young = cleanup_stale_temp_files(synthetic_jpeg.parent, older_than_s=STALE_TEMP_AGE_S)
+    assert young == []
+    assert sorted(cleanup_stale_temp_files(synthetic_jpeg.parent)) == sorted([legacy, tmp])
+    assert not legacy.exists() and not tmp.exists()
 
 
 def test_mode_none_and_bad_arguments(synthetic_jpeg: Path) -> None:

@@ -20,11 +20,11 @@ from PIL import Image, ImageDraw
 
 from annotator.cli import main
 from annotator.core import settings
-from annotator.export import export_karpathy
 from annotator.library import Library, open_library
 from annotator.model.captioner import Captioner
 from annotator.model.checkpoint import load_checkpoint
 from annotator.model.vocab import Vocab
+from annotator.pipeline.export import export_karpathy
 from annotator.train.dataset import load_karpathy
 from annotator.train.finetune import (
     NEW_WORD_MARGIN,

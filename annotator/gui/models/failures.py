@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 
-from annotator.library.repository import FailureInfo
+from annotator.library import FailureInfo
 
 Index = QModelIndex | QPersistentModelIndex
 COLUMNS = ("File", "Reason", "When")

@@ -31,9 +31,7 @@ from PySide6.QtCore import (
 
 from annotator.gui.tasks import Tasks
 from annotator.gui.thumbnails import ThumbnailLoader
-from annotator.library.repository import Library
-from annotator.library.schema import PhotoState
-from annotator.library.search import SearchHit
+from annotator.library import Library, PhotoState, SearchHit
 
 MARK_ON, MARK_OFF = "\x02", "\x03"  # search-hit highlight marks inside SearchHit.snippet
 

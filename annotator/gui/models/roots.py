@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 
-from annotator.library.repository import Library, RootCounts, RootInfo
+from annotator.library import Library, RootCounts, RootInfo
 
 Index = QModelIndex | QPersistentModelIndex
 ALL_ROOTS = 0  # root id of the "All photos" row

@@ -1,6 +1,6 @@
 """Export corrected captions as a training set (Karpathy JSON, JSON Lines, COCO, text files).
 
-Calls :func:`annotator.export.export` (the same code as ``annotator export``) on a
+Calls :func:`annotator.pipeline.export.export` (the same code as ``annotator export``) on a
 background thread. The command line equivalent is shown, so a scripted export
 can be copied from the dialog.
 """
@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from annotator.gui.tasks import Tasks
-from annotator.library.repository import Library
+from annotator.library import Library
 
 FORMATS = (
     ("karpathy", "Karpathy JSON (dataset_annotator.json, train/val split) — annotator train"),
@@ -52,8 +52,8 @@ IMAGES = (
 
 
 def run_export(library: Library, fmt: str, out: str, options: dict[str, Any]) -> list[str]:
-    """Export with :mod:`annotator.export`; return the summary lines (background thread)."""
-    from annotator.export import export
+    """Export with :mod:`annotator.pipeline.export`; return the summary lines (off the GUI)."""
+    from annotator.pipeline.export import export
 
     summary = export(fmt, library, out, **options)
     return list(summary.lines())

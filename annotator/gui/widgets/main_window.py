@@ -1,6 +1,6 @@
 """The main window: folders, thumbnail grid, review panel, search, status bar.
 
-It wires the library and an :class:`~annotator.gui.worker.IndexWorker` to the
+It wires the library and an :class:`~annotator.pipeline.service.IndexService` to the
 widgets. Every database call and every decode runs on a background thread
 (:class:`~annotator.gui.tasks.Tasks`, the worker, the thumbnail loader); the GUI
 thread only builds widgets, converts QImages to QPixmaps and handles signals.
@@ -11,36 +11,30 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QModelIndex, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import (
-    QAction,
     QCloseEvent,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
-    QKeySequence,
     QUndoGroup,
 )
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QComboBox,
     QFileDialog,
-    QLabel,
     QLineEdit,
     QMainWindow,
     QMessageBox,
     QPlainTextEdit,
-    QProgressBar,
-    QSlider,
     QSplitter,
     QTextEdit,
-    QToolBar,
     QWidget,
 )
 
-from annotator.gui.actions import Accepted, accept_caption
-from annotator.gui.bridge import Bridge, FilesRemoved, ModelReady, Scanned
+from annotator.gui.bridge import Bridge
 from annotator.gui.models.failures import FailureTableModel
 from annotator.gui.models.photos import PhotoListModel, PhotoQuery, Roles
 from annotator.gui.models.roots import RootListModel, RootRow, read_roots
@@ -50,12 +44,24 @@ from annotator.gui.thumbnails import ThumbnailLoader, default_thumbnail_cache
 from annotator.gui.widgets.export_dialog import ExportDialog
 from annotator.gui.widgets.failures_dialog import FailuresDialog
 from annotator.gui.widgets.grid import PhotoGrid
+from annotator.gui.widgets.main_actions import (
+    MainActions,
+    build_menus,
+    build_search_box,
+    build_toolbar,
+    build_zoom_slider,
+)
 from annotator.gui.widgets.review_panel import MAX_ALTERNATIVES, ReviewPanel
 from annotator.gui.widgets.settings_dialog import SettingsDialog
 from annotator.gui.widgets.sidebar import Sidebar
-from annotator.gui.worker import IndexWorker
-from annotator.library.repository import Library, RootInfo
+from annotator.gui.widgets.status_bar import IndexStatusBar
+from annotator.library import Library, RootInfo
+from annotator.pipeline.review import Accepted, accept_caption
 from annotator.pipeline.runner import PhotoCaptioned, PhotoFailed, Progress, RunSummary
+from annotator.pipeline.service import FilesRemoved, IndexService, ModelReady, Scanned
+
+if TYPE_CHECKING:
+    from annotator.model.captioner import Captioner
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +80,6 @@ def local_folders(urls: list) -> list[Path]:
     return out
 
 
-def _eta(seconds: float | None) -> str:
-    if seconds is None or seconds <= 0:
-        return ""
-    m, s = divmod(int(seconds + 0.5), 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d} left" if h else f"{m}:{s:02d} left"
-
-
 class MainWindow(QMainWindow):
     """Browse, search and review the library while the worker captions in the background."""
 
@@ -95,7 +93,7 @@ class MainWindow(QMainWindow):
         prefs: Preferences,
         *,
         store: QSettings | None = None,
-        captioner: object | None = None,
+        captioner: Captioner | None = None,
         thumbnail_cache: Path | None = None,
         parent: QWidget | None = None,
     ) -> None:
@@ -113,13 +111,14 @@ class MainWindow(QMainWindow):
             thumbnail_cache or default_thumbnail_cache(), threads=2, parent=self
         )
         self.bridge = Bridge(self)
-        self.worker = IndexWorker(
+        self.worker = IndexService(
             library,
             prefs.index_settings(),
             self.bridge.listener,
             captioner=captioner,
             watch=prefs.watch,
-        )  # type: ignore[arg-type]
+            background=True,
+        )
         self.photos = PhotoListModel(library, self.tasks, self.thumbnails, self)
         self.roots = RootListModel(self)
         self.failures = FailureTableModel(self)
@@ -162,119 +161,35 @@ class MainWindow(QMainWindow):
         self.splitter.setChildrenCollapsible(False)
         self.setCentralWidget(self.splitter)
 
-        self.search = QLineEdit(self)
-        self.search.setObjectName("search")
-        self.search.setPlaceholderText("Search captions…  (Ctrl+F)")
-        self.search.setClearButtonEnabled(True)
+        self.search = build_search_box(self)
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(SEARCH_DELAY_MS)
-
-        self.act_add = QAction("Add folder…", self)
-        self.act_add.triggered.connect(self.choose_folder)
-        self.act_settings = QAction("Settings…", self)
-        self.act_settings.setShortcut(QKeySequence.StandardKey.Preferences)
-        self.act_settings.triggered.connect(self.open_settings)
-        self.act_export = QAction("Export…", self)
-        self.act_export.setShortcut(QKeySequence("Ctrl+E"))
-        self.act_export.triggered.connect(self.open_export)
-        self.act_quit = QAction("Quit", self)
-        self.act_quit.setShortcut(QKeySequence.StandardKey.Quit)
-        self.act_quit.triggered.connect(self.close)
-        self.act_undo = self.undo_group.createUndoAction(self, "Undo")
-        self.act_undo.setShortcuts([QKeySequence("Ctrl+Z")])
-        self.act_redo = self.undo_group.createRedoAction(self, "Redo")
-        self.act_redo.setShortcuts([QKeySequence("Ctrl+Y"), QKeySequence("Ctrl+Shift+Z")])
-        self.act_edit = QAction("Edit caption", self)
-        self.act_edit.setShortcut(QKeySequence("F2"))
-        self.act_edit.triggered.connect(self.panel.begin_edit)
-        self.act_accept = QAction("Accept caption", self)
-        self.act_accept.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
-        self.act_accept.triggered.connect(self.panel.accept)
-        self.act_revert = QAction("Revert to the model's caption", self)
-        self.act_revert.triggered.connect(self.panel.revert_to_model)
-        self.act_prev = QAction("Previous photo", self)
-        self.act_prev.setShortcut(QKeySequence("Ctrl+Up"))
-        self.act_prev.triggered.connect(lambda: self.grid.step(-1))
-        self.act_next = QAction("Next photo", self)
-        self.act_next.setShortcut(QKeySequence("Ctrl+Down"))
-        self.act_next.triggered.connect(lambda: self.grid.step(1))
-        self.act_find = QAction("Search", self)
-        self.act_find.setShortcut(QKeySequence("Ctrl+F"))
-        self.act_find.triggered.connect(self.focus_search)
-        self.act_review = QAction("Review queue", self)
-        self.act_review.setCheckable(True)
-        self.act_review.setShortcut(QKeySequence("Ctrl+R"))
-        self.act_review.toggled.connect(self.set_review_mode)
-        self.act_failures = QAction("Failures…", self)
-        self.act_failures.triggered.connect(self.open_failures)
-        self.alt_actions = []
-        for i in range(MAX_ALTERNATIVES):
-            act = QAction(f"Use alternative {i + 1}", self)
-            act.setShortcuts([QKeySequence(str(i + 1)), QKeySequence(f"Alt+{i + 1}")])
-            act.triggered.connect(lambda checked=False, k=i: self.pick_alternative(k))
-            self.alt_actions.append(act)
-
-        bar = self.menuBar()
-        m = bar.addMenu("&File")
-        m.addActions([self.act_add, self.act_export, self.act_settings])
-        m.addSeparator()
-        m.addAction(self.act_quit)
-        m = bar.addMenu("&Edit")
-        m.addActions([self.act_undo, self.act_redo])
-        m.addSeparator()
-        m.addActions([self.act_edit, self.act_accept, self.act_revert])
-        m.addSeparator()
-        m.addActions(self.alt_actions)
-        m = bar.addMenu("&View")
-        m.addActions([self.act_find, self.act_review, self.act_failures])
-        m = bar.addMenu("&Go")
-        m.addActions([self.act_prev, self.act_next])
-        for act in (self.act_undo, self.act_redo, *self.alt_actions):
-            self.addAction(act)  # active while the menus are closed
-
-        tb = QToolBar("Main", self)
-        tb.setObjectName("mainToolbar")
-        tb.setMovable(False)
-        tb.addAction(self.act_add)
-        tb.addSeparator()
-        tb.addWidget(self.search)
-        spacer = QWidget()
-        spacer.setFixedWidth(12)
-        tb.addWidget(spacer)
-        tb.addAction(self.act_review)
-        tb.addSeparator()
-        self.zoom = QSlider(Qt.Orientation.Horizontal)
-        self.zoom.setRange(96, 320)
-        self.zoom.setValue(self.grid.delegate.thumb)
-        self.zoom.setFixedWidth(110)
-        self.zoom.setToolTip("Thumbnail size")
-        self.zoom.valueChanged.connect(self.grid.set_thumb_size)
-        tb.addWidget(QLabel("Size"))
-        tb.addWidget(self.zoom)
-        tb.addSeparator()
-        tb.addAction(self.act_export)
-        tb.addAction(self.act_settings)
-        self.addToolBar(tb)
-
-        sb = self.statusBar()
-        self.progress = QProgressBar()
-        self.progress.setFormat("%v of %m")
-        self.progress.setVisible(False)
-        self.rate_label = QLabel()
-        self.queue_label = QLabel()
-        self.device_label = QLabel("device: …")
-        self.model_label = QLabel("model: loading…")
-        for w in (
-            self.queue_label,
-            self.progress,
-            self.rate_label,
-            self.device_label,
-            self.model_label,
-        ):
-            sb.addPermanentWidget(w)
+        self.zoom = build_zoom_slider(self.grid.delegate.thumb)
+        self.main_actions = MainActions(self, self.undo_group, MAX_ALTERNATIVES)
+        build_menus(self.menuBar(), self.main_actions)
+        self.addActions(self.main_actions.always_active())  # active while the menus are closed
+        self.addToolBar(build_toolbar(self, self.main_actions, self.search, self.zoom))
+        self.status = IndexStatusBar(self)
+        self.setStatusBar(self.status)
 
     def _connect(self) -> None:
+        a = self.main_actions
+        a.add.triggered.connect(self.choose_folder)
+        a.settings.triggered.connect(self.open_settings)
+        a.export.triggered.connect(self.open_export)
+        a.quit.triggered.connect(self.close)
+        a.edit.triggered.connect(self.panel.begin_edit)
+        a.accept.triggered.connect(self.panel.accept)
+        a.revert.triggered.connect(self.panel.revert_to_model)
+        a.prev.triggered.connect(lambda: self.grid.step(-1))
+        a.next.triggered.connect(lambda: self.grid.step(1))
+        a.find.triggered.connect(self.focus_search)
+        a.review.toggled.connect(self.set_review_mode)
+        a.failures.triggered.connect(self.open_failures)
+        for i, act in enumerate(a.alternatives):
+            act.triggered.connect(lambda checked=False, k=i: self.pick_alternative(k))
+        self.zoom.valueChanged.connect(self.grid.set_thumb_size)
         self.search.textChanged.connect(lambda _: self._search_timer.start())
         self.search.returnPressed.connect(self.apply_query)
         self._search_timer.timeout.connect(self.apply_query)
@@ -285,7 +200,7 @@ class MainWindow(QMainWindow):
         self.sidebar.sig_remove_clicked.connect(self.confirm_remove_root)
         self.sidebar.sig_failures_clicked.connect(self.open_failures)
         self.sidebar.sig_review_queue_clicked.connect(
-            lambda: self.act_review.setChecked(self.sidebar.btn_review.isChecked())
+            lambda: self.main_actions.review.setChecked(self.sidebar.btn_review.isChecked())
         )
         self.grid.selectionModel().currentChanged.connect(self._current_changed)
         self.photos.modelAboutToBeReset.connect(self._before_reset)
@@ -388,7 +303,7 @@ class MainWindow(QMainWindow):
 
     def message(self, text: str, timeout_ms: int = 8000) -> None:
         """Show ``text`` in the status bar."""
-        self.statusBar().showMessage(text, timeout_ms)
+        self.status.showMessage(text, timeout_ms)
 
     # ------------------------------------------------------------------ query
 
@@ -509,7 +424,7 @@ class MainWindow(QMainWindow):
         """Store ``text`` as the reviewed caption of ``photo_id`` (background), per settings."""
         library, prefs = self.library, self.prefs
         self.tasks.submit(
-            lambda: accept_caption(library, photo_id, text, prefs),
+            lambda: accept_caption(library, photo_id, text, prefs.index_settings()),
             self._accepted,
             lambda exc: self.message(f"could not store the caption: {exc}"),
         )
@@ -627,9 +542,7 @@ class MainWindow(QMainWindow):
         total = rows[0].counts
         self.sidebar.set_failures(total.failed)
         self.queued = total.queued
-        self.queue_label.setText(
-            f"{total.queued:,} queued" if total.queued and not self.progress.isVisible() else ""
-        )
+        self.status.show_queued(total.queued)
         self.sig_roots_changed.emit()
 
     # ------------------------------------------------------------------ drag and drop
@@ -660,13 +573,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ worker events
 
     def _on_progress(self, p: Progress) -> None:
-        self.progress.setVisible(p.total > 0 and p.done < p.total)
-        self.progress.setMaximum(max(1, p.total))
-        self.progress.setValue(min(p.done, p.total))
-        busy = p.done < p.total
-        rate = f"{p.rate:.2f} photos/s" if p.rate and busy else ""
-        eta = _eta(p.eta) if busy else ""
-        self.rate_label.setText(" · ".join(x for x in (rate, eta) if x))
+        self.status.show_progress(p)
         self.schedule_roots_refresh()
 
     def _on_captioned(self, e: PhotoCaptioned) -> None:
@@ -691,21 +598,16 @@ class MainWindow(QMainWindow):
         self.schedule_roots_refresh()
 
     def _on_finished(self, summary: RunSummary) -> None:
-        self.progress.setVisible(False)
-        self.rate_label.setText("")
+        self.status.hide_progress()
         self.schedule_roots_refresh()
 
     def _on_model_ready(self, m: ModelReady) -> None:
         self.model_id = m.model_id
         self.device = m.device
-        self.model_label.setText(f"model: {m.model_id}")
-        self.model_label.setToolTip(str(self.prefs.model_path()))
-        self.device_label.setText(m.device)
+        self.status.show_model(m.model_id, m.device, str(self.prefs.model_path()))
 
     def _on_model_failed(self, reason: str) -> None:
-        self.model_label.setText("model: none")
-        self.model_label.setToolTip(reason)
-        self.device_label.setText("")
+        self.status.show_no_model(reason)
         self.message(
             f"Cannot load the captioning model ({reason}). Browsing works; choose a "
             "model in Settings to caption.",
@@ -736,7 +638,7 @@ class MainWindow(QMainWindow):
             self._restart_worker = False
             self.worker.start()
             return
-        self.progress.setVisible(False)
+        self.status.hide_progress()
 
     # ------------------------------------------------------------------ dialogs
 
@@ -787,18 +689,10 @@ class MainWindow(QMainWindow):
 
     def retry_failures(self) -> None:
         """Queue every failed photo again."""
-        library = self.library
-
-        def retry() -> int:
-            ids = [f.photo_id for f in library.failures(limit=None) if f.photo_id is not None]
-            n = library.enqueue(ids)
-            library.clear_failures()
-            return n
 
         def done(n: int) -> None:
-            self.worker.wake()
             self.failures.set_rows([])
             self.message(f"{n:,} photo(s) queued again")
             self.schedule_roots_refresh()
 
-        self.tasks.submit(retry, done, lambda exc: self.message(str(exc)))
+        self.tasks.submit(self.worker.retry_failed, done, lambda exc: self.message(str(exc)))

@@ -1,7 +1,7 @@
 """Add keywords (model and human) and index them for search together with captions.
 
 Revision ID: 0003
-Revises: 0002
+Revises: 0004 (after main's job leases; first written against 0002)
 Create Date: 2026-12-03
 
 Adds the ``keywords`` table, ``captions.keywords`` (what the model said with a
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-down_revision = "0002"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

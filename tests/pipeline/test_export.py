@@ -14,7 +14,9 @@ from PIL import Image
 
 from annotator.cli import main
 from annotator.core.errors import LibraryError
-from annotator.export import (
+from annotator.library import Library, open_library
+from annotator.library.testing import caption_result
+from annotator.pipeline.export import (
     ExportItem,
     assign_splits,
     export_coco,
@@ -24,8 +26,6 @@ from annotator.export import (
     split_value,
     unique_stems,
 )
-from annotator.library import Library, open_library
-from annotator.library.testing import caption_result
 from annotator.train.dataset import load_karpathy
 
 MODEL_ID = "tiny-random@0123456789ab"

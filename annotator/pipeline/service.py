@@ -1,16 +1,21 @@
-"""Drive the indexing pipeline in the background, exactly as ``annotator --index --watch`` does.
+"""Run the indexer for as long as an app or ``annotator index --watch`` lives.
 
-:class:`IndexWorker` owns three kinds of threads, none of which touches Qt:
+:class:`IndexService` is the one long-running indexer, shared by the desktop app
+and ``annotator index --watch``. It owns three kinds of threads:
 
 * the captioning thread: ``Indexer.process(until_empty=False)``, woken when work
-  is queued, stopped by ``Indexer.stop()`` after the current batch;
+  is queued, stopped by :meth:`IndexService.stop` after the current batch, and
+  started again after an unexpected error;
 * one scanning thread: ``Indexer.scan(roots)`` for added folders and at start,
-  and (re)starting the :class:`~annotator.watch.watcher.FolderWatcher`;
-* the watcher's threads, feeding ``Indexer.register_paths``.
+  then (re)starting the :class:`~annotator.watch.watcher.FolderWatcher`;
+* the watcher's threads: new files are registered and queued, deleted ones
+  marked missing, and a root that goes away (an unmounted drive) is paused.
 
-Everything is reported through ``listener`` (the :class:`~annotator.gui.bridge.Bridge`),
-which turns events into queued signals. The queue lives in the library, so
-stopping at any moment loses nothing.
+Everything is reported through ``listener``: the indexer's events
+(:mod:`annotator.pipeline.runner`) and the service's own (:class:`ModelReady`,
+:class:`ModelFailed`, :class:`Scanned`, :class:`FilesRemoved`,
+:class:`IndexingStopped`), called on the service's threads. The queue lives in
+the library, so stopping at any moment loses nothing.
 """
 
 from __future__ import annotations
@@ -20,20 +25,57 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from annotator.gui.bridge import FilesRemoved, ModelFailed, ModelReady, Scanned, WorkerStopped
-from annotator.gui.threads import freeze_heap, lower_this_thread
-from annotator.pipeline.runner import Indexer, IndexSettings, Status
+from annotator.core.threads import freeze_heap, lower_this_thread
+from annotator.pipeline.runner import Indexer, IndexSettings, RunSummary, Status
 
 if TYPE_CHECKING:
-    from annotator.library.repository import Library, RootInfo
+    from annotator.library import Library, RootInfo
     from annotator.model.captioner import Captioner
     from annotator.watch.watcher import FolderWatcher
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelReady:
+    """The captioning model is loaded: its id and a readable device name."""
+
+    model_id: str
+    device: str
+
+
+@dataclass(frozen=True)
+class ModelFailed:
+    """The model could not be loaded; indexing waits for another model in the settings."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """A scan (or a watcher report) recorded files: ``queued`` new jobs."""
+
+    root_ids: tuple[int, ...]
+    queued: int
+
+
+@dataclass(frozen=True)
+class FilesRemoved:
+    """The watcher saw photos deleted; ``marked`` were marked missing."""
+
+    paths: tuple[Path, ...]
+    marked: int
+
+
+@dataclass(frozen=True)
+class IndexingStopped:
+    """The captioning thread ended (stopped, or the model failed to load)."""
+
+    generation: int
 
 
 def describe_device(device: object) -> str:
@@ -51,8 +93,13 @@ def describe_device(device: object) -> str:
     return "CPU"
 
 
-class IndexWorker:
-    """Caption queued photos, scan folders and watch them, on background threads."""
+class IndexService:
+    """Caption queued photos, scan folders and watch them, on background threads.
+
+    ``background=True`` lowers the threads' CPU priority and freezes the loaded
+    model's objects out of the garbage collector's way (what an app with a GUI
+    thread to keep responsive needs).
+    """
 
     def __init__(
         self,
@@ -64,6 +111,7 @@ class IndexWorker:
         watch: bool = True,
         poll: bool = False,
         retry_wait: float = 2.0,
+        background: bool = False,
     ) -> None:
         self.library = library
         self.settings = settings
@@ -71,6 +119,7 @@ class IndexWorker:
         self.watch = watch
         self.poll = poll
         self.retry_wait = retry_wait
+        self.background = background
         self._captioner = captioner
         self._captioner_key = self._key(settings) if captioner is not None else None
         self.indexer: Indexer | None = None
@@ -80,6 +129,7 @@ class IndexWorker:
         self._watcher: FolderWatcher | None = None
         self._watch_lock = threading.Lock()
         self._scanner = Indexer(library, self._scan_settings(settings), self.emit)
+        self._earlier: list[RunSummary] = []  # what earlier captioning threads did
         self.generation = 0
         self._halt = threading.Event()  # set by stop(): cuts short the wait after an error
         self._ended = threading.Event()  # set by the captioning thread as it returns
@@ -93,14 +143,35 @@ class IndexWorker:
 
     @staticmethod
     def _scan_settings(settings: IndexSettings) -> IndexSettings:
+        """Return settings for scans: requeueing is the captioning thread's, once."""
         return replace(settings, retry_failed=False, recaption_older=False)
 
     def emit(self, event: object) -> None:
         """Report ``event``; a listener gone at shutdown is ignored."""
         try:
             self._listener(event)
-        except RuntimeError:  # the Qt side was deleted while a thread finished
+        except RuntimeError:  # e.g. the Qt side was deleted while a thread finished
             log.debug("event after shutdown: %r", event)
+
+    def summary(self) -> RunSummary:
+        """Return what the scans and the captioning threads did so far."""
+        parts = [*self._earlier, self._scanner.summary]
+        if self.indexer is not None:
+            parts.append(self.indexer.summary)
+        total = RunSummary()
+        for part in parts:
+            total.captioned += part.captioned
+            total.skipped += part.skipped
+            total.failed += part.failed
+            total.queued += part.queued
+            total.moved += part.moved
+            total.missing += part.missing
+            total.metadata_written += part.metadata_written
+            total.metadata_failed += part.metadata_failed
+            total.failures += part.failures
+            total.elapsed += part.elapsed if part is not self._scanner.summary else 0.0
+            total.stopped = total.stopped or part.stopped
+        return total
 
     # ------------------------------------------------------------------ captioning
 
@@ -114,7 +185,9 @@ class IndexWorker:
         if self._closed or self.running:
             return
         if self._thread is not None:
-            self._thread.join(5.0)  # it has reported WorkerStopped: it is returning
+            self._thread.join(5.0)  # it has reported IndexingStopped: it is returning
+        if self.indexer is not None:
+            self._earlier.append(self.indexer.summary)
         self._ended = threading.Event()
         self.generation += 1
         self._halt = threading.Event()
@@ -131,10 +204,13 @@ class IndexWorker:
     def set_settings(self, settings: IndexSettings) -> None:
         """Use ``settings`` from the next :meth:`start` (scans use them at once)."""
         self.settings = settings
+        summary = self._scanner.summary
         self._scanner = Indexer(self.library, self._scan_settings(settings), self.emit)
+        self._scanner.summary = summary
 
     def _run(self, indexer: Indexer, generation: int) -> None:
-        lower_this_thread()  # its decode and metadata threads inherit this
+        if self.background:
+            lower_this_thread()  # its decode and metadata threads inherit this
         try:
             try:
                 captioner = indexer.captioner
@@ -144,8 +220,11 @@ class IndexWorker:
                 return
             self._captioner = captioner
             self._captioner_key = self._key(indexer.settings)
-            freeze_heap()  # the model's objects live as long as the app
+            if self.background:
+                freeze_heap()  # the model's objects live as long as the app
             self.emit(ModelReady(captioner.model_id, describe_device(captioner.device)))
+            if generation == 1:
+                indexer.requeue()  # --retry-failed, --recaption-older: once per service
             while not indexer.stopping:
                 try:
                     indexer.process(until_empty=False)
@@ -155,7 +234,7 @@ class IndexWorker:
                     self._halt.wait(self.retry_wait)
         finally:
             self._ended.set()
-            self.emit(WorkerStopped(generation))
+            self.emit(IndexingStopped(generation))
 
     def wake(self) -> None:
         """Tell the captioning thread that work was queued."""
@@ -176,6 +255,12 @@ class IndexWorker:
         thread.join(timeout)
         return not thread.is_alive()
 
+    def retry_failed(self) -> int:
+        """Queue every failed photo again (and wake the captioning thread); return how many."""
+        n = self._scanner.requeue_failed()
+        self.wake()
+        return n
+
     # ------------------------------------------------------------------ scanning
 
     def scan(self, roots: Sequence[RootInfo] | None = None) -> Future:
@@ -189,8 +274,15 @@ class IndexWorker:
         if not self._closed:
             self._scan_pool.submit(self._rewatch)
 
+    @property
+    def watched(self) -> list[Path]:
+        """Return the folders watched now."""
+        with self._watch_lock:
+            return list(self._watcher.roots) if self._watcher is not None else []
+
     def _scan(self, roots: list[RootInfo] | None) -> None:
-        lower_this_thread()
+        if self.background:
+            lower_this_thread()
         try:
             before = self._scanner.summary.queued
             self._scanner.scan(roots)
@@ -234,10 +326,7 @@ class IndexWorker:
         self.emit(FilesRemoved(tuple(paths), marked))
 
     def _on_root_lost(self, root: Path) -> None:
-        for info in self.library.roots():
-            if info.path == root:
-                self.library.set_root_paused(info.id, True)
-        self.emit(Status(f"{root} is not reachable (unmounted?): paused; nothing deleted"))
+        self._scanner.pause_unreachable(root)
         self.emit(Scanned((), 0))
 
     # ------------------------------------------------------------------ shutdown

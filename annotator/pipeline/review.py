@@ -1,4 +1,7 @@
-"""Qt-free review operations the GUI runs on background threads: load a photo's details, accept."""
+"""Review captions: load a photo's details, map a word to its attention, accept a caption.
+
+Qt-free: the desktop app runs these on background threads; any other front end can too.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +11,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from annotator.library.schema import CaptionSource
+from annotator.library import CaptionSource
+from annotator.metadata import Outcome
+from annotator.pipeline.write import WriteOptions, write_metadata
 
 if TYPE_CHECKING:
-    from annotator.gui.preferences import Preferences
-    from annotator.library.repository import AttentionInfo, CaptionInfo, Library, PhotoInfo
+    from annotator.library import AttentionInfo, CaptionInfo, Library, PhotoInfo
+    from annotator.pipeline.runner import IndexSettings
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -90,8 +95,8 @@ class Accepted:
     metadata: str  # what happened to the photo's metadata, for the status bar
 
 
-def accept_caption(library: Library, photo_id: int, text: str, prefs: Preferences) -> Accepted:
-    """Store ``text`` as the photo's reviewed caption and write it into the photo per ``prefs``.
+def accept_caption(library: Library, photo_id: int, text: str, settings: IndexSettings) -> Accepted:
+    """Store ``text`` as the photo's reviewed caption and write it into the photo per ``settings``.
 
     The same text as the current caption only sets its reviewed flag (a model
     caption accepted as it is); other text becomes a human revision, marked
@@ -99,8 +104,6 @@ def accept_caption(library: Library, photo_id: int, text: str, prefs: Preference
     metadata path (:func:`annotator.pipeline.write.write_metadata`) as the
     settings say; a failed write keeps the caption in the library and says so.
     """
-    from annotator.metadata import Outcome
-    from annotator.pipeline.write import WriteOptions, write_metadata
 
     text = " ".join(text.split())
     if not text:
@@ -113,12 +116,12 @@ def accept_caption(library: Library, photo_id: int, text: str, prefs: Preference
         library.add_human_revision(photo_id, text, reviewed=True, origin="gui")
         stored = "revision"
     note = "kept in the library only (metadata: none)"
-    item = library.current_for_write(photo_id) if prefs.metadata != "none" else None
+    item = library.current_for_write(photo_id) if settings.metadata != "none" else None
     if item is not None:
         options = WriteOptions(
-            mode=prefs.metadata,
-            sidecar_style=prefs.sidecar_style,
-            overwrite_human=prefs.overwrite_human,
+            mode=settings.metadata,
+            sidecar_style=settings.sidecar_style,
+            overwrite_human=settings.overwrite_human,
         )
         report = write_metadata(library, item, options)
         if report.outcome is Outcome.FAILED:
