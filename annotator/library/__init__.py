@@ -6,7 +6,7 @@ Open one with :func:`open_library` (SQLite by default, PostgreSQL by URL); the
 
 from __future__ import annotations
 
-from annotator.library.keywords import KeywordInfo
+from annotator.library.keywords import KeywordInfo, parse_human
 from annotator.library.repository import (
     AttentionInfo,
     CaptionInfo,
@@ -44,4 +44,5 @@ __all__ = [
     "SearchHit",
     "UpsertResult",
     "open_library",
+    "parse_human",
 ]

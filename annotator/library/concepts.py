@@ -45,9 +45,10 @@ def specific_words(word: str) -> tuple[str, ...]:
 
 
 def expand(query: Query) -> Query:
-    """Return ``query`` with each plain one-word term OR-ed with the words under it.
+    """Return ``query`` with each one-word term OR-ed with the words under it.
 
-    Phrases, prefixes and excluded terms stay as they are; a query with nothing
+    Phrases and excluded terms stay as they are (a prefix term is expanded as the
+    whole word it is so far: search as you type); a query with nothing
     to expand is returned unchanged (the same object).
     """
     groups: list[tuple[Term, ...]] = []
@@ -56,7 +57,7 @@ def expand(query: Query) -> Query:
         terms = list(group)
         present = {t.words for t in group}
         for term in group:
-            if term.prefix or term.is_phrase:
+            if term.is_phrase:  # a prefix is expanded too: "person" typed so far
                 continue
             for word in specific_words(term.words[0]):
                 words = tuple(_WORD.findall(word))  # "shih-tzu": a phrase of two words

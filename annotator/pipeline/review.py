@@ -1,4 +1,4 @@
-"""Review captions: load a photo's details, map a word to its attention, accept a caption.
+"""Review captions: load a photo's details, map a word to its attention, edit keywords, accept.
 
 Qt-free: the desktop app runs these on background threads; any other front end can too.
 """
@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from annotator.library import CaptionSource
+from annotator.library import CaptionSource, parse_human
 from annotator.metadata import Outcome
 from annotator.pipeline.write import WriteOptions, write_metadata
 
 if TYPE_CHECKING:
-    from annotator.library import AttentionInfo, CaptionInfo, Library, PhotoInfo
+    from annotator.library import AttentionInfo, CaptionInfo, KeywordInfo, Library, PhotoInfo
     from annotator.pipeline.runner import IndexSettings
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -30,6 +30,7 @@ class CaptionDetails:
     caption: CaptionInfo | None  # the current caption
     model_caption: CaptionInfo | None  # the latest model caption (n-best, word scores)
     attention: AttentionInfo | None  # maps of the latest model caption that has them
+    keywords: tuple[KeywordInfo, ...] = ()  # a person's first, then the model's
 
     @property
     def model_text(self) -> str:
@@ -46,7 +47,26 @@ def load_details(library: Library, photo_id: int) -> CaptionDetails | None:
     current = next((c for c in history if c.is_current), None)
     model = next((c for c in reversed(history) if c.source is CaptionSource.MODEL), None)
     attention = library.attention(photo_id) if model is not None else None
-    return CaptionDetails(photo, current, model, attention)
+    return CaptionDetails(photo, current, model, attention, tuple(library.keywords(photo_id)))
+
+
+def add_keyword(library: Library, photo_id: int, text: str) -> bool:
+    """Store what a person typed (``cat``, or ``Animals|Pets|Rex``) as a human keyword.
+
+    It goes into the photo with the caption on the next accept. Return False
+    for text with no word in it.
+    """
+    keyword = parse_human(text)
+    if keyword is None:
+        return False
+    library.add_keywords(photo_id, [keyword], origin="gui")
+    return True
+
+
+def remove_keyword(library: Library, photo_id: int, word: str) -> bool:
+    """Remove a keyword as a person asked: no later run adds it back; the next accept
+    takes it out of the photo if annotator had written it there."""
+    return library.remove_keyword(photo_id, word)
 
 
 def norm_word(word: str) -> str:

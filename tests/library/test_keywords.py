@@ -111,6 +111,7 @@ def test_concept_search_finds_specific_words_after_literal_ones(
     assert [h.expanded for h in hits] == [False, True]
     assert "[man]" in hits[1].snippet
     assert found(library, "person", exact=True) == [person]
+    assert found(library, "person", prefix_last=True) == [person, man]  # as you type
     assert found(library, "animal") == [dog]
     assert found(library, "animals") == [dog]
     assert found(library, "food") == [pizza]

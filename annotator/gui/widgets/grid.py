@@ -315,7 +315,9 @@ class PhotoDelegate(QStyledItemDelegate):
             last = k == len(lines) - 1
             if last and line.textStart() + line.textLength() < len(text):
                 rest = fm.elidedText(
-                    text[line.textStart() :], Qt.TextElideMode.ElideRight, int(rect.width())
+                    text[line.textStart() :].split("\u2028")[0],  # not the keyword line
+                    Qt.TextElideMode.ElideRight,
+                    int(rect.width()),
                 )
                 painter.drawText(
                     QRectF(rect.x(), rect.y() + line.y(), rect.width(), line.height()),
