@@ -19,10 +19,17 @@ class Alternative:
 
 @dataclass(frozen=True)
 class Keyword:
-    word: str  # everyday word, e.g. "cat"
+    """One keyword of a photo: an everyday word with its place in a hierarchy.
+
+    ``hierarchy`` reads root to leaf, e.g. ("Animals", "Mammal", "Cat"), as written
+    to XMP ``lr:hierarchicalSubject`` (``Animals|Mammal|Cat``). ``probability`` is
+    the model's confidence, None for keywords a person gave.
+    """
+
+    word: str
     hierarchy: tuple[str, ...]  # root..leaf, e.g. ("Animals", "Mammals", "Cat")
-    probability: float | None  # None for human keywords
-    source: str = "model"  # "model" or "human"
+    probability: float | None
+    source: str = "model"
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,7 @@ class CaptionResult:
     alternatives: tuple[Alternative, ...] = ()  # n-best, best first (includes the best)
     model_id: str = ""  # name + short hash of the checkpoint that wrote it
     beam_size: int = 1
-    keywords: tuple[Keyword, ...] = ()
+    keywords: tuple[Keyword, ...] = ()  # from the encoder's classifier, most probable first
 
     @property
     def text(self) -> str:

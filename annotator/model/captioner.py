@@ -40,7 +40,10 @@ def build_modules(
     """Rebuild encoder and decoder from a checkpoint and load their weights."""
     use_package = ckpt.encoder_state is None if pretrained_encoder is None else pretrained_encoder
     encoder = Encoder(
-        ckpt.config.encoder, pretrained=use_package, pool_grid=ckpt.config.encoder_grid
+        ckpt.config.encoder,
+        pretrained=use_package,
+        pool_grid=ckpt.config.encoder_grid,
+        use_head=ckpt.has_head,
     )
     if ckpt.encoder_state is not None:
         encoder.load_state_dict(ckpt.encoder_state)
