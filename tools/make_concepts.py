@@ -77,7 +77,7 @@ _SUFFIXES = [("s", ""), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch")
 _SUFFIXES += [("shes", "sh"), ("men", "man"), ("ies", "y")]
 
 
-def _read_data(wordnet: Path) -> dict[str, tuple[list[str], list[str]]]:
+def read_data(wordnet: Path) -> dict[str, tuple[list[str], list[str]]]:
     """Return {offset: (lemmas, hypernym offsets)} from data.noun."""
     out: dict[str, tuple[list[str], list[str]]] = {}
     for line in (wordnet / "data.noun").read_text(encoding="latin-1").splitlines():
@@ -192,7 +192,7 @@ def _vocabulary(model: Path) -> list[str]:
 
 def build(wordnet: Path, model: Path, wnids: Path | None, keywords: Path | None) -> list[str]:
     """Return the table's lines: ``general<TAB>specific specific ...``."""
-    data = _read_data(wordnet)
+    data = read_data(wordnet)
     index = _read_index(wordnet)
     counts, other = _read_counts(wordnet)
     exceptions = _read_exceptions(wordnet)
@@ -207,9 +207,13 @@ def build(wordnet: Path, model: Path, wnids: Path | None, keywords: Path | None)
                 # A caption word keeps its everyday senses ("kite" the toy, not the bird).
                 if " " not in lemma and lemma not in rank:
                     extra_words.append((lemma, [offset]))
-    if keywords is not None and keywords.exists():
-        for word in re.findall(r"[a-z]+", keywords.read_text(encoding="utf-8").lower()):
-            extra_words.append((word, []))
+    if keywords is not None and keywords.exists():  # annotator/keywords' table: keyword, synonyms
+        for line in keywords.read_text(encoding="utf-8").splitlines()[1:]:
+            cols = line.split("\t")
+            if len(cols) >= 6:
+                for word in [cols[3], *cols[5].split(",")]:
+                    if word.isalpha() and word.islower():
+                        extra_words.append((word, []))
     expansions: dict[str, set[str]] = defaultdict(set)
 
     def add(word: str, offsets: list[str], forms: set[str]) -> None:
@@ -256,7 +260,7 @@ def main() -> None:
     parser.add_argument(
         "--keywords",
         type=Path,
-        default=None,
+        default=ROOT / "annotator" / "keywords" / "imagenet_keywords.tsv",
         help="the keyword table of annotator/keywords, for its everyday words",
     )
     parser.add_argument("--out", type=Path, default=OUT)
