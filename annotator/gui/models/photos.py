@@ -114,6 +114,12 @@ class PhotoRow:
     keywords: tuple[str, ...] = ()  # shown under the caption where there is room
 
     @property
+    def shown_text(self) -> str:
+        """Return the caption (search matches marked), then the keywords on a line of their own."""
+        shown = self.snippet or self.text
+        return shown + KEYWORD_LINE + " · ".join(self.keywords) if self.keywords else shown
+
+    @property
     def badges(self) -> tuple[str, ...]:
         """Return the badges to draw: failed, pending, missing, human, unreviewed, reviewed."""
         out: list[str] = []
@@ -425,8 +431,7 @@ class PhotoListModel(QAbstractListModel):
         if role == Roles.Caption:
             return r.text
         if role == Roles.Snippet:
-            shown = r.snippet or r.text
-            return shown + KEYWORD_LINE + " · ".join(r.keywords) if r.keywords else shown
+            return r.shown_text
         if role == Roles.State:
             return r.state
         if role == Roles.Source:

@@ -295,6 +295,13 @@ class PhotoDelegate(QStyledItemDelegate):
             r = QTextLayout.FormatRange()
             r.start, r.length, r.format = start, length, fmt
             ranges.append(r)
+        keywords_at = text.find("\u2028")  # the keyword line (see PhotoRow.shown_text)
+        if keywords_at >= 0:
+            kw = QTextLayout.FormatRange()
+            kw.start, kw.length = keywords_at + 1, len(text) - keywords_at - 1
+            kw.format = QTextCharFormat()
+            kw.format.setForeground(QBrush(QColor("#8fb3e0")))
+            ranges.append(kw)
         layout.setFormats(ranges)
         fm = QFontMetrics(font)
         lines = []
@@ -399,7 +406,7 @@ class PhotoGrid(QListView):
                 r.photo_id,
                 pm,
                 r.badges,
-                r.snippet or r.text,
+                r.shown_text,
                 r.state,
                 broken,
                 rect.size(),
