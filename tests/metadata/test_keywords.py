@@ -162,3 +162,28 @@ def test_sidecar_gets_the_keywords(tmp_path: Path) -> None:
     doc = xmp.parse(sidecar.read_bytes())
     assert doc.items(f"{{{xmp.NS_LR}}}hierarchicalSubject") == ["Animals|Mammals|Cat"]
     assert read_metadata(photo).annotator_keywords == ("Animals", "Mammals", "Cat")
+
+
+def test_read_metadata_shows_keywords(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from annotator.cli import main
+
+    photo = with_xmp(
+        tmp_path / "p.jpg",
+        "<lr:hierarchicalSubject><rdf:Bag><rdf:li>Places|Rome</rdf:li></rdf:Bag>"
+        "</lr:hierarchicalSubject>",
+    )
+    write_caption(photo, "a cat in Rome", provenance=PROV, keywords=[CAT])
+    assert main(["read-metadata", str(photo)]) == 0
+    out = capsys.readouterr().out
+    assert "Keywords written by annotator: Animals, Mammals, Cat" in out
+    assert "Places|Rome (XMP-lr:HierarchicalSubject)" in out
+    assert main(["read-metadata", "--json", str(photo)]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["annotator_hierarchical_keywords"] == ["Animals|Mammals|Cat"]
+    assert {
+        "word": "Rome",
+        "hierarchy": ["Places", "Rome"],
+        "source": "XMP-lr:HierarchicalSubject",
+    } in record["keywords"]
