@@ -74,17 +74,17 @@ def main() -> int:
     from PySide6.QtCore import QElapsedTimer, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
+    from annotator.core.settings import Settings
+    from annotator.core.threads import tune_interpreter
     from annotator.gui.models.photos import Roles
-    from annotator.gui.preferences import Preferences
     from annotator.gui.theme import apply_theme
-    from annotator.gui.threads import tune_interpreter
     from annotator.gui.widgets.main_window import MainWindow
     from annotator.library.repository import open_library
 
     app = QApplication([sys.argv[0]])
     apply_theme(app)
     library = open_library(work / "library.sqlite3")
-    prefs = Preferences(model=str(model), device=args.device, metadata="embed", watch=False)
+    prefs = Settings(model=str(model), device=args.device, metadata="embed", watch=False)
     store = QSettings(str(work / "prefs.ini"), QSettings.Format.IniFormat)
     tune_interpreter()  # as annotator.gui.app.run() does
     window = MainWindow(library, prefs, store=store, thumbnail_cache=work / "thumbs")

@@ -19,13 +19,15 @@ from annotator.core.errors import AnnotatorError
 # Modules under annotator.cli that define subcommands, in help order.
 COMMAND_MODULES: list[str] = [
     "index",
+    "failures",
     "caption",
     "train",
     "export",
     "finetune",
-    "importckpt",
+    "import_checkpoint",
     "metadata",
     "search",
+    "search_index",
     "purge",
 ]
 
@@ -54,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv:
         return _run_gui()
     parser = build_parser()
-    commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    commands = {a for a in argv if a in _command_names(parser)}
     from annotator.cli.index import rewrite_index_flag
 
     args = parser.parse_args(rewrite_index_flag(argv, commands))
@@ -74,6 +76,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("annotator: interrupted", file=sys.stderr)
         return 130
+
+
+def _command_names(parser: argparse.ArgumentParser) -> set[str]:
+    """Return the names of the subcommands ``parser`` knows."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
 
 
 def _run_gui() -> int:

@@ -7,10 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from annotator.cli._common import add_device, add_model
+from annotator.cli._common import add_beam_size, add_device, add_model, user_settings
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``caption`` subcommand."""
     p = sub.add_parser(
         "caption",
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("images", nargs="+", metavar="IMAGE")
     add_model(p)
-    p.add_argument("--beam-size", type=int, default=5, help="beam width (1 = greedy; default 5)")
+    add_beam_size(p)
     p.add_argument(
         "--length-penalty",
         type=float,
@@ -50,19 +50,20 @@ def run(args: argparse.Namespace) -> int:
     from annotator.model.captioner import Captioner
     from annotator.model.preprocess import load_rgb
 
-    if args.beam_size < 1:
+    if args.beam_size is not None and args.beam_size < 1:
         print("annotator: error: --beam-size must be at least 1", file=sys.stderr)
         return 2
-    captioner = Captioner.load(args.model, args.device)
+    settings = user_settings(args)
+    captioner = Captioner.load(settings.model or None, settings.device)
     paths = [Path(p) for p in args.images]
     results = captioner.caption_files(
         paths,
         batch_size=args.batch_size,
-        beam_size=args.beam_size,
+        beam_size=settings.beam_size,
         length_penalty=args.length_penalty,
     )
     failed = 0
-    records = []
+    records: list[dict[str, object]] = []
     for path, res in zip(paths, results, strict=True):
         if not isinstance(res, CaptionResult):
             failed += 1

@@ -6,11 +6,11 @@ import argparse
 import os
 import sys
 
-from annotator.cli._common import add_device, add_library
+from annotator.cli._common import add_beam_size, add_device, add_library, user_settings
 from annotator.cli.export import fraction
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``finetune`` subcommand."""
     p = sub.add_parser(
         "finetune",
@@ -68,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FRACTION",
         help="share of training pairs drawn from --replay (default 0.5)",
     )
-    p.add_argument("--beam-size", type=int, default=3, help="beam size for the scores")
+    add_beam_size(p)
     p.add_argument(
         "--force",
         action="store_true",
@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     from annotator.pipeline.export import KARPATHY_NAME
     from annotator.train.finetune import finetune
 
+    settings = user_settings(args)
     export = Path(args.export)
     if export.is_dir():
         export = export / KARPATHY_NAME
@@ -121,12 +122,12 @@ def run(args: argparse.Namespace) -> int:
             epochs=args.epochs,
             lr=args.lr,
             batch_size=args.batch_size,
-            beam_size=args.beam_size,
+            beam_size=settings.beam_size,
             force=args.force,
             install=args.install,
             library=library,
             name=args.name,
-            device=args.device,
+            device=settings.device,
             cache_dir=args.cache_dir,
             workers=args.workers,
             seed=args.seed,

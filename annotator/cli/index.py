@@ -1,9 +1,8 @@
-"""``annotator --index PATH...``: index folders headless; ``annotator failures``."""
+"""``annotator --index PATH...``: index folders headless."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 from contextlib import contextmanager
@@ -11,7 +10,14 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from annotator.cli._common import add_device, add_library, add_model
+from annotator.cli._common import (
+    add_beam_size,
+    add_device,
+    add_library,
+    add_metadata,
+    add_model,
+    user_settings,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -20,8 +26,8 @@ if TYPE_CHECKING:
     from annotator.pipeline.runner import IndexSettings, RunSummary
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add the ``index`` (alias of ``--index``) and ``failures`` subcommands."""
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``index`` subcommand (``annotator --index PATH...`` is an alias)."""
     p = sub.add_parser(
         "index",
         help="index folders headless (same as annotator --index PATH...)",
@@ -48,31 +54,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--poll", action="store_true", help="watch by polling (network mounts send no file events)"
     )
-    p.add_argument("--beam-size", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=16)
+    add_beam_size(p)
+    p.add_argument("--batch-size", type=int, default=None, help="photos per batch (default 16)")
     add_device(p)
-    p.add_argument(
-        "--metadata",
-        choices=["embed", "sidecar", "none"],
-        default="embed",
-        help="write captions into the photos (embed, default), into XMP "
-        "sidecars, or keep them in the library only (none)",
-    )
-    p.add_argument(
-        "--sidecar-style",
-        choices=["ext-append", "replace"],
-        default="ext-append",
-        help="sidecar name: photo.jpg.xmp (default) or photo.xmp",
-    )
-    p.add_argument(
-        "--overwrite-human",
-        action="store_true",
-        help="replace descriptions a person wrote (default: keep and import them)",
-    )
+    add_metadata(p)
     p.add_argument(
         "--workers",
         type=int,
-        default=2,
+        default=None,
         help="threads for decoding, hashing and metadata (default 2)",
     )
     p.add_argument("--retry-failed", action="store_true", help="queue failed photos again")
@@ -84,12 +73,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar, no per-photo lines")
     p.set_defaults(func=run_index)
-
-    f = sub.add_parser("failures", help="list photos that could not be captioned, and why")
-    add_library(f)
-    f.add_argument("--json", action="store_true")
-    f.add_argument("--limit", type=int, default=None)
-    f.set_defaults(func=run_failures)
 
 
 def rewrite_index_flag(argv: list[str], commands: set[str]) -> list[str]:
@@ -103,13 +86,13 @@ def run_index(args: argparse.Namespace) -> int:
     """Run headless indexing, printing captions, progress and a summary."""
     from tqdm import tqdm
 
+    from annotator.core.types import PhotoFailure
     from annotator.library import open_library
     from annotator.pipeline.runner import (
         Finished,
         Indexer,
         IndexSettings,
         PhotoCaptioned,
-        PhotoFailed,
         Progress,
         Status,
     )
@@ -119,15 +102,11 @@ def run_index(args: argparse.Namespace) -> int:
         if not p.is_dir():
             print(f"annotator: error: {p}: not a folder", file=sys.stderr)
             return 2
-    settings = IndexSettings(
-        model=args.model,
-        beam_size=args.beam_size,
-        batch_size=args.batch_size,
-        device=args.device,
-        workers=args.workers,
-        metadata=args.metadata,
-        sidecar_style=args.sidecar_style,
-        overwrite_human=args.overwrite_human,
+    if args.beam_size is not None and args.beam_size < 1:
+        print("annotator: error: --beam-size must be at least 1", file=sys.stderr)
+        return 2
+    settings = IndexSettings.of(
+        user_settings(args),
         recaption_older=args.recaption_older,
         retry_failed=args.retry_failed,
     )
@@ -151,14 +130,14 @@ def run_index(args: argparse.Namespace) -> int:
         elif isinstance(event, PhotoCaptioned):
             note = f"  [{event.metadata}]" if event.metadata and not args.quiet else ""
             say(f"{event.path}\t{event.text}{note}")
-        elif isinstance(event, PhotoFailed):
+        elif isinstance(event, PhotoFailure):
             say(f"annotator: error: {event.path}: {event.reason}", err=True)
         elif isinstance(event, Status):
             say(f"annotator: {event.message}", err=True)
         elif isinstance(event, Finished) and bar is not None:
             bar.close()
 
-    with open_library(args.library) as library:
+    with open_library(settings.library_location()) as library:
         if args.watch:
             summary = _watch(library, settings, paths, listener, args, say)
             if summary is None:
@@ -241,27 +220,3 @@ def _watch(
         print(f"annotator: error: cannot load the model: {failed[0]}", file=sys.stderr)
         return None
     return service.summary()
-
-
-def run_failures(args: argparse.Namespace) -> int:
-    """List recorded failures."""
-    from annotator.library import open_library
-
-    with open_library(args.library, create=False) as library:
-        rows = library.failures(limit=args.limit)
-    if args.json:
-        print(
-            json.dumps(
-                [
-                    {"path": str(f.path), "reason": f.reason, "time": f.created_at.isoformat()}
-                    for f in rows
-                ],
-                indent=2,
-            )
-        )
-    else:
-        for f in rows:
-            print(f"{f.path}\t{f.reason}\t{f.created_at:%Y-%m-%d %H:%M}")
-        if not rows:
-            print("no failures", file=sys.stderr)
-    return 0

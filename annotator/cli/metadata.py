@@ -25,10 +25,11 @@ from annotator.metadata import (
     cleanup_stale_temp_files,
     read_metadata,
 )
+from annotator.metadata.types import METADATA_MODES, SIDECAR_STYLES
 from annotator.pipeline.write import WriteOptions, write_metadata
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``read-metadata`` and ``write-metadata`` subcommands."""
     read = subparsers.add_parser(
         "read-metadata",
@@ -57,13 +58,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_library(write)
     write.add_argument(
         "--mode",
-        choices=("embed", "sidecar", "none"),
+        choices=METADATA_MODES,
         default="embed",
         help="embed in the photo where supported (default), sidecar only, or none",
     )
     write.add_argument(
         "--sidecar-style",
-        choices=("ext-append", "replace"),
+        choices=SIDECAR_STYLES,
         default="ext-append",
         help="sidecar name: photo.jpg.xmp (default, digiKam/darktable) or photo.xmp",
     )

@@ -8,7 +8,7 @@ from datetime import timedelta
 from annotator.cli._common import add_library
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``purge`` subcommand."""
     p = sub.add_parser(
         "purge",

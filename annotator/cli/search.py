@@ -10,7 +10,7 @@ from pathlib import Path
 from annotator.cli._common import add_library
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``search`` subcommand."""
     p = sub.add_parser(
         "search",

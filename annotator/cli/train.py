@@ -7,10 +7,10 @@ import json
 import os
 import sys
 
-from annotator.cli._common import add_device, add_model
+from annotator.cli._common import add_device, add_model, user_settings
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``train`` and ``evaluate`` subcommands."""
     p = sub.add_parser(
         "train",
@@ -121,7 +121,7 @@ def run_train(args: argparse.Namespace) -> int:
         time_limit=args.time_limit,
         workers=args.workers,
         cache_dir=args.cache_dir,
-        device=args.device,
+        device=user_settings(args).device,
         seed=args.seed,
         name=args.name or Path(args.out).stem,
         progress=not args.no_progress,
@@ -144,7 +144,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         args.images,
         split=args.split,
         beam_sizes=args.beam_sizes,
-        device=args.device,
+        device=user_settings(args).device,
         limit=args.limit,
         batch_size=args.batch_size,
         workers=args.workers,

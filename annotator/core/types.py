@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+
+# Where captions go: into the photo, into an XMP sidecar, or only into the library.
+# Defined here, below both metadata and settings; ``annotator.metadata.types`` exports them.
+MetadataMode = Literal["embed", "sidecar", "none"]
+METADATA_MODES: tuple[MetadataMode, ...] = ("embed", "sidecar", "none")
+# Sidecar names: photo.jpg.xmp ("ext-append") or photo.xmp ("replace").
+SidecarStyle = Literal["ext-append", "replace"]
+SIDECAR_STYLES: tuple[SidecarStyle, ...] = ("ext-append", "replace")
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,13 @@ class CaptionResult:
 
 @dataclass(frozen=True)
 class PhotoFailure:
-    """A photo that could not be processed, with the reason in one line."""
+    """A photo that could not be read, decoded or captioned, with the reason in one line.
+
+    The one failure value of the pipeline: stages return it, the indexer reports it
+    to its listener, and the library records it (as a ``FailureInfo`` row).
+    ``job_id`` is the queue job it failed in, if any.
+    """
 
     path: Path
     reason: str
+    job_id: int | None = None

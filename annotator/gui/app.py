@@ -1,22 +1,64 @@
-"""Start the desktop app: QApplication, preferences, library, main window; ``run()``."""
+"""Start the desktop app: QApplication, settings, library, main window; ``run()``."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import fields
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from annotator.core.errors import AnnotatorError
+from annotator.core.settings import (
+    Settings,
+    load_settings,
+    save_settings,
+    settings_from_dict,
+    settings_path,
+)
 from annotator.core.threads import tune_interpreter
-from annotator.gui.preferences import Preferences, default_store, load_preferences
 from annotator.gui.theme import apply_theme
 from annotator.gui.widgets.main_window import MainWindow
 from annotator.library import Library, open_library
 
 log = logging.getLogger(__name__)
+
+
+def default_store() -> QSettings:
+    """Return the user's QSettings store: the app's window state (not its settings)."""
+    return QSettings("annotator", "annotator")
+
+
+def import_qsettings(store: QSettings) -> bool:
+    """Move the settings older versions kept in QSettings ("index/...") to settings.json.
+
+    Runs once: only when there is no settings file yet. Return whether it did.
+    """
+    keys = [k for k in store.allKeys() if k.startswith("index/")]
+    if not keys or settings_path().exists():
+        return False
+    default = Settings()
+    data: dict[str, object] = {}
+    for f in fields(Settings):
+        raw = store.value(f"index/{f.name}")
+        like = getattr(default, f.name)
+        if raw is None:
+            continue
+        if isinstance(like, bool):
+            data[f.name] = str(raw).strip().lower() in ("1", "true", "yes", "on")
+        elif isinstance(like, int):
+            with contextlib.suppress(TypeError, ValueError):
+                data[f.name] = int(str(raw))
+        else:
+            data[f.name] = str(raw)
+    save_settings(settings_from_dict(data))
+    for key in keys:
+        store.remove(key)
+    store.sync()
+    return True
 
 
 class App:
@@ -27,21 +69,21 @@ class App:
         self.library: Library | None = None
         self.window: MainWindow | None = None
 
-    def open(self, prefs: Preferences) -> bool:
-        """Open the library of ``prefs`` and show a main window on it."""
+    def open(self, settings: Settings) -> bool:
+        """Open the library of ``settings`` and show a main window on it."""
         try:
-            library = open_library(prefs.library_location())
+            library = open_library(settings.library_location())
         except AnnotatorError as exc:
             QMessageBox.critical(None, "annotator", f"Cannot open the library:\n{exc}")
             return False
-        window = MainWindow(library, prefs, store=self.store)
+        window = MainWindow(library, settings, store=self.store)
         window.sig_library_change_requested.connect(self._switch)
         self.library, self.window = library, window
         window.show()
         window.start()
         return True
 
-    def _switch(self, prefs: Preferences) -> None:
+    def _switch(self, settings: Settings) -> None:
         old_window, old_library = self.window, self.library
         if old_window is not None:
             old_window.shutdown()
@@ -50,7 +92,7 @@ class App:
         if old_library is not None:
             old_library.close()
         self.window = self.library = None
-        if not self.open(prefs):
+        if not self.open(settings):
             QApplication.instance().quit()  # type: ignore[union-attr]
 
     def close(self) -> None:
@@ -64,15 +106,21 @@ class App:
 def run(argv: Sequence[str] | None = None) -> int:
     """Open the desktop app and return its exit code when the window closes."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    app = QApplication.instance() or QApplication(list(argv) if argv is not None else sys.argv[:1])
+    existing = QApplication.instance()
+    app = (
+        existing
+        if isinstance(existing, QApplication)
+        else QApplication(list(argv) if argv is not None else sys.argv[:1])
+    )
     app.setApplicationName("annotator")
     app.setOrganizationName("annotator")
     app.setApplicationDisplayName("annotator")
-    apply_theme(app)  # type: ignore[arg-type]
+    apply_theme(app)
     tune_interpreter()  # process-wide: only the app's own entry point does this
     store = default_store()
+    import_qsettings(store)
     controller = App(store)
-    if not controller.open(load_preferences(store)):
+    if not controller.open(load_settings()):
         return 2
     try:
         return int(app.exec())

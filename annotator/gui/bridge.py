@@ -15,7 +15,8 @@ import threading
 
 from PySide6.QtCore import QObject, Qt, Signal
 
-from annotator.pipeline.runner import Finished, PhotoCaptioned, PhotoFailed, Progress, Status
+from annotator.core.types import PhotoFailure
+from annotator.pipeline.runner import Finished, PhotoCaptioned, Progress, Status
 from annotator.pipeline.service import (
     FilesRemoved,
     IndexingStopped,
@@ -32,7 +33,7 @@ class Bridge(QObject):
 
     sig_progress = Signal(object)  # Progress
     sig_captioned = Signal(object)  # PhotoCaptioned
-    sig_failed = Signal(object)  # PhotoFailed
+    sig_failed = Signal(object)  # PhotoFailure
     sig_status = Signal(str)
     sig_finished = Signal(object)  # RunSummary
     sig_model_ready = Signal(object)  # ModelReady
@@ -68,7 +69,7 @@ class Bridge(QObject):
             self.sig_progress.emit(event)
         elif isinstance(event, PhotoCaptioned):
             self.sig_captioned.emit(event)
-        elif isinstance(event, PhotoFailed):
+        elif isinstance(event, PhotoFailure):
             self.sig_failed.emit(event)
         elif isinstance(event, Status):
             self.sig_status.emit(event.message)

@@ -8,6 +8,7 @@ together are delivered in one go (one wake-up of the GUI thread).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -58,7 +59,7 @@ class Tasks(QObject):
         token = self._next
         self._callbacks[token] = (on_done, on_error)
         future = self._pool.submit(fn)
-        future.add_done_callback(lambda f, t=token: self._report(t, f))
+        future.add_done_callback(functools.partial(self._report, token))
         return token
 
     def _report(self, token: int, future: Future) -> None:

@@ -130,4 +130,5 @@ def class_probabilities(logits: np.ndarray) -> np.ndarray:
     z = np.asarray(logits, dtype=np.float64)
     z = z - z.max(axis=1, keepdims=True)  # (B, 1000)
     e = np.exp(z)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    probs: np.ndarray = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    return probs

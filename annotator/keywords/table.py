@@ -34,7 +34,7 @@ def parse_table(text: str, source: str = str(TABLE_PATH)) -> tuple[ClassEntry, .
     lines = text.splitlines()
     if not lines or tuple(lines[0].split("\t")) != HEADER:
         raise ValueError(f"{source}: the first line must be the header {HEADER}")
-    entries = []
+    entries: list[ClassEntry] = []
     for n, line in enumerate(lines[1:], start=2):
         cols = line.split("\t")
         if len(cols) != len(HEADER):

@@ -1,4 +1,4 @@
-"""Encode and decode attention maps for storage: float16, byte-shuffled, zlib.
+"""Pack and unpack attention maps for storage: float16, byte-shuffled, zlib.
 
 A caption of T words has T maps of H x W (each summing to 1). They are stored as
 one blob per caption:
@@ -37,10 +37,11 @@ def to_float16(maps: np.ndarray) -> np.ndarray:
     mag = ((mag + (1 << (_DROP - 1))) >> _DROP) << _DROP
     # Rounding up the largest finite magnitude would overflow into inf/nan: clamp.
     mag = np.minimum(mag, (0x7BFF >> _DROP) << _DROP)
-    return (sign | mag).astype(np.uint16).view(np.float16)
+    rounded: np.ndarray = (sign | mag).astype(np.uint16).view(np.float16)
+    return rounded
 
 
-def encode(maps: np.ndarray) -> bytes:
+def pack(maps: np.ndarray) -> bytes:
     """Compress a (T, H, W) array of attention maps into bytes (see the module docstring)."""
     if maps.ndim != 3:
         raise ValueError(f"attention must be (T, H, W), got shape {maps.shape}")
@@ -51,8 +52,8 @@ def encode(maps: np.ndarray) -> bytes:
     return zlib.compress(shuffled, 9)
 
 
-def decode(data: bytes, n_words: int, height: int, width: int) -> np.ndarray:
-    """Return the (T, H, W) float16 array stored by :func:`encode`."""
+def unpack(data: bytes, n_words: int, height: int, width: int) -> np.ndarray:
+    """Return the (T, H, W) float16 array stored by :func:`pack`."""
     raw = zlib.decompress(data)
     count = n_words * height * width
     if len(raw) != 2 * count:

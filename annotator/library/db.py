@@ -20,19 +20,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.engine import URL, CursorResult, Result, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from annotator.core.errors import LibraryError
-from annotator.core.settings import default_library_path
+from annotator.core.settings import default_library_path, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +47,13 @@ _PG_MIGRATION_LOCK = 0x616E6E6F  # "anno": pg_advisory_xact_lock key for migrati
 def resolve_location(location: str | Path | None) -> tuple[URL, Path | None]:
     """Return the database URL for ``location`` and, for a SQLite file, its path.
 
-    ``None`` means the default library in the user data directory. A string with
-    ``://`` is a SQLAlchemy URL (``postgresql://`` uses psycopg 3); anything else
-    is a SQLite file path. ``":memory:"`` gives a private in-memory database.
+    ``None`` means the settings' library (by default, one in the user data
+    directory). A string with ``://`` is a SQLAlchemy URL (``postgresql://`` uses
+    psycopg 3); anything else is a SQLite file path. ``":memory:"`` gives a
+    private in-memory database.
     """
     if location is None:
-        location = default_library_path()
+        location = load_settings().library or default_library_path()
     if isinstance(location, str) and "://" in location:
         try:
             url = make_url(location)
@@ -108,6 +109,16 @@ def create_library_engine(url: URL) -> Engine:
     if backend == "postgresql":
         return create_engine(url, pool_pre_ping=True)
     raise LibraryError(f"unsupported database {backend!r}: use SQLite or PostgreSQL")
+
+
+def driver_error(exc: SQLAlchemyError) -> BaseException:
+    """Return the database driver's own error behind ``exc`` (its message is the clearest)."""
+    return exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Return how many rows an INSERT, UPDATE or DELETE touched (0 when the driver cannot say)."""
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 def writer(engine: Engine) -> Engine:

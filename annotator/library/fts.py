@@ -5,8 +5,8 @@ id: the caption's text plus its photo's keywords (each keyword's word and the
 levels of its hierarchy, rejected keywords left out). Triggers on ``captions``
 (insert, delete, update of ``text`` or ``is_current``) and on ``keywords`` keep
 the documents in sync, so no code path can forget them. The SQL that creates
-the index lives, frozen, in the migration that installed it (revision 0003);
-this module rebuilds, checks and queries it.
+the index is frozen in the migration that installed it (revision 0003), and
+this module holds the same statements for the running code (install, rebuild, check, query).
 
 SQLite (FTS5)
     ``captions_fts(text, keywords)`` is an FTS5 table filled from the view
@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -69,8 +70,8 @@ SNIPPET_TOKENS = 32
 
 
 def _joined(
-    stmt: Select, rowid: ColumnElement[int], where: Sequence[ColumnElement[bool]]
-) -> Select:
+    stmt: Select[Any], rowid: ColumnElement[int], where: Sequence[ColumnElement[bool]]
+) -> Select[Any]:
     """Join ``captions`` and ``photos`` to ``stmt`` when there are conditions on them."""
     if not where:
         return stmt
@@ -90,6 +91,14 @@ class FullTextIndex(ABC):
     """
 
     rowid: ColumnElement[int]
+
+    @abstractmethod
+    def install(self, conn: Connection) -> None:
+        """Create the index and its triggers, and index the current captions."""
+
+    @abstractmethod
+    def uninstall(self, conn: Connection) -> None:
+        """Drop the index and its triggers."""
 
     @abstractmethod
     def rebuild(self, conn: Connection) -> None:
@@ -199,7 +208,7 @@ class FullTextIndex(ABC):
         """Score every match and return a page of ``(caption_id, score)``, best first."""
         score = self.score(query)
         stmt = (
-            _joined(select(self.rowid, score), self.rowid, where)
+            _joined(cast("Select[Any]", select(self.rowid, score)), self.rowid, where)
             .where(self._required(query))
             .order_by(score.desc(), self.rowid.desc())
             .limit(limit)
@@ -208,11 +217,125 @@ class FullTextIndex(ABC):
         return [(int(i), float(s)) for i, s in conn.execute(stmt)]
 
 
+# ------------------------------------------------------------------ the index's SQL
+# The running code's copy of the SQL that migration 0003 froze (a test checks that the
+# two build the same index). A change here needs a new migration.
+
+_SQLITE_DOC_INSERT = (
+    "INSERT INTO captions_fts(rowid, text, keywords) SELECT id, text, keywords "
+    "FROM caption_documents"
+)
+_SQLITE_NEW_CREATE = (
+    """CREATE VIEW caption_documents AS SELECT c.id AS id, c.photo_id AS photo_id,
+        c.text AS text,
+        coalesce((SELECT group_concat(k.word || ' ' || replace(k.hierarchy, '|', ' '), ' ')
+                  FROM keywords k WHERE k.photo_id = c.photo_id AND NOT k.rejected), '')
+            AS keywords
+        FROM captions c WHERE c.is_current = 1""",
+    "CREATE VIRTUAL TABLE captions_fts USING fts5(text, keywords, "
+    "tokenize='porter unicode61 remove_diacritics 2', prefix='2 3')",
+    f"""CREATE TRIGGER captions_ai AFTER INSERT ON captions WHEN new.is_current BEGIN
+        {_SQLITE_DOC_INSERT} WHERE id = new.id;
+    END""",
+    """CREATE TRIGGER captions_ad AFTER DELETE ON captions WHEN old.is_current BEGIN
+        DELETE FROM captions_fts WHERE rowid = old.id;
+    END""",
+    f"""CREATE TRIGGER captions_au AFTER UPDATE OF text, is_current ON captions BEGIN
+        DELETE FROM captions_fts WHERE rowid = old.id;
+        {_SQLITE_DOC_INSERT} WHERE id = new.id;
+    END""",
+    f"""CREATE TRIGGER keywords_ai AFTER INSERT ON keywords BEGIN
+        DELETE FROM captions_fts WHERE rowid IN
+            (SELECT id FROM captions WHERE photo_id = new.photo_id AND is_current = 1);
+        {_SQLITE_DOC_INSERT} WHERE photo_id = new.photo_id;
+    END""",
+    f"""CREATE TRIGGER keywords_ad AFTER DELETE ON keywords BEGIN
+        DELETE FROM captions_fts WHERE rowid IN
+            (SELECT id FROM captions WHERE photo_id = old.photo_id AND is_current = 1);
+        {_SQLITE_DOC_INSERT} WHERE photo_id = old.photo_id;
+    END""",
+    f"""CREATE TRIGGER keywords_au AFTER UPDATE ON keywords BEGIN
+        DELETE FROM captions_fts WHERE rowid IN (SELECT id FROM captions
+            WHERE photo_id IN (old.photo_id, new.photo_id) AND is_current = 1);
+        {_SQLITE_DOC_INSERT} WHERE photo_id IN (old.photo_id, new.photo_id);
+    END""",
+    _SQLITE_DOC_INSERT,
+)
+_SQLITE_NEW_DROP = (
+    "DROP TRIGGER IF EXISTS captions_ai",
+    "DROP TRIGGER IF EXISTS captions_ad",
+    "DROP TRIGGER IF EXISTS captions_au",
+    "DROP TRIGGER IF EXISTS keywords_ai",
+    "DROP TRIGGER IF EXISTS keywords_ad",
+    "DROP TRIGGER IF EXISTS keywords_au",
+    "DROP TABLE IF EXISTS captions_fts",
+    "DROP VIEW IF EXISTS caption_documents",
+)
+_PG_DOC = "to_tsvector('english', {text}) || to_tsvector('english', keywords_document({photo}))"
+_PG_NEW_CREATE = (
+    """CREATE TABLE captions_fts (
+        rowid integer PRIMARY KEY REFERENCES captions (id) ON DELETE CASCADE,
+        tsv tsvector NOT NULL
+    )""",
+    "CREATE INDEX captions_fts_tsv ON captions_fts USING gin (tsv)",
+    """CREATE FUNCTION keywords_document(p integer) RETURNS text LANGUAGE sql STABLE AS $$
+        SELECT coalesce(string_agg(word || ' ' || replace(hierarchy, '|', ' '), ' '
+                                   ORDER BY norm), '')
+        FROM keywords WHERE photo_id = p AND NOT rejected
+    $$""",
+    f"""CREATE FUNCTION captions_fts_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.is_current THEN
+            DELETE FROM captions_fts WHERE rowid = OLD.id;
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.is_current THEN
+            INSERT INTO captions_fts (rowid, tsv)
+            VALUES (NEW.id, {_PG_DOC.format(text="NEW.text", photo="NEW.photo_id")});
+        END IF;
+        RETURN NULL;
+    END $$""",
+    f"""CREATE FUNCTION keywords_fts_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        p integer;
+    BEGIN
+        FOREACH p IN ARRAY (CASE TG_OP WHEN 'INSERT' THEN ARRAY[NEW.photo_id]
+                                       WHEN 'DELETE' THEN ARRAY[OLD.photo_id]
+                                       ELSE ARRAY[OLD.photo_id, NEW.photo_id] END) LOOP
+            UPDATE captions_fts f SET tsv = {_PG_DOC.format(text="c.text", photo="c.photo_id")}
+            FROM captions c WHERE c.id = f.rowid AND c.photo_id = p AND c.is_current;
+        END LOOP;
+        RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER captions_ai AFTER INSERT ON captions FOR EACH ROW
+        WHEN (NEW.is_current) EXECUTE FUNCTION captions_fts_sync()""",
+    """CREATE TRIGGER captions_ad AFTER DELETE ON captions FOR EACH ROW
+        WHEN (OLD.is_current) EXECUTE FUNCTION captions_fts_sync()""",
+    """CREATE TRIGGER captions_au AFTER UPDATE OF text, is_current ON captions FOR EACH ROW
+        EXECUTE FUNCTION captions_fts_sync()""",
+    """CREATE TRIGGER keywords_aiud AFTER INSERT OR UPDATE OR DELETE ON keywords
+        FOR EACH ROW EXECUTE FUNCTION keywords_fts_sync()""",
+    "INSERT INTO captions_fts (rowid, tsv) SELECT id, "
+    + _PG_DOC.format(text="text", photo="photo_id")
+    + " FROM captions WHERE is_current",
+)
+_PG_NEW_DROP = (
+    "DROP TRIGGER IF EXISTS keywords_aiud ON keywords",
+    "DROP TRIGGER IF EXISTS captions_ai ON captions",
+    "DROP TRIGGER IF EXISTS captions_ad ON captions",
+    "DROP TRIGGER IF EXISTS captions_au ON captions",
+    "DROP FUNCTION IF EXISTS keywords_fts_sync()",
+    "DROP FUNCTION IF EXISTS captions_fts_sync()",
+    "DROP TABLE IF EXISTS captions_fts",
+    "DROP FUNCTION IF EXISTS keywords_document(integer)",
+)
+
+
 # --------------------------------------------------------------------------- SQLite
 
 
 _fts5 = table(FTS_TABLE, column("rowid", Integer))
-_fts5_hidden = literal_column(FTS_TABLE)  # the column named after the table: MATCH, bm25()
+# the column named after the table: MATCH, bm25()
+_fts5_hidden: ColumnElement[Any] = literal_column(FTS_TABLE)
 _DOCUMENTS = "caption_documents"
 
 
@@ -244,6 +367,16 @@ class SQLiteFTS5(FullTextIndex):
     """FTS5 table of caption + keywords documents (see the module docstring)."""
 
     rowid = _fts5.c.rowid
+
+    def install(self, conn: Connection) -> None:
+        """Create the view, the FTS5 table and the triggers, and index current captions."""
+        for statement in _SQLITE_NEW_CREATE:
+            conn.exec_driver_sql(statement)
+
+    def uninstall(self, conn: Connection) -> None:
+        """Drop the triggers, the FTS5 table and the view."""
+        for statement in _SQLITE_NEW_DROP:
+            conn.exec_driver_sql(statement)
 
     def rebuild(self, conn: Connection) -> None:
         """Empty the index and fill it from the ``caption_documents`` view."""
@@ -310,7 +443,7 @@ class SQLiteFTS5(FullTextIndex):
 # ----------------------------------------------------------------------- PostgreSQL
 
 PG_CONFIG = "english"
-_pg_config = literal_column(f"'{PG_CONFIG}'::regconfig")
+_pg_config: ColumnElement[Any] = literal_column(f"'{PG_CONFIG}'::regconfig")
 _pgfts = table(FTS_TABLE, column("rowid", Integer), column("tsv", TSVECTOR))
 _PG_DOCUMENT = (
     f"to_tsvector('{PG_CONFIG}', c.text) "
@@ -352,6 +485,16 @@ class PostgresFTS(FullTextIndex):
     """``tsvector`` side table with a GIN index (see the module docstring)."""
 
     rowid = _pgfts.c.rowid
+
+    def install(self, conn: Connection) -> None:
+        """Create the side table, its functions and triggers, and index current captions."""
+        for statement in _PG_NEW_CREATE:
+            conn.exec_driver_sql(statement)
+
+    def uninstall(self, conn: Connection) -> None:
+        """Drop the triggers, the functions and the side table."""
+        for statement in _PG_NEW_DROP:
+            conn.exec_driver_sql(statement)
 
     def rebuild(self, conn: Connection) -> None:
         """Empty the side table and index every current caption with its keywords."""

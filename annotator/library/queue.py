@@ -23,6 +23,7 @@ from annotator.core.errors import LibraryError
 from annotator.core.types import CaptionResult
 from annotator.library import attention as attention_codec
 from annotator.library import keywords as keyword_store
+from annotator.library.db import rowcount
 from annotator.library.schema import (
     AttentionMap,
     Caption,
@@ -115,7 +116,7 @@ class JobQueue:
                     .values(state=JobState.PENDING, attempts=0)
                     .execution_options(synchronize_session=False)
                 )
-                queued += revived.rowcount or 0
+                queued += rowcount(revived)
                 fresh = s.scalars(
                     select(Photo.id).where(
                         Photo.id.in_(chunk),
@@ -231,7 +232,7 @@ class JobQueue:
                     .values(attempts=Job.attempts - 1)
                     .execution_options(synchronize_session=False)
                 )
-                done += result.rowcount or 0
+                done += rowcount(result)
         return done
 
     def heartbeat(self) -> int:
@@ -244,7 +245,7 @@ class JobQueue:
                 .values(lease_until=now + timedelta(seconds=self.lease_s))
                 .execution_options(synchronize_session=False)
             )
-            return int(result.rowcount or 0)
+            return rowcount(result)
 
     def owned_jobs(self, job_ids: Iterable[int]) -> set[int]:
         """Return which of ``job_ids`` are running under this library's ownership."""
@@ -325,7 +326,7 @@ class JobQueue:
                     )
                     .execution_options(synchronize_session=False)
                 )
-                released += result.rowcount or 0
+                released += rowcount(result)
         return released
 
     def complete_job(self, job_id: int, result: CaptionResult, model_version: str) -> int:
@@ -363,8 +364,8 @@ class JobQueue:
                         )
             for job_id in job_ids:
                 if job_id not in jobs or jobs[job_id][1] is not JobState.RUNNING:
-                    state = jobs[job_id][1].value if job_id in jobs else "gone"
-                    raise LibraryError(f"job {job_id} is not running ({state}): not completed")
+                    now_in = jobs[job_id][1].value if job_id in jobs else "gone"
+                    raise LibraryError(f"job {job_id} is not running ({now_in}): not completed")
             photo_ids = [jobs[job_id][0] for job_id in job_ids]
             human: set[int] = set()
             for chunk in _chunks(photo_ids):
@@ -461,7 +462,7 @@ class JobQueue:
                 f"job {job_id}: attention must be (T, H, W) with T = {len(result.words)} words, "
                 f"got {attention.shape}"
             )
-        return attention_codec.encode(attention)
+        return attention_codec.pack(attention)
 
     def fail_job(
         self, job_id: int, reason: str, *, retry: bool = False, max_attempts: int = MAX_ATTEMPTS
@@ -512,4 +513,4 @@ class JobQueue:
     def clear_failures(self) -> int:
         """Forget every recorded failure; return how many."""
         with self._write() as s:
-            return int(s.execute(delete(Failure)).rowcount or 0)
+            return rowcount(s.execute(delete(Failure)))

@@ -33,7 +33,7 @@ Captions
     ``current_caption(photo_id)``, ``caption_history(photo_id)``,
     ``add_human_revision(photo_id, text, reviewed=True, origin="gui")``,
     ``import_human_caption(path, text, origin)``, ``set_reviewed(photo_id)``,
-    ``has_caption_from(photo_id, model_version)``, ``iter_current_captions()``
+    ``iter_current_captions()``
 Keywords (stored by :mod:`annotator.library.keywords`)
     ``keywords(photo_id) -> [KeywordInfo]``, ``add_keywords(photo_id, [Keyword],
     origin="gui")``, ``import_human_keywords(path, [Keyword], origin)``,
@@ -46,7 +46,8 @@ Attention
 Search
     ``search(query, root_id=..., folder=..., reviewed=..., human_edited=...,
     model_version=..., date_from=..., date_to=..., order_by=..., limit=...)
-    -> [SearchHit]`` (see :mod:`annotator.library.search`), ``check_index()``
+    -> [SearchHit]`` (see :mod:`annotator.library.search`), ``check_index()``,
+    ``rebuild_index()`` (the ``annotator search-index check|rebuild`` command)
 
 The current caption of a photo is its latest human revision if it has one, else
 its latest model caption; earlier revisions are kept (``caption_history``).
@@ -76,6 +77,7 @@ from annotator.core.types import Keyword
 from annotator.library import attention as attention_codec
 from annotator.library import db, fts
 from annotator.library import keywords as keyword_store
+from annotator.library.db import rowcount
 from annotator.library.keywords import KeywordInfo
 from annotator.library.queue import LEASE_S, MAX_ATTEMPTS, JobQueue, end_owner, new_owner
 from annotator.library.schema import (
@@ -163,7 +165,7 @@ def open_library(location: str | Path | None = None, *, create: bool = True) -> 
     except SQLAlchemyError as exc:
         engine.dispose()
         where = path if path is not None else url.render_as_string(hide_password=True)
-        raise LibraryError(f"{where}: cannot open the library ({exc.orig or exc})") from exc
+        raise LibraryError(f"{where}: cannot open the library ({db.driver_error(exc)})") from exc
     except BaseException:
         engine.dispose()
         raise
@@ -214,7 +216,7 @@ class Library(JobQueue):
             with self._reader() as session:
                 yield session
         except SQLAlchemyError as exc:
-            raise LibraryError(f"{self.location}: {exc.orig or exc}") from exc
+            raise LibraryError(f"{self.location}: {db.driver_error(exc)}") from exc
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
@@ -222,7 +224,7 @@ class Library(JobQueue):
             with self._writer.begin() as session:
                 yield session
         except SQLAlchemyError as exc:
-            raise LibraryError(f"{self.location}: {exc.orig or exc}") from exc
+            raise LibraryError(f"{self.location}: {db.driver_error(exc)}") from exc
 
     def _insert_ignore(self, model: type[Any]) -> Any:
         """Return ``INSERT ... ON CONFLICT DO NOTHING`` for this dialect."""
@@ -274,14 +276,14 @@ class Library(JobQueue):
         """Pause (or resume) a root: claim_jobs skips the jobs of a paused root."""
         with self._write() as s:
             result = s.execute(update(Root).where(Root.id == root_id).values(paused=paused))
-            if result.rowcount == 0:
+            if rowcount(result) == 0:
                 raise LibraryError(f"no root with id {root_id}")
 
     def remove_root(self, root_id: int) -> int:
         """Stop watching a root and forget its photos and captions; return the photo count."""
         with self._write() as s:
             count = s.scalar(select(func.count()).where(Photo.root_id == root_id)) or 0
-            if s.execute(delete(Root).where(Root.id == root_id)).rowcount == 0:
+            if rowcount(s.execute(delete(Root).where(Root.id == root_id))) == 0:
                 raise LibraryError(f"no root with id {root_id}")
             return int(count)
 
@@ -361,9 +363,9 @@ class Library(JobQueue):
             claimed: set[int] = set()  # moved-from photos already reused in this batch
             now = utcnow()
             for f, p in zip(items, paths, strict=True):
-                photo = by_path.get(p)
-                if photo is not None:
-                    results[p] = self._update_known(s, photo, f, root_id, now)
+                known = by_path.get(p)
+                if known is not None:
+                    results[p] = self._update_known(s, known, f, root_id, now)
                     continue
                 if p in results:  # the same new path twice in one batch
                     continue
@@ -527,7 +529,7 @@ class Library(JobQueue):
             result = s.execute(
                 delete(Photo).where(*conditions).execution_options(synchronize_session=False)
             )
-            return int(result.rowcount or 0)
+            return rowcount(result)
 
     # ----------------------------------------------------------------------- captions
 
@@ -617,22 +619,7 @@ class Library(JobQueue):
                 .values(reviewed=reviewed)
                 .execution_options(synchronize_session=False)
             )
-            return bool(result.rowcount)
-
-    def has_caption_from(self, photo_id: int, model_version: str) -> bool:
-        """Return True if the photo has a caption written by ``model_version``."""
-        with self._read() as s:
-            return bool(
-                s.scalar(
-                    select(
-                        exists().where(
-                            Caption.photo_id == photo_id,
-                            Caption.source == CaptionSource.MODEL,
-                            Caption.model_version == model_version,
-                        )
-                    )
-                )
-            )
+            return bool(rowcount(result))
 
     def iter_current_captions(self, batch: int = 1000) -> Iterator[CurrentCaption]:
         """Yield every present photo's current caption, by caption id, in batches."""
@@ -783,7 +770,7 @@ class Library(JobQueue):
         caption_id, text, stored = row
         if stored.codec != attention_codec.CODEC:
             raise LibraryError(f"caption {caption_id}: unknown attention codec {stored.codec!r}")
-        maps = attention_codec.decode(stored.data, stored.n_words, stored.height, stored.width)
+        maps = attention_codec.unpack(stored.data, stored.n_words, stored.height, stored.width)
         return AttentionInfo(caption_id, tuple(text.split(" ")), maps)
 
     def attention_for_word(self, photo_id: int, word: str) -> np.ndarray | None:
@@ -810,7 +797,8 @@ class Library(JobQueue):
             ]
         if not picks:
             return None
-        return info.maps[picks].astype(np.float32).mean(axis=0)
+        mean: np.ndarray = info.maps[picks].astype(np.float32).mean(axis=0)
+        return mean
 
     # ------------------------------------------------------------------------- search
 

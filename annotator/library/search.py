@@ -35,12 +35,13 @@ the filters.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Connection, false, func, select
+from sqlalchemy import ColumnElement, Connection, SQLColumnExpression, false, func, select
 
 from annotator.library import keywords as keyword_store
 from annotator.library.concepts import expand
@@ -153,7 +154,7 @@ def _details(conn: Connection, caption_ids: list[int]) -> dict[int, Any]:
 
 
 def _by_confidence(
-    conn: Connection, conditions: list[ColumnElement[bool]], limit: int, offset: int
+    conn: Connection, conditions: Sequence[SQLColumnExpression[bool]], limit: int, offset: int
 ) -> list[int]:
     """Return a page of caption ids, least confident first, then human captions.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,16 +81,16 @@ def read_embedded(fmt: str, data: bytes) -> Embedded:
         for c in jpeg.comments(segments):
             out.facts.append(("JPEG comment", c.rstrip(b"\x00").decode("utf-8", "replace")))
     elif fmt == "png":
-        chunks = png.split(data)
-        out.xmp, out.text = png.read_xmp(chunks), png.text_entries(chunks)
-        if any(c.type == b"iCCP" for c in chunks):
+        png_chunks = png.split(data)
+        out.xmp, out.text = png.read_xmp(png_chunks), png.text_entries(png_chunks)
+        if any(c.type == b"iCCP" for c in png_chunks):
             out.facts.append(("ICC profile", "iCCP chunk"))
-        exif_chunk = next((c.data for c in chunks if c.type == b"eXIf"), None)
+        exif_chunk = next((c.data for c in png_chunks if c.type == b"eXIf"), None)
         out.exif = exif_chunk
     elif fmt == "webp":
-        chunks = webp.split(data)
-        out.exif, out.xmp = webp.read_exif(chunks), webp.read_chunk(chunks, b"XMP ")
-        if webp.read_chunk(chunks, b"ICCP") is not None:
+        webp_chunks = webp.split(data)
+        out.exif, out.xmp = webp.read_exif(webp_chunks), webp.read_chunk(webp_chunks, b"XMP ")
+        if webp.read_chunk(webp_chunks, b"ICCP") is not None:
             out.facts.append(("ICC profile", "ICCP chunk"))
     elif fmt in ("tiff", "raw") and data[:4] in (b"II*\x00", b"MM\x00*"):
         out.exif = data  # the whole file is a TIFF structure; IFD0 holds the description
@@ -117,8 +118,8 @@ def rebuild(fmt: str, data: bytes, *, exif_block: bytes | None, xmp: bytes | Non
 
 def preserved_digest(fmt: str, data: bytes) -> str:
     """Hash everything a caption write must leave untouched, compressed image data included."""
-    module = {"jpeg": jpeg, "png": png, "webp": webp}[fmt]
-    return module.preserved_digest(data)
+    digest: Callable[[bytes], str] = {"jpeg": jpeg, "png": png, "webp": webp}[fmt].preserved_digest
+    return digest(data)
 
 
 def content_digest(data: bytes, path: Path) -> str:
@@ -137,15 +138,15 @@ def content_digest(data: bytes, path: Path) -> str:
             return "j:" + jpeg.image_data_digest(data)
         if fmt == "png":
             h = hashlib.sha256()
-            for c in png.split(data):
-                if c.type[:1].isupper():  # critical chunk: image data, not metadata
-                    h.update(c.raw)
+            for pc in png.split(data):
+                if pc.type[:1].isupper():  # critical chunk: image data, not metadata
+                    h.update(pc.raw)
             return "p:" + h.hexdigest()
         if fmt == "webp":
             h = hashlib.sha256()
-            for c in webp.split(data):
-                if c.fourcc not in (b"VP8X", b"EXIF", b"XMP "):  # metadata and its flags
-                    h.update(c.fourcc + c.payload)
+            for wc in webp.split(data):
+                if wc.fourcc not in (b"VP8X", b"EXIF", b"XMP "):  # metadata and its flags
+                    h.update(wc.fourcc + wc.payload)
             return "w:" + h.hexdigest()
     except FORMAT_ERRORS:
         pass

@@ -142,7 +142,7 @@ def set_description(tiff: bytes, text: str) -> bytes:
 
 def new_block(text: str) -> bytes:
     """Return a fresh little TIFF block holding only ``ImageDescription`` (made by piexif)."""
-    dumped = piexif.dump({"0th": {IMAGE_DESCRIPTION: text.encode("utf-8")}})
+    dumped: bytes = piexif.dump({"0th": {IMAGE_DESCRIPTION: text.encode("utf-8")}})
     return dumped[len(b"Exif\x00\x00") :]
 
 
@@ -178,15 +178,17 @@ def all_entries(tiff: bytes) -> dict[str, dict[int, tuple[Entry, bytes]]]:
 def _int(item: tuple[Entry, bytes], endian: str) -> int:
     """Return a SHORT or LONG entry's integer value."""
     (typ, _, _), value = item
-    return struct.unpack(endian + ("H" if typ == 3 else "I"), value[: 2 if typ == 3 else 4])[0]
+    (number,) = struct.unpack(endian + ("H" if typ == 3 else "I"), value[: 2 if typ == 3 else 4])
+    return int(number)
 
 
 def load_with_piexif(tiff: bytes) -> dict[str, Any]:
     """Parse a TIFF block with piexif; raise ``ExifError`` if piexif cannot."""
     try:
-        return piexif.load(tiff)
+        loaded: dict[str, Any] = piexif.load(tiff)
     except Exception as exc:  # piexif raises many kinds (struct.error, ValueError, ...)
         raise ExifError(f"piexif cannot parse this EXIF ({type(exc).__name__}: {exc})") from exc
+    return loaded
 
 
 def check_patch(old: bytes | None, new: bytes, text: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Literal
 
 SOI = b"\xff\xd8"
 EXIF_HEADER = b"Exif\x00\x00"
@@ -223,7 +224,7 @@ def trailer_reference(data: bytes) -> str | None:
         if s.is_app(APP1, EXIF_HEADER):
             base = pos + s.header_len + len(EXIF_HEADER)
             tiff = s.payload[len(EXIF_HEADER) :]
-            order = "little" if tiff[:2] == b"II" else "big"
+            order: Literal["little", "big"] = "little" if tiff[:2] == b"II" else "big"
             for i in range(len(tiff) - 3):  # every byte: some writers leave values unaligned
                 target = base + int.from_bytes(tiff[i : i + 4], order)
                 if start <= target < len(data) and any(abs(target - m) <= 64 for m in starts):

@@ -5,15 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
 
+# The metadata modes and sidecar styles (defined in core, below the settings that use them).
+from annotator.core.types import METADATA_MODES as METADATA_MODES
+from annotator.core.types import SIDECAR_STYLES as SIDECAR_STYLES
 from annotator.core.types import Keyword
-
-WriteMode = Literal["embed", "sidecar", "none"]
-SidecarStyle = Literal["ext-append", "replace"]
-
-WRITE_MODES: tuple[str, ...] = ("embed", "sidecar", "none")
-SIDECAR_STYLES: tuple[str, ...] = ("ext-append", "replace")
+from annotator.core.types import MetadataMode as MetadataMode
+from annotator.core.types import SidecarStyle as SidecarStyle
 
 
 @dataclass(frozen=True)

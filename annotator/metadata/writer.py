@@ -40,13 +40,15 @@ from annotator.metadata.safe_write import (
     writable,
 )
 from annotator.metadata.types import (
+    METADATA_MODES,
     SIDECAR_STYLES,
-    WRITE_MODES,
     HumanDescriptionFound,
+    MetadataMode,
     Origin,
     Outcome,
     PhotoMetadata,
     Provenance,
+    SidecarStyle,
     WriteReport,
 )
 
@@ -75,8 +77,8 @@ def write_caption(
     *,
     provenance: Provenance,
     keywords: Sequence[Keyword] | None = None,
-    mode: Literal["embed", "sidecar", "none"] = "embed",
-    sidecar_style: Literal["ext-append", "replace"] = "ext-append",
+    mode: MetadataMode = "embed",
+    sidecar_style: SidecarStyle = "ext-append",
     overwrite_human: bool = False,
     keep_mtime: bool = True,
     backup: bool = False,
@@ -152,8 +154,8 @@ def _write_caption(
     dry_run: bool,
 ) -> WriteReport:
     """Write the caption into ``path`` (not a link); see :func:`write_caption`."""
-    if mode not in WRITE_MODES:
-        raise ValueError(f"mode must be one of {WRITE_MODES}, not {mode!r}")
+    if mode not in METADATA_MODES:
+        raise ValueError(f"mode must be one of {METADATA_MODES}, not {mode!r}")
     if sidecar_style not in SIDECAR_STYLES:
         raise ValueError(f"sidecar_style must be one of {SIDECAR_STYLES}, not {sidecar_style!r}")
     caption = xmp.clean_text(text)
@@ -416,7 +418,7 @@ def _embed(
         caption=caption,
         exif_written=new_exif is not None,
         lists=lists,
-        before=before,
+        keywords_before=before,
     )
     try:
         saved = atomic_write(
@@ -500,7 +502,7 @@ def _verify_embedded(
     caption: str,
     exif_written: bool,
     lists: tuple[list[str], list[str]] | None,
-    before: dict[str, list[str]],
+    keywords_before: dict[str, list[str]],
 ) -> None:
     """Check the written file from disk: caption present, nothing else changed, image decodes."""
     new = tmp.read_bytes()
@@ -520,7 +522,7 @@ def _verify_embedded(
             or prov.text_digest != xmp.text_digest(caption)
         ):
             raise VerifyError("the XMP packet does not read back with the caption")
-        _check_keywords(doc, lists, before)
+        _check_keywords(doc, lists, keywords_before)
         if exif_written:
             if embedded.exif is None:
                 raise VerifyError("no EXIF in the written file")

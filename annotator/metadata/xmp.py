@@ -627,9 +627,10 @@ def _serialize(el: ET.Element, prefixes: dict[str, str], *, root: bool = False) 
         uri, local = name[1:].split("}", 1)
         return f"xml:{local}" if uri == NS_XML else f"{prefixes[uri]}:{local}"
 
-    if el.tag is ET.Comment:
+    tag: object = el.tag  # ElementTree marks comments and PIs with these factories
+    if tag is ET.Comment:
         return f"<!--{el.text or ''}-->"
-    if el.tag is ET.ProcessingInstruction:
+    if tag is ET.ProcessingInstruction:
         return f"<?{el.text or ''}?>"
     parts = [f"<{qname(el.tag)}"]
     if root:

@@ -17,7 +17,8 @@ class Attention(nn.Module):
 
     def project(self, encoder_out: torch.Tensor) -> torch.Tensor:
         """Project the features once per caption: (B, P, E) -> (B, P, A)."""
-        return self.encoder_att(encoder_out)  # (B, P, A)
+        projected: torch.Tensor = self.encoder_att(encoder_out)  # (B, P, A)
+        return projected
 
     def forward(
         self,

@@ -34,7 +34,7 @@ class Hypothesis:
         """Return the score used for ranking: ``score / len**length_penalty``."""
         if length_penalty == 0.0:
             return self.score
-        return self.score / max(1, len(self.tokens)) ** length_penalty
+        return self.score / float(max(1, len(self.tokens)) ** length_penalty)
 
 
 @torch.inference_mode()

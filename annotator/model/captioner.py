@@ -83,10 +83,12 @@ class Captioner:
     @torch.inference_mode()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Encode preprocessed images (B, 3, S, S) into features (B, P, E)."""
-        return self.encoder(images.to(self.device, non_blocking=True))  # (B, P, E)
+        images = images.to(self.device, non_blocking=True)  # (B, 3, S, S)
+        features: torch.Tensor = self.encoder(images)  # (B, P, E)
+        return features
 
     @torch.inference_mode()
-    def decode(
+    def caption_features(
         self,
         features: torch.Tensor,
         *,
@@ -112,7 +114,7 @@ class Captioner:
 
     def caption_tensors(self, images: torch.Tensor, **kw: object) -> list[CaptionResult]:
         """Encode and caption a batch of preprocessed images (B, 3, S, S)."""
-        return self.decode(self.encode(images), **kw)  # type: ignore[arg-type]
+        return self.caption_features(self.encode(images), **kw)  # type: ignore[arg-type]
 
     def caption_files(
         self, paths: Sequence[str | Path], *, batch_size: int = 16, **kw: object

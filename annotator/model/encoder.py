@@ -29,7 +29,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import torch
 from torch import nn
@@ -80,13 +80,17 @@ def _build_lite(name: str, pretrained: bool) -> tuple[nn.Module, list[nn.Module]
     return net, stages, head
 
 
+class _FeatureExtractor(Protocol):
+    def extract_features(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
 class _LiteTrunk(nn.Module):
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.extract_features(x)  # (B, C, H, W)
+        return cast(_FeatureExtractor, self.net).extract_features(x)  # (B, C, H, W)
 
 
 def _build_resnet(name: str, pretrained: bool) -> tuple[nn.Module, list[nn.Module], nn.Linear]:
@@ -168,7 +172,7 @@ class Encoder(nn.Module):
         """Return whether ``features_and_logits`` gives meaningful ImageNet logits."""
         return self.use_head and self._head_weights
 
-    def load_state_dict(  # type: ignore[override]
+    def load_state_dict(
         self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
     ) -> Any:
         """Load weights; a state without ``head.*`` keys (older checkpoints) is accepted.
@@ -205,7 +209,7 @@ class Encoder(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Encode images (B, 3, S, S) into features (B, H*W, C)."""
-        fmap = self.pool(self.trunk(images))  # (B, C, H, W)
+        fmap: torch.Tensor = self.pool(self.trunk(images))  # (B, C, H, W)
         return fmap.flatten(2).transpose(1, 2).contiguous()  # (B, H*W, C)
 
     def features_and_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -87,7 +87,8 @@ def attention_map(attention: AttentionInfo | None, words: list[str], i: int) -> 
     model = [norm_word(w) for w in attention.words]
     shown = [norm_word(w) for w in words]
     if shown == model and i < attention.maps.shape[0]:
-        return attention.maps[i].astype(np.float32)
+        same: np.ndarray = attention.maps[i].astype(np.float32)
+        return same
     target = shown[i]
     if not target:
         return None
@@ -102,7 +103,8 @@ def attention_map(attention: AttentionInfo | None, words: list[str], i: int) -> 
     picks = [k for k in picks if k < attention.maps.shape[0]]
     if not picks:
         return None
-    return attention.maps[picks].astype(np.float32).mean(axis=0)
+    mean: np.ndarray = attention.maps[picks].astype(np.float32).mean(axis=0)
+    return mean
 
 
 @dataclass(frozen=True)

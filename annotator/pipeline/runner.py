@@ -1,7 +1,7 @@
 """Compose the stages into an indexer, used identically by the CLI and the GUI.
 
 The indexer reports through a listener: a callable receiving plain event values
-(:class:`Progress`, :class:`PhotoCaptioned`, :class:`PhotoFailed`,
+(:class:`Progress`, :class:`PhotoCaptioned`, :class:`~annotator.core.types.PhotoFailure`,
 :class:`Status`, :class:`Finished`), called on the indexer's own thread. The GUI
 turns them into queued Qt signals; the CLI prints them.
 
@@ -17,10 +17,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
-from annotator.core.types import CaptionResult
+from annotator.core.settings import Settings
+from annotator.core.types import CaptionResult, PhotoFailure
 from annotator.library import ClaimedJob, Library, PhotoFile, PhotoState, RootInfo
 from annotator.metadata import Outcome, WriteReport
 from annotator.model.captioner import Captioner
@@ -32,20 +34,25 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class IndexSettings:
-    """How to index: model, decoding, batching, device, metadata."""
+class IndexSettings(Settings):
+    """How to index: the user's :class:`Settings` plus what one run may ask for.
 
-    model: str | None = None  # checkpoint path; None: the default model
-    beam_size: int = 3
+    ``model`` "" (or None) is the default model.
+    """
+
     length_penalty: float = 0.0
-    batch_size: int = 16
-    device: str = "auto"
-    workers: int = 2  # decoding / hashing / metadata threads
-    metadata: str = "embed"  # embed, sidecar or none
-    sidecar_style: str = "ext-append"  # photo.jpg.xmp; "replace": photo.xmp
-    overwrite_human: bool = False
     recaption_older: bool = False  # re-caption model captions from older models
     retry_failed: bool = False
+
+    @classmethod
+    def of(cls, settings: Settings, **run: Any) -> IndexSettings:
+        """Return ``settings`` for indexing, with the run's options ``run`` (and overrides)."""
+        shared = {f.name: getattr(settings, f.name) for f in fields(Settings)}
+        return cls(**{**shared, **run})
+
+    def same_work(self, other: IndexSettings) -> bool:
+        """Return whether ``other`` captions and writes exactly as these settings do."""
+        return replace(self, library="", watch=False) == replace(other, library="", watch=False)
 
 
 @dataclass(frozen=True)
@@ -67,14 +74,6 @@ class PhotoCaptioned:
     text: str
     confidence: float
     metadata: str = ""  # outcome of the metadata write, filled in when known
-
-
-@dataclass(frozen=True)
-class PhotoFailed:
-    """A photo failed; it is in the library's failures list with the reason."""
-
-    path: Path
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -108,7 +107,10 @@ class Finished:
     summary: RunSummary
 
 
-Event = Progress | PhotoCaptioned | PhotoFailed | Status | Finished
+# A metadata write in flight, with the photo and caption to store once it is done.
+PendingWrite = tuple[Future[WriteReport], stages.Decoded, CaptionResult]
+
+Event = Progress | PhotoCaptioned | PhotoFailure | Status | Finished
 Listener = Callable[[Event], None]
 
 
@@ -136,7 +138,7 @@ class Indexer:
     def captioner(self) -> Captioner:
         """Return the captioner, loading it on first use."""
         if self._captioner is None:
-            self._captioner = Captioner.load(self.settings.model, self.settings.device)
+            self._captioner = Captioner.load(self.settings.model or None, self.settings.device)
             self.listener(Status(f"model {self._captioner.model_id} on {self._captioner.device}"))
         return self._captioner
 
@@ -214,23 +216,25 @@ class Indexer:
                 continue
             todo.append(path)
             if len(todo) >= 64:
-                self._register(root, todo, pool)
+                self._record_files(root, todo, pool)
                 todo = []
         if todo:
-            self._register(root, todo, pool)
+            self._record_files(root, todo, pool)
         gone = [p for p in known if p not in seen and not Path(p).exists()]
         if gone and root.path.is_dir():
             self.summary.missing += self.library.mark_missing(gone)
 
-    def _register(self, root: RootInfo, paths: Sequence[Path], pool: ThreadPoolExecutor) -> None:
+    def _record_files(
+        self, root: RootInfo, paths: Sequence[Path], pool: ThreadPoolExecutor
+    ) -> None:
         described = stages.describe_files(paths, pool)
         files = [d for d in described if isinstance(d, PhotoFile)]
         for d in described:
-            if isinstance(d, stages.Failed):
-                self._failed(d.path, d.reason)
+            if isinstance(d, PhotoFailure):
+                self._failed(d)
         if not files:
             return
-        results = stages.register(self.library, root.id, files)
+        results = stages.record_files(self.library, root.id, files)
         for r in results:
             if r.status == "moved":
                 self.summary.moved += 1
@@ -239,7 +243,7 @@ class Indexer:
             else:
                 self.summary.skipped += 1
 
-    def register_paths(self, paths: Iterable[Path]) -> int:
+    def record_paths(self, paths: Iterable[Path]) -> int:
         """Record files reported by the watcher; return how many were queued."""
         by_root: dict[int, tuple[RootInfo, list[Path]]] = {}
         for p in paths:
@@ -249,7 +253,7 @@ class Indexer:
         before = self.summary.queued
         with ThreadPoolExecutor(max(1, self.settings.workers)) as pool:
             for root, ps in by_root.values():
-                self._register(root, ps, pool)
+                self._record_files(root, ps, pool)
         queued = self.summary.queued - before
         if queued:
             self.wake()
@@ -274,10 +278,10 @@ class Indexer:
 
     # ------------------------------------------------------------------ captioning
 
-    def _failed(self, path: Path, reason: str) -> None:
+    def _failed(self, failure: PhotoFailure) -> None:
         self.summary.failed += 1
-        self.summary.failures.append((path, reason))
-        self.listener(PhotoFailed(path, reason))
+        self.summary.failures.append((failure.path, failure.reason))
+        self.listener(failure)
 
     def _pending_total(self) -> int:
         counts = self.library.queue_counts()
@@ -301,12 +305,12 @@ class Indexer:
         preset = captioner.preprocess
         version = captioner.ckpt.version
         done = 0
-        pending_writes: list[tuple[Future, stages.Decoded, CaptionResult]] = []
+        pending_writes: list[tuple[Future[WriteReport], stages.Decoded, CaptionResult]] = []
         with ThreadPoolExecutor(max(1, s.workers)) as pool, ThreadPoolExecutor(1) as loader:
 
-            def claim_and_decode() -> list[stages.Decoded | stages.Failed]:
+            def claim_and_decode() -> list[stages.Decoded | PhotoFailure]:
                 jobs: list[ClaimedJob] = self.library.claim_jobs(s.batch_size)
-                return stages.decode(jobs, preset, pool) if jobs else []
+                return stages.decode_photos(jobs, preset, pool) if jobs else []
 
             nxt = loader.submit(claim_and_decode)
             while True:
@@ -321,11 +325,12 @@ class Indexer:
                     nxt = loader.submit(claim_and_decode)
                     continue
                 if self._stop.is_set():  # claimed but not started: give the jobs back
-                    self.library.release_jobs(b.job.job_id for b in batch if b.job is not None)
+                    ids = [stages.job_id(x) for x in batch]
+                    self.library.release_jobs(i for i in ids if i is not None)
                     break
                 nxt = loader.submit(claim_and_decode)  # decode the next batch meanwhile
                 decoded = [b for b in batch if isinstance(b, stages.Decoded)]
-                failures = [b for b in batch if isinstance(b, stages.Failed)]
+                failures = [b for b in batch if isinstance(b, PhotoFailure)]
                 results = stages.caption(
                     captioner, decoded, beam_size=s.beam_size, length_penalty=s.length_penalty
                 )
@@ -334,10 +339,10 @@ class Indexer:
                     for d, r in zip(decoded, results, strict=True)
                     if isinstance(r, CaptionResult)
                 ]
-                failures += [r for r in results if isinstance(r, stages.Failed)]
+                failures += [r for r in results if isinstance(r, PhotoFailure)]
                 stages.fail(self.library, failures)
                 for f in failures:
-                    self._failed(f.path, f.reason)
+                    self._failed(f)
                 if s.metadata == "none":
                     self._store([(d, r, None) for d, r in ok], version)
                 else:  # a job completes once its caption is in the photo AND the library
@@ -385,13 +390,14 @@ class Indexer:
 
     def _drain_writes(
         self,
-        pending: list[tuple[Future, stages.Decoded, CaptionResult]],
+        pending: list[PendingWrite],
         version: str,
         *,
         wait: bool,
     ) -> None:
         """Store the captions whose metadata writes finished (all of them with ``wait``)."""
-        done, still = [], []
+        done: list[tuple[stages.Decoded, CaptionResult, WriteReport | None]] = []
+        still: list[PendingWrite] = []
         for fut, d, r in pending:
             if wait or fut.done():
                 w = fut.result()

@@ -125,7 +125,7 @@ class IndexService:
         self.indexer: Indexer | None = None
         self._thread: threading.Thread | None = None
         self._scan_pool = ThreadPoolExecutor(1, thread_name_prefix="annotator-scan")
-        self._scans: list[Future] = []
+        self._scans: list[Future[None]] = []
         self._watcher: FolderWatcher | None = None
         self._watch_lock = threading.Lock()
         self._scanner = Indexer(library, self._scan_settings(settings), self.emit)
@@ -263,7 +263,7 @@ class IndexService:
 
     # ------------------------------------------------------------------ scanning
 
-    def scan(self, roots: Sequence[RootInfo] | None = None) -> Future:
+    def scan(self, roots: Sequence[RootInfo] | None = None) -> Future[None]:
         """Scan ``roots`` (every root when None) on the scanning thread, then watch them."""
         future = self._scan_pool.submit(self._scan, list(roots) if roots is not None else None)
         self._scans = [f for f in self._scans if not f.done()] + [future]
@@ -317,7 +317,7 @@ class IndexService:
                 self._watcher = watcher
 
     def _on_files(self, paths: list[Path]) -> None:
-        queued = self._scanner.register_paths(paths)
+        queued = self._scanner.record_paths(paths)
         self.wake()
         self.emit(Scanned((), queued))
 

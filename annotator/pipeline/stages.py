@@ -1,6 +1,6 @@
 """Pipeline stages: plain functions over batches, run sequentially or on thread pools.
 
-register: files -> library photos (+ queue)      decode: jobs -> tensors or failures
+record_files: files -> library photos (+ queue)  decode_photos: jobs -> tensors or failures
 caption: tensors -> CaptionResults               store: results -> library, one transaction
 write: captions -> photo metadata (:func:`annotator.pipeline.write.write_metadata`)
 
@@ -15,17 +15,21 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
 from annotator.core.errors import ImageReadError
-from annotator.core.types import CaptionResult
+from annotator.core.types import CaptionResult, PhotoFailure
 from annotator.library import ClaimedJob, Library, PhotoFile, UpsertResult
 from annotator.model.captioner import Captioner
 from annotator.model.preprocess import Preprocess, load_image
 from annotator.pipeline.scan import is_raw, photo_file, raw_preview
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -38,55 +42,53 @@ class Decoded:
     height: int
 
 
-@dataclass(frozen=True)
-class Failed:
-    """A job (or file) that failed, with a one-line reason."""
-
-    path: Path
-    reason: str
-    job: ClaimedJob | None = None
+def job_id(item: Decoded | PhotoFailure) -> int | None:
+    """Return the queue job of a decoded photo or of a failure (None: failed outside a job)."""
+    return item.job.job_id if isinstance(item, Decoded) else item.job_id
 
 
-def _map(pool: Executor | None, fn: Callable, items: Sequence) -> list:
+def _map(pool: Executor | None, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     return list(pool.map(fn, items)) if pool is not None else [fn(i) for i in items]
 
 
-def describe_files(paths: Sequence[Path], pool: Executor | None = None) -> list[PhotoFile | Failed]:
+def describe_files(
+    paths: Sequence[Path], pool: Executor | None = None
+) -> list[PhotoFile | PhotoFailure]:
     """Hash and describe files (in parallel with ``pool``); unreadable files fail."""
 
-    def one(p: Path) -> PhotoFile | Failed:
+    def one(p: Path) -> PhotoFile | PhotoFailure:
         try:
             return photo_file(p)
         except OSError as exc:
-            return Failed(p, f"cannot read file: {exc.strerror or exc}")
+            return PhotoFailure(p, f"cannot read file: {exc.strerror or exc}")
 
     return _map(pool, one, list(paths))
 
 
-def register(library: Library, root_id: int, files: Sequence[PhotoFile]) -> list[UpsertResult]:
+def record_files(library: Library, root_id: int, files: Sequence[PhotoFile]) -> list[UpsertResult]:
     """Record described files under a root and queue the photos that need a caption."""
     results = library.upsert_photos(root_id, files)
     library.enqueue(r.photo_id for r in results if r.needs_caption)
     return results
 
 
-def decode_one(job: ClaimedJob, preset: Preprocess) -> Decoded | Failed:
+def decode_photo(job: ClaimedJob, preset: Preprocess) -> Decoded | PhotoFailure:
     """Decode one job's photo (RAW through its embedded preview)."""
     try:
         data = raw_preview(job.path) if is_raw(job.path) else None
         img = load_image(job.path, preset, data)
         return Decoded(job, img.tensor, img.width, img.height)
     except ImageReadError as exc:
-        return Failed(job.path, exc.reason, job)
+        return PhotoFailure(job.path, exc.reason, job.job_id)
     except OSError as exc:
-        return Failed(job.path, f"cannot read file: {exc.strerror or exc}", job)
+        return PhotoFailure(job.path, f"cannot read file: {exc.strerror or exc}", job.job_id)
 
 
-def decode(
+def decode_photos(
     jobs: Sequence[ClaimedJob], preset: Preprocess, pool: Executor | None = None
-) -> list[Decoded | Failed]:
-    """Decode a batch of jobs, in parallel with ``pool``; bad photos become Failed."""
-    return _map(pool, lambda j: decode_one(j, preset), list(jobs))
+) -> list[Decoded | PhotoFailure]:
+    """Decode a batch of jobs, in parallel with ``pool``; bad photos become PhotoFailure."""
+    return _map(pool, lambda j: decode_photo(j, preset), list(jobs))
 
 
 def caption(
@@ -95,7 +97,7 @@ def caption(
     *,
     beam_size: int = 3,
     length_penalty: float = 0.0,
-) -> list[CaptionResult | Failed]:
+) -> list[CaptionResult | PhotoFailure]:
     """Caption decoded photos in one batch; if the batch fails, retry photo by photo."""
     if not batch:
         return []
@@ -104,12 +106,12 @@ def caption(
         return list(captioner.caption_tensors(torch.stack([d.tensor for d in batch]), **kw))
     except (RuntimeError, ValueError) as exc:
         log.warning("batch of %d failed (%s); captioning one by one", len(batch), exc)
-    out: list[CaptionResult | Failed] = []
+    out: list[CaptionResult | PhotoFailure] = []
     for d in batch:
         try:
             out.append(captioner.caption_tensors(d.tensor.unsqueeze(0), **kw)[0])
         except (RuntimeError, ValueError) as exc:
-            out.append(Failed(d.job.path, f"captioning failed: {exc}", d.job))
+            out.append(PhotoFailure(d.job.path, f"captioning failed: {exc}", d.job.job_id))
     return out
 
 
@@ -122,8 +124,8 @@ def store(
     )
 
 
-def fail(library: Library, failures: Iterable[Failed]) -> None:
+def fail(library: Library, failures: Iterable[PhotoFailure]) -> None:
     """Record failed jobs with their reasons."""
     for f in failures:
-        if f.job is not None:
-            library.fail_job(f.job.job_id, f.reason)
+        if f.job_id is not None:
+            library.fail_job(f.job_id, f.reason)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def split_entries(entries: list[ImageEntry], split: str) -> list[ImageEntry]:
     return [e for e in entries if e.split == split and e.captions]
 
 
-def references(entries: list[ImageEntry]) -> dict[str, list[str]]:
+def references(entries: Sequence[ImageEntry]) -> dict[str, list[str]]:
     """Return each photo's reference captions as written, keyed by its position."""
     return {str(i): list(e.raw or [" ".join(c) for c in e.captions]) for i, e in enumerate(entries)}
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,7 +54,7 @@ def cache_key(encoder_name: str, weights_id: str, preset: Preprocess, paths: Seq
 
 def image_loader(
     paths: Sequence[Path], preset: Preprocess, batch_size: int, workers: int
-) -> DataLoader:
+) -> DataLoader[Any]:
     """Return a DataLoader decoding photos on ``workers`` processes, in order."""
     return DataLoader(
         ImageFiles(paths, preset),
@@ -100,7 +101,8 @@ def compute_features(
     mm.flush()
     del mm
     tmp.replace(out)
-    return np.load(out, mmap_mode="r")
+    features: np.memmap = np.load(out, mmap_mode="r")
+    return features
 
 
 def cached_features(
@@ -113,7 +115,8 @@ def cached_features(
     out = cache_dir / f"features-{encoder.name}-{key}.npy"
     meta = cache_dir / f"features-{encoder.name}-{key}.json"
     if out.exists() and meta.exists():
-        return np.load(out, mmap_mode="r")
+        cached: np.memmap = np.load(out, mmap_mode="r")
+        return cached
     feats = compute_features(encoder, preset, paths, out, **kw)  # type: ignore[arg-type]
     meta.write_text(
         json.dumps(

@@ -395,7 +395,7 @@ def finetune(
         )
     base_path = Path(base_model) if base_model is not None else default_model_path()
     base = load_checkpoint(base_path)
-    device = resolve_device(device)
+    torch_device = resolve_device(device)
     cfg = base.config
     max_len = cfg.max_caption_len
 
@@ -420,11 +420,11 @@ def finetune(
 
     # features of the frozen encoder, cached on disk
     encoder, base_decoder = build_modules(base)
-    encoder.to(device).eval()
-    base_decoder.to(device).eval()
+    encoder.to(torch_device).eval()
+    base_decoder.to(torch_device).eval()
     cache = Path(cache_dir) if cache_dir else default_cache_dir() / "features"
     kw: dict[str, Any] = dict(
-        batch_size=batch_size, workers=workers, device=device, progress=progress
+        batch_size=batch_size, workers=workers, device=torch_device, progress=progress
     )
     preset = base.preprocess
     va_feats = cached_features(encoder, preset, [e.path for e in val_e], cache, **kw)
@@ -454,7 +454,7 @@ def finetune(
         base.vocab,
         beam_size=beam_size,
         max_len=max_len,
-        device=device,
+        device=torch_device,
         new_words=[p.word for p in plans],
     )
     if plans and "new-word use" not in before:
@@ -470,12 +470,12 @@ def finetune(
             base.vocab,
             beam_size=beam_size,
             max_len=max_len,
-            device=device,
+            device=torch_device,
         )
 
     decoder = Decoder(new_cfg)
     decoder.load_state_dict(state)
-    decoder.to(device)
+    decoder.to(torch_device)
     params = [p for p in decoder.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
     history = []
@@ -484,14 +484,14 @@ def finetune(
         tot, n = 0.0, 0
         for flat in bucketed_batches(lens, batch_size, seed + epoch):
             batch = feats[rows[flat].numpy()].astype(np.float32)  # (B, P, E)
-            f = torch.from_numpy(batch).to(device)  # (B, P, E)
+            f = torch.from_numpy(batch).to(torch_device)  # (B, P, E)
             width = int(lens[flat].max())
-            c = caps[flat, :width].to(device)  # (B, width)
-            ln = lens[flat].to(device)  # (B,)
+            c = caps[flat, :width].to(torch_device)  # (B, width)
+            ln = lens[flat].to(torch_device)  # (B,)
             scores, alphas = decoder(f, c)  # (B, width-1, V), (B, width-1, P)
             loss, _ = caption_loss(scores, alphas, c, ln, alpha_c)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             if grad_clip:
                 nn.utils.clip_grad_value_(params, grad_clip)
             opt.step()
@@ -508,7 +508,7 @@ def finetune(
         vocab,
         beam_size=beam_size,
         max_len=max_len,
-        device=device,
+        device=torch_device,
         new_words=plan_words,
     )
     if plans and "new-word use" not in after:
@@ -522,7 +522,7 @@ def finetune(
             vocab,
             beam_size=beam_size,
             max_len=max_len,
-            device=device,
+            device=torch_device,
         )
     better = is_better(before, after)
 

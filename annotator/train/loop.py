@@ -163,7 +163,7 @@ def bucketed_batches(
     for lo in range(0, perm.numel(), span):
         chunk = perm[lo : lo + span]
         chunk = chunk[lengths[chunk].argsort(stable=True)]
-        batches.extend(chunk.split(batch_size))
+        batches.extend(torch.split(chunk, batch_size))
     order = torch.randperm(len(batches), generator=gen).tolist()
     return [batches[i] for i in order]
 
@@ -370,11 +370,13 @@ def train(cfg: TrainConfig, log: Log = print) -> dict[str, Any]:
             train_u8, val_u8 = train_u8.to(device), val_u8.to(device)
 
         def train_feats(idx: torch.Tensor) -> torch.Tensor:
-            return encoder(_normalise(train_u8[idx].to(device), preset))  # (B, P, E)
+            feats: torch.Tensor = encoder(_normalise(train_u8[idx].to(device), preset))  # (B, P, E)
+            return feats
 
         def val_feats(lo: int, hi: int) -> torch.Tensor:
             with torch.inference_mode():
-                return encoder.eval()(_normalise(val_u8[lo:hi].to(device), preset))
+                feats: torch.Tensor = encoder.eval()(_normalise(val_u8[lo:hi].to(device), preset))
+                return feats  # (B, P, E)
     else:
         kw = dict(
             batch_size=cfg.batch_size, workers=cfg.workers, device=device, progress=cfg.progress
@@ -455,7 +457,7 @@ def train(cfg: TrainConfig, log: Log = print) -> dict[str, Any]:
             scores, alphas = decoder(feats, c)  # (B, width-1, V), (B, width-1, P)
             loss, ce = caption_loss(scores, alphas, c, ln, cfg.alpha_c)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             if cfg.grad_clip:
                 nn.utils.clip_grad_value_(all_params, cfg.grad_clip)
             opt.step()

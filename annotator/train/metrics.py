@@ -45,7 +45,7 @@ def bleu4(hyps: Mapping[str, str], refs: Refs) -> float:
 
     res, gts = _tokenize(hyps, refs, ptb=False)
     score, _ = Bleu(4).compute_score(gts, res, verbose=0)
-    return 100.0 * score[3]
+    return 100.0 * float(score[3])
 
 
 def score_captions(

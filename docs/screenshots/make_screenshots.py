@@ -124,7 +124,7 @@ def main() -> int:
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from annotator.gui.preferences import Preferences
+    from annotator.core.settings import Settings
     from annotator.gui.theme import apply_theme
     from annotator.gui.widgets.main_window import MainWindow
     from annotator.library.repository import open_library
@@ -146,7 +146,7 @@ def main() -> int:
             wait(100)
 
     library = open_library(WORK / "library.sqlite3")
-    prefs = Preferences(model=str(model), device="cpu", metadata="none", watch=False,
+    prefs = Settings(model=str(model), device="cpu", metadata="none", watch=False,
                         beam_size=5)
     store = QSettings(str(WORK / "prefs.ini"), QSettings.Format.IniFormat)
     window = MainWindow(library, prefs, store=store)
@@ -198,7 +198,7 @@ def main() -> int:
     # settings and export dialogs
     from annotator.gui.widgets.settings_dialog import SettingsDialog
 
-    settings = SettingsDialog(Preferences(model=str(model)), window)  # the defaults
+    settings = SettingsDialog(Settings(model=str(model)), window)  # the defaults
     settings.show()
     wait(600)
     save(settings.grab(), "settings.png")

@@ -64,11 +64,11 @@ def gui_captioner(gui_model: Path):
 
 
 @pytest.fixture
-def prefs(gui_model: Path):
-    """Return preferences for the tiny model on the CPU, metadata kept in the library only."""
-    from annotator.gui.preferences import Preferences
+def settings(gui_model: Path):
+    """Return settings for the tiny model on the CPU, metadata kept in the library only."""
+    from annotator.core.settings import Settings
 
-    return Preferences(
+    return Settings(
         model=str(gui_model),
         device="cpu",
         metadata="none",
@@ -80,12 +80,16 @@ def prefs(gui_model: Path):
 
 
 @pytest.fixture
-def window(qtbot, gui_library: Library, prefs, store: QSettings, gui_captioner, gui_env: Path):
+def window(qtbot, gui_library: Library, settings, store: QSettings, gui_captioner, gui_env: Path):
     """Return a started main window (worker running, no folders yet)."""
     from annotator.gui.widgets.main_window import MainWindow
 
     w = MainWindow(
-        gui_library, prefs, store=store, captioner=gui_captioner, thumbnail_cache=gui_env / "thumbs"
+        gui_library,
+        settings,
+        store=store,
+        captioner=gui_captioner,
+        thumbnail_cache=gui_env / "thumbs",
     )
     qtbot.addWidget(w)
     w.show()

@@ -5,20 +5,21 @@ from __future__ import annotations
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
+from annotator.core.settings import Settings, load_settings, save_settings, settings_path
 from annotator.gui.widgets.main_window import MainWindow
+
+APP_TIMEOUT_MS = 120_000  # the app must have opened, loaded the model and closed by then
 
 
 def test_annotator_without_arguments_runs_the_app(qtbot, gui_env, gui_model, monkeypatch):
     import annotator.gui.app as app_module
     from annotator.cli import main
 
+    save_settings(Settings(model=str(gui_model), device="cpu", metadata="none", watch=False))
     store = QSettings(str(gui_env / "app.ini"), QSettings.Format.IniFormat)
-    store.setValue("index/model", str(gui_model))
-    store.setValue("index/device", "cpu")
-    store.setValue("index/metadata", "none")
-    store.setValue("index/watch", False)
     monkeypatch.setattr(app_module, "default_store", lambda: store)
     seen: list[MainWindow] = []
+    timed_out: list[bool] = []
 
     def drive() -> None:
         windows = [
@@ -32,10 +33,39 @@ def test_annotator_without_arguments_runs_the_app(qtbot, gui_env, gui_model, mon
             timer.stop()
             QApplication.quit()
 
+    def give_up() -> None:  # fail instead of hanging when the app never gets there
+        timed_out.append(True)
+        timer.stop()
+        for w in seen:
+            w.shutdown(timeout=5.0)
+        QApplication.quit()
+
     timer = QTimer()
     timer.timeout.connect(drive)
     timer.start(50)
-    assert main([]) == 0
+    QTimer.singleShot(APP_TIMEOUT_MS, give_up)
+    code = main([])
+    assert not timed_out, "the app did not open, load the model and close in time"
+    assert code == 0
     window = seen[0]
     assert not window.worker.running
     assert window.library.location.startswith(str(gui_env / "data"))
+    assert window.settings.model == str(gui_model)
+
+
+def test_settings_kept_in_qsettings_by_older_versions_move_to_settings_json(gui_env):
+    from annotator.gui.app import import_qsettings
+
+    store = QSettings(str(gui_env / "old.ini"), QSettings.Format.IniFormat)
+    store.setValue("index/beam_size", "5")
+    store.setValue("index/metadata", "sidecar")
+    store.setValue("index/watch", "false")
+    store.setValue("window/thumb", 200)
+    assert not settings_path().exists()
+    assert import_qsettings(store)
+    settings = load_settings()
+    assert (settings.beam_size, settings.metadata, settings.watch) == (5, "sidecar", False)
+    assert store.allKeys() == ["window/thumb"]  # window state stays in QSettings
+    store.setValue("index/beam_size", "7")
+    assert not import_qsettings(store)  # once only: settings.json wins
+    assert load_settings().beam_size == 5

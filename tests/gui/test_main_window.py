@@ -285,13 +285,17 @@ def test_pause_resume_and_failures(qtbot, window, photo_folder, gui_library):
 
 
 def test_close_stops_worker_and_keeps_queue(
-    qtbot, gui_library, prefs, store, gui_captioner, gui_env, photo_folder
+    qtbot, gui_library, settings, store, gui_captioner, gui_env, photo_folder
 ):
     from annotator.gui.widgets.main_window import MainWindow
     from annotator.library.schema import JobState
 
     w = MainWindow(
-        gui_library, prefs, store=store, captioner=gui_captioner, thumbnail_cache=gui_env / "thumbs"
+        gui_library,
+        settings,
+        store=store,
+        captioner=gui_captioner,
+        thumbnail_cache=gui_env / "thumbs",
     )
     qtbot.addWidget(w)
     w.show()
@@ -307,25 +311,25 @@ def test_close_stops_worker_and_keeps_queue(
     assert states.captioned + counts[JobState.PENDING] == 4
 
 
-def test_settings_persist(qtbot, window, store):
+def test_settings_persist(qtbot, window):
     from dataclasses import replace
 
-    from annotator.gui.preferences import load_preferences
+    from annotator.core.settings import load_settings
     from annotator.gui.widgets.settings_dialog import SettingsDialog
 
-    dialog = SettingsDialog(window.prefs, window)
+    dialog = SettingsDialog(window.settings, window)
     qtbot.addWidget(dialog)
     dialog.beam.setValue(5)
     dialog.metadata.setCurrentIndex(dialog.metadata.findData("sidecar"))
     dialog.overwrite.setChecked(True)
-    new = dialog.preferences()
+    new = dialog.settings()
     assert (new.beam_size, new.metadata, new.overwrite_human) == (5, "sidecar", True)
-    window.apply_preferences(new)
-    assert load_preferences(store) == new
+    window.apply_settings(new)
+    assert load_settings() == new
     assert window.worker.settings.beam_size == 5
     qtbot.waitUntil(lambda: window.worker.running and window.worker.generation == 2, timeout=30_000)
-    window.apply_preferences(replace(new, beam_size=3, metadata="none"))
-    assert load_preferences(store).metadata == "none"
+    window.apply_settings(replace(new, beam_size=3, metadata="none"))
+    assert load_settings().metadata == "none"
 
 
 def test_export_dialog_exports(qtbot, window, photo_folder, gui_library, gui_env):
@@ -341,7 +345,7 @@ def test_export_dialog_exports(qtbot, window, photo_folder, gui_library, gui_env
     assert "--format jsonl" in dialog.command_line()
     with qtbot.waitSignal(dialog.sig_exported, timeout=20_000) as sig:
         dialog.btn_export.click()
-    assert sig.args[0], dialog.result.toPlainText()
+    assert sig.args[0], dialog.summary.toPlainText()
     lines = (out / "metadata.jsonl").read_text().splitlines()
     assert [json.loads(x)["text"] for x in lines] == ["a cup of coffee on the table"]
     dialog.close()

@@ -19,13 +19,13 @@ BUDGET = 4096  # bytes per photo, on average, for a ~12-word caption
 @pytest.mark.parametrize("grid", [7, 8, 9, 14])
 def test_attention_fits_the_budget(grid: int) -> None:
     rng = np.random.default_rng(grid)
-    sizes = [len(codec.encode(attention_maps(rng, 12, grid, grid))) for _ in range(200)]
+    sizes = [len(codec.pack(attention_maps(rng, 12, grid, grid))) for _ in range(200)]
     assert np.mean(sizes) <= BUDGET, f"{grid}x{grid}: {np.mean(sizes):.0f} bytes per photo"
 
 
 def test_round_trip_keeps_float16_precision() -> None:
     maps = attention_maps(np.random.default_rng(1), 12, 14, 14)
-    back = codec.decode(codec.encode(maps), 12, 14, 14)
+    back = codec.unpack(codec.pack(maps), 12, 14, 14)
     assert back.dtype == np.float16
     assert back.shape == maps.shape
     normal = maps >= 6.2e-5  # float16's normal range
@@ -37,20 +37,20 @@ def test_round_trip_keeps_float16_precision() -> None:
 
 def test_rounding_never_overflows_to_infinity() -> None:
     extreme = np.array([[[65504.0, -65504.0], [1e-8, 0.0]]], dtype=np.float32)
-    back = codec.decode(codec.encode(extreme), 1, 2, 2)
+    back = codec.unpack(codec.pack(extreme), 1, 2, 2)
     assert np.all(np.isfinite(back))
 
 
 @pytest.mark.parametrize("bad", [np.ones((3, 3)), np.full((1, 2, 2), np.nan)])
 def test_encode_rejects_bad_arrays(bad: np.ndarray) -> None:
     with pytest.raises(ValueError):
-        codec.encode(bad)
+        codec.pack(bad)
 
 
 def test_decode_rejects_a_wrong_shape() -> None:
-    data = codec.encode(np.ones((2, 3, 3), dtype=np.float32) / 9)
+    data = codec.pack(np.ones((2, 3, 3), dtype=np.float32) / 9)
     with pytest.raises(ValueError, match="expected"):
-        codec.decode(data, 2, 4, 4)
+        codec.unpack(data, 2, 4, 4)
 
 
 def test_stored_attention_within_budget_and_per_word(

@@ -116,3 +116,57 @@ def test_reopening_is_a_no_op(db_url: str) -> None:
     second = open_library(db_url)
     assert db.current_revision(second.engine) == db.head_revision()
     second.close()
+
+
+def _fts_objects(engine: Engine) -> set[tuple[str, str]]:
+    """Return the full-text index's tables, views, triggers and functions with their SQL."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            rows = conn.execute(
+                text(
+                    "SELECT name, sql FROM sqlite_master WHERE name LIKE 'captions_%' "
+                    "OR name LIKE 'keywords_a%' OR name IN ('current_captions', "
+                    "'caption_documents')"
+                )
+            )
+            return {(n, " ".join((s or "").split())) for n, s in rows}
+        rows = conn.execute(
+            text(
+                "SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal "
+                "UNION ALL SELECT proname, prosrc FROM pg_proc WHERE proname IN "
+                "('captions_fts_sync', 'keywords_fts_sync', 'keywords_document') "
+                "UNION ALL SELECT indexname, indexdef FROM pg_indexes WHERE tablename = "
+                "'captions_fts'"
+            )
+        )
+        return {(n, " ".join(s.split())) for n, s in rows}
+
+
+def test_the_frozen_migration_builds_the_index_the_code_expects(db_url: str) -> None:
+    from annotator.library import fts
+
+    migrated = _engine(db_url)
+    db.upgrade(migrated)  # revision 0003 built the index the code queries today
+    expected = _fts_objects(migrated)
+    index = fts.for_dialect(migrated.dialect.name)
+    with migrated.begin() as conn:
+        index.uninstall(conn)
+    assert _fts_objects(migrated) == set()  # uninstall removed all of it
+    with migrated.begin() as conn:  # the live code's SQL on the same schema
+        index.install(conn)
+        index.check(conn)
+    live = _fts_objects(migrated)
+    migrated.dispose()
+    assert expected and live == expected
+
+
+def test_revision_0002_restores_the_caption_only_index(db_url: str) -> None:
+    engine = _engine(db_url)
+    db.upgrade(engine)
+    config = db._alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0002")
+    names = {n for n, _ in _fts_objects(engine)}
+    engine.dispose()
+    assert "captions_ai" in names and not {"keywords_ai", "keywords_aiud"} & names

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -77,14 +76,19 @@ def test_killed_at_pause_point_leaves_original(tmp_path: Path, point: str) -> No
 
 @pytest.mark.slow
 def test_killed_at_many_moments(tmp_path: Path) -> None:
+    """Kill right after the writer reports each stage (no pause): old or new, never torn."""
     photo = make_jpeg(tmp_path / "photo.jpg")
     original = photo.read_bytes()
-    for delay in (0.0, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.6):
-        proc = start_writer(photo)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-        assert_old_or_new(photo, original)  # whichever moment the kill hit
-        cleanup_stale_temp_files(tmp_path)
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.jpg"]
-        photo.write_bytes(original)
+    for point in ("mid-write", "before-replace"):
+        for _ in range(4):
+            proc = start_writer(photo, pause=f"{point}:0")  # report the stage, go on
+            try:
+                line = proc.stderr.readline().decode()  # the write has reached ``point``
+                assert line.startswith(f"annotator-test-pause {point}"), line
+                proc.send_signal(signal.SIGKILL)
+            finally:
+                proc.wait(timeout=30)
+            assert_old_or_new(photo, original)  # whichever moment the kill hit
+            cleanup_stale_temp_files(tmp_path)
+            assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.jpg"]
+            photo.write_bytes(original)

@@ -27,8 +27,8 @@ def test_round_trip_keeps_weights_config_vocab_and_captions(
     for k, v in ckpt.decoder_state.items():
         assert torch.equal(v, again.decoder_state[k])
     feats = torch.randn(2, 49, 1280)
-    a = Captioner(ckpt, "cpu").decode(feats, beam_size=3)
-    b = Captioner(again, "cpu").decode(feats, beam_size=3)
+    a = Captioner(ckpt, "cpu").caption_features(feats, beam_size=3)
+    b = Captioner(again, "cpu").caption_features(feats, beam_size=3)
     assert [r.words for r in a] == [r.words for r in b]
 
 

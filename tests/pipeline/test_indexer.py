@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from annotator.core.types import PhotoFailure
 from annotator.library.repository import Library
 from annotator.model.captioner import Captioner
 from annotator.pipeline.runner import (
@@ -15,7 +16,6 @@ from annotator.pipeline.runner import (
     Indexer,
     IndexSettings,
     PhotoCaptioned,
-    PhotoFailed,
     Progress,
 )
 from annotator.pipeline.scan import iter_photos
@@ -69,7 +69,7 @@ def test_corrupt_files_fail_alone(library: Library, captioner: Captioner, tmp_pa
     reasons = {f.path.name: f.reason for f in library.failures()}
     assert set(reasons) == {"zero.jpg", "text.png", "cut.jpg"}
     assert "empty" in reasons["zero.jpg"] and "truncated" in reasons["cut.jpg"]
-    assert {e.path.name for e in events if isinstance(e, PhotoFailed)} == set(reasons)
+    assert {e.path.name for e in events if isinstance(e, PhotoFailure)} == set(reasons)
     # --retry-failed queues them again (they fail again, nothing else is redone)
     retry = indexer(library, captioner, retry_failed=True)
     retry.scan()

@@ -106,10 +106,10 @@ class ExportDialog(QDialog):
         self.command.setObjectName("hint")
         self.command.setWordWrap(True)
         self.command.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.result = QPlainTextEdit()
-        self.result.setReadOnly(True)
-        self.result.setPlaceholderText("The summary of the export appears here.")
-        self.result.setMaximumHeight(130)
+        self.summary = QPlainTextEdit()
+        self.summary.setReadOnly(True)
+        self.summary.setPlaceholderText("The summary of the export appears here.")
+        self.summary.setMaximumHeight(130)
 
         form = QFormLayout()
         form.addRow("Format", self.format)
@@ -125,7 +125,7 @@ class ExportDialog(QDialog):
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         lay.addWidget(self.command)
-        lay.addWidget(self.result)
+        lay.addWidget(self.summary)
         lay.addWidget(self.buttons)
         for sig in (
             self.format.currentIndexChanged,
@@ -140,7 +140,8 @@ class ExportDialog(QDialog):
     def options(self) -> tuple[str, str, dict[str, Any]]:
         """Return the format, the folder and the export options chosen."""
         fmt = str(self.format.currentData())
-        which = self.which.checkedButton().property("key")
+        checked = self.which.checkedButton()
+        which = checked.property("key") if checked is not None else "all"
         opts: dict[str, Any] = {
             "only_reviewed": which == "reviewed",
             "include_model": which == "all",
@@ -188,18 +189,18 @@ class ExportDialog(QDialog):
             return
         self.busy = True
         self._update()
-        self.result.setPlainText(f"Exporting to {Path(out)}…")
+        self.summary.setPlainText(f"Exporting to {Path(out)}…")
         library = self.library
         self.tasks.submit(lambda: run_export(library, fmt, out, opts), self._done, self._failed)
 
     def _done(self, lines: list[str]) -> None:
         self.busy = False
         self._update()
-        self.result.setPlainText("\n".join(lines))
+        self.summary.setPlainText("\n".join(lines))
         self.sig_exported.emit(lines)
 
     def _failed(self, exc: BaseException) -> None:
         self.busy = False
         self._update()
-        self.result.setPlainText(f"Export failed: {exc}")
+        self.summary.setPlainText(f"Export failed: {exc}")
         self.sig_exported.emit([])

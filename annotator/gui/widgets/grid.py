@@ -29,6 +29,7 @@ from PySide6.QtGui import (
     QPixmap,
     QTextCharFormat,
     QTextLayout,
+    QTextLine,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -74,6 +75,13 @@ def split_marks(snippet: str) -> tuple[str, list[tuple[int, int]]]:
     return "".join(out), spans
 
 
+def _index(persistent: QPersistentModelIndex) -> QModelIndex:
+    """Return the model index a persistent index points at now (invalid if none)."""
+    if not persistent.isValid():
+        return QModelIndex()
+    return persistent.model().index(persistent.row(), persistent.column(), persistent.parent())
+
+
 class PhotoDelegate(QStyledItemDelegate):
     """Paint one photo: thumbnail, badges and two lines of caption with search matches."""
 
@@ -117,7 +125,8 @@ class PhotoDelegate(QStyledItemDelegate):
             option.palette,
             option.font,
         )
-        painter.drawPixmap(option.rect.topLeft(), cell)
+        if cell is not None:
+            painter.drawPixmap(option.rect.topLeft(), cell)
 
     def cell(
         self,
@@ -304,7 +313,7 @@ class PhotoDelegate(QStyledItemDelegate):
             ranges.append(kw)
         layout.setFormats(ranges)
         fm = QFontMetrics(font)
-        lines = []
+        lines: list[QTextLine] = []
         y = 0.0
         layout.beginLayout()
         while len(lines) < self.lines:
@@ -428,8 +437,8 @@ class PhotoGrid(QListView):
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         """Track the cell under the pointer for the hover highlight."""
         idx = self.indexAt(event.position().toPoint())
-        if idx != QModelIndex(self._hover):
-            old = QModelIndex(self._hover)
+        if idx != _index(self._hover):
+            old = _index(self._hover)
             self._hover = QPersistentModelIndex(idx)
             for changed in (old, idx):
                 if changed.isValid():
@@ -438,7 +447,7 @@ class PhotoGrid(QListView):
 
     def leaveEvent(self, event: QEvent) -> None:
         """Drop the hover highlight."""
-        old = QModelIndex(self._hover)
+        old = _index(self._hover)
         self._hover = QPersistentModelIndex()
         if old.isValid():
             self.viewport().update(self.visualRect(old))

@@ -34,11 +34,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from annotator.core.settings import Settings, save_settings
+from annotator.core.types import PhotoFailure
 from annotator.gui.bridge import Bridge
 from annotator.gui.models.failures import FailureTableModel
 from annotator.gui.models.photos import PhotoListModel, PhotoQuery, Roles
 from annotator.gui.models.roots import RootListModel, RootRow, read_roots
-from annotator.gui.preferences import Preferences, save_preferences
 from annotator.gui.tasks import Tasks
 from annotator.gui.thumbnails import ThumbnailLoader, default_thumbnail_cache
 from annotator.gui.widgets.export_dialog import ExportDialog
@@ -57,7 +58,12 @@ from annotator.gui.widgets.sidebar import Sidebar
 from annotator.gui.widgets.status_bar import IndexStatusBar
 from annotator.library import Library, RootInfo
 from annotator.pipeline.review import Accepted, accept_caption
-from annotator.pipeline.runner import PhotoCaptioned, PhotoFailed, Progress, RunSummary
+from annotator.pipeline.runner import (
+    IndexSettings,
+    PhotoCaptioned,
+    Progress,
+    RunSummary,
+)
 from annotator.pipeline.service import FilesRemoved, IndexService, ModelReady, Scanned
 
 if TYPE_CHECKING:
@@ -83,14 +89,14 @@ def local_folders(urls: list) -> list[Path]:
 class MainWindow(QMainWindow):
     """Browse, search and review the library while the worker captions in the background."""
 
-    sig_library_change_requested = Signal(object)  # Preferences with another library
+    sig_library_change_requested = Signal(object)  # Settings with another library
     sig_accepted = Signal(object)  # Accepted
     sig_roots_changed = Signal()  # the folder list (with counts) was refreshed
 
     def __init__(
         self,
         library: Library,
-        prefs: Preferences,
+        settings: Settings,
         *,
         store: QSettings | None = None,
         captioner: Captioner | None = None,
@@ -99,7 +105,7 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__(parent)
         self.library = library
-        self.prefs = prefs
+        self.settings = settings
         self.store = store
         self.setWindowTitle("annotator")
         self.setObjectName("mainWindow")
@@ -113,10 +119,10 @@ class MainWindow(QMainWindow):
         self.bridge = Bridge(self)
         self.worker = IndexService(
             library,
-            prefs.index_settings(),
+            IndexSettings.of(settings),
             self.bridge.listener,
             captioner=captioner,
-            watch=prefs.watch,
+            watch=settings.watch,
             background=True,
         )
         self.photos = PhotoListModel(library, self.tasks, self.thumbnails, self)
@@ -292,7 +298,7 @@ class MainWindow(QMainWindow):
         if isinstance(splitter, QByteArray):
             self.splitter.restoreState(splitter)
         with contextlib.suppress(TypeError, ValueError):
-            self.zoom.setValue(int(self.store.value("window/thumb", self.zoom.value())))
+            self.zoom.setValue(int(str(self.store.value("window/thumb", self.zoom.value()))))
         order = self.store.value("window/order")
         if isinstance(order, str):
             self.sidebar.order_combo.setCurrentIndex(
@@ -422,9 +428,9 @@ class MainWindow(QMainWindow):
 
     def accept_caption(self, photo_id: int, text: str) -> None:
         """Store ``text`` as the reviewed caption of ``photo_id`` (background), per settings."""
-        library, prefs = self.library, self.prefs
+        library, settings = self.library, IndexSettings.of(self.settings)
         self.tasks.submit(
-            lambda: accept_caption(library, photo_id, text, prefs.index_settings()),
+            lambda: accept_caption(library, photo_id, text, settings),
             self._accepted,
             lambda exc: self.message(f"could not store the caption: {exc}"),
         )
@@ -581,7 +587,7 @@ class MainWindow(QMainWindow):
         if not self._dirty_timer.isActive():
             self._dirty_timer.start()
 
-    def _on_failed(self, e: PhotoFailed) -> None:
+    def _on_failed(self, e: PhotoFailure) -> None:
         self.message(f"{e.path.name}: {e.reason}")
         pid = self.photos.photo_id_at_path(str(e.path))
         if pid is not None:
@@ -604,7 +610,7 @@ class MainWindow(QMainWindow):
     def _on_model_ready(self, m: ModelReady) -> None:
         self.model_id = m.model_id
         self.device = m.device
-        self.status.show_model(m.model_id, m.device, str(self.prefs.model_path()))
+        self.status.show_model(m.model_id, m.device, str(self.settings.model_path()))
 
     def _on_model_failed(self, reason: str) -> None:
         self.status.show_no_model(reason)
@@ -644,23 +650,23 @@ class MainWindow(QMainWindow):
 
     def open_settings(self) -> None:
         """Show the settings dialog and apply what was chosen."""
-        dialog = SettingsDialog(self.prefs, self)
+        dialog = SettingsDialog(self.settings, self)
         if dialog.exec():
-            self.apply_preferences(dialog.preferences())
+            self.apply_settings(dialog.settings())
 
-    def apply_preferences(self, prefs: Preferences) -> None:
-        """Use new preferences: save them; restart the worker or reopen the library as needed."""
-        old, self.prefs = self.prefs, prefs
-        if self.store is not None:
-            save_preferences(self.store, prefs)
-        if prefs.library != old.library:
-            self.sig_library_change_requested.emit(prefs)
+    def apply_settings(self, settings: Settings) -> None:
+        """Use new settings: save them; restart the worker or reopen the library as needed."""
+        old, self.settings = self.settings, settings
+        save_settings(settings)
+        if settings.library != old.library:
+            self.sig_library_change_requested.emit(settings)
             return
-        if prefs.watch != old.watch:
-            self.worker.watch = prefs.watch
+        if settings.watch != old.watch:
+            self.worker.watch = settings.watch
             self.worker.rewatch()
-        if old.needs_restart_of_worker(prefs):
-            self.worker.set_settings(prefs.index_settings())
+        new = IndexSettings.of(settings)
+        if not IndexSettings.of(old).same_work(new):
+            self.worker.set_settings(new)
             if self.worker.running:
                 self._restart_worker = True
                 self.worker.stop()
@@ -671,7 +677,7 @@ class MainWindow(QMainWindow):
     def open_export(self) -> ExportDialog:
         """Show the export dialog (not modal)."""
         if self._export_dialog is None:
-            self._export_dialog = ExportDialog(self.library, self.tasks, self.prefs.model, self)
+            self._export_dialog = ExportDialog(self.library, self.tasks, self.settings.model, self)
         self._export_dialog.show()
         self._export_dialog.raise_()
         return self._export_dialog

@@ -219,7 +219,8 @@ class ReviewPanel(QWidget):
         self._active_word = -1
         self.view.set_attention("", None)
         self.view.set_photo(None, "Loading…" if photo_id is not None else "No photo selected")
-        self.undo_group.setActiveStack(self._stack(photo_id) if photo_id is not None else None)
+        stack = self._stack(photo_id) if photo_id is not None else None
+        self.undo_group.setActiveStack(stack)  # type: ignore[arg-type]  # None: no stack
         if photo_id is None:
             self.header.setText("")
             self._show_caption()
@@ -333,7 +334,8 @@ class ReviewPanel(QWidget):
         enabled = d is not None
         for b in (self.btn_edit, self.btn_accept):
             b.setEnabled(enabled)
-        self.btn_revert.setEnabled(enabled and bool(d and d.model_text) and text != d.model_text)
+        model_text = d.model_text if d is not None else ""
+        self.btn_revert.setEnabled(enabled and bool(model_text) and text != model_text)
         self.sig_draft_changed.emit(text)
 
     def _show_info(self) -> None:

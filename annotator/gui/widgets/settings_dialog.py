@@ -1,8 +1,9 @@
-"""Edit the preferences: library, model, beam size, device, metadata mode, overwrite policy."""
+"""Edit the settings: library, model, beam size, device, metadata mode, overwrite policy."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import cast
 
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -21,15 +22,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from annotator.core.settings import default_library_path, default_model_path
-from annotator.gui.preferences import Preferences
-
-METADATA_LABELS = (
-    ("embed", "Write into the photos (XMP + EXIF; a sidecar where that is not possible)"),
-    ("sidecar", "Write XMP sidecar files only (photos untouched)"),
-    ("none", "Keep captions in the library only"),
+from annotator.core.settings import (
+    MAX_BEAM_SIZE,
+    Settings,
+    default_library_path,
+    default_model_path,
 )
-SIDECAR_LABELS = (("ext-append", "photo.jpg.xmp"), ("replace", "photo.xmp"))
+from annotator.metadata.types import METADATA_MODES, SIDECAR_STYLES, MetadataMode, SidecarStyle
+
+METADATA_LABELS: dict[MetadataMode, str] = {
+    "embed": "Write into the photos (XMP + EXIF; a sidecar where that is not possible)",
+    "sidecar": "Write XMP sidecar files only (photos untouched)",
+    "none": "Keep captions in the library only",
+}
+SIDECAR_LABELS: dict[SidecarStyle, str] = {"ext-append": "photo.jpg.xmp", "replace": "photo.xmp"}
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -42,46 +48,46 @@ def _path_row(edit: QLineEdit, browse: QPushButton) -> QHBoxLayout:
 
 
 class SettingsDialog(QDialog):
-    """The settings; ``preferences()`` returns what the user chose."""
+    """The settings; ``settings()`` returns what the user chose."""
 
-    def __init__(self, prefs: Preferences, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setObjectName("settingsDialog")
-        self._prefs = prefs
+        self._settings = settings
         self.setMinimumWidth(620)
 
-        self.library = QLineEdit(prefs.library)
+        self.library = QLineEdit(settings.library)
         self.library.setPlaceholderText(str(default_library_path()))
         self.library.setToolTip("A SQLite file, or a postgresql:// URL for a shared library")
         lib_browse = QPushButton("Browse…")
         lib_browse.clicked.connect(self._browse_library)
-        self.model = QLineEdit(prefs.model)
+        self.model = QLineEdit(settings.model)
         self.model.setPlaceholderText(f"default: {default_model_path()}")
         model_browse = QPushButton("Browse…")
         model_browse.clicked.connect(self._browse_model)
         self.beam = QSpinBox()
-        self.beam.setRange(1, 20)
-        self.beam.setValue(prefs.beam_size)
+        self.beam.setRange(1, MAX_BEAM_SIZE)
+        self.beam.setValue(settings.beam_size)
         self.beam.setToolTip("Beam search width: larger is slower and gives more alternatives")
         self.device = QComboBox()
         self.device.setEditable(True)
         self.device.addItems(DEVICES)
-        self.device.setCurrentText(prefs.device or "auto")
+        self.device.setCurrentText(settings.device or "auto")
         self.device.setToolTip("auto uses a GPU when there is one; cuda:1 picks a GPU")
         self.watch = QCheckBox("Watch the folders and caption new photos as they appear")
-        self.watch.setChecked(prefs.watch)
+        self.watch.setChecked(settings.watch)
 
         self.metadata = QComboBox()
-        for key, label in METADATA_LABELS:
-            self.metadata.addItem(label, key)
-        self.metadata.setCurrentIndex(max(0, self.metadata.findData(prefs.metadata)))
+        for mode in METADATA_MODES:
+            self.metadata.addItem(METADATA_LABELS[mode], mode)
+        self.metadata.setCurrentIndex(max(0, self.metadata.findData(settings.metadata)))
         self.sidecar = QComboBox()
-        for key, label in SIDECAR_LABELS:
-            self.sidecar.addItem(label, key)
-        self.sidecar.setCurrentIndex(max(0, self.sidecar.findData(prefs.sidecar_style)))
+        for style in SIDECAR_STYLES:
+            self.sidecar.addItem(SIDECAR_LABELS[style], style)
+        self.sidecar.setCurrentIndex(max(0, self.sidecar.findData(settings.sidecar_style)))
         self.overwrite = QCheckBox("Replace descriptions a person wrote in other software")
-        self.overwrite.setChecked(prefs.overwrite_human)
+        self.overwrite.setChecked(settings.overwrite_human)
         self.overwrite.setToolTip(
             "Off (recommended): such descriptions are kept and imported "
             "into the library as human captions"
@@ -154,7 +160,7 @@ class SettingsDialog(QDialog):
             self.model.setText(path)
 
     def _restore_defaults(self) -> None:
-        d = Preferences()
+        d = Settings()
         self.library.setText(d.library)
         self.model.setText(d.model)
         self.beam.setValue(d.beam_size)
@@ -164,16 +170,16 @@ class SettingsDialog(QDialog):
         self.sidecar.setCurrentIndex(self.sidecar.findData(d.sidecar_style))
         self.overwrite.setChecked(d.overwrite_human)
 
-    def preferences(self) -> Preferences:
-        """Return the preferences as edited."""
+    def settings(self) -> Settings:
+        """Return the settings as edited."""
         return replace(
-            self._prefs,
+            self._settings,
             library=self.library.text().strip(),
             model=self.model.text().strip(),
             beam_size=self.beam.value(),
             device=self.device.currentText().strip() or "auto",
             watch=self.watch.isChecked(),
-            metadata=str(self.metadata.currentData()),
-            sidecar_style=str(self.sidecar.currentData()),
+            metadata=cast(MetadataMode, self.metadata.currentData()),
+            sidecar_style=cast(SidecarStyle, self.sidecar.currentData()),
             overwrite_human=self.overwrite.isChecked(),
         ).validated()

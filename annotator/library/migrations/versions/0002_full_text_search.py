@@ -4,9 +4,11 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-24
 
-The index and its triggers are dialect specific (FTS5 on SQLite, tsvector + GIN
-on PostgreSQL). Their SQL is frozen here, as this revision first created them;
-revision 0003 replaces them by an index that also covers keywords.
+The index and its triggers are dialect specific: FTS5 on SQLite, tsvector + GIN on
+PostgreSQL. The SQL is frozen here as it was when this revision was written (it
+imports no live code); :mod:`annotator.library.fts` holds the same statements for
+the running code. A later change to the index needs a new revision that drops and
+recreates it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-_SQLITE_UP = (
+SQLITE_UP = (
     "CREATE VIEW current_captions AS SELECT id, text FROM captions WHERE is_current",
     "CREATE VIRTUAL TABLE captions_fts USING fts5(text, content='current_captions', "
     "content_rowid='id', tokenize='porter unicode61 remove_diacritics 2', prefix='2 3')",
@@ -35,14 +37,15 @@ _SQLITE_UP = (
     END""",
     "INSERT INTO captions_fts(captions_fts) VALUES ('rebuild')",
 )
-_SQLITE_DOWN = (
+SQLITE_DOWN = (
     "DROP TRIGGER IF EXISTS captions_ai",
     "DROP TRIGGER IF EXISTS captions_ad",
     "DROP TRIGGER IF EXISTS captions_au",
     "DROP TABLE IF EXISTS captions_fts",
     "DROP VIEW IF EXISTS current_captions",
 )
-_PG_UP = (
+
+POSTGRES_UP = (
     """CREATE TABLE captions_fts (
         rowid integer PRIMARY KEY REFERENCES captions (id) ON DELETE CASCADE,
         tsv tsvector NOT NULL
@@ -68,7 +71,7 @@ _PG_UP = (
     "INSERT INTO captions_fts (rowid, tsv) "
     "SELECT id, to_tsvector('english', text) FROM captions WHERE is_current",
 )
-_PG_DOWN = (
+POSTGRES_DOWN = (
     "DROP TRIGGER IF EXISTS captions_ai ON captions",
     "DROP TRIGGER IF EXISTS captions_ad ON captions",
     "DROP TRIGGER IF EXISTS captions_au ON captions",
@@ -77,17 +80,20 @@ _PG_DOWN = (
 )
 
 
-def _run(statements: tuple[str, ...]) -> None:
+def _run(statements: dict[str, tuple[str, ...]]) -> None:
     bind = op.get_bind()
-    for statement in statements:
+    name = bind.dialect.name
+    if name not in statements:
+        raise NotImplementedError(f"full-text search is not available on {name}")
+    for statement in statements[name]:
         bind.exec_driver_sql(statement)
 
 
 def upgrade() -> None:
     """Apply this revision."""
-    _run(_SQLITE_UP if op.get_bind().dialect.name == "sqlite" else _PG_UP)
+    _run({"sqlite": SQLITE_UP, "postgresql": POSTGRES_UP})
 
 
 def downgrade() -> None:
     """Revert this revision."""
-    _run(_SQLITE_DOWN if op.get_bind().dialect.name == "sqlite" else _PG_DOWN)
+    _run({"sqlite": SQLITE_DOWN, "postgresql": POSTGRES_DOWN})

@@ -30,7 +30,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``import-checkpoint`` subcommand."""
     p = sub.add_parser(
         "import-checkpoint",
@@ -86,7 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_import(args: argparse.Namespace) -> int:
     """Run ``annotator import-checkpoint``."""
-    from annotator.train.import_ref import import_checkpoint
+    from annotator.train.import_checkpoint import import_checkpoint
 
     result = import_checkpoint(
         args.decoder_checkpoint,

@@ -25,7 +25,7 @@ from annotator.model.captioner import Captioner
 from annotator.model.checkpoint import load_checkpoint
 from annotator.model.config import IMAGENET_MEAN, ModelConfig
 from annotator.model.preprocess import load_image
-from annotator.train import import_ref
+from annotator.train import import_checkpoint as importer
 from tests.conftest import WORDS
 
 GRID = 14
@@ -227,7 +227,7 @@ def test_imported_model_captions_like_the_original(ref: Ref, samples: list[Path]
     torch.testing.assert_close(scores, torch.stack(expected, 1), rtol=1e-4, atol=1e-4)
 
     # Greedy captions, and the photo file path through the converted preprocessing.
-    results = cap.decode(theirs, beam_size=1)
+    results = cap.caption_features(theirs, beam_size=1)
     greedy = _reference_greedy(ref.decoder, theirs, wm["<start>"], wm["<end>"], cfg.max_caption_len)
     assert [r.words for r in results] == [tuple(cap.vocab.decode(g)) for g in greedy]
     assert all(len(g) > 5 for g in greedy)  # long enough to compare many steps
@@ -274,8 +274,8 @@ def test_refuses_a_pickle_without_trust_and_runs_nothing(
         assert not marker.exists(), "refusing the file executed pickled code"
         assert not out.exists()
     with pytest.raises(ModelLoadError, match=r"models\.DecoderWithAttention"):
-        import_ref.read_reference(ref.path)
-    import_ref.read_reference(path, trust_pickle=True)  # what the refusal prevented:
+        importer.read_reference(ref.path)
+    importer.read_reference(path, trust_pickle=True)  # what the refusal prevented:
     assert marker.exists(), "the test's payload should run once the file is trusted"
 
 
@@ -286,7 +286,7 @@ def test_legacy_format_tutorial_checkpoint_unpickles_with_trust(tmp_path: Path) 
         tmp_path / "old.pth.tar",
         _use_new_zipfile_serialization=False,
     )
-    got = import_ref.read_reference(path, trust_pickle=True)
+    got = importer.read_reference(path, trust_pickle=True)
     assert got.pickled and got.encoder_state is None and got.dropout == pytest.approx(0.3)
     assert got.info == {"epoch": 2, "bleu-4": 0.1}
     assert got.decoder_state.keys() == dec.state_dict().keys()
@@ -298,7 +298,7 @@ def test_plain_state_dict_needs_no_trust(ref: Ref, tmp_path: Path) -> None:
     plain = tmp_path / "weights.pth"
     torch.save({"encoder": ref.encoder.state_dict(), "decoder": ref.decoder.state_dict()}, plain)
     out = tmp_path / "plain.safetensors"
-    result = import_ref.import_checkpoint(plain, ref.word_map, out, name="plain")
+    result = importer.import_checkpoint(plain, ref.word_map, out, name="plain")
     assert not result.pickled and "from the checkpoint" in result.encoder_weights
     a, b = load_checkpoint(out), load_checkpoint(ref.converted)
     assert a.name == "plain" and a.config.dropout == 0.5  # a state dict does not say
@@ -320,7 +320,7 @@ def test_decoder_only_state_dict_fetches_torchvision_weights_or_says_why(
 
     monkeypatch.setattr(torchvision.models, "get_model", offline)
     with pytest.raises(ModelLoadError, match=r"no encoder weights.*IMAGENET1K_V1.*resnet101"):
-        import_ref.import_checkpoint(plain, ref.word_map, tmp_path / "x.safetensors")
+        importer.import_checkpoint(plain, ref.word_map, tmp_path / "x.safetensors")
     assert not (tmp_path / "x.safetensors").exists()
 
 
@@ -328,13 +328,13 @@ def test_word_map_must_match_the_embedding(ref: Ref, tmp_path: Path) -> None:
     plain = tmp_path / "decoder.pth"
     torch.save(_small_decoder(extra_words=1).state_dict(), plain)
     with pytest.raises(ModelLoadError, match=r"word map has \d+ words but .* \d+ rows"):
-        import_ref.import_checkpoint(
+        importer.import_checkpoint(
             plain, ref.word_map, tmp_path / "x.safetensors", encoder="resnet50"
         )
     bad = tmp_path / "WORDMAP_bad.json"
     bad.write_text('{"<pad>": 0, "<start>": 1, "<end>": 1}')
     with pytest.raises(ModelLoadError, match="each used once"):
-        import_ref.read_word_map(bad)
+        importer.read_word_map(bad)
 
 
 @pytest.mark.parametrize(
@@ -343,7 +343,7 @@ def test_word_map_must_match_the_embedding(ref: Ref, tmp_path: Path) -> None:
 def test_resnet_depth_is_read_from_layer3(blocks: int, name: str) -> None:
     state = {f"trunk.6.{i}.conv1.weight": torch.zeros(1) for i in range(blocks)}
     state["trunk.0.weight"] = torch.zeros(1)
-    assert import_ref.infer_resnet(state) == name
+    assert importer.infer_resnet(state) == name
 
 
 def test_existing_checkpoints_load_unchanged(tiny_model: Path) -> None:
