@@ -95,6 +95,7 @@ class PhotoCaptioned:
     text: str
     confidence: float
     metadata: str = ""  # outcome of the metadata write, filled in when known
+    keywords: tuple[str, ...] = ()  # the model's keywords, most probable first
 
 
 @dataclass(frozen=True)
@@ -554,7 +555,10 @@ class Indexer:
                     log.warning("%s", detail)
                 elif w.outcome is Outcome.WRITTEN:
                     self.summary.metadata_written += 1
-            self.listener(PhotoCaptioned(d.job.photo_id, d.job.path, r.text, r.confidence, note))
+            words = tuple(k.word for k in r.keywords)
+            self.listener(
+                PhotoCaptioned(d.job.photo_id, d.job.path, r.text, r.confidence, note, words)
+            )
 
     def _drain_writes(
         self,
