@@ -103,10 +103,19 @@ def run(args: argparse.Namespace) -> int:
                     "alternatives": [
                         {"caption": a.text, "score": a.score} for a in res.alternatives
                     ],
+                    "keywords": [
+                        {
+                            "word": k.word,
+                            "hierarchy": list(k.hierarchy),
+                            "probability": k.probability,
+                        }
+                        for k in res.keywords
+                    ],
                 }
             )
         else:
-            print(f"{path}\t{res.text}")
+            keywords = f"\t[{', '.join(k.word for k in res.keywords)}]" if res.keywords else ""
+            print(f"{path}\t{res.text}{keywords}")
     if args.json:
         print(json.dumps(records, indent=2, ensure_ascii=False))
     return 1 if failed else 0

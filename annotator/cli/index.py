@@ -139,7 +139,8 @@ def run_index(args: argparse.Namespace) -> int:
             progress.update(event.done, event.total, event.rate, event.eta)
         elif isinstance(event, PhotoCaptioned):
             note = f"  [{printable(event.metadata)}]" if event.metadata and not args.quiet else ""
-            say(f"{printable(event.path)}\t{printable(event.text)}{note}")
+            keywords = f"\t[{printable(', '.join(event.keywords))}]" if event.keywords else ""
+            say(f"{printable(event.path)}\t{printable(event.text)}{keywords}{note}")
         elif isinstance(event, PhotoFailure):
             say(f"annotator: error: {printable(event.path)}: {printable(event.reason)}", err=True)
         elif isinstance(event, Status):

@@ -29,11 +29,12 @@ from annotator.core.errors import LibraryError
 from annotator.core.settings import Settings
 from annotator.core.types import CaptionResult, PhotoFailure
 from annotator.library import HEARTBEAT_S, ClaimedJob, Library, PhotoFile, PhotoState, RootInfo
-from annotator.metadata import cleanup_stale_temp_files
+from annotator.metadata import Outcome, WriteReport, cleanup_stale_temp_files
 from annotator.model.captioner import Captioner
 from annotator.model.runtime.engine import cpu_threads
 from annotator.pipeline import stages
 from annotator.pipeline.scan import iter_photos
+from annotator.pipeline.write import WriteOptions, from_result, write_metadata
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ class PhotoCaptioned:
     text: str
     confidence: float
     metadata: str = ""  # outcome of the metadata write, filled in when known
+    keywords: tuple[str, ...] = ()  # the model's keywords, most probable first
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ class Finished:
 
 
 # A metadata write in flight, with the photo and caption to store once it is done.
-PendingWrite = tuple[Future[list[stages.Written]], stages.Decoded, CaptionResult]
+PendingWrite = tuple[Future[WriteReport], stages.Decoded, CaptionResult]
 
 Event = Progress | PhotoCaptioned | PhotoFailure | Status | Finished
 Listener = Callable[[Event], None]
@@ -328,14 +330,12 @@ class Indexer:
         return n
 
     def requeue_older(self) -> int:
-        """Queue photos whose model caption came from another model version; return how many."""
-        version = self.captioner.ckpt.version
-        ids = [
-            c.photo_id
-            for c in self.library.iter_current_captions()
-            if c.source == "model" and c.model_version and c.model_version != version
-        ]
-        return self.library.enqueue(ids)
+        """Queue photos whose model caption is from another model version or has no keywords.
+
+        A caption stored before keywords existed has no keyword record: re-captioning
+        fills it in. Return how many photos were queued.
+        """
+        return self.library.enqueue(self.library.photos_to_recaption(self.captioner.ckpt.version))
 
     # ------------------------------------------------------------------ captioning
 
@@ -401,9 +401,7 @@ class Indexer:
         preset = captioner.preprocess
         version = captioner.ckpt.version
         done = 0
-        pending_writes: list[
-            tuple[Future[list[stages.Written]], stages.Decoded, CaptionResult]
-        ] = []
+        pending_writes: list[tuple[Future[WriteReport], stages.Decoded, CaptionResult]] = []
         with ThreadPoolExecutor(s.threads) as pool, ThreadPoolExecutor(1) as loader:
 
             def claim_and_decode() -> list[stages.Decoded | PhotoFailure]:
@@ -460,22 +458,22 @@ class Indexer:
         if not rows:
             return
         s = self.settings
-        written = stages.write_current(
-            self.library,
-            rows,
+        options = WriteOptions(
             mode=s.metadata,
             sidecar_style=s.sidecar_style,
             overwrite_human=s.overwrite_human,
             within=self._write_roots(),
         )
+        written = write_metadata(self.library, rows, options)
         done = []
         for row, w in zip(rows, written, strict=True):
-            if w.outcome == "failed":
+            if w.outcome is Outcome.FAILED:
                 self.summary.metadata_failed += 1
-                self.listener(Status(f"{row.path}: writing the caption failed: {w.note}"))
+                note = "; ".join(w.notes)
+                self.listener(Status(f"{row.path}: writing the caption failed: {note}"))
                 continue
             done.append(row.photo_id)
-            if w.outcome == "written":
+            if w.outcome is Outcome.WRITTEN:
                 self.summary.metadata_written += 1
         self.library.set_write_pending(done, False)
 
@@ -483,7 +481,7 @@ class Indexer:
         self,
         chunk: list[stages.Decoded | PhotoFailure],
         pool: ThreadPoolExecutor,
-        pending_writes: list[tuple[Future[list[stages.Written]], stages.Decoded, CaptionResult]],
+        pending_writes: list[tuple[Future[WriteReport], stages.Decoded, CaptionResult]],
         version: str,
     ) -> None:
         """Caption one encoder batch, record its failures and start its metadata writes."""
@@ -505,17 +503,15 @@ class Indexer:
         if s.metadata == "none":
             self._store([(d, r, None) for d, r in ok], version)
         else:  # a job completes once its caption is in the photo AND the library
+            options = WriteOptions(
+                mode=s.metadata,
+                sidecar_style=s.sidecar_style,
+                overwrite_human=s.overwrite_human,
+                within=self._write_roots(),
+            )
             for d, r in ok:
-                fut = pool.submit(
-                    stages.write_metadata,
-                    self.library,
-                    [(d.job.path, r)],
-                    mode=s.metadata,
-                    model_version=version,
-                    sidecar_style=s.sidecar_style,
-                    overwrite_human=s.overwrite_human,
-                    within=self._write_roots(),
-                )
+                item = from_result(d.job.photo_id, d.job.path, r, version)
+                fut = pool.submit(write_metadata, self.library, item, options)
                 pending_writes.append((fut, d, r))
         self._drain_writes(pending_writes, version, wait=False)
 
@@ -525,7 +521,7 @@ class Indexer:
         self.library.release_jobs(i for i in ids if i is not None)
 
     def _store(
-        self, items: list[tuple[stages.Decoded, CaptionResult, stages.Written | None]], version: str
+        self, items: list[tuple[stages.Decoded, CaptionResult, WriteReport | None]], version: str
     ) -> None:
         """Complete jobs in one transaction and report each photo."""
         if not items:
@@ -552,13 +548,17 @@ class Indexer:
             self.summary.captioned += 1
             note = ""
             if w is not None:
-                note = f"{w.outcome}{': ' + w.note if w.note else ''}"
-                if w.outcome == "failed":
+                detail = "; ".join(w.notes)
+                note = f"{w.outcome}{': ' + detail if detail else ''}"
+                if w.outcome is Outcome.FAILED:
                     self.summary.metadata_failed += 1
-                    log.warning("%s", w.note)
-                elif w.outcome == "written":
+                    log.warning("%s", detail)
+                elif w.outcome is Outcome.WRITTEN:
                     self.summary.metadata_written += 1
-            self.listener(PhotoCaptioned(d.job.photo_id, d.job.path, r.text, r.confidence, note))
+            words = tuple(k.word for k in r.keywords)
+            self.listener(
+                PhotoCaptioned(d.job.photo_id, d.job.path, r.text, r.confidence, note, words)
+            )
 
     def _drain_writes(
         self,
@@ -568,11 +568,11 @@ class Indexer:
         wait: bool,
     ) -> None:
         """Store the captions whose metadata writes finished (all of them with ``wait``)."""
-        done: list[tuple[stages.Decoded, CaptionResult, stages.Written | None]] = []
+        done: list[tuple[stages.Decoded, CaptionResult, WriteReport | None]] = []
         still: list[PendingWrite] = []
         for fut, d, r in pending:
             if wait or fut.done():
-                (w,) = fut.result()
+                w = fut.result()
                 done.append((d, r, w))
             else:
                 still.append((fut, d, r))
