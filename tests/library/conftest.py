@@ -26,7 +26,7 @@ import pytest
 
 from annotator.core.types import CaptionResult
 from annotator.library import Library, open_library
-from annotator.library.testing import caption_result
+from annotator.library.testing import caption_result, complete_job, upsert_photo
 
 
 def _pg_bindir() -> Path | None:
@@ -203,7 +203,8 @@ def add_photo(photos_dir: Path) -> Callable[..., int]:
         path.write_bytes(f"jpeg {n}".encode())
         if root_id is None:
             root_id = lib.add_root(photos_dir).id
-        return lib.upsert_photo(
+        return upsert_photo(
+            lib,
             root_id,
             path,
             content_hash or f"hash{n}",
@@ -233,6 +234,6 @@ def caption_photo() -> Callable[..., int]:
         jobs = [j for j in lib.claim_jobs(1000) if j.photo_id == photo_id]
         assert len(jobs) == 1, "the photo should have exactly one claimable job"
         res = result or caption_result(text, rng=np.random.default_rng(photo_id), grid=grid)
-        return lib.complete_job(jobs[0].job_id, res, version)
+        return complete_job(lib, jobs[0].job_id, res, version)
 
     return caption
