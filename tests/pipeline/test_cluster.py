@@ -1,0 +1,112 @@
+"""Index on a local Ray instance into a real PostgreSQL library, against the local engine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from annotator.library import Library, open_library
+from annotator.pipeline.runner import Indexer, IndexSettings
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.ray]
+
+
+@pytest.fixture(scope="module")
+def ray_local() -> Iterator[None]:
+    """Start a local Ray instance with 2 CPUs for this module, or skip with the reason."""
+    try:
+        import ray
+    except ImportError:
+        pytest.skip("Ray is not installed (pip install 'annotator[cluster]')")
+    try:
+        ray.init(
+            num_cpus=2,
+            object_store_memory=128 * 1024 * 1024,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
+    except Exception as exc:  # noqa: BLE001 - any failure to start is a reason to skip
+        pytest.skip(f"cannot start a local Ray instance: {exc}")
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture
+def album(tmp_path: Path, make_photos: Callable[..., list[Path]]) -> Path:
+    """Return a folder of small photos, a copy of one, and two bad files."""
+    folder = tmp_path / "album"
+    photos = make_photos(folder, 6)
+    (folder / "copy-of-first.jpg").write_bytes(photos[0].read_bytes())  # same content hash
+    (folder / "truncated.jpg").write_bytes(photos[1].read_bytes()[:200])
+    (folder / "not-a-photo.jpg").write_bytes(b"this is text, not a JPEG\n" * 20)
+    return folder
+
+
+def _settings(model: Path) -> IndexSettings:
+    return IndexSettings(
+        model=str(model), device="cpu", metadata="none", batch_size=3, beam_size=3, workers=1
+    )
+
+
+def _results(lib: Library, folder: Path) -> dict[str, tuple[str, float, float, np.ndarray, int]]:
+    out = {}
+    for p in sorted(folder.iterdir()):
+        info = lib.photo_by_path(p)
+        if info is None:
+            continue
+        cap = lib.current_caption(info.id)
+        if cap is None:
+            continue
+        att = lib.attention(info.id)
+        assert att is not None
+        out[p.name] = (
+            cap.text,
+            cap.score,
+            cap.confidence,
+            att.maps.astype(np.float32),
+            len(lib.caption_history(info.id)),
+        )
+    return out
+
+
+def _failures(lib: Library) -> set[tuple[str, str]]:
+    return {(f.path.name, f.reason) for f in lib.failures(limit=None)}
+
+
+def test_ray_matches_the_local_engine(
+    ray_local: None, pg_server, album: Path, tiny_model: Path
+) -> None:
+    from annotator.pipeline.cluster import ClusterOptions, RayIndexer
+
+    settings = _settings(tiny_model)
+    with open_library(pg_server.create_database()) as local_lib:
+        local = Indexer(local_lib, settings).run([album])
+        expected = _results(local_lib, album)
+        expected_failures = _failures(local_lib)
+    with open_library(pg_server.create_database()) as ray_lib:
+        summary = RayIndexer(ray_lib, settings, options=ClusterOptions(actors=1)).run([album])
+        got = _results(ray_lib, album)
+        got_failures = _failures(ray_lib)
+        counts = ray_lib.queue_counts()
+
+    assert local.captioned == 7  # a copy is a photo of its own
+    assert summary.captioned == local.captioned
+    assert summary.failed == local.failed == 2
+    assert got.keys() == expected.keys()
+    for name, (text, score, conf, att, n) in expected.items():
+        g_text, g_score, g_conf, g_att, g_n = got[name]
+        assert g_text == text, name
+        assert g_score == pytest.approx(score, abs=1e-4), name
+        assert g_conf == pytest.approx(conf, abs=1e-4), name
+        assert g_att.shape == att.shape, name
+        np.testing.assert_allclose(g_att, att, atol=2e-3)
+        assert n == g_n == 1, f"{name}: captioned {g_n} times"
+    assert got_failures == expected_failures
+    assert {name for name, _ in got_failures} == {"truncated.jpg", "not-a-photo.jpg"}
+    assert all(reason for _, reason in got_failures)
+    assert sum(v for k, v in counts.items() if k.value in ("pending", "running")) == 0
