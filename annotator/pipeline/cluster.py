@@ -279,7 +279,7 @@ class RayIndexer:
         return self.local.summary
 
     def stop(self) -> None:
-        """Ask the run to stop after the current wave (thread-safe)."""
+        """Ask the run to stop; claimed photos not yet stored go back to the queue."""
         self.local.stop()
 
     def run(self, paths: Iterable[str | Path] = ()) -> RunSummary:
@@ -323,14 +323,24 @@ class RayIndexer:
             jobs = self.library.claim_jobs(self.options.wave)
             if not jobs:
                 break
-            for row in self._wave(jobs, model).iter_rows():
-                self._report(row)
-                done += 1
-                total = max(total, done)
-                elapsed = time.monotonic() - t0
-                rate = done / elapsed if elapsed > 0 else 0.0
-                eta = (total - done) / rate if rate > 0 else None
-                self.listener(Progress(done, total, rate, eta))
+            try:
+                for row in self._wave(jobs, model).iter_rows():
+                    self._report(row)
+                    done += 1
+                    total = max(total, done)
+                    elapsed = time.monotonic() - t0
+                    rate = done / elapsed if elapsed > 0 else 0.0
+                    eta = (total - done) / rate if rate > 0 else None
+                    self.listener(Progress(done, total, rate, eta))
+                    if self.local.stopping:
+                        break
+            finally:
+                # stopped, or the pipeline failed: give back what was not stored (a store
+                # still in flight then finds its jobs no longer ours and skips them)
+                left = self.library.owned_jobs(j.job_id for j in jobs)
+                if left:
+                    self.library.release_jobs(left)
+                    self.listener(Status(f"{len(left)} claimed photo(s) returned to the queue"))
 
     def _wave(self, jobs: Sequence[ClaimedJob], model: str) -> Any:
         """Build the Ray Data pipeline for one wave of claimed jobs."""
@@ -367,7 +377,8 @@ class RayIndexer:
             batch_size=caption_batch,
             batch_format="numpy",
             compute=ActorPoolStrategy(size=actors),
-            num_gpus=1 if gpus else 0,
+            # one GPU, or one CPU, per actor; decoding fuses into the actor on CPUs
+            **({"num_gpus": 1} if gpus else {"num_cpus": 1}),
             fn_constructor_kwargs={
                 "model": model,
                 "device": "cuda" if gpus else "cpu",
@@ -380,6 +391,10 @@ class RayIndexer:
             store_batch,
             batch_size=s.batch_size,
             batch_format="numpy",
+            # database round trips: they wait, they do not compute, so they take no CPU
+            # slot the actors need (else they queue behind the actors until these finish)
+            num_cpus=0,
+            concurrency=max(2, actors),
             fn_kwargs={
                 "location": location,
                 "owner": owner,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +113,65 @@ def test_ray_matches_the_local_engine(
     assert {name for name, _ in got_failures} == {"truncated.jpg", "not-a-photo.jpg"}
     assert all(reason for _, reason in got_failures)
     assert sum(v for k, v in counts.items() if k.value in ("pending", "running")) == 0
+
+
+def _caption_workers() -> list[int]:
+    """Return the pids of this test's caption actor processes (descendants named ray::MapWorker)."""
+    parent: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(stat.parent.name)] = int(fields[1])
+
+    def mine(pid: int) -> bool:
+        while pid > 1:
+            if pid == os.getpid():
+                return True
+            pid = parent.get(pid, 0)
+        return False
+
+    found = []
+    for pid in parent:
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if cmd.startswith(b"ray::MapWorker") and mine(pid):
+            found.append(pid)
+    return found
+
+
+def test_a_killed_worker_loses_nothing_and_repeats_nothing(
+    ray_local: None,
+    pg_url: str,
+    tmp_path: Path,
+    make_photos: Callable[..., list[Path]],
+    tiny_model: Path,
+) -> None:
+    from annotator.pipeline.cluster import ClusterOptions, RayIndexer
+    from annotator.pipeline.runner import PhotoCaptioned
+
+    folder = tmp_path / "many"
+    photos = make_photos(folder, 12, seed=3)
+    settings = replace(_settings(tiny_model), batch_size=2)
+    killed: list[int] = []
+
+    def listener(event: object) -> None:
+        if isinstance(event, PhotoCaptioned) and not killed:
+            killed.extend(_caption_workers())
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+
+    with open_library(pg_url) as lib:
+        summary = RayIndexer(lib, settings, listener, ClusterOptions(actors=1)).run([folder])
+        got = _results(lib, folder)
+        counts = lib.queue_counts()
+        failures = lib.failures(limit=None)
+
+    assert killed, "no caption worker was found to kill"
+    assert summary.failed == 0 and not failures
+    assert sorted(got) == sorted(p.name for p in photos)
+    assert all(n == 1 for *_, n in got.values()), {k: v[-1] for k, v in got.items()}
+    assert sum(counts.values()) == 0  # no job left pending, running or failed
