@@ -27,6 +27,14 @@ class Alternative:
 
 
 @dataclass(frozen=True)
+class Keyword:
+    word: str  # everyday word, e.g. "cat"
+    hierarchy: tuple[str, ...]  # root..leaf, e.g. ("Animals", "Mammals", "Cat")
+    probability: float | None  # None for human keywords
+    source: str = "model"  # "model" or "human"
+
+
+@dataclass(frozen=True)
 class CaptionResult:
     """Hold what the captioner produced for one photo.
 
@@ -41,6 +49,7 @@ class CaptionResult:
     alternatives: tuple[Alternative, ...] = ()  # n-best, best first (includes the best)
     model_id: str = ""  # name + short hash of the checkpoint that wrote it
     beam_size: int = 1
+    keywords: tuple[Keyword, ...] = ()
 
     @property
     def text(self) -> str:

@@ -2,7 +2,8 @@
 
 One file holds the decoder weights (and the encoder's when they differ from the
 pretrained package weights), plus metadata: model config, vocabulary, encoder name,
-preprocessing preset, training metrics and notes. Loading never unpickles anything:
+preprocessing preset, whether the encoder's ImageNet classifier head is usable,
+training metrics and notes. Loading never unpickles anything:
 pickle and ``torch.save`` files are refused with a clear error.
 """
 
@@ -41,6 +42,25 @@ class Checkpoint:
     metrics: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     version: str = ""  # short content hash, filled in on load
+    # Whether the encoder's ImageNet classifier head is usable; None derives it (has_head).
+    encoder_head: bool | None = None
+
+    @property
+    def has_head(self) -> bool:
+        """Return whether the encoder's ImageNet head gives meaningful class probabilities.
+
+        Recorded in files written since the head was kept. For older files: the
+        pretrained package weights carry their head; an included encoder state has
+        one only with ``head.*`` weights and a trunk that was not fine-tuned.
+        """
+        if self.encoder_head is not None:
+            return self.encoder_head
+        if self.encoder_state is None:
+            return True
+        if not all(f"head.{k}" in self.encoder_state for k in ("weight", "bias")):
+            return False
+        cfg = self.training.get("config", {})
+        return not (isinstance(cfg, dict) and cfg.get("fine_tune_encoder"))
 
     @property
     def model_id(self) -> str:
@@ -52,14 +72,16 @@ def _sniff(path: Path, head: bytes, size: int) -> str | None:
     """Return why ``head`` is not a safetensors file, or None if it looks like one."""
     if head.startswith(b"PK\x03\x04"):
         return "is a zip-based torch.save checkpoint (pickle inside)"
+    if len(head) >= 9:
+        # A safetensors header length may start with byte 0x80 too: check it first.
+        (n,) = struct.unpack("<Q", head[:8])
+        if 0 < n <= size - 8 and head[8:9] == b"{":
+            return None
     if head[:1] == b"\x80":
         return "is a Python pickle"
     if len(head) < 9:
         return "is too short to be a safetensors file"
-    (n,) = struct.unpack("<Q", head[:8])
-    if n <= 0 or n > size - 8 or head[8:9] != b"{":
-        return "is not a safetensors file"
-    return None
+    return "is not a safetensors file"
 
 
 def save_checkpoint(ckpt: Checkpoint, path: str | Path, *, half: bool = False) -> str:
@@ -86,6 +108,7 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path, *, half: bool = False) -
         "metrics": json.dumps(ckpt.metrics),
         "training": json.dumps(ckpt.training),
         "encoder_weights": "included" if ckpt.encoder_state else "pretrained-package",
+        "encoder_head": "imagenet-1k" if ckpt.has_head else "none",
     }
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=meta)
@@ -186,6 +209,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise ModelLoadError(
             path, f"vocabulary has {len(vocab)} words but the config says {config.vocab_size}"
         )
+    head = meta.get("encoder_head")
     return Checkpoint(
         config=config,
         vocab=vocab,
@@ -196,4 +220,5 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         metrics=metrics,
         training=training,
         version=file_version(path),
+        encoder_head=None if head is None else head == "imagenet-1k",
     )

@@ -72,3 +72,20 @@ def test_refuses_anything_but_safetensors(tmp_path: Path, kind: str) -> None:
 def test_missing_checkpoint_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="not found"):
         load_checkpoint(tmp_path / "nope.safetensors")
+
+
+def test_a_header_length_starting_with_byte_0x80_is_not_taken_for_a_pickle(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    import struct
+
+    ckpt = load_checkpoint(tiny_model)
+    path = tmp_path / "x80.safetensors"
+    for pad in range(300):
+        ckpt.metrics = {"note": "x" * pad}
+        save_checkpoint(ckpt, path)
+        (n,) = struct.unpack("<Q", path.read_bytes()[:8])
+        if n % 256 == 0x80:
+            break
+    assert path.read_bytes()[:1] == b"\x80"
+    assert load_checkpoint(path).metrics["note"] == ckpt.metrics["note"]

@@ -1,0 +1,69 @@
+"""Check how class probabilities become keywords: sums up the hierarchy, thresholds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from annotator.keywords import class_probabilities, keywords_from_prob_batch, keywords_from_probs
+from annotator.keywords.table import load_table
+
+
+def index(label: str) -> int:
+    return next(e.index for e in load_table() if e.label == label)
+
+
+def probs(**by_label: float) -> np.ndarray:
+    p = np.zeros(1000, dtype=np.float32)
+    for label, v in by_label.items():
+        p[index(label.replace("_", " "))] = v
+    return p
+
+
+def test_several_breeds_sum_to_a_confident_dog() -> None:
+    p = probs(golden_retriever=0.2, Labrador_retriever=0.2, beagle=0.2, Chihuahua=0.2)
+    assert all(v < 0.5 for v in p)  # no single class is confident
+    (kw,) = keywords_from_probs(p, threshold=0.5)
+    assert (kw.word, kw.hierarchy, kw.source) == ("dog", ("Animals", "Mammal", "Dog"), "model")
+    assert kw.probability == pytest.approx(0.8)
+
+
+def test_the_deepest_confident_node_wins() -> None:
+    p = probs(tabby=0.3, lion=0.3, golden_retriever=0.3)  # a mammal, but which?
+    assert [k.word for k in keywords_from_probs(p, threshold=0.5)] == ["mammal"]
+    p = probs(goldfinch=0.3, robin=0.3, bald_eagle=0.35)
+    (kw,) = keywords_from_probs(p, threshold=0.5)
+    assert kw.word == "bird" and kw.hierarchy == ("Animals", "Bird")
+
+
+def test_an_uncertain_photo_gets_no_keyword() -> None:
+    p = np.full(1000, 1 / 1000, dtype=np.float32)
+    assert keywords_from_probs(p) == []
+
+
+def test_suppressed_classes_never_become_keywords() -> None:
+    p = probs(revolver=0.9, groom=0.05)
+    assert keywords_from_probs(p, threshold=0.05) == []
+
+
+def test_several_subjects_best_first_and_capped() -> None:
+    p = probs(pizza=0.45, tabby=0.35, laptop=0.15)
+    words = [k.word for k in keywords_from_probs(p, threshold=0.3)]
+    assert words == ["pizza", "cat"]
+    assert len(keywords_from_probs(p, threshold=0.1, max_keywords=1)) == 1
+
+
+def test_batch_equals_one_by_one_and_softmax_sums_to_one() -> None:
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4, 1000)).astype(np.float32) * 4
+    logits[1, index("tabby")] += 30
+    p = class_probabilities(logits)
+    assert np.allclose(p.sum(1), 1.0, atol=1e-5)
+    batch = keywords_from_prob_batch(p, threshold=0.5, max_keywords=3)
+    assert batch == [keywords_from_probs(row, threshold=0.5) for row in p]
+    assert [k.word for k in batch[1]] == ["cat"]
+
+
+def test_wrong_length_is_refused() -> None:
+    with pytest.raises(ValueError, match="1000"):
+        keywords_from_probs(np.zeros(10))
