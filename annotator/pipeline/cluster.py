@@ -144,12 +144,15 @@ def _preset(model: str) -> Any:
 class CaptionActor:
     """Caption decoded batches with one model, loaded once per actor."""
 
-    def __init__(self, model: str, device: str, beam_size: int, length_penalty: float) -> None:
+    def __init__(
+        self, model: str, device: str, beam_size: int, length_penalty: float, guidance: str
+    ) -> None:
         from annotator.model.captioner import Captioner
 
         self.captioner = Captioner.load(model, device)
         self.beam_size = beam_size
         self.length_penalty = length_penalty
+        self.guidance = guidance
 
     def __call__(self, batch: Batch) -> Batch:
         """Caption the decoded rows; failed rows pass through with their reason."""
@@ -159,7 +162,11 @@ class CaptionActor:
         decoded = [stages.Decoded(jobs[i], torch.from_numpy(batch["tensor"][i]), 0, 0) for i in idx]
         results: list[CaptionResult | None] = [None] * len(jobs)
         out = stages.caption(
-            self.captioner, decoded, beam_size=self.beam_size, length_penalty=self.length_penalty
+            self.captioner,
+            decoded,
+            beam_size=self.beam_size,
+            length_penalty=self.length_penalty,
+            guidance=self.guidance,
         )
         for i, r in zip(idx, out, strict=True):
             if isinstance(r, CaptionResult):
@@ -384,6 +391,7 @@ class RayIndexer:
                 "device": "cuda" if gpus else "cpu",
                 "beam_size": s.beam_size,
                 "length_penalty": s.length_penalty,
+                "guidance": s.guidance,
             },
         )
         within = self.local._write_roots()
