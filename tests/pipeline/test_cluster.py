@@ -175,3 +175,27 @@ def test_a_killed_worker_loses_nothing_and_repeats_nothing(
     assert sorted(got) == sorted(p.name for p in photos)
     assert all(n == 1 for *_, n in got.values()), {k: v[-1] for k, v in got.items()}
     assert sum(counts.values()) == 0  # no job left pending, running or failed
+
+
+def test_the_index_command_runs_on_ray(
+    ray_local: None,
+    pg_url: str,
+    tmp_path: Path,
+    make_photos: Callable[..., list[Path]],
+    tiny_model: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from annotator.cli import main
+
+    folder = tmp_path / "cli"
+    photos = make_photos(folder, 3, seed=5)
+    common = ["--library", pg_url, "--model", str(tiny_model), "--device", "cpu"]
+    rc = main(["index", "--runner", "ray", *common, "--metadata", "none", "--quiet", str(folder)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "captioned 3," in err
+    with open_library(pg_url) as lib:
+        assert all(lib.current_caption(lib.photo_by_path(p).id) is not None for p in photos)
+
+    assert main(["index", "--runner", "ray", "--watch", *common, str(folder)]) == 2
+    assert "--watch runs locally" in capsys.readouterr().err
