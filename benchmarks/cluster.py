@@ -25,6 +25,8 @@ import time
 import uuid
 from pathlib import Path
 
+import torch
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -77,6 +79,12 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--pg", default=None, help="PostgreSQL server URL (default: SQLite)")
     ap.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray instance")
+    ap.add_argument(
+        "--local-threads",
+        type=int,
+        default=0,
+        help="torch threads of the local indexer (default: torch's; a Ray actor gets 1 per CPU)",
+    )
     args = ap.parse_args()
     import ray
 
@@ -93,6 +101,8 @@ def main() -> None:
             batch_size=args.batch_size,
             workers=1,
         )
+        if args.local_threads:
+            torch.set_num_threads(args.local_threads)
         ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
         rates: dict[str, float] = {}
         rates["local"] = run(folder, new_location(args.pg, work), settings, None)
@@ -101,7 +111,8 @@ def main() -> None:
         ray.shutdown()
         db = "PostgreSQL" if args.pg else "SQLite"
         print(f"{args.photos} photos at {w}x{h}, beam {args.beam_size}, batch "
-              f"{args.batch_size}, {db}, Ray with {args.cpus} CPUs")  # fmt: skip
+              f"{args.batch_size}, {db}, Ray with {args.cpus} CPUs, local indexer with "
+              f"{torch.get_num_threads()} torch threads")  # fmt: skip
         for name, rate in rates.items():
             ratio = rate / rates["local"]
             print(f"  {name:14s} {rate:7.2f} photos/s  ({ratio:.2f}x local)")

@@ -355,7 +355,7 @@ class RayIndexer:
         from ray.data import ActorPoolStrategy
 
         s = self.settings
-        gpus = int(ray.cluster_resources().get("GPU", 0))
+        gpus = int(ray.cluster_resources().get("GPU", 0))  # type: ignore[no-untyped-call]
         actors = self.options.actors or max(1, gpus)
         # a GPU takes bigger batches; on CPUs the user's batch size (default 16)
         caption_batch = max(s.batch_size, 64) if gpus else s.batch_size
@@ -372,7 +372,8 @@ class RayIndexer:
             for j in jobs
         ]
         blocks = max(1, min(len(items) // max(1, s.batch_size), 64))
-        ds = ray.data.from_items(items, override_num_blocks=blocks)
+        # Any: Ray's stubs want a plain function of the batch, not one with keyword options
+        ds: Any = ray.data.from_items(items, override_num_blocks=blocks)
         ds = ds.map_batches(
             decode_batch,
             batch_size=s.batch_size,
@@ -385,7 +386,8 @@ class RayIndexer:
             batch_format="numpy",
             compute=ActorPoolStrategy(size=actors),
             # one GPU, or one CPU, per actor; decoding fuses into the actor on CPUs
-            **({"num_gpus": 1} if gpus else {"num_cpus": 1}),
+            num_gpus=1 if gpus else None,
+            num_cpus=None if gpus else 1,
             fn_constructor_kwargs={
                 "model": model,
                 "device": "cuda" if gpus else "cpu",
