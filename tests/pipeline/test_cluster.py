@@ -177,7 +177,7 @@ def test_a_killed_worker_loses_nothing_and_repeats_nothing(
     assert sum(counts.values()) == 0  # no job left pending, running or failed
 
 
-def test_the_index_command_runs_on_ray(
+def test_the_index_command_runs_on_ray_and_writes_metadata_on_workers(
     ray_local: None,
     pg_url: str,
     tmp_path: Path,
@@ -186,16 +186,22 @@ def test_the_index_command_runs_on_ray(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from annotator.cli import main
+    from annotator.metadata import read_metadata
 
     folder = tmp_path / "cli"
     photos = make_photos(folder, 3, seed=5)
     common = ["--library", pg_url, "--model", str(tiny_model), "--device", "cpu"]
-    rc = main(["index", "--runner", "ray", *common, "--metadata", "none", "--quiet", str(folder)])
+    rc = main(["index", "--runner", "ray", *common, "--metadata", "embed", "--quiet", str(folder)])
     err = capsys.readouterr().err
     assert rc == 0, err
     assert "captioned 3," in err
-    with open_library(pg_url) as lib:
-        assert all(lib.current_caption(lib.photo_by_path(p).id) is not None for p in photos)
+    with open_library(pg_url) as lib:  # written into each photo by a worker, as stored
+        for p in photos:
+            cap = lib.current_caption(lib.photo_by_path(p).id)
+            meta = read_metadata(p)
+            assert cap is not None and meta.description == cap.text, p
+            assert meta.provenance is not None
+            assert meta.provenance.model_version == cap.model_version
 
     assert main(["index", "--runner", "ray", "--watch", *common, str(folder)]) == 2
     assert "--watch runs locally" in capsys.readouterr().err
