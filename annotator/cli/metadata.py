@@ -1,55 +1,34 @@
 """Define ``read-metadata`` and ``write-metadata``: show what photos hold, write library captions.
 
-``write-metadata`` reads captions through two functions that ``annotator.library``
-is expected to provide (imported lazily, so ``read-metadata`` works without it):
-
-``iter_current_captions(library_path: Path | None) -> Iterable[row]``
-    every photo's current caption; ``row`` has ``path`` (Path), ``text`` (str),
-    ``model_version`` (str), ``score`` (float | None), ``reviewed`` (bool) and
-    ``source`` (``"model"``, or ``"human"`` for a caption a person wrote or edited).
-``import_human_caption(library_path: Path | None, path: Path, text: str, source: str) -> None``
-    record a description found in a photo (not written by annotator) as a human
-    caption, ``source`` naming the field it came from.
-
-``library_path`` None means the default library.
+``write-metadata`` writes each photo's current caption and keywords from the
+library through :func:`annotator.pipeline.write.write_metadata`, the one path
+the indexer and the review panel use too.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import dataclasses
 import json
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from annotator.cli._common import add_library
 from annotator.core.display import printable
-from annotator.core.errors import AnnotatorError, MetadataReadError, MetadataWriteError
+from annotator.core.errors import MetadataReadError
+from annotator.library import CurrentCaption, open_library
 from annotator.metadata import (
     Outcome,
     PhotoMetadata,
-    Provenance,
     WriteReport,
     cleanup_stale_temp_files,
     read_metadata,
-    write_caption,
 )
-from annotator.metadata.safe_write import outside_roots
 from annotator.metadata.types import METADATA_MODES, SIDECAR_STYLES
-
-
-class CaptionRow(Protocol):
-    """What ``annotator.library.iter_current_captions`` yields for each photo."""
-
-    path: Path
-    text: str
-    model_version: str
-    score: float | None
-    reviewed: bool
-    source: str
+from annotator.pipeline.write import WriteOptions, write_metadata
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -153,6 +132,16 @@ def format_metadata(meta: PhotoMetadata) -> str:
             f"  Annotator provenance: model {p.model_version or '-'}, score {score}, "
             f"reviewed {'yes' if p.reviewed else 'no'}, source {p.source or '-'}"
         )
+    if meta.annotator_keywords:
+        lines.append("  Keywords written by annotator: " + ", ".join(meta.annotator_keywords))
+    if meta.keywords:
+        lines.append(
+            "  Other keywords: "
+            + ", ".join(
+                f"{'|'.join(k.keyword.hierarchy) or k.keyword.word} ({k.source})"
+                for k in meta.keywords
+            )
+        )
     if meta.sidecars:
         lines.append("  Sidecars: " + ", ".join(s.name for s in meta.sidecars))
     lines += [f"  {name}: {value}" for name, value in meta.facts]
@@ -178,6 +167,12 @@ def _as_json(meta: PhotoMetadata) -> dict[str, Any]:
             for e in meta.descriptions
         ],
         "provenance": asdict(meta.provenance) if meta.provenance else None,
+        "keywords": [
+            {"word": k.keyword.word, "hierarchy": list(k.keyword.hierarchy), "source": k.source}
+            for k in meta.keywords
+        ],
+        "annotator_keywords": list(meta.annotator_keywords),
+        "annotator_hierarchical_keywords": list(meta.annotator_paths),
         "sidecars": [str(s) for s in meta.sidecars],
         "facts": dict(meta.facts),
         "notes": list(meta.notes),
@@ -187,21 +182,7 @@ def _as_json(meta: PhotoMetadata) -> dict[str, Any]:
 # --- write-metadata -------------------------------------------------------------------
 
 
-def _library() -> Any:
-    """Import ``annotator.library`` and check it offers what ``write-metadata`` needs."""
-    try:
-        library = importlib.import_module("annotator.library")
-    except ImportError as exc:
-        raise AnnotatorError(f"the library cannot be loaded ({exc})") from exc
-    missing = [
-        n for n in ("iter_current_captions", "import_human_caption") if not hasattr(library, n)
-    ]
-    if missing:
-        raise AnnotatorError(f"annotator.library does not provide {', '.join(missing)} yet")
-    return library
-
-
-def select(rows: Iterable[CaptionRow], paths: list[Path]) -> Iterator[CaptionRow]:
+def select(rows: Iterable[CurrentCaption], paths: list[Path]) -> Iterator[CurrentCaption]:
     """Yield the rows whose photo is one of ``paths`` or lies under one of them (all if none)."""
     wanted = [p.resolve() for p in paths]
     for row in rows:
@@ -211,64 +192,41 @@ def select(rows: Iterable[CaptionRow], paths: list[Path]) -> Iterator[CaptionRow
 
 
 def run_write(args: argparse.Namespace) -> int:
-    """Write the library's captions into photos; return 1 if any photo failed."""
-    library = _library()
-    rows = list(select(library.iter_current_captions(args.library), args.paths))
-    if not args.dry_run:
-        for folder in sorted({Path(r.path).parent for r in rows}):
-            for stale in cleanup_stale_temp_files(folder, older_than_s=0.0):
-                print(f"removed stale temporary file {stale}")
+    """Write the library's captions and keywords into photos; return 1 if any photo failed."""
+    options = WriteOptions(
+        mode=args.mode,
+        sidecar_style=args.sidecar_style,
+        overwrite_human=args.overwrite_human,
+        keep_mtime=not args.update_mtime,
+        backup=args.backup,
+        dry_run=args.dry_run,
+    )
+    with open_library(args.library, create=False) as library:
+        if not args.follow_links:
+            within = tuple(r.path.resolve() for r in library.roots())
+            options = dataclasses.replace(options, within=within)
+        rows = list(select(library.iter_current_captions(), args.paths))
+        if not args.dry_run:
+            for folder in sorted({Path(r.path).parent for r in rows}):
+                for stale in cleanup_stale_temp_files(folder, older_than_s=0.0):
+                    print(f"removed stale temporary file {stale}")
+        reports = write_metadata(library, rows, options)
     failures = 0
     counts: dict[str, int] = {}
-    within = None if args.follow_links else _watched_folders(args.library)
-    for row in rows:
-        outside = outside_roots(Path(row.path), within)
-        if outside:
-            print(f"{printable(row.path)}: skipped: {outside}")
+    for report in reports:
+        if report.outcome is Outcome.SKIPPED:
+            print(f"{printable(report.path)}: skipped: {'; '.join(report.notes)}")
             counts["skipped"] = counts.get("skipped", 0) + 1
             continue
-        provenance = Provenance(
-            model_version=row.model_version,
-            score=row.score,
-            reviewed=row.reviewed,
-            source=row.source,
-        )
-        try:
-            report = write_caption(
-                row.path,
-                row.text,
-                provenance=provenance,
-                mode=args.mode,
-                sidecar_style=args.sidecar_style,
-                overwrite_human=args.overwrite_human,
-                keep_mtime=not args.update_mtime,
-                backup=args.backup,
-                dry_run=args.dry_run,
-            )
-        except (MetadataWriteError, ValueError) as exc:
-            print(f"annotator: error: {exc}", file=sys.stderr)
+        if report.outcome is Outcome.FAILED:
+            print(f"annotator: error: {'; '.join(report.notes)}", file=sys.stderr)
             failures += 1
             continue
         counts[report.outcome.value] = counts.get(report.outcome.value, 0) + 1
         print(format_report(report))
-        if report.human is not None and not args.dry_run:
-            library.import_human_caption(
-                args.library, report.path, report.human.text, report.human.source
-            )
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing to write"
     print(f"{summary}{f', {failures} failed' if failures else ''}")
     return 1 if failures else 0
-
-
-def _watched_folders(library_path: str | None) -> list[Path] | None:
-    """Return the library's watched folders, resolved (None if it cannot say)."""
-    from annotator.library import open_library
-
-    try:
-        with open_library(library_path, create=False) as lib:
-            return [r.path.resolve() for r in lib.roots()]
-    except AnnotatorError:
-        return None
 
 
 def format_report(report: WriteReport) -> str:

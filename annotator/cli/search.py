@@ -1,4 +1,4 @@
-"""``annotator search``: search the library's captions from the command line."""
+"""``annotator search``: search the library's captions and keywords from the command line."""
 
 from __future__ import annotations
 
@@ -14,10 +14,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``search`` subcommand."""
     p = sub.add_parser(
         "search",
-        help="search captions in the library",
-        description="Search the current captions of the library. Words are stemmed "
-        '("dogs" finds "dog"); "a phrase" in quotes, word* for a prefix, OR between '
-        "two words for either, -word to exclude. Any text is accepted.",
+        help="search captions and keywords in the library",
+        description="Search the current captions and keywords of the library. Words are "
+        'stemmed ("dogs" finds "dog"); "a phrase" in quotes, word* for a prefix, OR between '
+        "two words for either, -word to exclude. A general word also finds the specific "
+        'words under it ("person" finds "a man", "animal" finds dogs and cats), listed '
+        "after the photos that match it as typed; --exact turns that off. Any text is "
+        "accepted.",
     )
     p.add_argument(
         "query",
@@ -37,6 +40,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "(least confident first, for review)",
     )
     p.add_argument("--folder", type=Path, default=None, help="only photos under this folder")
+    p.add_argument(
+        "--keyword",
+        default=None,
+        metavar="WORD",
+        help="only photos with this keyword (or with it as a level of a keyword's "
+        "hierarchy, such as Animals); case-insensitive",
+    )
+    p.add_argument(
+        "--exact",
+        action="store_true",
+        help="match the words as typed: no expansion of general words",
+    )
     reviewed = p.add_mutually_exclusive_group()
     reviewed.add_argument(
         "--reviewed",
@@ -85,13 +100,16 @@ def run(args: argparse.Namespace) -> int:
             reviewed=args.reviewed,
             human_edited=args.human_edited,
             model_version=args.model_version,
+            keyword=args.keyword,
+            exact=args.exact,
         )
     if args.json:
         print(json.dumps([h.to_json() for h in hits], indent=2, ensure_ascii=False))
     else:
         for hit in hits:
             flags = "" if hit.source == "model" else " (edited)"
-            print(f"{printable(hit.path)}\t{printable(hit.snippet)}{flags}")
+            keywords = f"\t[{', '.join(hit.keywords)}]" if hit.keywords else ""
+            print(f"{printable(hit.path)}\t{printable(hit.snippet)}{flags}{keywords}")
         if not hits:
             print("no matches", file=sys.stderr)
     return 0 if hits else 1

@@ -11,6 +11,13 @@ QLabel#sectionTitle { color: #8b8d94; font-size: 11px; font-weight: bold; letter
 QLabel#hint { color: #8b8d94; }
 QLabel#photoHeader { font-size: 13px; }
 QLabel#captionInfo { color: #c9cbd1; }
+QToolButton#modelChip, QToolButton#humanChip { border-radius: 10px; padding: 2px 8px;
+                                                color: #e6e7ea; }
+QToolButton#modelChip { background: #2c3a4f; border: 1px solid #3e5675; }
+QToolButton#humanChip { background: #244033; border: 1px solid #30a46c; }
+QToolButton#modelChip:hover, QToolButton#humanChip:hover { border-color: #e5484d; }
+QLineEdit#keywordEditor { background: #2a2b30; border: 1px solid #3a3c42; border-radius: 10px;
+                          padding: 2px 8px; }
 QListView#photoGrid { background: #17181b; border: none; }
 QListView#folderList { background: transparent; border: none; }
 QWidget#sidebar { background: #202125; }

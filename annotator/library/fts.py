@@ -1,19 +1,25 @@
-"""Index and search the current captions: the one module with dialect-specific SQL.
+"""Index and search the current captions and keywords: the one module with dialect-specific SQL.
 
-Both implementations index exactly the captions with ``is_current`` set, keyed by
-caption id, and are kept in sync by triggers on ``captions`` (insert, delete,
-and update of ``text`` or ``is_current``), so no code path can forget them.
+Both implementations index one document per current caption, keyed by caption
+id: the caption's text plus its photo's keywords (each keyword's word and the
+levels of its hierarchy, rejected keywords left out). Triggers on ``captions``
+(insert, delete, update of ``text`` or ``is_current``) and on ``keywords`` keep
+the documents in sync, so no code path can forget them. The SQL that creates
+the index is frozen in the migration that installed it (revision 0003), and
+this module holds the same statements for the running code (install, rebuild, check, query).
 
 SQLite (FTS5)
-    ``captions_fts`` is an external-content FTS5 table over the view
-    ``current_captions`` (``id, text`` of current captions), tokenizer
-    ``porter unicode61 remove_diacritics 2``, prefix indexes for 2 and 3
-    characters. Triggers ``captions_ai/_ad/_au`` insert and ``'delete'`` rows;
-    ranking is ``bm25()``, highlighting ``snippet()``. Because the content is the
-    view, FTS5's ``rebuild`` and ``integrity-check`` commands work as documented.
+    ``captions_fts(text, keywords)`` is an FTS5 table filled from the view
+    ``caption_documents`` (id, photo_id, text, keywords of current captions),
+    tokenizer ``porter unicode61 remove_diacritics 2``, prefix indexes for 2
+    and 3 characters. It keeps its own copy of the documents (a keyword change
+    must replace a document whose old text is no longer at hand, which an
+    external-content table cannot do). Ranking is ``bm25()``, highlighting
+    ``snippet()`` over the caption column.
 PostgreSQL
     ``captions_fts(rowid, tsv tsvector)`` with a GIN index, filled by the PL/pgSQL
-    trigger function ``captions_fts_sync`` with ``to_tsvector('english', text)``
+    trigger functions ``captions_fts_sync`` and ``keywords_fts_sync`` with
+    ``to_tsvector('english', text) || to_tsvector('english', keywords_document(photo_id))``
     (Snowball/Porter stemming). Unlike SQLite, English stop words such as "the"
     are not indexed, and diacritics are not folded ("cafe" does not find "café").
     Ranking is ``ts_rank``, highlighting ``ts_headline``.
@@ -38,7 +44,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -63,8 +69,28 @@ FTS_TABLE = "captions_fts"
 SNIPPET_TOKENS = 32
 
 
+def _joined(
+    stmt: Select[Any], rowid: ColumnElement[int], where: Sequence[ColumnElement[bool]]
+) -> Select[Any]:
+    """Join ``captions`` and ``photos`` to ``stmt`` when there are conditions on them."""
+    if not where:
+        return stmt
+    return (
+        stmt.join(Caption, Caption.id == rowid)
+        .join(Photo, Photo.id == Caption.photo_id)
+        .where(*where)
+    )
+
+
 class FullTextIndex(ABC):
-    """Create, maintain and query the full-text index of one database dialect."""
+    """Maintain and query the full-text index; the dialects supply only their SQL pieces.
+
+    A dialect gives the index's ``rowid`` column (:attr:`rowid`), the match
+    condition on index rows (:meth:`condition`) and a relevance score (:meth:`score`);
+    everything built from them (matching, paging, ranking) is shared here.
+    """
+
+    rowid: ColumnElement[int]
 
     @abstractmethod
     def install(self, conn: Connection) -> None:
@@ -80,11 +106,38 @@ class FullTextIndex(ABC):
 
     @abstractmethod
     def check(self, conn: Connection) -> None:
-        """Raise :class:`LibraryError` unless the index holds exactly the current captions."""
+        """Raise :class:`LibraryError` unless the index holds exactly the current documents."""
 
     @abstractmethod
+    def condition(self, query: Query, *, with_excluded: bool = True) -> ColumnElement[bool] | None:
+        """Return the condition on index rows for the required part of ``query`` (None if none)."""
+
+    @abstractmethod
+    def score(self, query: Query) -> ColumnElement[float]:
+        """Return a relevance score of a matching index row: higher is better."""
+
+    @abstractmethod
+    def snippets(
+        self, conn: Connection, query: Query, ids: Sequence[int], marks: tuple[str, str]
+    ) -> dict[int, str]:
+        """Return each caption's text with the query's matches wrapped in ``marks``."""
+
+    def _required(self, query: Query) -> ColumnElement[bool]:
+        cond = self.condition(query)
+        if cond is None:
+            raise ValueError("the query has no required terms")
+        return cond
+
     def matches(self, query: Query) -> ColumnElement[bool]:
-        """Return a condition on ``Caption.id``: the caption matches ``query``."""
+        """Return a condition on ``Caption.id``: the caption matches ``query``.
+
+        A query of exclusions only gives ``NOT IN`` (the captions without them).
+        """
+        cond = self.condition(query)
+        if cond is not None:
+            return Caption.id.in_(select(self.rowid).where(cond))
+        excluded = self._required(Query(groups=(query.excluded,)))
+        return Caption.id.not_in(select(self.rowid).where(excluded))
 
     def ranked(
         self,
@@ -118,19 +171,31 @@ class FullTextIndex(ABC):
             (i, score) for i, score in self.rank_all(conn, query, where, limit=limit, offset=offset)
         ]
 
-    @abstractmethod
+    def count(self, conn: Connection, query: Query, where: Sequence[ColumnElement[bool]]) -> int:
+        """Return how many captions match ``query`` and ``where``."""
+        counted = select(func.count()).select_from(self.rowid.table)
+        stmt = _joined(counted, self.rowid, where).where(self._required(query))
+        return int(conn.scalar(stmt) or 0)
+
     def first_ids(
         self, conn: Connection, query: Query, where: Sequence[ColumnElement[bool]], n: int
     ) -> list[int]:
         """Return up to ``n`` ids of captions matching ``query``, in the cheapest order."""
+        stmt = _joined(select(self.rowid), self.rowid, where).where(self._required(query)).limit(n)
+        return [int(i) for i in conn.scalars(stmt)]
 
-    @abstractmethod
     def newest(
         self, conn: Connection, query: Query, where: Sequence[ColumnElement[bool]], n: int
     ) -> list[int]:
         """Return the ids of the ``n`` most recent captions matching ``query``, newest first."""
+        stmt = (
+            _joined(select(self.rowid), self.rowid, where)
+            .where(self._required(query))
+            .order_by(self.rowid.desc())
+            .limit(n)
+        )
+        return [int(i) for i in conn.scalars(stmt)]
 
-    @abstractmethod
     def rank_all(
         self,
         conn: Connection,
@@ -141,50 +206,137 @@ class FullTextIndex(ABC):
         offset: int,
     ) -> list[tuple[int, float]]:
         """Score every match and return a page of ``(caption_id, score)``, best first."""
+        score = self.score(query)
+        stmt = (
+            _joined(cast("Select[Any]", select(self.rowid, score)), self.rowid, where)
+            .where(self._required(query))
+            .order_by(score.desc(), self.rowid.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return [(int(i), float(s)) for i, s in conn.execute(stmt)]
 
-    @abstractmethod
-    def snippets(
-        self, conn: Connection, query: Query, ids: Sequence[int], marks: tuple[str, str]
-    ) -> dict[int, str]:
-        """Return each caption's text with the query's matches wrapped in ``marks``."""
 
+# ------------------------------------------------------------------ the index's SQL
+# The running code's copy of the SQL that migration 0003 froze (a test checks that the
+# two build the same index). A change here needs a new migration.
 
-def _joined(
-    stmt: Select[Any], rowid: ColumnElement[int], where: Sequence[ColumnElement[bool]]
-) -> Select[Any]:
-    """Join ``captions`` and ``photos`` to ``stmt`` when there are conditions on them."""
-    if not where:
-        return stmt
-    return (
-        stmt.join(Caption, Caption.id == rowid)
-        .join(Photo, Photo.id == Caption.photo_id)
-        .where(*where)
-    )
+_SQLITE_DOC_INSERT = (
+    "INSERT INTO captions_fts(rowid, text, keywords) SELECT id, text, keywords "
+    "FROM caption_documents"
+)
+_SQLITE_NEW_CREATE = (
+    """CREATE VIEW caption_documents AS SELECT c.id AS id, c.photo_id AS photo_id,
+        c.text AS text,
+        coalesce((SELECT group_concat(k.word || ' ' || replace(k.hierarchy, '|', ' '), ' ')
+                  FROM keywords k WHERE k.photo_id = c.photo_id AND NOT k.rejected), '')
+            AS keywords
+        FROM captions c WHERE c.is_current = 1""",
+    "CREATE VIRTUAL TABLE captions_fts USING fts5(text, keywords, "
+    "tokenize='porter unicode61 remove_diacritics 2', prefix='2 3')",
+    f"""CREATE TRIGGER captions_ai AFTER INSERT ON captions WHEN new.is_current BEGIN
+        {_SQLITE_DOC_INSERT} WHERE id = new.id;
+    END""",
+    """CREATE TRIGGER captions_ad AFTER DELETE ON captions WHEN old.is_current BEGIN
+        DELETE FROM captions_fts WHERE rowid = old.id;
+    END""",
+    f"""CREATE TRIGGER captions_au AFTER UPDATE OF text, is_current ON captions BEGIN
+        DELETE FROM captions_fts WHERE rowid = old.id;
+        {_SQLITE_DOC_INSERT} WHERE id = new.id;
+    END""",
+    f"""CREATE TRIGGER keywords_ai AFTER INSERT ON keywords BEGIN
+        DELETE FROM captions_fts WHERE rowid IN
+            (SELECT id FROM captions WHERE photo_id = new.photo_id AND is_current = 1);
+        {_SQLITE_DOC_INSERT} WHERE photo_id = new.photo_id;
+    END""",
+    f"""CREATE TRIGGER keywords_ad AFTER DELETE ON keywords BEGIN
+        DELETE FROM captions_fts WHERE rowid IN
+            (SELECT id FROM captions WHERE photo_id = old.photo_id AND is_current = 1);
+        {_SQLITE_DOC_INSERT} WHERE photo_id = old.photo_id;
+    END""",
+    f"""CREATE TRIGGER keywords_au AFTER UPDATE ON keywords BEGIN
+        DELETE FROM captions_fts WHERE rowid IN (SELECT id FROM captions
+            WHERE photo_id IN (old.photo_id, new.photo_id) AND is_current = 1);
+        {_SQLITE_DOC_INSERT} WHERE photo_id IN (old.photo_id, new.photo_id);
+    END""",
+    _SQLITE_DOC_INSERT,
+)
+_SQLITE_NEW_DROP = (
+    "DROP TRIGGER IF EXISTS captions_ai",
+    "DROP TRIGGER IF EXISTS captions_ad",
+    "DROP TRIGGER IF EXISTS captions_au",
+    "DROP TRIGGER IF EXISTS keywords_ai",
+    "DROP TRIGGER IF EXISTS keywords_ad",
+    "DROP TRIGGER IF EXISTS keywords_au",
+    "DROP TABLE IF EXISTS captions_fts",
+    "DROP VIEW IF EXISTS caption_documents",
+)
+_PG_DOC = "to_tsvector('english', {text}) || to_tsvector('english', keywords_document({photo}))"
+_PG_NEW_CREATE = (
+    """CREATE TABLE captions_fts (
+        rowid integer PRIMARY KEY REFERENCES captions (id) ON DELETE CASCADE,
+        tsv tsvector NOT NULL
+    )""",
+    "CREATE INDEX captions_fts_tsv ON captions_fts USING gin (tsv)",
+    """CREATE FUNCTION keywords_document(p integer) RETURNS text LANGUAGE sql STABLE AS $$
+        SELECT coalesce(string_agg(word || ' ' || replace(hierarchy, '|', ' '), ' '
+                                   ORDER BY norm), '')
+        FROM keywords WHERE photo_id = p AND NOT rejected
+    $$""",
+    f"""CREATE FUNCTION captions_fts_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.is_current THEN
+            DELETE FROM captions_fts WHERE rowid = OLD.id;
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.is_current THEN
+            INSERT INTO captions_fts (rowid, tsv)
+            VALUES (NEW.id, {_PG_DOC.format(text="NEW.text", photo="NEW.photo_id")});
+        END IF;
+        RETURN NULL;
+    END $$""",
+    f"""CREATE FUNCTION keywords_fts_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        p integer;
+    BEGIN
+        FOREACH p IN ARRAY (CASE TG_OP WHEN 'INSERT' THEN ARRAY[NEW.photo_id]
+                                       WHEN 'DELETE' THEN ARRAY[OLD.photo_id]
+                                       ELSE ARRAY[OLD.photo_id, NEW.photo_id] END) LOOP
+            UPDATE captions_fts f SET tsv = {_PG_DOC.format(text="c.text", photo="c.photo_id")}
+            FROM captions c WHERE c.id = f.rowid AND c.photo_id = p AND c.is_current;
+        END LOOP;
+        RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER captions_ai AFTER INSERT ON captions FOR EACH ROW
+        WHEN (NEW.is_current) EXECUTE FUNCTION captions_fts_sync()""",
+    """CREATE TRIGGER captions_ad AFTER DELETE ON captions FOR EACH ROW
+        WHEN (OLD.is_current) EXECUTE FUNCTION captions_fts_sync()""",
+    """CREATE TRIGGER captions_au AFTER UPDATE OF text, is_current ON captions FOR EACH ROW
+        EXECUTE FUNCTION captions_fts_sync()""",
+    """CREATE TRIGGER keywords_aiud AFTER INSERT OR UPDATE OR DELETE ON keywords
+        FOR EACH ROW EXECUTE FUNCTION keywords_fts_sync()""",
+    "INSERT INTO captions_fts (rowid, tsv) SELECT id, "
+    + _PG_DOC.format(text="text", photo="photo_id")
+    + " FROM captions WHERE is_current",
+)
+_PG_NEW_DROP = (
+    "DROP TRIGGER IF EXISTS keywords_aiud ON keywords",
+    "DROP TRIGGER IF EXISTS captions_ai ON captions",
+    "DROP TRIGGER IF EXISTS captions_ad ON captions",
+    "DROP TRIGGER IF EXISTS captions_au ON captions",
+    "DROP FUNCTION IF EXISTS keywords_fts_sync()",
+    "DROP FUNCTION IF EXISTS captions_fts_sync()",
+    "DROP TABLE IF EXISTS captions_fts",
+    "DROP FUNCTION IF EXISTS keywords_document(integer)",
+)
 
 
 # --------------------------------------------------------------------------- SQLite
 
 
-_SQLITE_DDL = (
-    "CREATE VIEW current_captions AS SELECT id, text FROM captions WHERE is_current",
-    f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5(text, content='current_captions', "
-    "content_rowid='id', tokenize='porter unicode61 remove_diacritics 2', prefix='2 3')",
-    f"""CREATE TRIGGER captions_ai AFTER INSERT ON captions WHEN new.is_current BEGIN
-        INSERT INTO {FTS_TABLE}(rowid, text) VALUES (new.id, new.text);
-    END""",
-    f"""CREATE TRIGGER captions_ad AFTER DELETE ON captions WHEN old.is_current BEGIN
-        INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, text) VALUES ('delete', old.id, old.text);
-    END""",
-    f"""CREATE TRIGGER captions_au AFTER UPDATE OF text, is_current ON captions BEGIN
-        INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, text)
-            SELECT 'delete', old.id, old.text WHERE old.is_current;
-        INSERT INTO {FTS_TABLE}(rowid, text) SELECT new.id, new.text WHERE new.is_current;
-    END""",
-)
-
 _fts5 = table(FTS_TABLE, column("rowid", Integer))
 # the column named after the table: MATCH, bm25()
 _fts5_hidden: ColumnElement[Any] = literal_column(FTS_TABLE)
+_DOCUMENTS = "caption_documents"
 
 
 def _fts5_string(words: Sequence[str]) -> str:
@@ -212,99 +364,64 @@ def fts5_expression(query: Query, *, with_excluded: bool = True) -> str | None:
 
 
 class SQLiteFTS5(FullTextIndex):
-    """FTS5 external-content index (see the module docstring)."""
+    """FTS5 table of caption + keywords documents (see the module docstring)."""
+
+    rowid = _fts5.c.rowid
 
     def install(self, conn: Connection) -> None:
         """Create the view, the FTS5 table and the triggers, and index current captions."""
-        for statement in _SQLITE_DDL:
+        for statement in _SQLITE_NEW_CREATE:
             conn.exec_driver_sql(statement)
-        self.rebuild(conn)
 
     def uninstall(self, conn: Connection) -> None:
         """Drop the triggers, the FTS5 table and the view."""
-        for trigger in ("captions_ai", "captions_ad", "captions_au"):
-            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger}")
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {FTS_TABLE}")
-        conn.exec_driver_sql("DROP VIEW IF EXISTS current_captions")
+        for statement in _SQLITE_NEW_DROP:
+            conn.exec_driver_sql(statement)
 
     def rebuild(self, conn: Connection) -> None:
-        """Re-index from the ``current_captions`` view (FTS5 ``rebuild``)."""
-        conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
+        """Empty the index and fill it from the ``caption_documents`` view."""
+        conn.exec_driver_sql(f"DELETE FROM {FTS_TABLE}")
+        conn.exec_driver_sql(
+            f"INSERT INTO {FTS_TABLE}(rowid, text, keywords) "
+            f"SELECT id, text, keywords FROM {_DOCUMENTS}"
+        )
 
     def check(self, conn: Connection) -> None:
-        """Run FTS5's ``integrity-check`` against the content view."""
+        """Run FTS5's ``integrity-check`` and compare the documents with the view."""
         try:
-            conn.exec_driver_sql(
-                f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rank) VALUES ('integrity-check', 1)"
-            )
-        except DBAPIError as exc:  # sqlite reports a mismatch as "malformed"
+            conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('integrity-check')")
+        except DBAPIError as exc:  # sqlite reports a damaged index as "malformed"
             raise LibraryError(f"full-text index out of sync: {exc}") from exc
+        stale = conn.exec_driver_sql(
+            f"SELECT count(*) FROM {_DOCUMENTS} d LEFT JOIN {FTS_TABLE} f ON f.rowid = d.id "
+            "WHERE f.rowid IS NULL OR f.text IS NOT d.text OR f.keywords IS NOT d.keywords"
+        ).scalar_one()
+        extra = conn.exec_driver_sql(
+            f"SELECT count(*) FROM {FTS_TABLE} f LEFT JOIN {_DOCUMENTS} d ON d.id = f.rowid "
+            "WHERE d.id IS NULL"
+        ).scalar_one()
+        if stale or extra:
+            raise LibraryError(
+                f"full-text index out of sync: {stale} missing or stale, {extra} extra"
+            )
 
     @staticmethod
     def _match(expression: str) -> ColumnElement[bool]:
         return _fts5_hidden.op("MATCH")(literal(expression))
 
-    def matches(self, query: Query) -> ColumnElement[bool]:
-        """Return ``Caption.id IN (matching rowids)``, or NOT IN for exclusions only."""
-        expression = fts5_expression(query)
-        if expression is not None:
-            return Caption.id.in_(select(_fts5.c.rowid).where(self._match(expression)))
-        excluded = _fts5_any(query.excluded)
-        return Caption.id.not_in(select(_fts5.c.rowid).where(self._match(excluded)))
+    def condition(self, query: Query, *, with_excluded: bool = True) -> ColumnElement[bool] | None:
+        """Return ``captions_fts MATCH <expression>``."""
+        expression = fts5_expression(query, with_excluded=with_excluded)
+        return None if expression is None else self._match(expression)
 
-    def first_ids(
-        self, conn: Connection, query: Query, where: Sequence[ColumnElement[bool]], n: int
-    ) -> list[int]:
-        """Walk matches in ascending rowid order, where FTS5 can skip through doclists."""
-        rowid = _fts5.c.rowid
-        expression = fts5_expression(query)
-        assert expression is not None
-        stmt = _joined(select(rowid), rowid, where).where(self._match(expression)).limit(n)
-        return [int(i) for i in conn.scalars(stmt)]
-
-    def newest(
-        self, conn: Connection, query: Query, where: Sequence[ColumnElement[bool]], n: int
-    ) -> list[int]:
-        """Walk the matches in descending rowid order (FTS5 needs no sort for it)."""
-        rowid = _fts5.c.rowid
-        expression = fts5_expression(query)
-        assert expression is not None
-        stmt = (
-            _joined(select(rowid), rowid, where)
-            .where(self._match(expression))
-            .order_by(rowid.desc())
-            .limit(n)
-        )
-        return [int(i) for i in conn.scalars(stmt)]
-
-    def rank_all(
-        self,
-        conn: Connection,
-        query: Query,
-        where: Sequence[ColumnElement[bool]],
-        *,
-        limit: int,
-        offset: int,
-    ) -> list[tuple[int, float]]:
-        """Rank every match with ``bm25()``."""
-        rowid = _fts5.c.rowid
-        expression = fts5_expression(query)
-        assert expression is not None
-        bm25 = func.bm25(_fts5_hidden)
-        stmt = (
-            _joined(select(rowid, bm25), rowid, where)
-            .where(self._match(expression))
-            .order_by(bm25, rowid.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-        # bm25() is negative, lower is better: report higher-is-better scores.
-        return [(int(i), -float(score)) for i, score in conn.execute(stmt)]
+    def score(self, query: Query) -> ColumnElement[float]:
+        """Return ``-bm25()`` (bm25 is negative, lower is better)."""
+        return literal(0.0) - func.bm25(_fts5_hidden)
 
     def snippets(
         self, conn: Connection, query: Query, ids: Sequence[int], marks: tuple[str, str]
     ) -> dict[int, str]:
-        """Return ``snippet()`` for each id (only ids whose caption matches appear)."""
+        """Return ``snippet()`` of the caption for each id (only ids that match appear)."""
         expression = fts5_expression(query, with_excluded=False)
         if expression is None or not ids:
             return {}
@@ -328,30 +445,9 @@ class SQLiteFTS5(FullTextIndex):
 PG_CONFIG = "english"
 _pg_config: ColumnElement[Any] = literal_column(f"'{PG_CONFIG}'::regconfig")
 _pgfts = table(FTS_TABLE, column("rowid", Integer), column("tsv", TSVECTOR))
-
-_PG_DDL = (
-    f"""CREATE TABLE {FTS_TABLE} (
-        rowid integer PRIMARY KEY REFERENCES captions (id) ON DELETE CASCADE,
-        tsv tsvector NOT NULL
-    )""",
-    f"CREATE INDEX {FTS_TABLE}_tsv ON {FTS_TABLE} USING gin (tsv)",
-    f"""CREATE FUNCTION captions_fts_sync() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.is_current THEN
-            DELETE FROM {FTS_TABLE} WHERE rowid = OLD.id;
-        END IF;
-        IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.is_current THEN
-            INSERT INTO {FTS_TABLE} (rowid, tsv)
-            VALUES (NEW.id, to_tsvector('{PG_CONFIG}', NEW.text));
-        END IF;
-        RETURN NULL;
-    END $$""",
-    """CREATE TRIGGER captions_ai AFTER INSERT ON captions FOR EACH ROW
-        WHEN (NEW.is_current) EXECUTE FUNCTION captions_fts_sync()""",
-    """CREATE TRIGGER captions_ad AFTER DELETE ON captions FOR EACH ROW
-        WHEN (OLD.is_current) EXECUTE FUNCTION captions_fts_sync()""",
-    """CREATE TRIGGER captions_au AFTER UPDATE OF text, is_current ON captions FOR EACH ROW
-        EXECUTE FUNCTION captions_fts_sync()""",
+_PG_DOCUMENT = (
+    f"to_tsvector('{PG_CONFIG}', c.text) "
+    f"|| to_tsvector('{PG_CONFIG}', keywords_document(c.photo_id))"
 )
 
 
@@ -388,33 +484,31 @@ def pg_tsquery(query: Query, *, with_excluded: bool = True) -> ColumnElement[str
 class PostgresFTS(FullTextIndex):
     """``tsvector`` side table with a GIN index (see the module docstring)."""
 
+    rowid = _pgfts.c.rowid
+
     def install(self, conn: Connection) -> None:
-        """Create the side table, its index, the trigger function and triggers; fill it."""
-        for statement in _PG_DDL:
+        """Create the side table, its functions and triggers, and index current captions."""
+        for statement in _PG_NEW_CREATE:
             conn.exec_driver_sql(statement)
-        self.rebuild(conn)
 
     def uninstall(self, conn: Connection) -> None:
-        """Drop the triggers, the trigger function and the side table."""
-        for trigger in ("captions_ai", "captions_ad", "captions_au"):
-            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger} ON captions")
-        conn.exec_driver_sql("DROP FUNCTION IF EXISTS captions_fts_sync()")
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {FTS_TABLE}")
+        """Drop the triggers, the functions and the side table."""
+        for statement in _PG_NEW_DROP:
+            conn.exec_driver_sql(statement)
 
     def rebuild(self, conn: Connection) -> None:
-        """Empty the side table and index every current caption."""
+        """Empty the side table and index every current caption with its keywords."""
         conn.exec_driver_sql(f"DELETE FROM {FTS_TABLE}")
         conn.exec_driver_sql(
             f"INSERT INTO {FTS_TABLE} (rowid, tsv) "
-            f"SELECT id, to_tsvector('{PG_CONFIG}', text) FROM captions WHERE is_current"
+            f"SELECT c.id, {_PG_DOCUMENT} FROM captions c WHERE c.is_current"
         )
 
     def check(self, conn: Connection) -> None:
-        """Compare the side table with the current captions."""
+        """Compare the side table with the current captions and their keywords."""
         stale = conn.exec_driver_sql(
             f"SELECT count(*) FROM captions c LEFT JOIN {FTS_TABLE} f ON f.rowid = c.id "
-            f"WHERE c.is_current AND (f.rowid IS NULL "
-            f"OR f.tsv <> to_tsvector('{PG_CONFIG}', c.text))"
+            f"WHERE c.is_current AND (f.rowid IS NULL OR f.tsv <> {_PG_DOCUMENT})"
         ).scalar_one()
         extra = conn.exec_driver_sql(
             f"SELECT count(*) FROM {FTS_TABLE} f LEFT JOIN captions c ON c.id = f.rowid "
@@ -425,61 +519,16 @@ class PostgresFTS(FullTextIndex):
                 f"full-text index out of sync: {stale} missing or stale, {extra} extra"
             )
 
-    def matches(self, query: Query) -> ColumnElement[bool]:
-        """Return ``Caption.id IN (matching rowids)``, or NOT IN for exclusions only."""
-        tsquery = pg_tsquery(query)
-        if tsquery is not None:
-            return Caption.id.in_(select(_pgfts.c.rowid).where(_pgfts.c.tsv.op("@@")(tsquery)))
-        excluded = _pg_any(query.excluded)
-        return Caption.id.not_in(select(_pgfts.c.rowid).where(_pgfts.c.tsv.op("@@")(excluded)))
+    def condition(self, query: Query, *, with_excluded: bool = True) -> ColumnElement[bool] | None:
+        """Return ``tsv @@ <tsquery>``."""
+        tsquery = pg_tsquery(query, with_excluded=with_excluded)
+        return None if tsquery is None else _pgfts.c.tsv.op("@@")(tsquery)
 
-    def first_ids(
-        self, conn: Connection, query: Query, where: Sequence[ColumnElement[bool]], n: int
-    ) -> list[int]:
-        """Return up to ``n`` matches from the GIN index, unordered."""
+    def score(self, query: Query) -> ColumnElement[float]:
+        """Return ``ts_rank``."""
         tsquery = pg_tsquery(query)
         assert tsquery is not None
-        rowid = _pgfts.c.rowid
-        stmt = _joined(select(rowid), rowid, where).where(_pgfts.c.tsv.op("@@")(tsquery)).limit(n)
-        return [int(i) for i in conn.scalars(stmt)]
-
-    def newest(
-        self, conn: Connection, query: Query, where: Sequence[ColumnElement[bool]], n: int
-    ) -> list[int]:
-        """Return the newest matches (GIN index scan, then a top-n sort on rowid)."""
-        tsquery = pg_tsquery(query)
-        assert tsquery is not None
-        rowid = _pgfts.c.rowid
-        stmt = (
-            _joined(select(rowid), rowid, where)
-            .where(_pgfts.c.tsv.op("@@")(tsquery))
-            .order_by(rowid.desc())
-            .limit(n)
-        )
-        return [int(i) for i in conn.scalars(stmt)]
-
-    def rank_all(
-        self,
-        conn: Connection,
-        query: Query,
-        where: Sequence[ColumnElement[bool]],
-        *,
-        limit: int,
-        offset: int,
-    ) -> list[tuple[int, float]]:
-        """Rank every match with ``ts_rank``."""
-        tsquery = pg_tsquery(query)
-        assert tsquery is not None
-        rowid = _pgfts.c.rowid
-        rank = func.ts_rank(_pgfts.c.tsv, tsquery)
-        stmt = (
-            _joined(select(rowid, rank), rowid, where)
-            .where(_pgfts.c.tsv.op("@@")(tsquery))
-            .order_by(rank.desc(), rowid.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-        return [(int(i), float(score)) for i, score in conn.execute(stmt)]
+        return func.ts_rank(_pgfts.c.tsv, tsquery)
 
     def snippets(
         self, conn: Connection, query: Query, ids: Sequence[int], marks: tuple[str, str]

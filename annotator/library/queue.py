@@ -23,6 +23,7 @@ from annotator.core.display import display_path
 from annotator.core.errors import LibraryError
 from annotator.core.types import CaptionResult
 from annotator.library import attention as attention_codec
+from annotator.library import keywords as keyword_store
 from annotator.library.db import rowcount
 from annotator.library.schema import (
     AttentionMap,
@@ -409,6 +410,7 @@ class JobQueue:
                         }
                         for a in result.alternatives
                     ],
+                    "keywords": keyword_store.as_json(result.keywords),
                     "reviewed": False,
                     "is_current": photo_id not in human,
                     "parent_id": None,
@@ -431,6 +433,13 @@ class JobQueue:
                         "data": blob,
                     }
                     for cid, (_, result, _), blob in zip(caption_ids, items, blobs, strict=True)
+                ],
+            )
+            keyword_store.store_model(
+                s,
+                [
+                    (photo_id, result.keywords, result.model_id or None, version)
+                    for photo_id, (_, result, version) in zip(photo_ids, items, strict=True)
                 ],
             )
             for chunk in _chunks(photo_ids):

@@ -37,6 +37,12 @@ Captions
     ``add_human_revision(photo_id, text, reviewed=True, origin="gui")``,
     ``import_human_caption(path, text, origin)``, ``set_reviewed(photo_id)``,
     ``iter_current_captions()``
+Keywords (stored by :mod:`annotator.library.keywords`)
+    ``keywords(photo_id) -> [KeywordInfo]``, ``add_keywords(photo_id, [Keyword],
+    origin="gui")``, ``import_human_keywords(path, [Keyword], origin)``,
+    ``remove_keyword(photo_id, word)``, ``keywords_to_write(photo_id)``,
+    ``current_for_write(photo_id)``, ``photos_to_recaption(model_version)``;
+    ``complete_jobs`` stores the model's.
 Attention
     ``attention(photo_id) -> AttentionInfo``, ``attention_for_word(photo_id, word)
     -> (H, W) array``
@@ -57,7 +63,7 @@ The value types live in :mod:`annotator.library.values`, the queue methods in
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -71,9 +77,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from annotator.core.display import display_path, is_encodable
 from annotator.core.errors import LibraryError
+from annotator.core.types import Keyword
 from annotator.library import attention as attention_codec
 from annotator.library import db, fts
+from annotator.library import keywords as keyword_store
 from annotator.library.db import rowcount
+from annotator.library.keywords import KeywordInfo
 from annotator.library.queue import LEASE_S, MAX_ATTEMPTS, JobQueue, end_owner, new_owner
 from annotator.library.schema import (
     AttentionMap,
@@ -601,9 +610,18 @@ class Library(JobQueue):
                 .order_by(Caption.photo_id)
                 .limit(limit)
             ).all()
+            keywords = keyword_store.for_photos(s, [row[0] for row in rows])
         return [
             CurrentCaption(
-                pid, Path(path), text, CaptionSource(src).value, ver or "", score, conf, rev
+                pid,
+                Path(path),
+                text,
+                CaptionSource(src).value,
+                ver or "",
+                score,
+                conf,
+                rev,
+                tuple(k.as_keyword() for k in keywords.get(pid, []) if k.written_by_annotator),
             )
             for pid, path, text, src, ver, score, conf, rev in rows
         ]
@@ -735,6 +753,7 @@ class Library(JobQueue):
                     .order_by(Caption.id)
                     .limit(batch)
                 ).all()
+                keywords = keyword_store.for_photos(s, [row[1] for row in rows])
             if not rows:
                 return
             for cid, pid, path, text, source, version, score, confidence, reviewed in rows:
@@ -747,8 +766,100 @@ class Library(JobQueue):
                     score,
                     confidence,
                     reviewed,
+                    tuple(k.as_keyword() for k in keywords.get(pid, []) if k.written_by_annotator),
                 )
                 after = cid
+
+    def current_for_write(self, photo_id: int) -> CurrentCaption | None:
+        """Return the photo's current caption and keywords, as the metadata writer takes them."""
+        with self._read() as s:
+            row = s.execute(
+                select(
+                    Photo.path,
+                    Caption.text,
+                    Caption.source,
+                    Caption.model_version,
+                    Caption.score,
+                    Caption.confidence,
+                    Caption.reviewed,
+                )
+                .join(Photo, Photo.id == Caption.photo_id)
+                .where(Caption.photo_id == photo_id, Caption.is_current)
+            ).first()
+            if row is None:
+                return None
+            keywords = keyword_store.for_photos(s, [photo_id])[photo_id]
+        path, text, source, version, score, confidence, reviewed = row
+        return CurrentCaption(
+            photo_id,
+            Path(path),
+            text,
+            CaptionSource(source).value,
+            version or "",
+            score,
+            confidence,
+            reviewed,
+            tuple(k.as_keyword() for k in keywords if k.written_by_annotator),
+        )
+
+    def keywords_to_write(self, photo_id: int, proposed: Sequence[Keyword] = ()) -> list[Keyword]:
+        """Return the keywords to write into the photo (see :func:`keywords.to_write`)."""
+        with self._read() as s:
+            return keyword_store.to_write(s, photo_id, proposed)
+
+    def photos_to_recaption(self, model_version: str) -> list[int]:
+        """Return photos whose current caption is the model's and predates ``model_version``.
+
+        That is a caption from another model version, or one stored before keywords
+        existed (no keyword record), which re-captioning fills in.
+        """
+        with self._read() as s:
+            return list(
+                s.scalars(
+                    select(Caption.photo_id)
+                    .join(Photo, Photo.id == Caption.photo_id)
+                    .where(
+                        Caption.is_current,
+                        Caption.source == CaptionSource.MODEL,
+                        Photo.state != PhotoState.MISSING,
+                        (Caption.model_version != model_version) | Caption.keywords.is_(None),
+                    )
+                    .order_by(Caption.photo_id)
+                )
+            )
+
+    # ----------------------------------------------------------------------- keywords
+
+    def keywords(self, photo_id: int, *, include_rejected: bool = False) -> list[KeywordInfo]:
+        """Return the photo's keywords: a person's first, then the model's by probability."""
+        with self._read() as s:
+            return keyword_store.for_photos(s, [photo_id], include_rejected=include_rejected)[
+                photo_id
+            ]
+
+    def add_keywords(
+        self, photo_id: int, keywords: Iterable[Keyword], *, origin: str = "gui"
+    ) -> int:
+        """Store keywords a person gave as human keywords; return how many changed."""
+        with self._write() as s:
+            if s.get(Photo, photo_id) is None:
+                raise LibraryError(f"no photo with id {photo_id}")
+            return keyword_store.add_human(s, photo_id, keywords, origin)
+
+    def import_human_keywords(
+        self, path: str | Path, keywords: Iterable[Keyword], origin: str
+    ) -> int:
+        """Record keywords found in a photo's metadata as human keywords; return the count."""
+        photo = self.photo_by_path(path)
+        if photo is None:
+            raise LibraryError(f"{path}: not in the library")
+        with self._write() as s:
+            return keyword_store.import_human(s, photo.id, keywords, origin)
+
+    def remove_keyword(self, photo_id: int, word: str) -> bool:
+        """Remove a keyword as a person asked (kept as rejected: no re-run adds it back)."""
+        with self._write() as s:
+            return keyword_store.reject(s, photo_id, word)
 
     # ---------------------------------------------------------------------- attention
 
@@ -810,7 +921,9 @@ class Library(JobQueue):
         model_version: str | None = None,
         date_from: datetime | None = None,
         date_to: datetime | None = None,
+        keyword: str | None = None,
         include_missing: bool = False,
+        exact: bool = False,
         order_by: OrderBy = "relevance",
         limit: int = 50,
         offset: int = 0,
@@ -818,7 +931,7 @@ class Library(JobQueue):
         highlight: tuple[str, str] = ("[", "]"),
         rank_window: int | None = DEFAULT_RANK_WINDOW,
     ) -> list[SearchHit]:
-        """Search current captions; see :func:`annotator.library.search.run_search`."""
+        """Search current captions and keywords; see :func:`annotator.library.search.run_search`."""
         with self._read() as s:
             return run_search(
                 s.connection(),
@@ -831,7 +944,9 @@ class Library(JobQueue):
                 model_version=model_version,
                 date_from=date_from,
                 date_to=date_to,
+                keyword=keyword,
                 include_missing=include_missing,
+                exact=exact,
                 order_by=order_by,
                 limit=limit,
                 offset=offset,

@@ -19,6 +19,11 @@ Tables
     ``jobs``            the persistent caption queue: at most one job per photo; a
                         running job has an ``owner`` and a ``lease_until``.
     ``failures``        photos that could not be processed, with the reason.
+    ``keywords``        a photo's keywords: one row per photo and word (compared
+                        case-insensitively through ``norm``), from the model (with
+                        its version and probability) or from a person (typed in
+                        annotator, or found in the photo's metadata); ``rejected``
+                        marks one a person removed, so that no re-run brings it back.
 
 Keep :mod:`annotator.library.migrations` in step with this module: every change
 here needs a new migration (``tests/library/test_migrations.py`` compares them).
@@ -44,6 +49,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    UniqueConstraint,
     false,
     text,
 )
@@ -231,6 +237,10 @@ class Caption(Base):
     word_logprobs: Mapped[list[Any] | None]
     # n-best list, best first: [{"text": str, "score": float, "word_logprobs": [float]}]
     alternatives: Mapped[list[Any] | None]
+    # The keywords the model produced with this caption:
+    # [{"word": str, "hierarchy": [str], "probability": float}]; None for a caption stored
+    # before keywords existed (``--recaption-older`` fills those in) and for human captions.
+    keywords: Mapped[list[Any] | None]
     reviewed: Mapped[bool] = mapped_column(Boolean(), default=False, server_default=false())
     is_current: Mapped[bool] = mapped_column(Boolean(), default=False, server_default=false())
     parent_id: Mapped[int | None] = mapped_column(
@@ -286,4 +296,27 @@ class Failure(Base):
     )
     path: Mapped[path_str]
     reason: Mapped[str] = mapped_column(String())
+    created_at: Mapped[timestamp]
+
+
+class PhotoKeyword(Base):
+    """One keyword of a photo, from the model or from a person."""
+
+    __tablename__ = "keywords"
+    __table_args__ = (UniqueConstraint("photo_id", "norm"),)
+
+    id: Mapped[intpk]
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"))
+    word: Mapped[str] = mapped_column(String(128))
+    # casefolded word: one row per photo and word, and what ``--keyword`` matches
+    norm: Mapped[str] = mapped_column(String(128), index=True)
+    # root..leaf joined by "|" (Lightroom's separator), "" when the keyword is flat
+    hierarchy: Mapped[str] = mapped_column(String(512), default="", server_default="")
+    source: Mapped[CaptionSource] = mapped_column(_enum(CaptionSource, "keyword_source"))
+    # Where a human keyword came from ("gui", "XMP-dc:Subject", "IPTC:Keywords", ...).
+    origin: Mapped[str | None] = mapped_column(String(64))
+    model_id: Mapped[str | None] = mapped_column(String(128))
+    model_version: Mapped[str | None] = mapped_column(String(128))
+    probability: Mapped[float | None] = mapped_column(Float())
+    rejected: Mapped[bool] = mapped_column(Boolean(), default=False, server_default=false())
     created_at: Mapped[timestamp]

@@ -15,7 +15,16 @@ order_by ``"confidence"``
     the model's mean word log-probability, least confident first (for review;
     human captions, which have none, come last).
 
-Filters: ``root_id``, ``folder`` (an absolute folder: photos anywhere under it),
+Concept search: unless ``exact``, each plain query word is OR-ed with the more
+specific words under it (:mod:`annotator.library.concepts`: ``person`` also
+matches "man", "woman", "boy"). Ranked by relevance, photos matching the words
+as typed come first, then those found only through the expansion
+(``SearchHit.expanded``). Captions and keywords are searched together: the index
+holds each current caption with its photo's keywords.
+
+Filters: ``keyword`` (the photo has that keyword, or it as a level of a
+keyword's hierarchy; case-insensitive), ``root_id``, ``folder`` (an absolute
+folder: photos anywhere under it),
 ``reviewed``, ``human_edited`` (the current caption is a person's), ``model_version``
 (the current caption was written by that model version), ``date_from`` /
 ``date_to`` (inclusive, on the photo date), ``include_missing`` (missing photos
@@ -34,8 +43,10 @@ from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Connection, SQLColumnExpression, false, func, select
 
+from annotator.library import keywords as keyword_store
+from annotator.library.concepts import expand
 from annotator.library.fts import FullTextIndex
-from annotator.library.query import parse
+from annotator.library.query import Query, parse
 from annotator.library.schema import Caption, CaptionSource, Photo, PhotoState
 
 OrderBy = Literal["relevance", "date", "confidence"]
@@ -62,12 +73,15 @@ class SearchHit:
     model_version: str | None
     photo_date: datetime
     missing: bool
+    keywords: tuple[str, ...] = ()  # the photo's keywords, a person's first
+    expanded: bool = False  # found only through concept expansion ("person" -> "man")
 
     def to_json(self) -> dict[str, Any]:
         """Return the hit as JSON-ready values."""
         data = asdict(self)
         data["path"] = str(self.path)
         data["photo_date"] = self.photo_date.isoformat()
+        data["keywords"] = list(self.keywords)
         return data
 
 
@@ -87,10 +101,13 @@ def build_filters(
     model_version: str | None = None,
     date_from: datetime | date | None = None,
     date_to: datetime | date | None = None,
+    keyword: str | None = None,
     include_missing: bool = False,
 ) -> list[ColumnElement[bool]]:
     """Return the filter conditions on ``Caption`` and ``Photo``."""
     where: list[ColumnElement[bool]] = []
+    if keyword is not None and keyword_store.norm(keyword):
+        where.append(keyword_store.has_keyword(keyword))
     if root_id is not None:
         where.append(Photo.root_id == root_id)
     if folder is not None:
@@ -177,6 +194,36 @@ def _by_confidence(
     return page(False, limit, max(0, offset - int(scored)))
 
 
+def _literal_first(
+    conn: Connection,
+    index: FullTextIndex,
+    literal: Query,
+    expanded: Query,
+    where: list[ColumnElement[bool]],
+    *,
+    window: int | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[tuple[int, float | None]], set[int]]:
+    """Return a page of the literal matches, then the matches found only by expansion.
+
+    Also return the ids of the second kind.
+    """
+    ranked = index.ranked(conn, literal, where, window=window, limit=limit, offset=offset)
+    if len(ranked) == limit:
+        return ranked, set()
+    n_literal = offset + len(ranked) if ranked else index.count(conn, literal, where)
+    rest = index.ranked(
+        conn,
+        expanded,
+        [*where, ~index.matches(literal)],
+        window=window,
+        limit=limit - len(ranked),
+        offset=max(0, offset - n_literal),
+    )
+    return ranked + rest, {caption_id for caption_id, _ in rest}
+
+
 def run_search(
     conn: Connection,
     index: FullTextIndex,
@@ -188,13 +235,14 @@ def run_search(
     prefix_last: bool = False,
     highlight: tuple[str, str] = ("[", "]"),
     rank_window: int | None = DEFAULT_RANK_WINDOW,
+    exact: bool = False,
     **filters: Any,
 ) -> list[SearchHit]:
     """Return up to ``limit`` hits for ``query`` (see the module docstring).
 
     Any text is a valid query. ``prefix_last`` makes the last word a prefix
     (search as you type). ``highlight`` gives the marks put around matches in
-    ``SearchHit.snippet``.
+    ``SearchHit.snippet``. ``exact`` turns concept expansion off.
     """
     if order_by not in ORDERS:
         raise ValueError(f"order_by must be one of {', '.join(ORDERS)}, not {order_by!r}")
@@ -202,14 +250,22 @@ def run_search(
     offset = max(int(offset), 0)
     if limit <= 0:
         return []
-    parsed = parse(query, prefix_last=prefix_last)
+    literal = parse(query, prefix_last=prefix_last)
+    parsed = literal if exact else expand(literal)
     include_missing = bool(filters.pop("include_missing", False))
     chosen = build_filters(include_missing=True, **filters)  # what the caller asked for
     where = chosen if include_missing else [*chosen, Photo.state != PhotoState.MISSING]
 
     scores: dict[int, float | None] = {}
     rows: dict[int, Any] = {}
-    if order_by == "relevance" and parsed.groups:
+    expanded: set[int] = set()
+    if order_by == "relevance" and parsed is not literal:
+        ranked, expanded = _literal_first(
+            conn, index, literal, parsed, where, window=rank_window, limit=limit, offset=offset
+        )
+        ids = [caption_id for caption_id, _ in ranked]
+        scores = dict(ranked)
+    elif order_by == "relevance" and parsed.groups:
         if chosen or include_missing:
             ranked = index.ranked(
                 conn, parsed, where, window=rank_window, limit=limit, offset=offset
@@ -266,6 +322,7 @@ def run_search(
     if not rows:
         rows = _details(conn, ids)
     snippets = index.snippets(conn, parsed, ids, highlight) if parsed.groups else {}
+    words = keyword_store.words_for(conn, sorted({rows[i].photo_id for i in ids if i in rows}))
     hits = []
     for caption_id in ids:
         row = rows.get(caption_id)
@@ -286,6 +343,8 @@ def run_search(
                 model_version=row.model_version,
                 photo_date=row.photo_date,
                 missing=PhotoState(row.state) is PhotoState.MISSING,
+                keywords=words.get(row.photo_id, ()),
+                expanded=caption_id in expanded,
             )
         )
     return hits

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from annotator.core.types import Alternative, CaptionResult
+from annotator.core.types import Alternative, CaptionResult, Keyword
 
 
 def attention_maps(rng: np.random.Generator, n_words: int, height: int, width: int) -> np.ndarray:
@@ -38,6 +38,7 @@ def caption_result(
     model_id: str = "test-model",
     beam_size: int = 3,
     n_alternatives: int = 3,
+    keywords: tuple[Keyword, ...] = (),
     confidence: float | None = None,
 ) -> CaptionResult:
     """Return a plausible :class:`CaptionResult` for ``words`` with attention on a grid.
@@ -64,4 +65,5 @@ def caption_result(
         alternatives=tuple(alternatives),
         model_id=model_id,
         beam_size=beam_size,
+        keywords=keywords,
     )

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from annotator.core.types import Alternative
+from annotator.core.types import Alternative, Keyword
 from annotator.library.query import _WORD
 from annotator.library.schema import (
     Caption,
@@ -183,6 +183,9 @@ class CurrentCaption:
     score: float | None
     confidence: float | None
     reviewed: bool
+    # The keywords annotator writes into the photo: the model's and those typed in
+    # annotator (not those read from the photo, nor removed ones).
+    keywords: tuple[Keyword, ...] = ()
 
 
 @dataclass(frozen=True)

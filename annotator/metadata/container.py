@@ -58,6 +58,7 @@ class Embedded:
     exif: bytes | None = None  # a TIFF block
     xmp: bytes | None = None  # a packet
     iptc_caption: str | None = None
+    iptc_keywords: list[str] = field(default_factory=list)
     text: dict[str, str] = field(default_factory=dict)  # PNG text chunks
     facts: list[tuple[str, str]] = field(default_factory=list)
 
@@ -69,6 +70,7 @@ def read_embedded(fmt: str, data: bytes) -> Embedded:
         segments = jpeg.split(data)
         out.exif, out.xmp = jpeg.read_exif(segments), jpeg.read_xmp(segments)
         out.iptc_caption = iptc.caption(segments)
+        out.iptc_keywords = iptc.keywords(segments)
         icc = [s for s in segments if s.is_app(jpeg.APP2, jpeg.ICC_HEADER)]
         if icc:
             out.facts.append(("ICC profile", f"{sum(len(s.payload) for s in icc)} bytes"))

@@ -1,7 +1,7 @@
-"""Read IPTC-IIM ``Caption-Abstract`` from a JPEG's Photoshop APP13 segment.
+"""Read IPTC-IIM ``Caption-Abstract`` and ``Keywords`` from a JPEG's Photoshop APP13 segment.
 
 annotator never writes IPTC (the segment is copied untouched), but a caption a
-person left there counts as a human description.
+person left there counts as a human description, and its keywords as human keywords.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from annotator.metadata.jpeg import APP13, PHOTOSHOP_HEADER, Segment
 _IRB_SIGNATURES = (b"8BIM", b"PHUT", b"DCSR", b"AgHg")
 IPTC_RESOURCE = 0x0404
 CAPTION = (2, 120)
+KEYWORDS = (2, 25)
 CHARSET = (1, 90)
 _UTF8_ESCAPE = b"\x1b%G"
 
@@ -50,6 +51,14 @@ def datasets(record: bytes) -> list[tuple[int, int, bytes]]:
     return out
 
 
+def _decode(value: bytes, utf8: bool) -> str:
+    """Decode a dataset: UTF-8 when it is valid, else as declared (latin-1 by default)."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("utf-8" if utf8 else "latin-1", "replace")
+
+
 def caption(segments: list[Segment]) -> str | None:
     """Return IPTC ``Caption-Abstract``, decoded as the block's character set says."""
     record = photoshop_resources(segments).get(IPTC_RESOURCE)
@@ -59,11 +68,21 @@ def caption(segments: list[Segment]) -> str | None:
     utf8 = any((r, n) == CHARSET and v == _UTF8_ESCAPE for r, n, v in items)
     for r, n, v in items:
         if (r, n) == CAPTION:
-            try:
-                return v.decode("utf-8")
-            except UnicodeDecodeError:
-                return v.decode("utf-8" if utf8 else "latin-1", "replace")
+            return _decode(v, utf8)
     return None
+
+
+def keywords(segments: list[Segment]) -> list[str]:
+    """Return IPTC ``Keywords`` (one dataset each), decoded like the caption; blanks skipped."""
+    record = photoshop_resources(segments).get(IPTC_RESOURCE)
+    if not record:
+        return []
+    items = datasets(record)
+    utf8 = any((r, n) == CHARSET and v == _UTF8_ESCAPE for r, n, v in items)
+    words = (
+        _decode(v, utf8).replace("\x00", "").strip() for r, n, v in items if (r, n) == KEYWORDS
+    )
+    return [w for w in words if w]
 
 
 def dataset_count(segments: list[Segment]) -> int:

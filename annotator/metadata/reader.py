@@ -6,9 +6,16 @@ import re
 from pathlib import Path
 
 from annotator.core.errors import MetadataReadError
+from annotator.core.types import Keyword
 from annotator.metadata import exif, xmp
 from annotator.metadata.container import FORMAT_ERRORS, Embedded, detect, read_embedded
-from annotator.metadata.types import DescriptionEntry, Origin, PhotoMetadata, Provenance
+from annotator.metadata.types import (
+    DescriptionEntry,
+    FoundKeyword,
+    Origin,
+    PhotoMetadata,
+    Provenance,
+)
 
 _BRANDS = (
     "olympus|sony|konica minolta|minolta|konica|nikon|canon|pentax|asahi|samsung|kodak"
@@ -70,9 +77,12 @@ def read_metadata(path: str | Path) -> PhotoMetadata:
     model = _fact(facts, "Model")
     found: list[tuple[str, str, Path]] = []
     provenances: list[Provenance] = []
+    keyword_fields: list[dict[str, list[str]]] = []
 
     if embedded.xmp is not None:
-        _read_packet(embedded.xmp, "XMP-dc:Description", path, found, provenances, notes)
+        _read_packet(
+            embedded.xmp, "XMP-dc:Description", path, found, provenances, notes, keyword_fields
+        )
     if embedded.exif is not None:
         try:
             text = exif.read_description(embedded.exif)
@@ -93,8 +103,16 @@ def read_metadata(path: str | Path) -> PhotoMetadata:
             notes.append(f"sidecar {sidecar.name} unreadable: {exc.strerror or exc}")
             continue
         _read_packet(
-            packet, f"XMP-dc:Description ({sidecar.name})", sidecar, found, provenances, notes
+            packet,
+            f"XMP-dc:Description ({sidecar.name})",
+            sidecar,
+            found,
+            provenances,
+            notes,
+            keyword_fields,
         )
+    own = [w for f in keyword_fields for w in f["own"]]
+    own_paths = [p for f in keyword_fields for p in f["own_paths"]]
 
     entries = tuple(
         DescriptionEntry(source, text, where, is_boilerplate(text, make, model))
@@ -120,6 +138,9 @@ def read_metadata(path: str | Path) -> PhotoMetadata:
         sidecars=sidecars,
         facts=tuple(facts),
         notes=tuple(notes),
+        keywords=_human_keywords(keyword_fields, embedded.iptc_keywords, own, own_paths),
+        annotator_keywords=tuple(dict.fromkeys(own)),
+        annotator_paths=tuple(dict.fromkeys(own_paths)),
     )
 
 
@@ -130,8 +151,9 @@ def _read_packet(
     found: list[tuple[str, str, Path]],
     provenances: list[Provenance],
     notes: list[str],
+    keyword_fields: list[dict[str, list[str]]],
 ) -> None:
-    """Add one XMP packet's description and provenance to the running lists."""
+    """Add one XMP packet's description, provenance and keywords to the running lists."""
     try:
         doc = xmp.parse(packet)
     except xmp.XmpError as exc:
@@ -143,6 +165,48 @@ def _read_packet(
     prov = doc.provenance()
     if prov is not None:
         provenances.append(prov)
+    keyword_fields.append(doc.keyword_fields())
+
+
+def _human_keywords(
+    fields: list[dict[str, list[str]]],
+    iptc_keywords: list[str],
+    own: list[str],
+    own_paths: list[str],
+) -> tuple[FoundKeyword, ...]:
+    """Return the keywords annotator did not write, merged case-insensitively.
+
+    Hierarchies (``lr:hierarchicalSubject`` ``A|B|C``, ``digiKam:TagsList`` ``A/B/C``)
+    become keywords with their leaf as the word; a flat word (``dc:subject``, IPTC
+    Keywords) that is a level of one of them is not repeated on its own.
+    """
+    own_set = {w.casefold() for w in own}
+    own_path_set = {p.casefold() for p in own_paths}
+    out: list[FoundKeyword] = []
+    seen: set[str] = set()
+    levels: set[str] = set()
+    hierarchies = [
+        (p, "|", "XMP-lr:HierarchicalSubject") for f in fields for p in f["hierarchical"]
+    ]
+    hierarchies += [(p, "/", "XMP-digiKam:TagsList") for f in fields for p in f["digikam"]]
+    for path, sep, source in hierarchies:
+        parts = tuple(x.strip() for x in path.split(sep) if x.strip())
+        if not parts or "|".join(parts).casefold() in own_path_set:
+            continue
+        levels.update(x.casefold() for x in parts)
+        if parts[-1].casefold() not in seen:
+            seen.add(parts[-1].casefold())
+            keyword = Keyword(parts[-1], parts if len(parts) > 1 else (), None, "human")
+            out.append(FoundKeyword(keyword, source))
+    flat = [(w, "XMP-dc:Subject") for f in fields for w in f["subject"]]
+    flat += [(w, "IPTC:Keywords") for w in iptc_keywords]
+    for word, source in flat:
+        key = word.casefold()
+        if key in own_set or key in levels or key in seen:
+            continue
+        seen.add(key)
+        out.append(FoundKeyword(Keyword(word, (), None, "human"), source))
+    return tuple(out)
 
 
 def _fact(facts: list[tuple[str, str]], name: str) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 # The metadata modes and sidecar styles (defined in core, below the settings that use them).
 from annotator.core.types import METADATA_MODES as METADATA_MODES
 from annotator.core.types import SIDECAR_STYLES as SIDECAR_STYLES
+from annotator.core.types import Keyword
 from annotator.core.types import MetadataMode as MetadataMode
 from annotator.core.types import SidecarStyle as SidecarStyle
 
@@ -67,6 +68,14 @@ class DescriptionEntry:
 
 
 @dataclass(frozen=True)
+class FoundKeyword:
+    """A keyword found in a photo that annotator did not write, and the field it was in."""
+
+    keyword: Keyword  # source "human", no probability
+    source: str  # "XMP-dc:Subject", "XMP-lr:HierarchicalSubject", "IPTC:Keywords", ...
+
+
+@dataclass(frozen=True)
 class PhotoMetadata:
     """Describe what a photo holds, as ``read_metadata`` found it."""
 
@@ -80,6 +89,9 @@ class PhotoMetadata:
     sidecars: tuple[Path, ...] = ()
     facts: tuple[tuple[str, str], ...] = ()  # (name, value) lines for display
     notes: tuple[str, ...] = ()
+    keywords: tuple[FoundKeyword, ...] = ()  # keywords a person (or another program) put there
+    annotator_keywords: tuple[str, ...] = ()  # flat words annotator recorded as its own
+    annotator_paths: tuple[str, ...] = ()  # hierarchy paths annotator recorded as its own
 
     @property
     def is_human(self) -> bool:
@@ -97,13 +109,15 @@ class HumanDescriptionFound:
 
 
 class Outcome(StrEnum):
-    """Say what ``write_caption`` did."""
+    """Say what ``write_caption`` did (``FAILED``: what a caller reports for a raised error)."""
 
     WRITTEN = "written"
     UNCHANGED = "unchanged"  # the photo already held this caption and provenance
     SKIPPED_HUMAN = "skipped-human"  # a human description is there and was kept
     DATABASE_ONLY = "database-only"  # mode "none", or nowhere writable
     DRY_RUN = "dry-run"  # nothing written; ``targets`` and ``fields`` say what would be
+    SKIPPED = "skipped"  # the photo's real file lies outside the watched folders (a link)
+    FAILED = "failed"  # the write could not be done safely; the photo is unchanged (notes: why)
 
 
 @dataclass(frozen=True)
@@ -117,6 +131,7 @@ class WriteReport:
     notes: tuple[str, ...] = ()
     human: HumanDescriptionFound | None = None
     backup: Path | None = None
+    keywords_found: tuple[FoundKeyword, ...] = ()  # for import as human keywords
 
     @property
     def changed(self) -> bool:

@@ -1,4 +1,4 @@
-"""Write a caption into a photo (EXIF + XMP) or its XMP sidecar, safely.
+"""Write a caption and keywords into a photo (EXIF + XMP) or its XMP sidecar, safely.
 
 Every write goes to ``<name>_annotator_tmp`` in the photo's folder (ExifTool's
 way), is fsynced, read back and checked (caption present, every byte outside
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from functools import partial
 from io import BytesIO
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Literal
 from PIL import Image
 
 from annotator.core.errors import MetadataReadError, MetadataWriteError
+from annotator.core.types import Keyword
 from annotator.metadata import container, exif, jpeg, webp, xmp
 from annotator.metadata.reader import read_metadata
 from annotator.metadata.safe_write import (
@@ -74,6 +76,7 @@ def write_caption(
     text: str,
     *,
     provenance: Provenance,
+    keywords: Sequence[Keyword] | None = None,
     mode: MetadataMode = "embed",
     sidecar_style: SidecarStyle = "ext-append",
     overwrite_human: bool = False,
@@ -88,7 +91,13 @@ def write_caption(
     where the photo or its folder is read-only. ``"sidecar"`` writes only the
     sidecar (``photo.jpg.xmp``, or ``photo.xmp`` with ``sidecar_style="replace"``);
     ``"none"`` writes nothing. A description someone else wrote is left alone
-    unless ``overwrite_human``: the report carries it as ``human``. Raise
+    unless ``overwrite_human``: the report carries it as ``human``.
+
+    ``keywords`` become annotator's keywords in XMP ``dc:subject`` (every
+    hierarchy level and the word) and ``lr:hierarchicalSubject`` (the path);
+    those annotator wrote before and no longer gives are removed, every other
+    keyword stays. None leaves keywords alone. The report's ``keywords_found``
+    holds the keywords already there that annotator did not write. Raise
     ``MetadataWriteError`` when a write was attempted and could not be done
     safely; the photo is then unchanged.
 
@@ -112,6 +121,7 @@ def write_caption(
                 target,
                 text,
                 provenance=provenance,
+                keywords=keywords,
                 mode=mode,
                 sidecar_style=sidecar_style,
                 overwrite_human=overwrite_human,
@@ -135,6 +145,7 @@ def _write_caption(
     text: str,
     *,
     provenance: Provenance,
+    keywords: Sequence[Keyword] | None,
     mode: str,
     sidecar_style: str,
     overwrite_human: bool,
@@ -158,6 +169,7 @@ def _write_caption(
         meta = read_metadata(path)
     except MetadataReadError as exc:
         raise MetadataWriteError(path, exc.reason) from exc
+    lists = None if keywords is None else xmp.keyword_lists(keywords)
 
     if meta.is_human and not overwrite_human:
         assert meta.description is not None and meta.description_source is not None
@@ -169,9 +181,15 @@ def _write_caption(
             notes=(
                 f"kept the human description in {found.source} (use --overwrite-human to replace)",
             ),
+            keywords_found=meta.keywords,
         )
-    if _already_written(meta, caption, provenance, mode, sidecar_style):
-        return WriteReport(path, Outcome.UNCHANGED, notes=("the photo already holds this caption",))
+    if _already_written(meta, caption, provenance, lists, mode, sidecar_style):
+        return WriteReport(
+            path,
+            Outcome.UNCHANGED,
+            notes=("the photo already holds this caption",),
+            keywords_found=meta.keywords,
+        )
 
     notes: list[str] = []
     fields: list[str] = []
@@ -189,6 +207,7 @@ def _write_caption(
                     meta.format,
                     caption,
                     provenance,
+                    lists,
                     embed_notes,
                     keep_mtime=keep_mtime,
                     backup=backup,
@@ -211,9 +230,11 @@ def _write_caption(
             )
     elif use_sidecar or _exists(sidecar):  # an existing sidecar is kept in step with the photo
         try:
-            if _write_sidecar(sidecar, caption, provenance, dry_run=dry_run):
+            if _write_sidecar(sidecar, caption, provenance, lists, dry_run=dry_run):
                 targets.append(sidecar)
                 fields.append(f"XMP-dc:Description ({sidecar.name})")
+                if lists is not None and (lists[0] or meta.annotator_keywords):
+                    fields.append(f"XMP-dc:Subject ({sidecar.name})")
                 if reason:
                     notes.append(f"{reason}: wrote an XMP sidecar instead")
         except _Fallback as exc:
@@ -224,7 +245,9 @@ def _write_caption(
             )
 
     if not targets:
-        return WriteReport(path, Outcome.DATABASE_ONLY, notes=tuple(notes))
+        return WriteReport(
+            path, Outcome.DATABASE_ONLY, notes=tuple(notes), keywords_found=meta.keywords
+        )
     if not dry_run and overwrite_human:
         notes += _left_behind(path, caption)
     return WriteReport(
@@ -234,6 +257,7 @@ def _write_caption(
         fields=tuple(fields),
         notes=tuple(notes),
         backup=saved,
+        keywords_found=meta.keywords,
     )
 
 
@@ -269,11 +293,27 @@ def _sidecar_for(path: Path, style: str) -> Path | None:
 
 
 def _already_written(
-    meta: PhotoMetadata, caption: str, provenance: Provenance, mode: str, style: str
+    meta: PhotoMetadata,
+    caption: str,
+    provenance: Provenance,
+    lists: tuple[list[str], list[str]] | None,
+    mode: str,
+    style: str,
 ) -> bool:
     """Return whether the places this write would fill already hold this caption and claim."""
     if meta.origin is not Origin.ANNOTATOR or not provenance.same_claim(meta.provenance):
         return False
+    if lists is not None:
+        words = {w.casefold() for w in lists[0]}
+        paths = {p.casefold() for p in lists[1]}
+        own = {w.casefold() for w in meta.annotator_keywords}
+        own_paths = {p.casefold() for p in meta.annotator_paths}
+        theirs = {
+            w.casefold() for k in meta.keywords for w in (k.keyword.word, *k.keyword.hierarchy)
+        }
+        their_paths = {"|".join(k.keyword.hierarchy).casefold() for k in meta.keywords}
+        if not (own <= words <= own | theirs and own_paths <= paths <= own_paths | their_paths):
+            return False
     assert meta.provenance is not None
     if meta.provenance.text_digest != xmp.text_digest(caption):
         return False
@@ -336,13 +376,14 @@ def _embed(
     fmt: str,
     caption: str,
     provenance: Provenance,
+    lists: tuple[list[str], list[str]] | None,
     notes: list[str],
     *,
     keep_mtime: bool,
     backup: bool,
     dry_run: bool,
 ) -> tuple[list[str], Path | None]:
-    """Write the caption into the photo; return the fields written and the backup made."""
+    """Write the caption (and keywords) into the photo; return the fields and the backup made."""
     try:
         data = path.read_bytes()
         embedded = container.read_embedded(fmt, data)
@@ -351,10 +392,12 @@ def _embed(
     except container.FORMAT_ERRORS as exc:
         raise _Fallback(f"the file's structure cannot be edited safely ({exc})") from exc
     try:
+        before = _keyword_fields(embedded.xmp)
         packet = xmp.packet_with_caption(
             embedded.xmp,
             caption,
             provenance,
+            keywords=lists,
             padding=xmp.DEFAULT_PADDING,
             limit=container.XMP_LIMITS.get(fmt),
             exact=None if embedded.xmp is None else len(embedded.xmp),  # reuse its padding
@@ -365,6 +408,8 @@ def _embed(
     pinned = jpeg.trailer_reference(data) if fmt == "jpeg" else None
 
     fields = ["XMP-dc:Description", "XMP-annotator"]
+    if lists is not None and (lists[0] or before["own"]):
+        fields[1:1] = ["XMP-dc:Subject", "XMP-lr:HierarchicalSubject"]
     new_exif: bytes | None = None
     if fmt in ("jpeg", "webp"):
         new_exif, why = _exif_with_caption(embedded.exif, caption, fmt)
@@ -392,6 +437,8 @@ def _embed(
         old_exif=embedded.exif,
         caption=caption,
         exif_written=new_exif is not None,
+        lists=lists,
+        keywords_before=before,
     )
     try:
         saved = atomic_write(
@@ -420,8 +467,62 @@ def _exif_with_caption(
     return new, None
 
 
+def _keyword_fields(packet: bytes | None) -> dict[str, list[str]]:
+    """Return the keyword properties of a packet (empty lists for none or an unparsable one)."""
+    empty: dict[str, list[str]] = {
+        "subject": [],
+        "hierarchical": [],
+        "digikam": [],
+        "own": [],
+        "own_paths": [],
+    }
+    if packet is None or not packet.strip(b"\x00 \t\r\n"):
+        return empty
+    try:
+        return xmp.parse(packet).keyword_fields()
+    except xmp.XmpError:
+        return empty
+
+
+def _check_keywords(
+    doc: xmp.XmpDocument,
+    lists: tuple[list[str], list[str]] | None,
+    before: dict[str, list[str]],
+) -> None:
+    """Check keywords read back: annotator's present and recorded, nobody else's lost."""
+    after = doc.keyword_fields()
+
+    def folded(items: list[str]) -> set[str]:
+        return {i.casefold() for i in items}
+
+    theirs = folded(before["subject"]) - folded(before["own"])
+    their_paths = folded(before["hierarchical"]) - folded(before["own_paths"])
+    if lists is None:
+        keep, keep_paths = folded(before["subject"]), folded(before["hierarchical"])
+    else:
+        if (
+            folded(after["own"]) != folded(lists[0]) - theirs
+            or folded(after["own_paths"]) != folded(lists[1]) - their_paths
+        ):
+            raise VerifyError("annotator's keyword record does not read back")
+        keep = folded(lists[0]) | theirs
+        keep_paths = folded(lists[1]) | their_paths
+    if not keep <= folded(after["subject"]) or not keep_paths <= folded(after["hierarchical"]):
+        raise VerifyError("a keyword is missing from dc:subject or lr:hierarchicalSubject")
+    if folded(after["digikam"]) != folded(before["digikam"]):
+        raise VerifyError("digiKam:TagsList changed")
+
+
 def _verify_embedded(
-    tmp: Path, *, fmt: str, old: bytes, old_exif: bytes | None, caption: str, exif_written: bool
+    tmp: Path,
+    *,
+    fmt: str,
+    old: bytes,
+    old_exif: bytes | None,
+    caption: str,
+    exif_written: bool,
+    lists: tuple[list[str], list[str]] | None,
+    keywords_before: dict[str, list[str]],
 ) -> None:
     """Check the written file from disk: caption present, nothing else changed, image decodes."""
     new = tmp.read_bytes()
@@ -441,6 +542,7 @@ def _verify_embedded(
             or prov.text_digest != xmp.text_digest(caption)
         ):
             raise VerifyError("the XMP packet does not read back with the caption")
+        _check_keywords(doc, lists, keywords_before)
         if exif_written:
             if embedded.exif is None:
                 raise VerifyError("no EXIF in the written file")
@@ -471,7 +573,14 @@ def _decode(data: bytes) -> tuple[int, int, str] | str:
 # --- sidecars -------------------------------------------------------------------------
 
 
-def _write_sidecar(sidecar: Path, caption: str, provenance: Provenance, *, dry_run: bool) -> bool:
+def _write_sidecar(
+    sidecar: Path,
+    caption: str,
+    provenance: Provenance,
+    lists: tuple[list[str], list[str]] | None,
+    *,
+    dry_run: bool,
+) -> bool:
     """Create or update an XMP sidecar, keeping every property it had; return True if written."""
     exists = _exists(sidecar)
     if (exists and not writable(sidecar)) or not writable(sidecar.parent):
@@ -483,16 +592,21 @@ def _write_sidecar(sidecar: Path, caption: str, provenance: Provenance, *, dry_r
             sidecar, f"cannot read the sidecar ({exc.strerror or exc})"
         ) from exc
     try:
-        packet = xmp.packet_with_caption(old, caption, provenance)
+        before = _keyword_fields(old)
+        packet = xmp.packet_with_caption(old, caption, provenance, keywords=lists)
     except xmp.XmpError as exc:
         raise _Fallback(f"{sidecar.name} is not valid XMP and was left untouched ({exc})") from exc
     if dry_run:
         return True
 
     def verify(tmp: Path) -> None:
-        doc = xmp.parse(tmp.read_bytes())
+        try:
+            doc = xmp.parse(tmp.read_bytes())
+        except xmp.XmpError as exc:
+            raise VerifyError(f"the sidecar does not parse back ({exc})") from exc
         if doc.description() != caption:
             raise VerifyError("the sidecar does not read back with the caption")
+        _check_keywords(doc, lists, before)
 
     try:
         atomic_write(sidecar, packet, verify=verify, keep_mtime=False, backup=False, expect=old)

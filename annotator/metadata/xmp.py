@@ -1,9 +1,17 @@
-"""Read and update XMP packets: ``dc:description``, annotator provenance, sidecar files.
+"""Read and update XMP packets: description, keywords, annotator provenance, sidecar files.
 
 A packet is parsed with DTDs forbidden (defusedxml), so no entity is ever
-expanded. Updating changes only ``dc:description``, ``xmp:MetadataDate`` and the
-annotator namespace; every other element, attribute, namespace prefix,
-comment and whitespace run of the packet is written back as it was read.
+expanded. Updating changes only ``dc:description``, ``xmp:MetadataDate``, the
+keyword bags ``dc:subject`` and ``lr:hierarchicalSubject`` (annotator's own
+entries only) and the annotator namespace; every other element, attribute,
+namespace prefix, comment and whitespace run of the packet is written back as it
+was read.
+
+Keywords: annotator records the flat words and hierarchy paths it wrote in
+``annotator:Keywords`` and ``annotator:HierarchicalKeywords`` (bags), so that a
+later write replaces its own entries and never removes or renames one it did
+not write. A keyword bag of the wrong XMP type (a Seq, an Alt, a plain string)
+is read item by item and updated in the type it has.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import hashlib
 import re
 import unicodedata
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +29,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
 from annotator import __version__
+from annotator.core.types import Keyword
 from annotator.metadata.types import Provenance
 
 NS_X = "adobe:ns:meta/"
@@ -28,11 +38,15 @@ NS_DC = "http://purl.org/dc/elements/1.1/"
 NS_XMP = "http://ns.adobe.com/xap/1.0/"
 NS_XML = "http://www.w3.org/XML/1998/namespace"
 NS_ANNOTATOR = "http://ns.annotator.dev/xmp/1.0/"
+NS_LR = "http://ns.adobe.com/lightroom/1.0/"
+NS_DIGIKAM = "http://www.digikam.org/ns/1.0/"
 PREFERRED_PREFIXES = {
     NS_X: "x",
     NS_RDF: "rdf",
     NS_DC: "dc",
     NS_XMP: "xmp",
+    NS_LR: "lr",
+    NS_DIGIKAM: "digiKam",
     NS_ANNOTATOR: "annotator",
 }
 
@@ -47,6 +61,14 @@ _RDF_ALT, _RDF_LI = f"{{{NS_RDF}}}Alt", f"{{{NS_RDF}}}li"
 _XML_LANG = f"{{{NS_XML}}}lang"
 _METADATA_DATE = f"{{{NS_XMP}}}MetadataDate"
 _PROVENANCE_FIELDS = ("ModelVersion", "Score", "Reviewed", "Source", "TextDigest")
+_DC_SUBJECT = f"{{{NS_DC}}}subject"
+_LR_HIERARCHICAL = f"{{{NS_LR}}}hierarchicalSubject"
+_DIGIKAM_TAGS = f"{{{NS_DIGIKAM}}}TagsList"
+_OWN_KEYWORDS = f"{{{NS_ANNOTATOR}}}Keywords"
+_OWN_PATHS = f"{{{NS_ANNOTATOR}}}HierarchicalKeywords"
+_RDF_BAG, _RDF_SEQ = f"{{{NS_RDF}}}Bag", f"{{{NS_RDF}}}Seq"
+_CONTAINERS = (_RDF_BAG, _RDF_SEQ, f"{{{NS_RDF}}}Alt")
+MAX_KEYWORD_ITEMS = 10_000  # read no more items than this from one bag
 _INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -142,6 +164,41 @@ class XmpDocument:
             text_digest=values["TextDigest"] or None,
         )
 
+    def items(self, name: str) -> list[str]:
+        """Return the items of an array property (or a plain value, as one item), in order.
+
+        A property of the wrong type is read as far as it goes: a Seq or Alt like
+        a Bag, a plain string as one item; empty items are skipped.
+        """
+        out: list[str] = []
+        for desc in self._descriptions():
+            if name in desc.attrib and desc.attrib[name].strip():
+                out.append(desc.attrib[name].strip())
+            for el in desc.findall(name):
+                container = next((c for c in el if c.tag in _CONTAINERS), None)
+                if container is None:
+                    if el.text and el.text.strip():
+                        out.append(el.text.strip())
+                    continue
+                for li in container:
+                    if li.tag == _RDF_LI:
+                        value = "".join(li.itertext()).strip()
+                        if value:
+                            out.append(value)
+                    if len(out) >= MAX_KEYWORD_ITEMS:
+                        return out
+        return out[:MAX_KEYWORD_ITEMS]
+
+    def keyword_fields(self) -> dict[str, list[str]]:
+        """Return the keyword properties: subject, hierarchical, digikam, own, own_paths."""
+        return {
+            "subject": self.items(_DC_SUBJECT),
+            "hierarchical": self.items(_LR_HIERARCHICAL),
+            "digikam": self.items(_DIGIKAM_TAGS),
+            "own": self.items(_OWN_KEYWORDS),
+            "own_paths": self.items(_OWN_PATHS),
+        }
+
     # --- updating ----------------------------------------------------------------
 
     def _rdf(self) -> ET.Element:
@@ -190,12 +247,11 @@ class XmpDocument:
                 _append(holder, el)
             el.text = stamp
 
+        record = {f"{{{NS_ANNOTATOR}}}{f}" for f in _PROVENANCE_FIELDS}
         for d in descs:  # drop the old record in either form
-            for name in [k for k in d.attrib if k.startswith(f"{{{NS_ANNOTATOR}}}")]:
+            for name in [k for k in d.attrib if k in record]:
                 del d.attrib[name]
-            for child in [
-                c for c in d if isinstance(c.tag, str) and c.tag.startswith(f"{{{NS_ANNOTATOR}}}")
-            ]:
+            for child in [c for c in d if c.tag in record]:
                 _remove(d, child)
         values = {
             "ModelVersion": provenance.model_version,
@@ -209,6 +265,85 @@ class XmpDocument:
                 el = ET.Element(f"{{{NS_ANNOTATOR}}}{name}")
                 el.text = value
                 _append(holder, el)
+
+    def set_keywords(self, flat: list[str], paths: list[str]) -> None:
+        """Make annotator's keywords ``flat`` (dc:subject) and ``paths`` (lr:hierarchicalSubject).
+
+        Entries annotator wrote before (its own record) and no longer wants are
+        removed; every other entry stays, in place and in the bag's own type.
+        Matching ignores case. A wanted entry that someone else had put there
+        already stays theirs: the new record lists only what annotator added.
+        """
+        fields = self.keyword_fields()
+        for name, wanted, own_name, present, own in (
+            (_DC_SUBJECT, flat, _OWN_KEYWORDS, fields["subject"], fields["own"]),
+            (_LR_HIERARCHICAL, paths, _OWN_PATHS, fields["hierarchical"], fields["own_paths"]),
+        ):
+            own_set = {w.casefold() for w in own}
+            foreign = {w.casefold() for w in present} - own_set
+            mine = [w for w in wanted if w.casefold() not in foreign]
+            self._update_bag(name, wanted, own_set - {w.casefold() for w in wanted})
+            self._replace_bag(own_name, mine)
+
+    def _holder(self) -> ET.Element:
+        descs = self._descriptions()
+        if not descs:
+            desc = ET.Element(_RDF_DESCRIPTION, {f"{{{NS_RDF}}}about": ""})
+            _append(self._rdf(), desc)
+            return desc
+        return descs[0]
+
+    def _update_bag(self, name: str, add: list[str], remove: set[str]) -> None:
+        """Add ``add`` (missing ones, ignoring case) to an array property; drop ``remove``."""
+        prop: ET.Element | None = None
+        for desc in self._descriptions():
+            if name in desc.attrib:  # a plain string where a bag belongs: make it a bag
+                old = desc.attrib.pop(name)
+                prop = _bag(name, [old] if old.strip() else [])
+                _append(desc, prop)
+                break
+            prop = desc.find(name)
+            if prop is not None:
+                break
+        if prop is None:
+            if not add:
+                return
+            prop = _bag(name, [])
+            _append(self._holder(), prop)
+        container = next((c for c in prop if c.tag in _CONTAINERS), None)
+        if container is None:  # a plain value: keep it as the bag's first item
+            old = (prop.text or "").strip()
+            prop.text = None
+            fresh = _bag(name, [old] if old else [])
+            container = fresh[0]
+            fresh.remove(container)
+            _append(prop, container)
+        present: set[str] = set()
+        for li in [c for c in container if c.tag == _RDF_LI]:
+            value = "".join(li.itertext()).strip()
+            if value.casefold() in remove:
+                _remove(container, li)
+            else:
+                present.add(value.casefold())
+        for item in add:
+            if item.casefold() not in present:
+                present.add(item.casefold())
+                li = ET.Element(_RDF_LI)
+                li.text = item
+                _append(container, li)
+        if not any(c.tag == _RDF_LI for c in container):
+            for desc in self._descriptions():
+                if prop in list(desc):
+                    _remove(desc, prop)
+
+    def _replace_bag(self, name: str, items: list[str]) -> None:
+        """Set annotator's own record ``name`` to exactly ``items`` (removed when empty)."""
+        for desc in self._descriptions():
+            desc.attrib.pop(name, None)
+            for el in desc.findall(name):
+                _remove(desc, el)
+        if items:
+            _append(self._holder(), _bag(name, items))
 
     @staticmethod
     def _set_x_default(prop: ET.Element | None, text: str) -> None:
@@ -304,17 +439,45 @@ def new_document() -> XmpDocument:
     )
 
 
+def keyword_lists(keywords: Iterable[Keyword]) -> tuple[list[str], list[str]]:
+    """Return what annotator writes for ``keywords``: flat words and hierarchy paths.
+
+    Like Lightroom, ``dc:subject`` gets every level of a hierarchy (the leaf and
+    its ancestors) and the keyword's word; ``lr:hierarchicalSubject`` gets the
+    path ``Animals|Mammals|Cat``. Duplicates (ignoring case) are dropped.
+    """
+    flat: list[str] = []
+    paths: list[str] = []
+    seen: set[str] = set()
+    seen_paths: set[str] = set()
+    for k in keywords:
+        levels = [clean_text(level).replace("|", " ") for level in k.hierarchy]
+        levels = [level for level in levels if level]
+        for word in [*levels, clean_text(k.word)]:
+            if word and word.casefold() not in seen:
+                seen.add(word.casefold())
+                flat.append(word)
+        path = "|".join(levels)
+        if path and path.casefold() not in seen_paths:
+            seen_paths.add(path.casefold())
+            paths.append(path)
+    return flat, paths
+
+
 def packet_with_caption(
     packet: bytes | None,
     text: str,
     provenance: Provenance,
     *,
+    keywords: tuple[list[str], list[str]] | None = None,
     padding: int = 0,
     limit: int | None = None,
     exact: int | None = None,
 ) -> bytes:
     """Return ``packet`` (or a new one) updated with the caption.
 
+    ``keywords`` (flat words, paths; see :func:`keyword_lists`) become annotator's
+    keywords; None leaves every keyword as it is.
     With ``exact``, the result is padded to exactly that many bytes when it fits
     (XMP padding exists for such in-place edits). Otherwise it gets ``padding``
     bytes of padding, less if it would exceed ``limit``; if even the unpadded
@@ -322,6 +485,8 @@ def packet_with_caption(
     """
     doc = parse(packet) if packet is not None and packet.strip(b"\x00 \t\r\n") else new_document()
     doc.set_caption(text, provenance)
+    if keywords is not None:
+        doc.set_keywords(*keywords)
     bare = len(doc.serialize(padding=0))
     if exact is not None and bare <= exact:
         return doc.serialize(padding=exact - bare)
@@ -391,6 +556,16 @@ def _lang_alt(items: dict[str, str]) -> ET.Element:
     for lang, text in items.items():
         li = ET.SubElement(alt, _RDF_LI, {_XML_LANG: lang})
         li.text = text
+    return prop
+
+
+def _bag(name: str, items: list[str]) -> ET.Element:
+    """Return an array property ``name`` holding an ``rdf:Bag`` of ``items``."""
+    prop = ET.Element(name)
+    bag = ET.SubElement(prop, _RDF_BAG)
+    for item in items:
+        li = ET.SubElement(bag, _RDF_LI)
+        li.text = item
     return prop
 
 

@@ -1,4 +1,4 @@
-"""Review captions: load a photo's details, map a word to its attention, accept a caption.
+"""Review captions: load a photo's details, map a word to its attention, edit keywords, accept.
 
 Qt-free: the desktop app runs these on background threads; any other front end can too.
 """
@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from annotator.core.errors import AnnotatorError
-from annotator.library import CaptionSource
+from annotator.library import CaptionSource, parse_human
+from annotator.metadata import Outcome
+from annotator.pipeline.write import WriteOptions, write_metadata
 
 if TYPE_CHECKING:
-    from annotator.library import AttentionInfo, CaptionInfo, Library, PhotoInfo
+    from annotator.library import AttentionInfo, CaptionInfo, KeywordInfo, Library, PhotoInfo
     from annotator.pipeline.runner import IndexSettings
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -29,6 +30,7 @@ class CaptionDetails:
     caption: CaptionInfo | None  # the current caption
     model_caption: CaptionInfo | None  # the latest model caption (n-best, word scores)
     attention: AttentionInfo | None  # maps of the latest model caption that has them
+    keywords: tuple[KeywordInfo, ...] = ()  # a person's first, then the model's
 
     @property
     def model_text(self) -> str:
@@ -45,7 +47,26 @@ def load_details(library: Library, photo_id: int) -> CaptionDetails | None:
     current = next((c for c in history if c.is_current), None)
     model = next((c for c in reversed(history) if c.source is CaptionSource.MODEL), None)
     attention = library.attention(photo_id) if model is not None else None
-    return CaptionDetails(photo, current, model, attention)
+    return CaptionDetails(photo, current, model, attention, tuple(library.keywords(photo_id)))
+
+
+def add_keyword(library: Library, photo_id: int, text: str) -> bool:
+    """Store what a person typed (``cat``, or ``Animals|Pets|Rex``) as a human keyword.
+
+    It goes into the photo with the caption on the next accept. Return False
+    for text with no word in it.
+    """
+    keyword = parse_human(text)
+    if keyword is None:
+        return False
+    library.add_keywords(photo_id, [keyword], origin="gui")
+    return True
+
+
+def remove_keyword(library: Library, photo_id: int, word: str) -> bool:
+    """Remove a keyword as a person asked: no later run adds it back; the next accept
+    takes it out of the photo if annotator had written it there."""
+    return library.remove_keyword(photo_id, word)
 
 
 def norm_word(word: str) -> str:
@@ -101,12 +122,10 @@ def accept_caption(library: Library, photo_id: int, text: str, settings: IndexSe
 
     The same text as the current caption only sets its reviewed flag (a model
     caption accepted as it is); other text becomes a human revision, marked
-    reviewed. The metadata write follows the settings (embed, sidecar or none,
-    and the overwrite-human policy); a failed write keeps the caption in the
-    library and says so.
+    reviewed. The caption and the photo's keywords are then written by the one
+    metadata path (:func:`annotator.pipeline.write.write_metadata`) as the
+    settings say; a failed write keeps the caption in the library and says so.
     """
-    from annotator.metadata import Provenance, write_caption
-    from annotator.metadata.safe_write import outside_roots
 
     text = " ".join(text.split())
     if not text:
@@ -115,40 +134,23 @@ def accept_caption(library: Library, photo_id: int, text: str, settings: IndexSe
     if current is not None and current.text == text:
         library.set_reviewed(photo_id, True)
         stored = "reviewed"
-        source = current.source.value
-        provenance = Provenance(
-            model_version=current.model_version or "",
-            score=current.confidence,
-            reviewed=True,
-            source=source,
-        )
     else:
         library.add_human_revision(photo_id, text, reviewed=True, origin="gui")
         stored = "revision"
-        provenance = Provenance(reviewed=True, source="human")
     note = "kept in the library only (metadata: none)"
-    if settings.metadata != "none":
-        photo = library.photo(photo_id)
-        outside = (
-            outside_roots(photo.path, [r.path.resolve() for r in library.roots()])
-            if photo is not None
-            else ""
+    item = library.current_for_write(photo_id) if settings.metadata != "none" else None
+    if item is not None:
+        options = WriteOptions(
+            mode=settings.metadata,
+            sidecar_style=settings.sidecar_style,
+            overwrite_human=settings.overwrite_human,
+            within=tuple(r.path.resolve() for r in library.roots()),
         )
-        if outside:
-            note = f"kept in the library; {outside}"
-        elif photo is not None:
-            try:
-                report = write_caption(
-                    photo.path,
-                    text,
-                    provenance=provenance,
-                    mode=settings.metadata,
-                    sidecar_style=settings.sidecar_style,
-                    overwrite_human=settings.overwrite_human,
-                )
-                note = f"{report.outcome}" + (
-                    f": {'; '.join(report.notes)}" if report.notes else ""
-                )
-            except AnnotatorError as exc:
-                note = f"kept in the library; the photo was not changed: {exc}"
+        report = write_metadata(library, item, options)
+        if report.outcome is Outcome.FAILED:
+            note = f"kept in the library; the photo was not changed: {'; '.join(report.notes)}"
+        elif report.outcome is Outcome.SKIPPED:
+            note = f"kept in the library; {'; '.join(report.notes)}"
+        else:
+            note = f"{report.outcome}" + (f": {'; '.join(report.notes)}" if report.notes else "")
     return Accepted(photo_id, library.current_caption(photo_id), stored, note)

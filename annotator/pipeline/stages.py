@@ -2,7 +2,7 @@
 
 record_files: files -> library photos (+ queue)  decode_photos: jobs -> tensors or failures
 caption: tensors -> CaptionResults               store: results -> library, one transaction
-write: captions -> photo metadata (safe writer)
+write: captions -> photo metadata (:func:`annotator.pipeline.write.write_metadata`)
 
 Each stage takes and returns plain values, so the same functions run under the CLI,
 the GUI's worker thread, or a distributed batch runner.
@@ -20,11 +20,10 @@ from typing import TypeVar
 import torch
 
 from annotator.core.display import is_encodable
-from annotator.core.errors import AnnotatorError, ImageReadError
+from annotator.core.errors import ImageReadError
 from annotator.core.settings import DEFAULT_BEAM_SIZE
-from annotator.core.types import CaptionResult, MetadataMode, PhotoFailure, SidecarStyle
-from annotator.library import ClaimedJob, CurrentCaption, Library, PhotoFile, UpsertResult
-from annotator.metadata.safe_write import outside_roots
+from annotator.core.types import CaptionResult, PhotoFailure
+from annotator.library import ClaimedJob, Library, PhotoFile, UpsertResult
 from annotator.model.captioner import Captioner
 from annotator.model.preprocess import Preprocess, load_image
 from annotator.pipeline.scan import is_raw, photo_file, raw_preview
@@ -45,15 +44,6 @@ class Decoded:
     tensor: torch.Tensor  # (3, S, S)
     width: int
     height: int
-
-
-@dataclass(frozen=True)
-class Written:
-    """What the metadata stage did for one photo."""
-
-    path: Path
-    outcome: str  # written, unchanged, skipped-human, database-only, failed
-    note: str = ""
 
 
 def job_id(item: Decoded | PhotoFailure) -> int | None:
@@ -152,103 +142,3 @@ def fail(library: Library, failures: Iterable[PhotoFailure]) -> None:
     for f in failures:
         if f.job_id is not None:
             library.fail_job(f.job_id, f.reason)
-
-
-def write_metadata(
-    library: Library,
-    items: Sequence[tuple[Path, CaptionResult]],
-    *,
-    mode: MetadataMode,
-    model_version: str,
-    sidecar_style: SidecarStyle = "ext-append",
-    overwrite_human: bool = False,
-    pool: Executor | None = None,
-    within: Sequence[Path] | None = None,
-) -> list[Written]:
-    """Write captions into the photos (or sidecars) with the safe writer.
-
-    A description a person wrote is kept and imported into the library as a human
-    caption, unless ``overwrite_human``. A write that fails leaves the photo as it
-    was and is reported; the caption stays in the library. With ``within`` (the
-    resolved watched folders), a photo whose real file lies outside them (reached
-    through a symbolic link) is not written.
-    """
-    if mode == "none":
-        return [Written(p, "database-only") for p, _ in items]
-    from annotator.metadata import Provenance, write_caption
-
-    def one(item: tuple[Path, CaptionResult]) -> Written:
-        path, res = item
-        outside = outside_roots(path, within)
-        if outside:
-            return Written(path, "skipped", outside)
-        # the same provenance the library records (and ``write-metadata`` writes)
-        prov = Provenance(
-            model_version=model_version, score=res.score, reviewed=False, source="model"
-        )
-        try:
-            report = write_caption(
-                path,
-                res.text,
-                provenance=prov,
-                mode=mode,
-                sidecar_style=sidecar_style,
-                overwrite_human=overwrite_human,
-            )
-        except AnnotatorError as exc:
-            return Written(path, "failed", str(exc))
-        except Exception as exc:  # noqa: BLE001 - one photo's write must not stop the run
-            return Written(path, "failed", f"{path}: {type(exc).__name__}: {exc}")
-        if report.human is not None:
-            try:
-                library.import_human_caption(path, report.human.text, report.human.source)
-            except AnnotatorError as exc:
-                log.warning("%s: could not import the human description: %s", path, exc)
-        return Written(path, str(report.outcome), "; ".join(report.notes))
-
-    return _map(pool, one, list(items))
-
-
-def write_current(
-    library: Library,
-    rows: Sequence[CurrentCaption],
-    *,
-    mode: str,
-    sidecar_style: str = "ext-append",
-    overwrite_human: bool = False,
-    within: Sequence[Path] | None = None,
-) -> list[Written]:
-    """Write captions already in the library (whose earlier write failed) into their photos."""
-    from annotator.metadata import Provenance, write_caption
-
-    out: list[Written] = []
-    for row in rows:
-        outside = outside_roots(row.path, within)
-        if outside or mode == "none":
-            out.append(Written(row.path, "skipped", outside))
-            continue
-        prov = Provenance(
-            model_version=row.model_version,
-            score=row.score,
-            reviewed=row.reviewed,
-            source=row.source,
-        )
-        try:
-            report = write_caption(
-                row.path,
-                row.text,
-                provenance=prov,
-                mode=mode,  # type: ignore[arg-type]
-                sidecar_style=sidecar_style,  # type: ignore[arg-type]
-                overwrite_human=overwrite_human,
-            )
-        except Exception as exc:  # noqa: BLE001 - one photo's write must not stop the run
-            out.append(Written(row.path, "failed", str(exc)))
-            continue
-        if report.human is not None:
-            try:
-                library.import_human_caption(row.path, report.human.text, report.human.source)
-            except AnnotatorError as exc:
-                log.warning("%s: could not import the human description: %s", row.path, exc)
-        out.append(Written(row.path, str(report.outcome), "; ".join(report.notes)))
-    return out

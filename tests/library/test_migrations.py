@@ -125,14 +125,16 @@ def _fts_objects(engine: Engine) -> set[tuple[str, str]]:
             rows = conn.execute(
                 text(
                     "SELECT name, sql FROM sqlite_master WHERE name LIKE 'captions_%' "
-                    "OR name = 'current_captions'"
+                    "OR name LIKE 'keywords_a%' OR name IN ('current_captions', "
+                    "'caption_documents')"
                 )
             )
             return {(n, " ".join((s or "").split())) for n, s in rows}
         rows = conn.execute(
             text(
                 "SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal "
-                "UNION ALL SELECT proname, prosrc FROM pg_proc WHERE proname = 'captions_fts_sync' "
+                "UNION ALL SELECT proname, prosrc FROM pg_proc WHERE proname IN "
+                "('captions_fts_sync', 'keywords_fts_sync', 'keywords_document') "
                 "UNION ALL SELECT indexname, indexdef FROM pg_indexes WHERE tablename = "
                 "'captions_fts'"
             )
@@ -144,15 +146,27 @@ def test_the_frozen_migration_builds_the_index_the_code_expects(db_url: str) -> 
     from annotator.library import fts
 
     migrated = _engine(db_url)
-    db.upgrade(migrated, "0002")
+    db.upgrade(migrated)  # revision 0003 built the index the code queries today
     expected = _fts_objects(migrated)
-    config = db._alembic_config()
+    index = fts.for_dialect(migrated.dialect.name)
     with migrated.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, FIRST)
-    assert _fts_objects(migrated) == set()  # downgrade removed all of it
+        index.uninstall(conn)
+    assert _fts_objects(migrated) == set()  # uninstall removed all of it
     with migrated.begin() as conn:  # the live code's SQL on the same schema
-        fts.for_dialect(migrated.dialect.name).install(conn)
+        index.install(conn)
+        index.check(conn)
     live = _fts_objects(migrated)
     migrated.dispose()
     assert expected and live == expected
+
+
+def test_revision_0002_restores_the_caption_only_index(db_url: str) -> None:
+    engine = _engine(db_url)
+    db.upgrade(engine)
+    config = db._alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0002")
+    names = {n for n, _ in _fts_objects(engine)}
+    engine.dispose()
+    assert "captions_ai" in names and not {"keywords_ai", "keywords_aiud"} & names

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-import annotator.library
 from annotator.cli import metadata as cli_metadata
+from annotator.library import open_library
+from annotator.library.testing import caption_result
 from annotator.metadata import Origin, read_metadata
 from annotator.metadata.writer import temp_path
 
@@ -24,37 +24,17 @@ def run(argv: list[str]) -> int:
     return args.func(args)
 
 
-@dataclass
-class Row:
-    """A caption row as annotator.library is expected to yield it."""
-
-    path: Path
-    text: str
-    model_version: str = "sat-1"
-    score: float | None = -4.0
-    reviewed: bool = False
-    source: str = "model"
-
-
-@pytest.fixture
-def fake_library(monkeypatch: pytest.MonkeyPatch):
-    """Give annotator.library the two functions write-metadata uses; return the call log."""
-    state: dict = {"rows": [], "imported": [], "library_args": []}
-
-    def iter_current_captions(library_path):
-        state["library_args"].append(library_path)
-        return list(state["rows"])
-
-    def import_human_caption(library_path, path, text, source):
-        state["imported"].append((Path(path), text, source))
-
-    monkeypatch.setattr(
-        annotator.library, "iter_current_captions", iter_current_captions, raising=False
-    )
-    monkeypatch.setattr(
-        annotator.library, "import_human_caption", import_human_caption, raising=False
-    )
-    return state
+def make_library(tmp_path: Path, rows: list[tuple[Path, str]]) -> Path:
+    """Return a library of ``tmp_path/photos`` in which each photo of ``rows`` has that caption."""
+    location = tmp_path / "lib" / "library.sqlite3"
+    with open_library(location) as library:
+        root = library.add_root(tmp_path / "photos")
+        for path, text in rows:
+            pid = library.upsert_photo(root.id, path, f"h-{path}", 1, 1.0, 8, 8).photo_id
+            library.enqueue([pid])
+            (job,) = [j for j in library.claim_jobs(100) if j.photo_id == pid]
+            library.complete_job(job.job_id, caption_result(text), "sat-1")
+    return location
 
 
 def test_read_metadata_text(capsys: pytest.CaptureFixture[str], data_dir) -> None:
@@ -78,61 +58,71 @@ def test_read_metadata_json_and_missing_file(
 
 
 def test_write_metadata_dry_run_then_write(
-    tmp_path: Path, fake_library: dict, capsys: pytest.CaptureFixture[str], make_jpeg
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make_jpeg
 ) -> None:
-    a = make_jpeg(tmp_path / "a.jpg")
-    b = make_jpeg(tmp_path / "b.jpg", description=b"Birthday party 2020")
-    elsewhere = tmp_path / "other"
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    a = make_jpeg(photos / "a.jpg")
+    b = make_jpeg(photos / "b.jpg", description=b"Birthday party 2020")
+    elsewhere = photos / "other"
     elsewhere.mkdir()
     c = make_jpeg(elsewhere / "c.jpg")
-    fake_library["rows"] = [Row(a, "a dog on a beach"), Row(b, "people at a table"), Row(c, "x")]
+    lib = make_library(tmp_path, [(a, "a dog on a beach"), (b, "people at a table"), (c, "x")])
     before = {p: p.read_bytes() for p in (a, b, c)}
 
-    assert run(["write-metadata", "--dry-run", str(a), str(b)]) == 0
+    assert run(["write-metadata", "--library", str(lib), "--dry-run", str(a), str(b)]) == 0
     out = capsys.readouterr().out
     assert f"{a}: would write XMP-dc:Description, EXIF:ImageDescription" in out
     assert "kept human description 'Birthday party 2020'" in out
     assert all(p.read_bytes() == before[p] for p in (a, b, c))
-    assert fake_library["imported"] == []
+    with open_library(lib) as library:
+        assert library.search("birthday") == []
 
     stale = temp_path(a)
     stale.write_bytes(b"left by a crash")
-    assert (
-        run(
-            [
-                "write-metadata",
-                "--library",
-                str(tmp_path / "lib.db"),
-                str(tmp_path / "a.jpg"),
-                str(b),
-            ]
-        )
-        == 0
-    )
+    assert run(["write-metadata", "--library", str(lib), str(photos / "a.jpg"), str(b)]) == 0
     out = capsys.readouterr().out
     assert f"removed stale temporary file {stale}" in out
     assert read_metadata(a).description == "a dog on a beach"
     assert read_metadata(a).origin is Origin.ANNOTATOR
     assert b.read_bytes() == before[b] and c.read_bytes() == before[c]
-    assert fake_library["imported"] == [(b, "Birthday party 2020", "EXIF:ImageDescription")]
-    assert Path(fake_library["library_args"][-1]) == tmp_path / "lib.db"
+    with open_library(lib) as library:
+        (hit,) = library.search("birthday")
+        assert hit.path == b and hit.source == "human"
     assert "1 skipped-human, 1 written" in out
 
 
-def test_write_metadata_sidecar_mode(tmp_path: Path, fake_library: dict, make_jpeg) -> None:
-    a = make_jpeg(tmp_path / "a.jpg")
-    fake_library["rows"] = [Row(a, "a dog", source="human", reviewed=True)]
+def test_write_metadata_sidecar_mode(tmp_path: Path, make_jpeg) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    a = make_jpeg(photos / "a.jpg")
+    lib = make_library(tmp_path, [(a, "a brown dog")])
+    with open_library(lib) as library:
+        library.add_human_revision(library.photo_by_path(a).id, "a dog", reviewed=True)
     before = a.read_bytes()
-    assert run(["write-metadata", "--mode", "sidecar", "--sidecar-style", "replace"]) == 0
+    assert (
+        run(
+            [
+                "write-metadata",
+                "--library",
+                str(lib),
+                "--mode",
+                "sidecar",
+                "--sidecar-style",
+                "replace",
+            ]
+        )
+        == 0
+    )
     assert a.read_bytes() == before
     meta = read_metadata(a)
-    assert meta.sidecars == (tmp_path / "a.xmp",)
+    assert meta.sidecars == (photos / "a.xmp",)
     assert meta.provenance.source == "human" and meta.provenance.reviewed
+    assert meta.provenance.score is None
 
 
-def test_write_metadata_without_library_api(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delattr(annotator.library, "iter_current_captions", raising=False)
-    from annotator.core.errors import AnnotatorError
+def test_write_metadata_without_a_library(tmp_path: Path) -> None:
+    from annotator.core.errors import LibraryError
 
-    with pytest.raises(AnnotatorError, match="iter_current_captions"):
-        run(["write-metadata"])
+    with pytest.raises(LibraryError, match="no library here"):
+        run(["write-metadata", "--library", str(tmp_path / "none.sqlite3")])

@@ -34,6 +34,10 @@ from annotator.gui.thumbnails import ThumbnailLoader
 from annotator.library import Library, PhotoState, SearchHit
 
 MARK_ON, MARK_OFF = "\x02", "\x03"  # search-hit highlight marks inside SearchHit.snippet
+MAX_KEYWORDS_SHOWN = 6
+# A line separator: the grid lays the keywords out on the line after the caption, so
+# they show where the caption leaves room (a long caption pushes them out).
+KEYWORD_LINE = "\u2028"
 
 MAX_FIRST_PAGE = 5000  # rows re-read at once by refresh() to keep a scrolled view in place
 SHOW_CHOICES = ("all", "unreviewed", "human", "reviewed", "problems")
@@ -107,6 +111,13 @@ class PhotoRow:
     reviewed: bool = False
     confidence: float | None = None
     state: str = "captioned"
+    keywords: tuple[str, ...] = ()  # shown under the caption where there is room
+
+    @property
+    def shown_text(self) -> str:
+        """Return the caption (search matches marked), then the keywords on a line of their own."""
+        shown = self.snippet or self.text
+        return shown + KEYWORD_LINE + " · ".join(self.keywords) if self.keywords else shown
 
     @property
     def badges(self) -> tuple[str, ...]:
@@ -133,6 +144,7 @@ class PhotoRow:
             hit.reviewed,
             hit.confidence,
             "missing" if hit.missing else "captioned",
+            hit.keywords[:MAX_KEYWORDS_SHOWN],
         )
 
 
@@ -212,6 +224,7 @@ def fetch_rows(library: Library, photo_ids: Iterable[int]) -> list[PhotoRow]:
                     cap.reviewed,
                     cap.confidence,
                     state,
+                    tuple(k.word for k in library.keywords(pid)[:MAX_KEYWORDS_SHOWN]),
                 )
             )
     return out
@@ -395,6 +408,8 @@ class PhotoListModel(QAbstractListModel):
             lines = [str(r.path)]
             if r.text:
                 lines.append(r.text)
+            if r.keywords:
+                lines.append("Keywords: " + ", ".join(r.keywords))
                 who = "edited by a person" if r.source == "human" else "model caption"
                 rev = "reviewed" if r.reviewed else "not reviewed"
                 conf = f", confidence {r.confidence:.2f}" if r.confidence is not None else ""
@@ -416,7 +431,7 @@ class PhotoListModel(QAbstractListModel):
         if role == Roles.Caption:
             return r.text
         if role == Roles.Snippet:
-            return r.snippet or r.text
+            return r.shown_text
         if role == Roles.State:
             return r.state
         if role == Roles.Source:

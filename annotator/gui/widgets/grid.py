@@ -304,6 +304,13 @@ class PhotoDelegate(QStyledItemDelegate):
             r = QTextLayout.FormatRange()
             r.start, r.length, r.format = start, length, fmt
             ranges.append(r)
+        keywords_at = text.find("\u2028")  # the keyword line (see PhotoRow.shown_text)
+        if keywords_at >= 0:
+            kw = QTextLayout.FormatRange()
+            kw.start, kw.length = keywords_at + 1, len(text) - keywords_at - 1
+            kw.format = QTextCharFormat()
+            kw.format.setForeground(QBrush(QColor("#8fb3e0")))
+            ranges.append(kw)
         layout.setFormats(ranges)
         fm = QFontMetrics(font)
         lines: list[QTextLine] = []
@@ -324,7 +331,9 @@ class PhotoDelegate(QStyledItemDelegate):
             last = k == len(lines) - 1
             if last and line.textStart() + line.textLength() < len(text):
                 rest = fm.elidedText(
-                    text[line.textStart() :], Qt.TextElideMode.ElideRight, int(rect.width())
+                    text[line.textStart() :].split("\u2028")[0],  # not the keyword line
+                    Qt.TextElideMode.ElideRight,
+                    int(rect.width()),
                 )
                 painter.drawText(
                     QRectF(rect.x(), rect.y() + line.y(), rect.width(), line.height()),
@@ -406,7 +415,7 @@ class PhotoGrid(QListView):
                 r.photo_id,
                 pm,
                 r.badges,
-                r.snippet or r.text,
+                r.shown_text,
                 r.state,
                 broken,
                 rect.size(),

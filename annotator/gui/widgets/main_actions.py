@@ -70,7 +70,7 @@ def build_search_box(parent: QWidget) -> QLineEdit:
     """Return the toolbar's search box."""
     search = QLineEdit(parent)
     search.setObjectName("search")
-    search.setPlaceholderText("Search captions…  (Ctrl+F)")
+    search.setPlaceholderText("Search captions and keywords…  (Ctrl+F)")
     search.setClearButtonEnabled(True)
     return search
 

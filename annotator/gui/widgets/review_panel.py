@@ -36,10 +36,17 @@ from PySide6.QtWidgets import (
 
 from annotator.gui.images import load_photo
 from annotator.gui.tasks import Tasks
+from annotator.gui.widgets.keyword_chips import KeywordChips
 from annotator.gui.widgets.photo_view import PhotoView
 from annotator.gui.widgets.word_strip import WordStrip
 from annotator.library import Library
-from annotator.pipeline.review import CaptionDetails, attention_map, load_details
+from annotator.pipeline.review import (
+    CaptionDetails,
+    add_keyword,
+    attention_map,
+    load_details,
+    remove_keyword,
+)
 
 MAX_ALTERNATIVES = 5
 
@@ -137,6 +144,9 @@ class ReviewPanel(QWidget):
         self.info = QLabel()
         self.info.setObjectName("captionInfo")
         self.info.setWordWrap(True)
+        self.keywords = KeywordChips(self)
+        self.keywords.sig_add.connect(self.add_keyword)
+        self.keywords.sig_remove.connect(self.remove_keyword)
 
         self.alternatives = QListWidget(self)
         self.alternatives.setObjectName("alternatives")
@@ -191,6 +201,7 @@ class ReviewPanel(QWidget):
         lay.addWidget(self.view, 1)
         lay.addWidget(self.caption_stack)
         lay.addWidget(self.info)
+        lay.addWidget(self.keywords)
         lay.addWidget(line)
         lay.addWidget(alt_title)
         lay.addWidget(self.alternatives)
@@ -314,6 +325,8 @@ class ReviewPanel(QWidget):
                 for i in range(len(self._words))
             ]
         self.words.set_words(self._words, low)
+        self.keywords.set_keywords(d.keywords if d is not None else ())
+        self.keywords.setEnabled(d is not None)
         self._active_word = -1
         self.view.set_attention("", None)
         self._show_info()
@@ -370,6 +383,18 @@ class ReviewPanel(QWidget):
             self.alternatives.addItem(item)
 
     # ------------------------------------------------------------------ attention
+
+    def add_keyword(self, text: str) -> None:
+        """Store a keyword a person typed (a human keyword; written into the photo on accept)."""
+        pid, library = self.photo_id, self.library
+        if pid is not None:
+            self.tasks.submit(lambda: add_keyword(library, pid, text), lambda _: self.reload())
+
+    def remove_keyword(self, word: str) -> None:
+        """Remove a keyword as a person asked (no later run brings it back)."""
+        pid, library = self.photo_id, self.library
+        if pid is not None:
+            self.tasks.submit(lambda: remove_keyword(library, pid, word), lambda _: self.reload())
 
     def select_word(self, index: int) -> None:
         """Pin the heatmap of the ``index``-th word (the same word again unpins it)."""
