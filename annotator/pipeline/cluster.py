@@ -10,7 +10,8 @@ What runs where:
 - an actor pool (``ActorPoolStrategy``; one GPU per actor when the cluster has GPUs)
   loads the model once per actor and captions (:func:`stages.caption`);
 - CPU tasks store each batch in the library in one transaction (:func:`stages.store`),
-  write the metadata first when asked (:func:`stages.write_metadata`), and record
+  write the metadata first when asked (:func:`annotator.pipeline.write.write_metadata`),
+  and record
   failures (:func:`stages.fail`), all on behalf of the driver's owner id;
 - the driver counts the stored rows: progress, failures and the summary.
 
@@ -37,6 +38,7 @@ import torch
 from annotator.core.errors import LibraryError
 from annotator.core.types import CaptionResult, PhotoFailure
 from annotator.library import ClaimedJob, Library, open_library
+from annotator.metadata import Outcome, WriteReport
 from annotator.model.checkpoint import load_checkpoint
 from annotator.pipeline import stages
 from annotator.pipeline.runner import (
@@ -49,6 +51,7 @@ from annotator.pipeline.runner import (
     RunSummary,
     Status,
 )
+from annotator.pipeline.write import WriteOptions, from_result, write_metadata
 
 log = logging.getLogger(__name__)
 
@@ -145,11 +148,18 @@ class CaptionActor:
     """Caption decoded batches with one model, loaded once per actor."""
 
     def __init__(
-        self, model: str, device: str, beam_size: int, length_penalty: float, guidance: str
+        self,
+        model: str,
+        device: str,
+        beam_size: int,
+        length_penalty: float,
+        guidance: str,
+        engine: str = "auto",
+        precision: str = "auto",
     ) -> None:
         from annotator.model.captioner import Captioner
 
-        self.captioner = Captioner.load(model, device)
+        self.captioner = Captioner.load(model, device, engine=engine, precision=precision)
         self.beam_size = beam_size
         self.length_penalty = length_penalty
         self.guidance = guidance
@@ -205,6 +215,7 @@ def store_batch(
     status = ["done-before"] * len(jobs)
     notes = [""] * len(jobs)
     texts = [""] * len(jobs)
+    keywords = [""] * len(jobs)
     confidence = np.zeros(len(jobs), dtype=np.float64)
     failures = []
     ok: list[tuple[int, stages.Decoded, CaptionResult]] = []
@@ -218,19 +229,16 @@ def store_batch(
             ok.append((i, stages.Decoded(job, torch.empty(0), 0, 0), res))
     stages.fail(library, failures)
     version = str(batch["version"][0]) if len(jobs) else ""
-    written: list[stages.Written | None] = [None] * len(ok)
-    if metadata != "none" and ok:
-        written = list(
-            stages.write_metadata(
-                library,
-                [(d.job.path, r) for _, d, r in ok],
-                mode=metadata,  # type: ignore[arg-type]
-                model_version=version,
-                sidecar_style=sidecar_style,  # type: ignore[arg-type]
-                overwrite_human=overwrite_human,
-                within=[Path(w) for w in within] if within is not None else None,
-            )
+    written: list[WriteReport | None] = [None] * len(ok)
+    if metadata != "none" and ok:  # a job completes once its caption is in the photo too
+        options = WriteOptions(
+            mode=metadata,
+            sidecar_style=sidecar_style,
+            overwrite_human=overwrite_human,
+            within=[Path(w) for w in within] if within is not None else None,
         )
+        items = [from_result(d.job.photo_id, d.job.path, r, version) for _, d, r in ok]
+        written = list(write_metadata(library, items, options))
     if ok:
         try:
             stages.store(library, [d for _, d, _ in ok], [r for _, _, r in ok], version)
@@ -243,13 +251,15 @@ def store_batch(
         failed_writes = [
             d.job.photo_id
             for (_, d, _), w in zip(ok, written, strict=True)
-            if w and w.outcome == "failed"
+            if w is not None and w.outcome is Outcome.FAILED
         ]
         library.set_write_pending(failed_writes, True)
         for (i, _, r), w in zip(ok, written, strict=True):
             status[i], texts[i], confidence[i] = "captioned", r.text, r.confidence
+            keywords[i] = "\n".join(k.word for k in r.keywords)
             if w is not None:
-                notes[i] = f"{w.outcome}{': ' + w.note if w.note else ''}"
+                detail = "; ".join(w.notes)
+                notes[i] = f"{w.outcome}{': ' + detail if detail else ''}"
     return {
         "job_id": batch["job_id"],
         "photo_id": batch["photo_id"],
@@ -258,6 +268,7 @@ def store_batch(
         "text": np.array(texts, dtype=object),
         "confidence": confidence,
         "note": np.array(notes, dtype=object),
+        "keywords": np.array(keywords, dtype=object),
     }
 
 
@@ -394,6 +405,8 @@ class RayIndexer:
                 "beam_size": s.beam_size,
                 "length_penalty": s.length_penalty,
                 "guidance": s.guidance,
+                "engine": s.engine,
+                "precision": s.precision,
             },
         )
         within = self.local._write_roots()
@@ -425,9 +438,15 @@ class RayIndexer:
                 self.summary.metadata_failed += 1
             elif note.startswith("written"):
                 self.summary.metadata_written += 1
+            words = tuple(w for w in str(row["keywords"]).split("\n") if w)
             self.listener(
                 PhotoCaptioned(
-                    int(row["photo_id"]), path, str(row["text"]), float(row["confidence"]), note
+                    int(row["photo_id"]),
+                    path,
+                    str(row["text"]),
+                    float(row["confidence"]),
+                    note,
+                    words,
                 )
             )
         elif status == "failed":
