@@ -349,7 +349,11 @@ class JobQueue:
             jobs: dict[int, tuple[int, JobState]] = {}
             for chunk in _chunks(job_ids):
                 for job_id, photo_id, state, owner in s.execute(
-                    select(Job.id, Job.photo_id, Job.state, Job.owner).where(Job.id.in_(chunk))
+                    # locked: two workers completing the same job (a retried task
+                    # racing the first) never both store a caption
+                    select(Job.id, Job.photo_id, Job.state, Job.owner)
+                    .where(Job.id.in_(chunk))
+                    .with_for_update(of=Job)
                 ):
                     jobs[job_id] = (photo_id, JobState(state))
                     if owner is not None and owner != self.owner:
