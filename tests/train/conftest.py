@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,19 +17,18 @@ SHAPE_COLOURS = {
 }
 
 
-@pytest.fixture
-def shapes_dataset(tmp_path: Path) -> Path:
-    """Write 20 generated photos (16 train, 4 val) of coloured shapes and their Karpathy JSON."""
+def _write_shapes(root: Path, n: int = 20, prefix: str = "shape") -> Path:
+    """Write n generated photos of coloured shapes (the last 4 val) and their Karpathy JSON."""
     images = []
     names = list(SHAPE_COLOURS)
-    for i in range(20):
+    for i in range(n):
         colour, shape = names[i % 4], ("circle" if i % 3 else "square")
         im = Image.new("RGB", (120, 90), (240, 240, 240))
         d = ImageDraw.Draw(im)
         box = (20 + i % 5, 10, 100 - i % 7, 80)
         (d.ellipse if shape == "circle" else d.rectangle)(box, fill=SHAPE_COLOURS[colour])
-        name = f"shape{i:02d}.jpg"
-        im.save(tmp_path / name, quality=90)
+        name = f"{prefix}{i:02d}.jpg"
+        im.save(root / name, quality=90)
         raws = [
             f"a {colour} {shape} on a white background",
             f"a {colour} {shape}",
@@ -37,10 +37,22 @@ def shapes_dataset(tmp_path: Path) -> Path:
         images.append(
             {
                 "filename": name,
-                "split": "val" if i >= 16 else "train",
+                "split": "val" if i >= n - 4 else "train",
                 "sentences": [{"raw": r} for r in raws],
             }
         )
-    path = tmp_path / "dataset_shapes.json"
+    path = root / "dataset_shapes.json"
     path.write_text(json.dumps({"dataset": "shapes", "images": images}))
     return path
+
+
+@pytest.fixture
+def make_shapes_dataset() -> Callable[..., Path]:
+    """Return ``make(root, n=20, prefix="shape")`` writing a generated shapes dataset."""
+    return _write_shapes
+
+
+@pytest.fixture
+def shapes_dataset(tmp_path: Path) -> Path:
+    """Write 20 generated photos (16 train, 4 val) of coloured shapes and their Karpathy JSON."""
+    return _write_shapes(tmp_path)

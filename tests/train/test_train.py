@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw
 
 from annotator.model.captioner import Captioner
 from annotator.model.encoder import Encoder
@@ -18,45 +18,11 @@ from annotator.train.features import cache_key, cached_features, encoder_weights
 from annotator.train.loop import TrainConfig, bucketed_batches, train
 from annotator.train.metrics import bleu4, score_captions
 
-COLOURS = {
-    "red": (220, 30, 30),
-    "blue": (30, 60, 220),
-    "green": (30, 180, 60),
-    "yellow": (230, 220, 40),
-}
 
-
-def make_dataset(root: Path, n: int = 20) -> Path:
-    """Write n synthetic photos (a coloured shape) and a Karpathy JSON describing them."""
-    images = []
-    names = list(COLOURS)
-    for i in range(n):
-        colour, shape = names[i % 4], ("circle" if i % 3 else "square")
-        im = Image.new("RGB", (120, 90), (240, 240, 240))
-        d = ImageDraw.Draw(im)
-        box = (20 + i % 5, 10, 100 - i % 7, 80)
-        (d.ellipse if shape == "circle" else d.rectangle)(box, fill=COLOURS[colour])
-        name = f"img{i:02d}.jpg"
-        im.save(root / name, quality=90)
-        raws = [
-            f"a {colour} {shape} on a white background",
-            f"a {colour} {shape}",
-            f"the {shape} is {colour}",
-        ]
-        images.append(
-            {
-                "filename": name,
-                "split": "val" if i >= n - 4 else "train",
-                "sentences": [{"raw": r} for r in raws],
-            }
-        )
-    path = root / "dataset_synthetic.json"
-    path.write_text(json.dumps({"dataset": "synthetic", "images": images}))
-    return path
-
-
-def test_tiny_training_lowers_the_loss_and_writes_a_usable_checkpoint(tmp_path: Path) -> None:
-    ds = make_dataset(tmp_path)
+def test_tiny_training_lowers_the_loss_and_writes_a_usable_checkpoint(
+    tmp_path: Path, make_shapes_dataset: Callable[..., Path]
+) -> None:
+    ds = make_shapes_dataset(tmp_path, prefix="img")
     out = tmp_path / "run" / "model.safetensors"
     cfg = TrainConfig(
         dataset=str(ds),
@@ -96,8 +62,10 @@ def test_tiny_training_lowers_the_loss_and_writes_a_usable_checkpoint(tmp_path: 
     assert any("resumed from epoch 6" in line for line in logs)
 
 
-def test_feature_cache_is_keyed_by_encoder_weights_and_preprocessing(tmp_path: Path) -> None:
-    make_dataset(tmp_path, n=4)
+def test_feature_cache_is_keyed_by_encoder_weights_and_preprocessing(
+    tmp_path: Path, make_shapes_dataset: Callable[..., Path]
+) -> None:
+    make_shapes_dataset(tmp_path, n=4, prefix="img")
     paths = sorted(tmp_path.glob("img*.jpg"))
     cache = tmp_path / "cache"
     lite0 = Encoder("efficientnet-lite0")
