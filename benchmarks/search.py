@@ -381,6 +381,57 @@ def bench_queries(library: Library, captions: list[list[str]], count: int) -> li
     return rows
 
 
+CONCEPTS = ["animal", "person", "vehicle", "child", "clothing", "water", "plant", "sport"]
+CONCEPTS += ["building", "food", "bird", "dog", "toy"]
+ORDERS = ("relevance", "date", "confidence")
+
+
+def bench_matrix(
+    library: Library, captions: list[list[str]], count: int, n: int, root_dir: Path
+) -> list[tuple]:
+    """Time every query kind x order x (no filter, one folder), before and after revision 0005.
+
+    "Before" is the code path without the date-ordered index (``by_date`` returns
+    None: the matches are sorted by date in SQL, as before); "after" is the new one.
+    Both run on the same database in the same process, alternating per query.
+    """
+    sets = query_sets(captions, count, seed=3)
+    sets["concept word"] = [CONCEPTS[i % len(CONCEPTS)] for i in range(count)]
+    rng = random.Random(4)
+    folders = [str(root_dir / f"{rng.randrange(max(1, n // 1000)):04d}") for _ in range(count)]
+    fts = library.fts
+    rows = []
+    for kind, queries in sets.items():
+        for order in ORDERS:
+            for filtered in (False, True):
+                before: list[float] = []
+                after: list[float] = []
+                hits: list[int] = []
+                for i, q in enumerate(queries):
+                    kwargs = {"order_by": order, "limit": 20}
+                    if filtered:
+                        kwargs["folder"] = folders[i]
+                    for times, old in ((before, True), (after, False)):
+                        if old:
+                            fts.by_date = lambda *a, **k: None  # type: ignore[method-assign]
+                        t0 = time.perf_counter()
+                        found = library.search(q, **kwargs)
+                        times.append((time.perf_counter() - t0) * 1000)
+                        if old:
+                            del fts.by_date
+                        else:
+                            hits.append(len(found))
+                rows.append((kind, order, filtered, before, after, statistics.fmean(hits)))
+                b, a = rows[-1][3], rows[-1][4]
+                print(
+                    f"  {kind:<13}{order:<11}{'folder' if filtered else '-':<8}"
+                    f"{pct(b, 50):>8.1f}{pct(b, 95):>8.1f}{pct(a, 50):>8.1f}{pct(a, 95):>8.1f}"
+                    f"{rows[-1][5]:>7.1f}",
+                    flush=True,
+                )
+    return rows
+
+
 # -------------------------------------------------------------------------------- main
 
 
@@ -399,6 +450,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="time queries on databases kept by an earlier --keep run in --dir "
         "(same captions: the generator is seeded)",
+    )
+    parser.add_argument(
+        "--matrix",
+        type=int,
+        default=0,
+        metavar="Q",
+        help="also time every query kind x order x folder filter, before and after "
+        "revision 0005, with Q queries each",
     )
     args = parser.parse_args(argv)
 
@@ -430,9 +489,17 @@ def main(argv: list[str] | None = None) -> int:
                     f"{stats['attention_bytes']:,.0f} bytes per photo on average "
                     f"(budget 4,096)"
                 )
-            library = open_library(path)
+            t0 = time.perf_counter()
+            library = open_library(path)  # migrates a library kept by an older version
+            print(f"  opened (and migrated if needed) in {time.perf_counter() - t0:.1f} s")
             try:
                 rows = bench_queries(library, captions, args.queries)
+                if args.matrix:
+                    print(
+                        f"  {'kind':<13}{'order':<11}{'filter':<8}{'before p50/p95 ms':>16}"
+                        f"{'after p50/p95 ms':>16}{'hits':>7}"
+                    )
+                    bench_matrix(library, captions, args.matrix, n, path.parent / "photos")
             finally:
                 library.close()
             print(

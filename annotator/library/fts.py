@@ -171,6 +171,22 @@ class FullTextIndex(ABC):
             (i, score) for i, score in self.rank_all(conn, query, where, limit=limit, offset=offset)
         ]
 
+    def by_date(
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        *,
+        limit: int,
+        offset: int,
+    ) -> list[int] | None:
+        """Return a page of matching caption ids, newest photo first, or None.
+
+        None means that the dialect has no index in date order: the caller then sorts
+        the matches itself. ``where`` holds conditions on ``Caption`` and ``Photo``.
+        """
+        return None
+
     def count(self, conn: Connection, query: Query, where: Sequence[ColumnElement[bool]]) -> int:
         """Return how many captions match ``query`` and ``where``."""
         counted = select(func.count()).select_from(self.rowid.table)
@@ -271,6 +287,88 @@ _SQLITE_NEW_DROP = (
     "DROP TABLE IF EXISTS captions_fts",
     "DROP VIEW IF EXISTS caption_documents",
 )
+# The running code's copy of the SQL that migration 0005 froze: the same documents keyed
+# by (minute of the photo date, caption id), so that FTS5 returns matches newest first.
+DATE_KEY_SHIFT = 32  # key = minute * 2**32 + caption id
+
+
+def _sqlite_date_key(date: str, caption_id: str) -> str:
+    return (
+        f"((coalesce(CAST(strftime('%s', {date}) AS INTEGER), 0) / 60) * 4294967296 + {caption_id})"
+    )
+
+
+_SQLITE_DATE_INSERT = (
+    "INSERT INTO captions_fts_date(rowid, text, keywords) "
+    "SELECT key, text, keywords FROM caption_documents_by_date"
+)
+_SQLITE_PHOTO_KEYS = (
+    "SELECT " + _sqlite_date_key("p.photo_date", "c.id") + " FROM captions c JOIN photos p "
+    "ON p.id = c.photo_id WHERE c.is_current = 1 AND c.photo_id"
+)
+_SQLITE_OLD_PHOTO_KEYS = (
+    "SELECT "
+    + _sqlite_date_key("old.photo_date", "c.id")
+    + " FROM captions c WHERE c.is_current = 1 AND c.photo_id = old.id"
+)
+_SQLITE_CAPTION_KEY = (
+    "SELECT "
+    + _sqlite_date_key("p.photo_date", "old.id")
+    + " FROM photos p WHERE p.id = old.photo_id"
+)
+_SQLITE_DATE_CREATE = (
+    "CREATE VIEW caption_documents_by_date AS SELECT "
+    + _sqlite_date_key("p.photo_date", "d.id")
+    + " AS key, d.id AS id, d.photo_id AS photo_id, d.text AS text, d.keywords AS keywords "
+    "FROM caption_documents d JOIN photos p ON p.id = d.photo_id",
+    "CREATE VIRTUAL TABLE captions_fts_date USING fts5(text, keywords, "
+    "tokenize='porter unicode61 remove_diacritics 2', prefix='2 3')",
+    f"""CREATE TRIGGER captions_fts_date_cai AFTER INSERT ON captions WHEN new.is_current BEGIN
+        {_SQLITE_DATE_INSERT} WHERE id = new.id;
+    END""",
+    f"""CREATE TRIGGER captions_fts_date_cad AFTER DELETE ON captions WHEN old.is_current BEGIN
+        DELETE FROM captions_fts_date WHERE rowid = ({_SQLITE_CAPTION_KEY});
+    END""",
+    f"""CREATE TRIGGER captions_fts_date_cau AFTER UPDATE OF text, is_current ON captions BEGIN
+        DELETE FROM captions_fts_date WHERE rowid = ({_SQLITE_CAPTION_KEY});
+        {_SQLITE_DATE_INSERT} WHERE id = new.id;
+    END""",
+    f"""CREATE TRIGGER captions_fts_date_kai AFTER INSERT ON keywords BEGIN
+        DELETE FROM captions_fts_date WHERE rowid IN ({_SQLITE_PHOTO_KEYS} = new.photo_id);
+        {_SQLITE_DATE_INSERT} WHERE photo_id = new.photo_id;
+    END""",
+    f"""CREATE TRIGGER captions_fts_date_kad AFTER DELETE ON keywords BEGIN
+        DELETE FROM captions_fts_date WHERE rowid IN ({_SQLITE_PHOTO_KEYS} = old.photo_id);
+        {_SQLITE_DATE_INSERT} WHERE photo_id = old.photo_id;
+    END""",
+    f"""CREATE TRIGGER captions_fts_date_kau AFTER UPDATE ON keywords BEGIN
+        DELETE FROM captions_fts_date WHERE rowid IN
+            ({_SQLITE_PHOTO_KEYS} IN (old.photo_id, new.photo_id));
+        {_SQLITE_DATE_INSERT} WHERE photo_id IN (old.photo_id, new.photo_id);
+    END""",
+    f"""CREATE TRIGGER captions_fts_date_pau AFTER UPDATE OF photo_date ON photos
+        WHEN old.photo_date IS NOT new.photo_date BEGIN
+        DELETE FROM captions_fts_date WHERE rowid IN ({_SQLITE_OLD_PHOTO_KEYS});
+        {_SQLITE_DATE_INSERT} WHERE photo_id = new.id;
+    END""",
+    f"""CREATE TRIGGER captions_fts_date_pbd BEFORE DELETE ON photos BEGIN
+        DELETE FROM captions_fts_date WHERE rowid IN ({_SQLITE_OLD_PHOTO_KEYS});
+    END""",
+    _SQLITE_DATE_INSERT,
+)
+_SQLITE_DATE_DROP = (
+    "DROP TRIGGER IF EXISTS captions_fts_date_cai",
+    "DROP TRIGGER IF EXISTS captions_fts_date_cad",
+    "DROP TRIGGER IF EXISTS captions_fts_date_cau",
+    "DROP TRIGGER IF EXISTS captions_fts_date_kai",
+    "DROP TRIGGER IF EXISTS captions_fts_date_kad",
+    "DROP TRIGGER IF EXISTS captions_fts_date_kau",
+    "DROP TRIGGER IF EXISTS captions_fts_date_pau",
+    "DROP TRIGGER IF EXISTS captions_fts_date_pbd",
+    "DROP TABLE IF EXISTS captions_fts_date",
+    "DROP VIEW IF EXISTS caption_documents_by_date",
+)
+
 _PG_DOC = "to_tsvector('english', {text}) || to_tsvector('english', keywords_document({photo}))"
 _PG_NEW_CREATE = (
     """CREATE TABLE captions_fts (
@@ -337,6 +435,10 @@ _fts5 = table(FTS_TABLE, column("rowid", Integer))
 # the column named after the table: MATCH, bm25()
 _fts5_hidden: ColumnElement[Any] = literal_column(FTS_TABLE)
 _DOCUMENTS = "caption_documents"
+DATE_TABLE = "captions_fts_date"
+_DATE_DOCUMENTS = "caption_documents_by_date"
+_fts5_date = table(DATE_TABLE, column("rowid", Integer))
+_fts5_date_hidden: ColumnElement[Any] = literal_column(DATE_TABLE)
 
 
 def _fts5_string(words: Sequence[str]) -> str:
@@ -370,12 +472,12 @@ class SQLiteFTS5(FullTextIndex):
 
     def install(self, conn: Connection) -> None:
         """Create the view, the FTS5 table and the triggers, and index current captions."""
-        for statement in _SQLITE_NEW_CREATE:
+        for statement in (*_SQLITE_NEW_CREATE, *_SQLITE_DATE_CREATE):
             conn.exec_driver_sql(statement)
 
     def uninstall(self, conn: Connection) -> None:
         """Drop the triggers, the FTS5 table and the view."""
-        for statement in _SQLITE_NEW_DROP:
+        for statement in (*_SQLITE_DATE_DROP, *_SQLITE_NEW_DROP):
             conn.exec_driver_sql(statement)
 
     def rebuild(self, conn: Connection) -> None:
@@ -385,13 +487,27 @@ class SQLiteFTS5(FullTextIndex):
             f"INSERT INTO {FTS_TABLE}(rowid, text, keywords) "
             f"SELECT id, text, keywords FROM {_DOCUMENTS}"
         )
+        conn.exec_driver_sql(f"DELETE FROM {DATE_TABLE}")
+        conn.exec_driver_sql(_SQLITE_DATE_INSERT)
 
     def check(self, conn: Connection) -> None:
-        """Run FTS5's ``integrity-check`` and compare the documents with the view."""
+        """Run FTS5's ``integrity-check`` and compare the documents with the views."""
         try:
-            conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('integrity-check')")
+            for name in (FTS_TABLE, DATE_TABLE):
+                conn.exec_driver_sql(f"INSERT INTO {name}({name}) VALUES ('integrity-check')")
         except DBAPIError as exc:  # sqlite reports a damaged index as "malformed"
             raise LibraryError(f"full-text index out of sync: {exc}") from exc
+        by_date = conn.exec_driver_sql(
+            f"SELECT (SELECT count(*) FROM {DATE_TABLE}), (SELECT count(*) FROM "
+            f"{_DATE_DOCUMENTS} d LEFT JOIN {DATE_TABLE} f ON f.rowid = d.key "
+            "WHERE f.rowid IS NULL OR f.text IS NOT d.text OR f.keywords IS NOT d.keywords), "
+            f"(SELECT count(*) FROM {_DATE_DOCUMENTS})"
+        ).one()
+        if by_date[1] or by_date[0] != by_date[2]:
+            raise LibraryError(
+                f"date-ordered full-text index out of sync: {by_date[1]} missing or stale, "
+                f"{by_date[0] - by_date[2] + by_date[1]} extra"
+            )
         stale = conn.exec_driver_sql(
             f"SELECT count(*) FROM {_DOCUMENTS} d LEFT JOIN {FTS_TABLE} f ON f.rowid = d.id "
             "WHERE f.rowid IS NULL OR f.text IS NOT d.text OR f.keywords IS NOT d.keywords"
@@ -408,6 +524,51 @@ class SQLiteFTS5(FullTextIndex):
     @staticmethod
     def _match(expression: str) -> ColumnElement[bool]:
         return _fts5_hidden.op("MATCH")(literal(expression))
+
+    def by_date(
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        *,
+        limit: int,
+        offset: int,
+    ) -> list[int] | None:
+        """Return a page of matching caption ids, newest photo first, from ``captions_fts_date``.
+
+        Its rowids are (minute of the photo date, caption id), so FTS5 walks the matches
+        newest first and stops after ``offset + limit``; then every match of the last
+        minute reached (and the newer ones) is sorted exactly by (photo date, photo id).
+        """
+        expression = fts5_expression(query)
+        if expression is None:
+            return None
+        key = _fts5_date.c.rowid
+        caption_id = key.op("&")(literal_column("4294967295"))
+        match = _fts5_date_hidden.op("MATCH")(literal(expression))
+
+        def joined(stmt: Select[Any]) -> Select[Any]:
+            return (
+                stmt.select_from(_fts5_date)
+                .join(Caption, Caption.id == caption_id)
+                .join(Photo, Photo.id == Caption.photo_id)
+                .where(match, *where)
+            )
+
+        want = offset + limit
+        keys = list(conn.scalars(joined(select(key)).order_by(key.desc()).limit(want)))
+        if not keys:
+            return []
+        # Rows of an older minute come after all of these in the exact order too.
+        floor = literal((int(keys[-1]) >> DATE_KEY_SHIFT) << DATE_KEY_SHIFT)
+        exact = (
+            joined(select(Caption.id))
+            .where(key >= floor)
+            .order_by(Photo.photo_date.desc(), Photo.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return [int(i) for i in conn.scalars(exact)]
 
     def condition(self, query: Query, *, with_excluded: bool = True) -> ColumnElement[bool] | None:
         """Return ``captions_fts MATCH <expression>``."""

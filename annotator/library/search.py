@@ -293,6 +293,7 @@ def run_search(
         scores = dict(ranked)
     else:
         conditions = [Caption.is_current, *where]
+        newest: list[int] | None = None
         if parsed.groups and rank_window is not None:
             # A narrow query: hand the planner the few matching ids, so that it sorts
             # them instead of walking the whole date (or confidence) index.
@@ -301,9 +302,16 @@ def run_search(
                 conditions.append(Caption.id.in_(few) if few else false())
             else:
                 conditions.append(index.matches(parsed))
+                if order_by == "date":
+                    newest = index.by_date(conn, parsed, where, limit=limit, offset=offset)
+        elif parsed.groups and order_by == "date":
+            conditions.append(index.matches(parsed))
+            newest = index.by_date(conn, parsed, where, limit=limit, offset=offset)
         elif not parsed.is_empty:
             conditions.append(index.matches(parsed))
-        if order_by == "confidence":
+        if newest is not None:
+            ids = newest
+        elif order_by == "confidence":
             ids = _by_confidence(conn, conditions, limit, offset)
         else:
             # (photo_date, photos.id) is the order of ix_photos_photo_date: no sort.
