@@ -312,6 +312,67 @@ def build(path: Path, n: int, captions: list[list[str]], grid: int, batch: int) 
     }
 
 
+def build_fast(path: Path, n: int, captions: list[list[str]], batch: int = 20_000) -> dict:
+    """Create the same photos and captions as :func:`build` with plain SQL (no attention).
+
+    For search timings only: the rows that search reads (photos, current captions,
+    the full-text indexes through their triggers) are what :func:`build` stores,
+    without attention maps, alternatives and jobs; about 10x faster to build.
+    """
+    import sqlite3
+
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    root_dir = path.parent / "photos"
+    root_dir.mkdir(exist_ok=True)
+    library = open_library(path)  # the newest schema
+    root_id = library.add_root(root_dir).id
+    with library.engine.begin() as sa_conn:  # index once at the end, not row by row
+        library.fts.uninstall(sa_conn)
+    fts = library.fts
+    library.close()
+    start = time.perf_counter()
+    conn = sqlite3.connect(path, isolation_level=None)
+    now = "2026-12-03 12:00:00.000000"
+    for lo in range(0, n, batch):
+        photos, rows = [], []
+        for i in range(lo, min(lo + batch, n)):
+            words = captions[i]
+            lp = [-0.05 - 0.5 * ((i * 7 + k) % 11) / 11 for k in range(len(words) + 1)]
+            date = time.strftime("%Y-%m-%d %H:%M:%S.000000", time.gmtime(1.6e9 + i * 60.0))
+            photos.append(
+                (i + 1, root_id, str(root_dir / f"{i // 1000:04d}" / f"IMG_{i:07d}.jpg"),
+                 f"{i:064x}", 2_000_000 + i, 1.6e9 + i * 60.0, 4000, 3000, date, now, now)
+            )  # fmt: skip
+            rows.append((i + 1, " ".join(words), sum(lp), sum(lp) / len(lp), json.dumps(lp), now))
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO photos (id, root_id, path, content_hash, size, mtime, width, height,"
+            " photo_date, state, added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,'captioned',?,?)",
+            photos,
+        )
+        conn.executemany(
+            "INSERT INTO captions (photo_id, text, source, model_id, model_version, beam_size,"
+            " score, confidence, word_logprobs, keywords, reviewed, is_current, created_at)"
+            " VALUES (?, ?, 'model', 'bench-model', 'bench-v1', 5, ?, ?, ?, '[]', 0, 1, ?)",
+            rows,
+        )
+        conn.execute("COMMIT")
+        done = min(lo + batch, n)
+        if done % (n // 10 or 1) < batch:
+            elapsed = time.perf_counter() - start
+            print(f"    {done:>9,} photos  {done / elapsed:8,.0f} photos/s", flush=True)
+    conn.close()
+    library = open_library(path)
+    with library.engine.begin() as sa_conn:
+        fts.install(sa_conn)
+    with library.engine.connect() as sa_conn:
+        sa_conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    library.close()
+    total = time.perf_counter() - start
+    return {"api_seconds": total, "wall_seconds": total, "bytes": path.stat().st_size}
+
+
 # ----------------------------------------------------------------------------- queries
 
 
@@ -459,6 +520,11 @@ def main(argv: list[str] | None = None) -> int:
         help="also time every query kind x order x folder filter, before and after "
         "revision 0005, with Q queries each",
     )
+    parser.add_argument(
+        "--fast-build",
+        action="store_true",
+        help="build with plain SQL inserts (photos and captions only, no attention maps)",
+    )
     args = parser.parse_args(argv)
 
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="annotator-bench-"))
@@ -476,6 +542,12 @@ def main(argv: list[str] | None = None) -> int:
             path = workdir / f"bench-{n}.sqlite3"
             if args.reuse and path.exists():
                 print(f"  reusing {path} ({path.stat().st_size / 1e6:,.1f} MB)")
+            elif args.fast_build:
+                stats = build_fast(path, n, captions)
+                print(
+                    f"  built with plain SQL in {stats['wall_seconds']:.0f} s: "
+                    f"{stats['bytes'] / 1e6:,.1f} MB"
+                )
             else:
                 stats = build(path, n, captions, args.grid, args.batch)
                 print(

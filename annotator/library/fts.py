@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -66,13 +67,32 @@ from annotator.library.query import Query, Term
 from annotator.library.schema import Caption, Photo
 
 FTS_TABLE = "captions_fts"
+FOLDER_SCAN = 20_000  # folders up to this many photos bound the index range (SQLite)
 SNIPPET_TOKENS = 32
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """The smallest and largest caption id (and date key) that a filter leaves possible.
+
+    A folder's photos are usually captioned together, so their caption ids (and
+    photo dates) are close: bounding the index's rowids lets FTS5 read only that
+    stretch of each doclist instead of every match in the library.
+    """
+
+    ids: tuple[int, int]
+    keys: tuple[int, int]
+
+
 def _joined(
-    stmt: Select[Any], rowid: ColumnElement[int], where: Sequence[ColumnElement[bool]]
+    stmt: Select[Any],
+    rowid: ColumnElement[int],
+    where: Sequence[ColumnElement[bool]],
+    bounds: Bounds | None = None,
 ) -> Select[Any]:
     """Join ``captions`` and ``photos`` to ``stmt`` when there are conditions on them."""
+    if bounds is not None:
+        stmt = stmt.where(rowid.between(*bounds.ids))
     if not where:
         return stmt
     return (
@@ -128,16 +148,22 @@ class FullTextIndex(ABC):
             raise ValueError("the query has no required terms")
         return cond
 
-    def matches(self, query: Query) -> ColumnElement[bool]:
+    def bounds(self, conn: Connection, folder: str) -> Bounds | None:
+        """Return the bounds of the current captions under ``folder`` (None: not worth it)."""
+        return None
+
+    def matches(self, query: Query, bounds: Bounds | None = None) -> ColumnElement[bool]:
         """Return a condition on ``Caption.id``: the caption matches ``query``.
 
         A query of exclusions only gives ``NOT IN`` (the captions without them).
         """
         cond = self.condition(query)
         if cond is not None:
-            return Caption.id.in_(select(self.rowid).where(cond))
+            return Caption.id.in_(_joined(select(self.rowid), self.rowid, [], bounds).where(cond))
         excluded = self._required(Query(groups=(query.excluded,)))
-        return Caption.id.not_in(select(self.rowid).where(excluded))
+        return Caption.id.not_in(
+            _joined(select(self.rowid), self.rowid, [], bounds).where(excluded)
+        )
 
     def ranked(
         self,
@@ -148,6 +174,7 @@ class FullTextIndex(ABC):
         window: int | None,
         limit: int,
         offset: int,
+        bounds: Bounds | None = None,
     ) -> list[tuple[int, float | None]]:
         """Return ``(caption_id, score)`` best first (higher score = more relevant).
 
@@ -161,14 +188,17 @@ class FullTextIndex(ABC):
         if not query.groups:
             raise ValueError("ranked() needs a query with required terms")
         if window is not None:
-            matches = len(self.first_ids(conn, query, where, window + 1))
+            matches = len(self.first_ids(conn, query, where, window + 1, bounds))
             if matches == 0:
                 return []
             if matches > window:
-                newest = self.newest(conn, query, where, offset + limit)
+                newest = self.newest(conn, query, where, offset + limit, bounds)
                 return [(caption_id, None) for caption_id in newest[offset : offset + limit]]
         return [
-            (i, score) for i, score in self.rank_all(conn, query, where, limit=limit, offset=offset)
+            (i, score)
+            for i, score in self.rank_all(
+                conn, query, where, limit=limit, offset=offset, bounds=bounds
+            )
         ]
 
     def by_date(
@@ -179,6 +209,7 @@ class FullTextIndex(ABC):
         *,
         limit: int,
         offset: int,
+        bounds: Bounds | None = None,
     ) -> list[int] | None:
         """Return a page of matching caption ids, newest photo first, or None.
 
@@ -187,25 +218,42 @@ class FullTextIndex(ABC):
         """
         return None
 
-    def count(self, conn: Connection, query: Query, where: Sequence[ColumnElement[bool]]) -> int:
+    def count(
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        bounds: Bounds | None = None,
+    ) -> int:
         """Return how many captions match ``query`` and ``where``."""
         counted = select(func.count()).select_from(self.rowid.table)
-        stmt = _joined(counted, self.rowid, where).where(self._required(query))
+        stmt = _joined(counted, self.rowid, where, bounds).where(self._required(query))
         return int(conn.scalar(stmt) or 0)
 
     def first_ids(
-        self, conn: Connection, query: Query, where: Sequence[ColumnElement[bool]], n: int
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        n: int,
+        bounds: Bounds | None = None,
     ) -> list[int]:
         """Return up to ``n`` ids of captions matching ``query``, in the cheapest order."""
-        stmt = _joined(select(self.rowid), self.rowid, where).where(self._required(query)).limit(n)
+        stmt = _joined(select(self.rowid), self.rowid, where, bounds)
+        stmt = stmt.where(self._required(query)).limit(n)
         return [int(i) for i in conn.scalars(stmt)]
 
     def newest(
-        self, conn: Connection, query: Query, where: Sequence[ColumnElement[bool]], n: int
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        n: int,
+        bounds: Bounds | None = None,
     ) -> list[int]:
         """Return the ids of the ``n`` most recent captions matching ``query``, newest first."""
         stmt = (
-            _joined(select(self.rowid), self.rowid, where)
+            _joined(select(self.rowid), self.rowid, where, bounds)
             .where(self._required(query))
             .order_by(self.rowid.desc())
             .limit(n)
@@ -220,11 +268,12 @@ class FullTextIndex(ABC):
         *,
         limit: int,
         offset: int,
+        bounds: Bounds | None = None,
     ) -> list[tuple[int, float]]:
         """Score every match and return a page of ``(caption_id, score)``, best first."""
         score = self.score(query)
         stmt = (
-            _joined(cast("Select[Any]", select(self.rowid, score)), self.rowid, where)
+            _joined(cast("Select[Any]", select(self.rowid, score)), self.rowid, where, bounds)
             .where(self._required(query))
             .order_by(score.desc(), self.rowid.desc())
             .limit(limit)
@@ -521,6 +570,30 @@ class SQLiteFTS5(FullTextIndex):
                 f"full-text index out of sync: {stale} missing or stale, {extra} extra"
             )
 
+    def bounds(self, conn: Connection, folder: str) -> Bounds | None:
+        """Return the caption-id and date-key bounds of a folder of at most FOLDER_SCAN photos.
+
+        ``folder`` ends with the path separator. Paths compare byte-wise (BINARY
+        collation), so the paths under it are exactly those from ``folder`` up to the
+        same text with the separator's successor: a range of the unique path index.
+        """
+        upper = folder[:-1] + chr(ord(folder[-1]) + 1)
+        row = conn.exec_driver_sql(
+            "SELECT count(*), min(c.id), max(c.id), min("
+            + _sqlite_date_key("p.photo_date", "c.id")
+            + "), max("
+            + _sqlite_date_key("p.photo_date", "c.id")
+            + ") FROM "
+            "(SELECT id, photo_date FROM photos WHERE path >= ? AND path < ? LIMIT ?) p "
+            "LEFT JOIN captions c ON c.photo_id = p.id AND c.is_current = 1",
+            (folder, upper, FOLDER_SCAN + 1),
+        ).one()
+        if row[0] > FOLDER_SCAN:
+            return None
+        if row[1] is None:  # no captions: bounds that match nothing
+            return Bounds((0, -1), (0, -1))
+        return Bounds((int(row[1]), int(row[2])), (int(row[3]), int(row[4])))
+
     @staticmethod
     def _match(expression: str) -> ColumnElement[bool]:
         return _fts5_hidden.op("MATCH")(literal(expression))
@@ -533,6 +606,7 @@ class SQLiteFTS5(FullTextIndex):
         *,
         limit: int,
         offset: int,
+        bounds: Bounds | None = None,
     ) -> list[int] | None:
         """Return a page of matching caption ids, newest photo first, from ``captions_fts_date``.
 
@@ -548,12 +622,13 @@ class SQLiteFTS5(FullTextIndex):
         match = _fts5_date_hidden.op("MATCH")(literal(expression))
 
         def joined(stmt: Select[Any]) -> Select[Any]:
-            return (
+            stmt = (
                 stmt.select_from(_fts5_date)
                 .join(Caption, Caption.id == caption_id)
                 .join(Photo, Photo.id == Caption.photo_id)
                 .where(match, *where)
             )
+            return stmt if bounds is None else stmt.where(key.between(*bounds.keys))
 
         want = offset + limit
         keys = list(conn.scalars(joined(select(key)).order_by(key.desc()).limit(want)))

@@ -45,7 +45,7 @@ from sqlalchemy import ColumnElement, Connection, SQLColumnExpression, false, fu
 
 from annotator.library import keywords as keyword_store
 from annotator.library.concepts import expand
-from annotator.library.fts import FullTextIndex
+from annotator.library.fts import Bounds, FullTextIndex
 from annotator.library.query import Query, parse
 from annotator.library.schema import Caption, CaptionSource, Photo, PhotoState
 
@@ -204,22 +204,26 @@ def _literal_first(
     window: int | None,
     limit: int,
     offset: int,
+    bounds: Bounds | None = None,
 ) -> tuple[list[tuple[int, float | None]], set[int]]:
     """Return a page of the literal matches, then the matches found only by expansion.
 
     Also return the ids of the second kind.
     """
-    ranked = index.ranked(conn, literal, where, window=window, limit=limit, offset=offset)
+    ranked = index.ranked(
+        conn, literal, where, window=window, limit=limit, offset=offset, bounds=bounds
+    )
     if len(ranked) == limit:
         return ranked, set()
-    n_literal = offset + len(ranked) if ranked else index.count(conn, literal, where)
+    n_literal = offset + len(ranked) if ranked else index.count(conn, literal, where, bounds)
     rest = index.ranked(
         conn,
         expanded,
-        [*where, ~index.matches(literal)],
+        [*where, ~index.matches(literal, bounds)],
         window=window,
         limit=limit - len(ranked),
         offset=max(0, offset - n_literal),
+        bounds=bounds,
     )
     return ranked + rest, {caption_id for caption_id, _ in rest}
 
@@ -256,19 +260,32 @@ def run_search(
     chosen = build_filters(include_missing=True, **filters)  # what the caller asked for
     where = chosen if include_missing else [*chosen, Photo.state != PhotoState.MISSING]
 
+    bounds = None
+    folder = filters.get("folder")
+    if folder is not None and parsed.groups:
+        bounds = index.bounds(conn, folder.rstrip(os.sep) + os.sep)
+
     scores: dict[int, float | None] = {}
     rows: dict[int, Any] = {}
     expanded: set[int] = set()
     if order_by == "relevance" and parsed is not literal:
         ranked, expanded = _literal_first(
-            conn, index, literal, parsed, where, window=rank_window, limit=limit, offset=offset
+            conn,
+            index,
+            literal,
+            parsed,
+            where,
+            window=rank_window,
+            limit=limit,
+            offset=offset,
+            bounds=bounds,
         )
         ids = [caption_id for caption_id, _ in ranked]
         scores = dict(ranked)
     elif order_by == "relevance" and parsed.groups:
         if chosen or include_missing:
             ranked = index.ranked(
-                conn, parsed, where, window=rank_window, limit=limit, offset=offset
+                conn, parsed, where, window=rank_window, limit=limit, offset=offset, bounds=bounds
             )
         else:
             # Only the implicit "not missing" filter: rank without joining photos (much
@@ -297,18 +314,20 @@ def run_search(
         if parsed.groups and rank_window is not None:
             # A narrow query: hand the planner the few matching ids, so that it sorts
             # them instead of walking the whole date (or confidence) index.
-            few = index.first_ids(conn, parsed, [], rank_window + 1)
+            few = index.first_ids(conn, parsed, [], rank_window + 1, bounds)
             if len(few) <= rank_window:
                 conditions.append(Caption.id.in_(few) if few else false())
             else:
-                conditions.append(index.matches(parsed))
+                conditions.append(index.matches(parsed, bounds))
                 if order_by == "date":
-                    newest = index.by_date(conn, parsed, where, limit=limit, offset=offset)
+                    newest = index.by_date(
+                        conn, parsed, where, limit=limit, offset=offset, bounds=bounds
+                    )
         elif parsed.groups and order_by == "date":
-            conditions.append(index.matches(parsed))
-            newest = index.by_date(conn, parsed, where, limit=limit, offset=offset)
+            conditions.append(index.matches(parsed, bounds))
+            newest = index.by_date(conn, parsed, where, limit=limit, offset=offset, bounds=bounds)
         elif not parsed.is_empty:
-            conditions.append(index.matches(parsed))
+            conditions.append(index.matches(parsed, bounds))
         if newest is not None:
             ids = newest
         elif order_by == "confidence":

@@ -1,9 +1,10 @@
-"""Search results stay identical through the date-ordered index (revision 0005).
+"""Search results stay identical through the date-ordered index (revision 0005) and bounds.
 
-The "before" results come from the code path that existed before the index (sort
-every match by date); "after" from the index, and again after migrating a filled
-library from revision 0003 to the newest. Same ids, same order, every query kind,
-order, filter and page.
+The "before" results come from the code path that existed before: every match
+sorted by date in SQL, no folder bounds. "After" comes from the date-ordered
+index and the folder bounds, and again after migrating a filled library from
+revision 0003 to the newest. Same ids, same order, every query kind, order,
+filter and page.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ QUERIES += ["dog -snow", "person", "zebra"]
 ORDERS = ("relevance", "date", "confidence")
 
 
+def _path(root: Path, i: int) -> Path:
+    """Return photo ``i``'s path: folders f0, f1, f2 and f10/sub (f1 is a prefix of f10)."""
+    return root / ("f10/sub" if i % 10 == 0 else f"f{i % 3}") / f"p{i:04d}.jpg"
+
+
 def _fill(library: Library, root: Path, n: int = 240) -> None:
     """Add ``n`` captioned photos in three folders, many dates within the same minute."""
     rng = random.Random(7)
@@ -41,7 +47,7 @@ def _fill(library: Library, root: Path, n: int = 240) -> None:
             taken = datetime(1965, 3, 1, 8, 30, rng.randrange(60), tzinfo=UTC)
         else:
             taken = base + timedelta(seconds=rng.randrange(300), microseconds=rng.randrange(9))
-        path = root / f"f{i % 3}" / f"p{i:04d}.jpg"
+        path = _path(root, i)
         files.append(
             PhotoFile(path, f"h{i}", 100 + i, 1.6e9 + rng.randrange(10**6), taken_at=taken)
         )
@@ -62,7 +68,7 @@ def _results(library: Library, root: Path) -> dict[tuple[Any, ...], list[int]]:
     out = {}
     for q in QUERIES:
         for order in ORDERS:
-            for folder in (None, str(root / "f1")):
+            for folder in (None, str(root / "f1"), str(root / "f10"), str(root / "nothing")):
                 for limit, offset in ((20, 0), (7, 5), (500, 0)):
                     hits = library.search(
                         q, order_by=order, limit=limit, offset=offset, folder=folder,
@@ -76,6 +82,7 @@ def _old_path(library: Library, monkeypatch: pytest.MonkeyPatch) -> dict[Any, li
     """Return the results of the code path without the date-ordered index."""
     with monkeypatch.context() as m:
         m.setattr(library.fts, "by_date", lambda *a, **k: None)
+        m.setattr(library.fts, "bounds", lambda *a, **k: None)
         return _results(library, library.roots()[0].path)
 
 
@@ -117,7 +124,7 @@ def test_date_index_follows_changes(
         root_id = library.roots()[0].id
         # New dates (rescan), a new caption, keywords, a deleted photo.
         moved = [
-            PhotoFile(root / "f0" / f"p{i:04d}.jpg", f"h{i}", 100 + i, 1.7e9 + i,
+            PhotoFile(_path(root, i), f"h{i}", 100 + i, 1.7e9 + i,
                       taken_at=datetime(1999, 1, 1, tzinfo=UTC) + timedelta(seconds=i))
             for i in range(0, 30, 3)
         ]  # fmt: skip
