@@ -20,6 +20,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """List recorded failures."""
+    from annotator.core.display import printable
     from annotator.library import open_library
 
     with open_library(args.library, create=False) as library:
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         for f in rows:
-            print(f"{f.path}\t{f.reason}\t{f.created_at:%Y-%m-%d %H:%M}")
+            print(f"{printable(f.path)}\t{printable(f.reason)}\t{f.created_at:%Y-%m-%d %H:%M}")
         if not rows:
             print("no failures", file=sys.stderr)
     return 0

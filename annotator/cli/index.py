@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 from contextlib import contextmanager
@@ -66,6 +67,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--retry-failed", action="store_true", help="queue failed photos again")
     p.add_argument(
+        "--follow-links",
+        action="store_true",
+        help="also write captions into photos that symbolic links lead to outside the "
+        "watched folders (default: only caption them)",
+    )
+    p.add_argument(
         "--recaption-older",
         action="store_true",
         help="re-caption photos whose caption came from an older model and was "
@@ -76,16 +83,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def rewrite_index_flag(argv: list[str], commands: set[str]) -> list[str]:
-    """Turn ``annotator [opts] --index P... [opts]`` into ``annotator index [opts] ...``."""
+    """Turn ``annotator [opts] --index P... [opts]`` into ``annotator index [opts] ...``.
+
+    ``-v``/``--verbose`` before ``--index`` stays a top-level option.
+    """
     if "--index" in argv and not any(a in commands for a in argv[: argv.index("--index")]):
-        return ["index", *argv]
+        before = argv[: argv.index("--index")]
+        verbose = [a for a in before if a in ("-v", "--verbose")]
+        rest = [a for a in before if a not in ("-v", "--verbose")]
+        return [*verbose, "index", *rest, *argv[len(before) :]]
     return argv
 
 
 def run_index(args: argparse.Namespace) -> int:
     """Run headless indexing, printing captions, progress and a summary."""
-    from tqdm import tqdm
-
+    from annotator.cli.progress import open_progress
+    from annotator.core.display import printable
     from annotator.core.types import PhotoFailure
     from annotator.library import open_library
     from annotator.pipeline.runner import (
@@ -109,35 +122,25 @@ def run_index(args: argparse.Namespace) -> int:
         user_settings(args),
         recaption_older=args.recaption_older,
         retry_failed=args.retry_failed,
+        follow_links=args.follow_links,
     )
-    bar = (
-        None
-        if args.quiet
-        else tqdm(total=0, unit="photo", file=sys.stderr, dynamic_ncols=True, desc="captioning")
-    )
-
-    def say(line: str, err: bool = False) -> None:
-        if bar is not None:
-            bar.write(line, file=sys.stderr if err else sys.stdout)
-        elif err:
-            print(line, file=sys.stderr)
+    progress = open_progress(sys.stderr, quiet=args.quiet)  # a bar only on a terminal
+    say = progress.write
 
     def listener(event: object) -> None:
-        if isinstance(event, Progress) and bar is not None:
-            bar.total = event.total
-            bar.n = event.done
-            bar.refresh()
+        if isinstance(event, Progress):
+            progress.update(event.done, event.total, event.rate, event.eta)
         elif isinstance(event, PhotoCaptioned):
-            note = f"  [{event.metadata}]" if event.metadata and not args.quiet else ""
-            say(f"{event.path}\t{event.text}{note}")
+            note = f"  [{printable(event.metadata)}]" if event.metadata and not args.quiet else ""
+            say(f"{printable(event.path)}\t{printable(event.text)}{note}")
         elif isinstance(event, PhotoFailure):
-            say(f"annotator: error: {event.path}: {event.reason}", err=True)
+            say(f"annotator: error: {printable(event.path)}: {printable(event.reason)}", err=True)
         elif isinstance(event, Status):
-            say(f"annotator: {event.message}", err=True)
-        elif isinstance(event, Finished) and bar is not None:
-            bar.close()
+            say(f"annotator: {printable(event.message)}", err=True)
+        elif isinstance(event, Finished):
+            progress.close()
 
-    with open_library(settings.library_location()) as library:
+    with contextlib.closing(progress), open_library(settings.library_location()) as library:
         if args.watch:
             summary = _watch(library, settings, paths, listener, args, say)
             if summary is None:
@@ -153,6 +156,8 @@ def run_index(args: argparse.Namespace) -> int:
         f"captioned {summary.captioned}, skipped {summary.skipped}, failed {summary.failed}"
         f"{f', moved {summary.moved}' if summary.moved else ''}"
         f"{f', missing {summary.missing}' if summary.missing else ''}"
+        f"{f', {summary.metadata_failed} writes failed' if summary.metadata_failed else ''}"
+        f"{f', {summary.remaining} still not captioned' if summary.remaining else ''}"
         f" in {summary.elapsed:.1f} s ({rate:.2f} photos/s)"
         f"{' - stopped early' if summary.stopped else ''}",
         file=sys.stderr,
@@ -162,7 +167,13 @@ def run_index(args: argparse.Namespace) -> int:
             "annotator: `annotator failures` lists the reasons; `--retry-failed` retries",
             file=sys.stderr,
         )
-    return 1 if summary.failed else 0
+    if summary.metadata_failed:
+        print(
+            "annotator: captions that could not be written into their photos are kept in "
+            "the library and written again by the next run",
+            file=sys.stderr,
+        )
+    return 1 if summary.failed or summary.metadata_failed else 0
 
 
 @contextmanager

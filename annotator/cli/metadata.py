@@ -8,6 +8,7 @@ the indexer and the review panel use too.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from annotator.cli._common import add_library
+from annotator.core.display import printable
 from annotator.core.errors import MetadataReadError
 from annotator.library import CurrentCaption, open_library
 from annotator.metadata import (
@@ -81,6 +83,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     write.add_argument(
         "--dry-run", action="store_true", help="print what would change; write nothing"
+    )
+    write.add_argument(
+        "--follow-links",
+        action="store_true",
+        help="also write photos that symbolic links lead to outside the watched folders",
     )
     write.set_defaults(func=run_write)
 
@@ -195,6 +202,9 @@ def run_write(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
     )
     with open_library(args.library, create=False) as library:
+        if not args.follow_links:
+            within = tuple(r.path.resolve() for r in library.roots())
+            options = dataclasses.replace(options, within=within)
         rows = list(select(library.iter_current_captions(), args.paths))
         if not args.dry_run:
             for folder in sorted({Path(r.path).parent for r in rows}):
@@ -204,6 +214,10 @@ def run_write(args: argparse.Namespace) -> int:
     failures = 0
     counts: dict[str, int] = {}
     for report in reports:
+        if report.outcome is Outcome.SKIPPED:
+            print(f"{printable(report.path)}: skipped: {'; '.join(report.notes)}")
+            counts["skipped"] = counts.get("skipped", 0) + 1
+            continue
         if report.outcome is Outcome.FAILED:
             print(f"annotator: error: {'; '.join(report.notes)}", file=sys.stderr)
             failures += 1

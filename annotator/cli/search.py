@@ -22,7 +22,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "after the photos that match it as typed; --exact turns that off. Any text is "
         "accepted.",
     )
-    p.add_argument("query", help="what to look for (quote it for the shell)")
+    p.add_argument(
+        "query",
+        nargs="+",
+        help="what to look for (quote it for the shell); -word excludes a word, no -- needed",
+    )
     add_library(p)
     p.add_argument("--json", action="store_true", help="print the hits as a JSON list")
     p.add_argument(
@@ -81,6 +85,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``annotator search``; exit status 1 when nothing matched."""
+    from annotator.core.display import printable
     from annotator.library import open_library
 
     if args.limit < 1:
@@ -88,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     with open_library(args.library, create=False) as library:
         hits = library.search(
-            args.query,
+            " ".join(args.query),
             limit=args.limit,
             order_by=args.order,
             folder=args.folder,
@@ -104,7 +109,34 @@ def run(args: argparse.Namespace) -> int:
         for hit in hits:
             flags = "" if hit.source == "model" else " (edited)"
             keywords = f"\t[{', '.join(hit.keywords)}]" if hit.keywords else ""
-            print(f"{hit.path}\t{hit.snippet}{flags}{keywords}")
+            print(f"{printable(hit.path)}\t{printable(hit.snippet)}{flags}{keywords}")
         if not hits:
             print("no matches", file=sys.stderr)
     return 0 if hits else 1
+
+
+def rewrite_exclusions(argv: list[str], options: dict[str, bool]) -> list[str]:
+    """Move the query terms of ``annotator search`` after ``--`` so ``-word`` stays a term.
+
+    ``annotator search dog -cat`` would otherwise fail with "unrecognized
+    arguments". ``options`` maps each option of the command to whether it takes
+    a value; any other argument is a query term.
+    """
+    at = argv.index("search") + 1
+    head, rest = argv[:at], argv[at:]
+    if "--" in rest or not any(a.startswith("-") and a.split("=")[0] not in options for a in rest):
+        return argv
+    kept: list[str] = []
+    terms: list[str] = []
+    args = iter(rest)
+    for arg in args:
+        name = arg.split("=", 1)[0]
+        if name in options:
+            kept.append(arg)
+            if options[name] and "=" not in arg:
+                value = next(args, None)
+                if value is not None:
+                    kept.append(value)
+        else:
+            terms.append(arg)
+    return [*head, *kept, "--", *terms]

@@ -22,6 +22,7 @@ from typing import Any
 
 import platformdirs
 
+from annotator.core.shipped import shipped_candidates
 from annotator.core.types import METADATA_MODES, SIDECAR_STYLES, MetadataMode, SidecarStyle
 
 APP_NAME = "annotator"
@@ -166,9 +167,9 @@ def default_model_path() -> Path:
     """Return the default captioning model.
 
     Looks for ``ANNOTATOR_MODEL``, then the settings' model (chosen in the app,
-    or installed by ``annotator finetune``) if it still exists, then
-    ``models/default.safetensors`` next to the source tree (editable installs),
-    then inside the user data directory.
+    or installed by ``annotator finetune``) if it still exists, then the shipped
+    ``models/default.safetensors`` (inside the installed package, or next to the
+    source tree for editable installs), then inside the user data directory.
     """
     override = os.environ.get("ANNOTATOR_MODEL")
     if override:
@@ -176,10 +177,8 @@ def default_model_path() -> Path:
     configured = configured_default_model()
     if configured is not None and configured.is_file():
         return configured
-    for candidate in (
-        REPO_ROOT / "models" / "default.safetensors",
-        data_dir() / "models" / "default.safetensors",
-    ):
+    shipped = shipped_candidates("models/default.safetensors")
+    for candidate in (*shipped, data_dir() / "models" / "default.safetensors"):
         if candidate.exists():
             return candidate
-    return REPO_ROOT / "models" / "default.safetensors"
+    return shipped[-1]

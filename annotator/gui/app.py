@@ -6,7 +6,8 @@ import contextlib
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
+from pathlib import Path
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -20,6 +21,7 @@ from annotator.core.settings import (
     settings_path,
 )
 from annotator.core.threads import tune_interpreter
+from annotator.gui.icon import application_icon
 from annotator.gui.theme import apply_theme
 from annotator.gui.widgets.main_window import MainWindow
 from annotator.library import Library, open_library
@@ -69,18 +71,25 @@ class App:
         self.library: Library | None = None
         self.window: MainWindow | None = None
 
-    def open(self, settings: Settings) -> bool:
-        """Open the library of ``settings`` and show a main window on it."""
+    def open(
+        self, settings: Settings, folders: Sequence[Path] = (), saved_library: str | None = None
+    ) -> bool:
+        """Open the library of ``settings``, show a main window on it and watch ``folders``.
+
+        ``saved_library``: the settings file's library, when ``settings`` name another
+        one for this session only.
+        """
         try:
             library = open_library(settings.library_location())
         except AnnotatorError as exc:
             QMessageBox.critical(None, "annotator", f"Cannot open the library:\n{exc}")
             return False
-        window = MainWindow(library, settings, store=self.store)
+        window = MainWindow(library, settings, store=self.store, saved_library=saved_library)
         window.sig_library_change_requested.connect(self._switch)
         self.library, self.window = library, window
         window.show()
         window.start()
+        window.add_folders(list(folders))
         return True
 
     def _switch(self, settings: Settings) -> None:
@@ -103,8 +112,27 @@ class App:
             self.library.close()
 
 
-def run(argv: Sequence[str] | None = None) -> int:
-    """Open the desktop app and return its exit code when the window closes."""
+def setup_application(app: QApplication) -> None:
+    """Name the application, give it its icon and desktop entry, and apply the theme."""
+    app.setApplicationName("annotator")
+    app.setOrganizationName("annotator")
+    app.setApplicationDisplayName("annotator")
+    app.setDesktopFileName("annotator")  # matches annotator.desktop (Wayland, task bars)
+    app.setWindowIcon(application_icon())
+    apply_theme(app)
+
+
+def run(
+    argv: Sequence[str] | None = None,
+    *,
+    library: str | None = None,
+    folders: Sequence[Path] = (),
+) -> int:
+    """Open the desktop app and return its exit code when the window closes.
+
+    ``library`` (a path or URL) opens that library for this session instead of the one
+    in the settings; ``folders`` are added to the library and watched.
+    """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     existing = QApplication.instance()
     app = (
@@ -112,15 +140,16 @@ def run(argv: Sequence[str] | None = None) -> int:
         if isinstance(existing, QApplication)
         else QApplication(list(argv) if argv is not None else sys.argv[:1])
     )
-    app.setApplicationName("annotator")
-    app.setOrganizationName("annotator")
-    app.setApplicationDisplayName("annotator")
-    apply_theme(app)
+    setup_application(app)
     tune_interpreter()  # process-wide: only the app's own entry point does this
     store = default_store()
     import_qsettings(store)
     controller = App(store)
-    if not controller.open(load_settings()):
+    settings = load_settings()
+    saved_library = None
+    if library:  # for this session only: not written to the settings file
+        settings, saved_library = replace(settings, library=library), settings.library
+    if not controller.open(settings, folders, saved_library):
         return 2
     try:
         return int(app.exec())

@@ -7,6 +7,7 @@ Open one with :func:`open_library` (SQLite by default, PostgreSQL by URL); the
 from __future__ import annotations
 
 from annotator.library.keywords import KeywordInfo, parse_human
+from annotator.library.queue import HEARTBEAT_S
 from annotator.library.repository import (
     AttentionInfo,
     CaptionInfo,
@@ -26,6 +27,7 @@ from annotator.library.schema import CaptionSource, JobState, PhotoState
 from annotator.library.search import SearchHit
 
 __all__ = [
+    "HEARTBEAT_S",
     "AttentionInfo",
     "CaptionInfo",
     "CaptionSource",

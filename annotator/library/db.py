@@ -19,6 +19,7 @@ library cannot migrate it twice).
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,7 +27,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, CursorResult, Result, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -147,6 +148,55 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def _refuse_foreign(conn: Connection) -> None:
+    """Raise LibraryError if a database without annotator's schema version holds tables.
+
+    Only an empty database becomes a new library: annotator never adds its tables
+    to another application's database.
+    """
+    tables = [t for t in inspect(conn).get_table_names() if not t.startswith("sqlite_")]
+    if tables:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise LibraryError(
+            f"{_where(conn)}: not an annotator library (it holds other tables: {shown}); "
+            "choose a new file or an annotator library with --library"
+        )
+
+
+def refuse_foreign_file(path: Path) -> None:
+    """Raise LibraryError unless the SQLite file ``path`` is empty or an annotator library.
+
+    Looks read-only, before any connection setting (such as WAL journaling) could
+    change someone else's database.
+    """
+    try:
+        if path.stat().st_size == 0:
+            return
+        with path.open("rb") as f:
+            if f.read(16) != b"SQLite format 3\x00":
+                raise LibraryError(f"{path}: cannot open the library: not a SQLite database")
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        finally:
+            conn.close()
+    except (OSError, sqlite3.Error) as exc:
+        raise LibraryError(f"{path}: cannot read the library ({exc})") from exc
+    if tables and "alembic_version" not in tables:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise LibraryError(
+            f"{path}: not an annotator library (it holds other tables: {shown}); "
+            "choose a new file or an annotator library with --library"
+        )
+
+
+def _where(conn: Connection) -> str:
+    url = conn.engine.url
+    if url.get_backend_name() == "sqlite" and url.database:
+        return str(url.database)
+    return url.render_as_string(hide_password=True)
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate the database to ``revision`` (the newest by default), in one transaction."""
     script = ScriptDirectory.from_config(_alembic_config())
@@ -155,6 +205,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
         current = MigrationContext.configure(conn).get_current_revision()
+        if current is None:
+            _refuse_foreign(conn)
         if current is not None and current not in {s.revision for s in script.walk_revisions()}:
             raise LibraryError(
                 f"the library is at schema revision {current}, which this version of "

@@ -19,6 +19,7 @@ import numpy as np
 from sqlalchemy import case, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from annotator.core.display import display_path
 from annotator.core.errors import LibraryError
 from annotator.core.types import CaptionResult
 from annotator.library import attention as attention_codec
@@ -514,3 +515,20 @@ class JobQueue:
         """Forget every recorded failure; return how many."""
         with self._write() as s:
             return rowcount(s.execute(delete(Failure)))
+
+    def record_failure(self, path: str | Path, reason: str) -> bool:
+        """Record a file that failed before it became a photo (unreadable, bad name).
+
+        ``path`` may hold undecodable bytes (surrogate escapes): it is stored in its
+        escaped display form. The same path and reason are recorded once; returns
+        whether a row was added.
+        """
+        where = display_path(path)
+        with self._write() as s:
+            known = s.scalar(
+                select(Failure.id).where(Failure.path == where, Failure.reason == reason).limit(1)
+            )
+            if known is not None:
+                return False
+            s.add(Failure(photo_id=None, path=where, reason=reason))
+            return True

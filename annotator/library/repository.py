@@ -7,8 +7,9 @@ ORM object alive after it returns. Database failures surface as
 :class:`~annotator.core.errors.LibraryError`; bad arguments as ``ValueError``.
 
 Roots
-    ``add_root(path) -> RootInfo``, ``roots()``, ``root_for(path)``,
-    ``set_root_paused(root_id, paused)``, ``remove_root(root_id)``,
+    ``add_root(path) -> RootInfo``, ``roots()``, ``root(id or path)``, ``root_for(path)``,
+    ``set_root_paused(root_id, paused, auto=False)``, ``resume_reachable_roots()``,
+    ``remove_root(root_id)``,
     ``root_counts() -> {root_id: RootCounts}``
 Photos (the scanner and watcher)
     ``upsert_photo(root_id, path, content_hash, size, mtime, width, height,
@@ -17,6 +18,8 @@ Photos (the scanner and watcher)
     (or whose file is gone) is a move, and keeps its captions.
     ``known_files(root_id)``, ``photo(photo_id)``, ``photo_by_path(path)``,
     ``mark_missing(paths)`` (never for a root that is not mounted),
+    ``set_write_pending(photo_ids)`` / ``pending_writes()`` (captions stored but not
+    yet written into their photos),
     ``purge_missing(root_id=None)``
 Queue (the pipeline)
     ``enqueue(photo_ids)`` (idempotent: at most one job per photo),
@@ -67,11 +70,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, delete, exists, func, insert, select, update
+from sqlalchemy import Engine, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from annotator.core.display import display_path, is_encodable
 from annotator.core.errors import LibraryError
 from annotator.core.types import Keyword
 from annotator.library import attention as attention_codec
@@ -145,6 +149,8 @@ def open_library(location: str | Path | None = None, *, create: bool = True) -> 
     a missing SQLite file is an error instead of a new library.
     """
     url, path = db.resolve_location(location)
+    if path is not None and path.exists():
+        db.refuse_foreign_file(path)
     if path is not None and not path.exists():
         if not create:
             raise LibraryError(f"{path}: no library here")
@@ -254,9 +260,10 @@ class Library(JobQueue):
                     return _root_info(root)
                 if folder.is_relative_to(other) or other.is_relative_to(folder):
                     raise LibraryError(f"{folder}: overlaps the watched folder {other}")
-            root = Root(path=str(folder), paused=False)
-            s.add(root)
-            s.flush()
+            s.execute(
+                self._insert_ignore(Root).values(path=str(folder), paused=False, added_at=utcnow())
+            )
+            root = s.scalars(select(Root).where(Root.path == str(folder))).one()
             return _root_info(root)
 
     def roots(self) -> list[RootInfo]:
@@ -272,12 +279,51 @@ class Library(JobQueue):
                 return root
         return None
 
-    def set_root_paused(self, root_id: int, paused: bool = True) -> None:
-        """Pause (or resume) a root: claim_jobs skips the jobs of a paused root."""
+    def set_root_paused(self, root_id: int, paused: bool = True, *, auto: bool = False) -> None:
+        """Pause (or resume) a root: claim_jobs skips the jobs of a paused root.
+
+        ``auto`` marks a pause annotator made because the folder was unreachable:
+        :meth:`resume_reachable_roots` lifts it once the folder is back. A user's
+        pause is never lifted automatically, and an automatic pause never
+        overrides a user's pause.
+        """
         with self._write() as s:
-            result = s.execute(update(Root).where(Root.id == root_id).values(paused=paused))
-            if rowcount(result) == 0:
+            root = s.get(Root, root_id)
+            if root is None:
                 raise LibraryError(f"no root with id {root_id}")
+            if paused and auto and root.paused and not root.auto_paused:
+                return  # already paused by the user: keep it so
+            root.paused = paused
+            root.auto_paused = paused and auto
+
+    def resume_reachable_roots(self) -> list[RootInfo]:
+        """Resume the roots annotator paused as unreachable that are reachable again."""
+        back = [r for r in self.roots() if r.paused and r.auto_paused and r.available]
+        with self._write() as s:
+            for r in back:
+                s.execute(
+                    update(Root)
+                    .where(Root.id == r.id, Root.auto_paused)
+                    .values(paused=False, auto_paused=False)
+                )
+        return [self._root(r.id) for r in back]
+
+    def _root(self, root_id: int) -> RootInfo:
+        with self._read() as s:
+            root = s.get(Root, root_id)
+            if root is None:
+                raise LibraryError(f"no root with id {root_id}")
+            return _root_info(root)
+
+    def root(self, ref: int | str | Path) -> RootInfo:
+        """Return a root by id, or by its folder (as the user typed it)."""
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            return self._root(int(ref))
+        folder = Path(ref).expanduser().resolve()
+        for r in self.roots():
+            if r.path == folder:
+                return r
+        raise LibraryError(f"{folder}: not a watched folder")
 
     def remove_root(self, root_id: int) -> int:
         """Stop watching a root and forget its photos and captions; return the photo count."""
@@ -343,6 +389,8 @@ class Library(JobQueue):
             root_path = Path(root.path)
             paths = [_abspath(f.path) for f in items]
             for p in paths:
+                if not is_encodable(p):
+                    raise ValueError(f"{display_path(p)}: the file name is not valid UTF-8")
                 if not Path(p).is_relative_to(root_path):
                     raise ValueError(f"{p} is not inside the root {root_path}")
             by_path: dict[str, Photo] = {}
@@ -400,9 +448,19 @@ class Library(JobQueue):
                     }
                 )
             if new_rows:
-                inserted = s.execute(insert(Photo).returning(Photo.id, Photo.path), new_rows)
+                # Another indexer (PostgreSQL: another machine) may record the same new
+                # file at the same moment: its row wins, and is reported as it stands.
+                inserted = s.execute(
+                    self._insert_ignore(Photo).returning(Photo.id, Photo.path), new_rows
+                ).all()
                 for photo_id, p in inserted:
                     results[p] = UpsertResult(photo_id, "new", PhotoState.PENDING)
+                raced = sorted({r["path"] for r in new_rows} - {p for _, p in inserted})
+                for chunk in _chunks(raced):
+                    for pid, p, state in s.execute(
+                        select(Photo.id, Photo.path, Photo.state).where(Photo.path.in_(chunk))
+                    ):
+                        results[p] = UpsertResult(pid, "unchanged", PhotoState(state))
             return [results[p] for p in paths]
 
     @staticmethod
@@ -517,6 +575,47 @@ class Library(JobQueue):
                     )
                     marked += len(ids)
         return marked
+
+    def set_write_pending(self, photo_ids: Iterable[int], pending: bool = True) -> int:
+        """Mark photos whose caption is stored but not yet written into the file."""
+        ids = sorted(set(photo_ids))
+        changed = 0
+        with self._write() as s:
+            for chunk in _chunks(ids):
+                result = s.execute(
+                    update(Photo)
+                    .where(Photo.id.in_(chunk), Photo.write_pending.is_(not pending))
+                    .values(write_pending=pending)
+                    .execution_options(synchronize_session=False)
+                )
+                changed += rowcount(result)
+        return changed
+
+    def pending_writes(self, limit: int = 10_000) -> list[CurrentCaption]:
+        """Return the current captions of present photos whose metadata write is pending."""
+        with self._read() as s:
+            rows = s.execute(
+                select(
+                    Caption.photo_id,
+                    Photo.path,
+                    Caption.text,
+                    Caption.source,
+                    Caption.model_version,
+                    Caption.score,
+                    Caption.confidence,
+                    Caption.reviewed,
+                )
+                .join(Photo, Photo.id == Caption.photo_id)
+                .where(Caption.is_current, Photo.write_pending, Photo.state != PhotoState.MISSING)
+                .order_by(Caption.photo_id)
+                .limit(limit)
+            ).all()
+        return [
+            CurrentCaption(
+                pid, Path(path), text, CaptionSource(src).value, ver or "", score, conf, rev
+            )
+            for pid, path, text, src, ver, score, conf, rev in rows
+        ]
 
     def purge_missing(self, root_id: int | None = None, older_than: timedelta | None = None) -> int:
         """Delete missing photos with their captions and attention; return how many."""

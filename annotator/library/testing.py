@@ -39,11 +39,19 @@ def caption_result(
     beam_size: int = 3,
     n_alternatives: int = 3,
     keywords: tuple[Keyword, ...] = (),
+    confidence: float | None = None,
 ) -> CaptionResult:
-    """Return a plausible :class:`CaptionResult` for ``words`` with attention on a grid."""
+    """Return a plausible :class:`CaptionResult` for ``words`` with attention on a grid.
+
+    ``confidence`` gives every word (and the end) that log-probability, so the
+    caption's confidence is exactly it; by default they are drawn from ``rng``.
+    """
     rng = rng if rng is not None else np.random.default_rng(0)
     tokens = tuple(words.split()) if isinstance(words, str) else tuple(words)
-    logprobs = tuple(float(x) for x in -rng.gamma(1.0, 0.4, len(tokens) + 1))
+    if confidence is not None:
+        logprobs: tuple[float, ...] = (float(confidence),) * (len(tokens) + 1)
+    else:
+        logprobs = tuple(float(x) for x in -rng.gamma(1.0, 0.4, len(tokens) + 1))
     alternatives = [Alternative(" ".join(tokens), float(sum(logprobs)), logprobs)]
     for i in range(1, n_alternatives):
         alt = (*tokens[:-1], f"alt{i}")

@@ -40,6 +40,7 @@ class RootInfo:
     path: Path
     paused: bool
     added_at: datetime
+    auto_paused: bool = False  # paused by annotator because it was unreachable
 
     @property
     def available(self) -> bool:
@@ -272,7 +273,9 @@ def _photo_info(p: Photo) -> PhotoInfo:
 
 
 def _root_info(r: Root) -> RootInfo:
-    return RootInfo(id=r.id, path=Path(r.path), paused=r.paused, added_at=r.added_at)
+    return RootInfo(
+        id=r.id, path=Path(r.path), paused=r.paused, added_at=r.added_at, auto_paused=r.auto_paused
+    )
 
 
 def _photo_date(taken_at: datetime | None, mtime: float) -> datetime:

@@ -22,7 +22,7 @@ import shutil
 import stat
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from annotator.core.errors import MetadataWriteError
@@ -326,3 +326,19 @@ def pause_for_test(point: str, tmp: Path) -> None:
         return
     os.write(2, f"annotator-test-pause {point} {tmp}\n".encode())
     time.sleep(float(hook.split(":", 1)[1]))
+
+
+def outside_roots(path: Path, within: Sequence[Path] | None) -> str:
+    """Return why ``path`` must not be written (its real file is outside ``within``), or ""."""
+    if within is None:
+        return ""
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return ""  # gone or a link loop: the write itself reports why it fails
+    if any(real.is_relative_to(root) for root in within):
+        return ""
+    return (
+        f"its file {real} is outside the watched folders (a symbolic link); "
+        "not written (use --follow-links to write there)"
+    )

@@ -116,6 +116,7 @@ class Outcome(StrEnum):
     SKIPPED_HUMAN = "skipped-human"  # a human description is there and was kept
     DATABASE_ONLY = "database-only"  # mode "none", or nowhere writable
     DRY_RUN = "dry-run"  # nothing written; ``targets`` and ``fields`` say what would be
+    SKIPPED = "skipped"  # the photo's real file lies outside the watched folders (a link)
     FAILED = "failed"  # the write could not be done safely; the photo is unchanged (notes: why)
 
 

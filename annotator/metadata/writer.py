@@ -217,6 +217,7 @@ def _write_caption(
                 notes += embed_notes
             except _Fallback as exc:
                 reason = str(exc)
+                _refuse_contradiction(meta, caption, reason)
         if reason is not None:
             use_sidecar = True
 
@@ -322,6 +323,25 @@ def _already_written(
     embeds = mode == "embed" and _embed_blocker(meta.path, meta.format) is None
     wanted = meta.path if embeds else _sidecar_for(meta.path, style)
     return any(e.location == wanted and e.source.startswith("XMP") for e in real)
+
+
+def _refuse_contradiction(meta: PhotoMetadata, caption: str, reason: str) -> None:
+    """Refuse a sidecar-only write that would leave a different description in the photo.
+
+    The photo itself could not take the caption (too long for its XMP packet, say):
+    a sidecar alone would give the photo two different descriptions.
+    """
+    inside = [
+        e
+        for e in meta.descriptions
+        if e.location == meta.path and not e.boilerplate and e.text.strip() != caption
+    ]
+    if inside:
+        raise MetadataWriteError(
+            meta.path,
+            f"{reason}; the photo keeps its embedded description {inside[0].text[:40]!r}, "
+            "which a sidecar alone would contradict: nothing written",
+        )
 
 
 def _embed_blocker(path: Path, fmt: str) -> str | None:

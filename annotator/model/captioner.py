@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from annotator.core.errors import ImageReadError, ModelLoadError
-from annotator.core.settings import default_model_path
+from annotator.core.settings import DEFAULT_BEAM_SIZE, default_model_path
 from annotator.core.types import Alternative, CaptionResult, PhotoFailure
 from annotator.model.beam import Hypothesis, beam_search
 from annotator.model.checkpoint import Checkpoint, load_checkpoint
@@ -92,7 +92,7 @@ class Captioner:
         self,
         features: torch.Tensor,
         *,
-        beam_size: int = 3,
+        beam_size: int = DEFAULT_BEAM_SIZE,
         max_len: int | None = None,
         length_penalty: float = 0.0,
     ) -> list[CaptionResult]:

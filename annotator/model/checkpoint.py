@@ -157,6 +157,26 @@ def _check_file(path: Path) -> Path:
     return path
 
 
+def _json_field(
+    meta: dict[str, str], key: str, kind: type, path: Path, default: str | None = None
+) -> Any:
+    """Return the JSON value of metadata ``key``, which must be a ``kind`` (dict or list)."""
+    raw = meta.get(key, default)
+    if raw is None:
+        raise ModelLoadError(path, f"corrupt checkpoint: no {key!r} in its metadata")
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ModelLoadError(path, f"corrupt checkpoint: {key!r} is not JSON ({exc})") from exc
+    if not isinstance(value, kind):
+        raise ModelLoadError(
+            path,
+            f"corrupt checkpoint: {key!r} must be a JSON "
+            f"{'object' if kind is dict else 'list'}, not {type(value).__name__}",
+        )
+    return value
+
+
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Load a checkpoint without executing any pickled code."""
     path = _check_file(Path(path))
@@ -167,14 +187,20 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         )
     try:
         tensors = load_file(str(path), device="cpu")
-        config = ModelConfig.from_dict(json.loads(meta["config"]))
-        vocab = Vocab(json.loads(meta["vocab"]))
-        preprocess = Preprocess.from_dict(json.loads(meta["preprocess"]))
-    except (SafetensorError, KeyError, ValueError, TypeError) as exc:
+        config = ModelConfig.from_dict(_json_field(meta, "config", dict, path))
+        vocab = Vocab(_json_field(meta, "vocab", list, path))
+        preprocess = Preprocess.from_dict(_json_field(meta, "preprocess", dict, path))
+        metrics = _json_field(meta, "metrics", dict, path, default="{}")
+        training = _json_field(meta, "training", dict, path, default="{}")
+    except (SafetensorError, KeyError, ValueError, TypeError, AttributeError) as exc:
         raise ModelLoadError(path, f"corrupt checkpoint: {exc}") from exc
     dec, enc = {}, {}
     for k, v in tensors.items():
         v = v.float() if v.is_floating_point() else v
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise ModelLoadError(
+                path, f"corrupt checkpoint: the weights {k} hold NaN or infinite values"
+            )
         if k.startswith("decoder."):
             dec[k[len("decoder.") :]] = v
         elif k.startswith("encoder."):
@@ -191,8 +217,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         decoder_state=dec,
         encoder_state=enc or None,
         name=meta.get("name", path.stem),
-        metrics=json.loads(meta.get("metrics", "{}")),
-        training=json.loads(meta.get("training", "{}")),
+        metrics=metrics,
+        training=training,
         version=file_version(path),
         encoder_head=None if head is None else head == "imagenet-1k",
     )

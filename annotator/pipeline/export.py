@@ -51,9 +51,13 @@ model's vocabulary lacks (``annotator finetune`` can grow the vocabulary for the
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import hashlib
+import io
 import json
 import os
+import secrets
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -282,9 +286,8 @@ def _place_images(
     placed = []
     for it, stem in zip(items, stems, strict=True):
         dest = folder / f"{stem}{it.path.suffix.lower()}"
-        tmp = dest.with_name(f".{dest.name}.partial")
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
         try:
-            tmp.unlink(missing_ok=True)
             if mode == "copy":
                 shutil.copy2(it.path, tmp)
             else:
@@ -303,13 +306,21 @@ def _place_images(
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically, naming the file on failure."""
+    """Write ``text`` to ``path`` atomically, naming the file on failure.
+
+    The temporary file is created new (``O_EXCL``, never through a link someone
+    planted) under a name unique to this write.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.partial")
-        tmp.write_text(text, encoding="utf-8")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        with os.fdopen(os.open(tmp, flags, 0o666), "w", encoding="utf-8", newline="") as f:
+            f.write(text)
         tmp.replace(path)
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
         raise FileOperationError(path, f"cannot write the export ({exc})") from exc
 
 
@@ -519,11 +530,15 @@ def _write_txt(
     folder = out / IMAGES_DIR if images != "reference" else out
     if images != "reference":
         _place_images(items, folder, images, stems)
-    rows = ["text_file\tphoto"]
+    table = io.StringIO()  # a real TSV: names with tabs, quotes or newlines are quoted
+    writer = csv.writer(table, dialect="excel-tab", lineterminator="\n")
+    writer.writerow(["text_file", "photo"])
     for it, stem in zip(items, stems, strict=True):
         _write_text(folder / f"{stem}.txt", it.text + "\n")
-        rows.append(f"{(folder / f'{stem}.txt').relative_to(out).as_posix()}\t{it.path.absolute()}")
-    _write_text(out / TXT_INDEX_NAME, "\n".join(rows) + "\n")
+        writer.writerow(
+            [(folder / f"{stem}.txt").relative_to(out).as_posix(), str(it.path.absolute())]
+        )
+    _write_text(out / TXT_INDEX_NAME, table.getvalue())
     return folder
 
 

@@ -144,10 +144,13 @@ def accept_caption(library: Library, photo_id: int, text: str, settings: IndexSe
             mode=settings.metadata,
             sidecar_style=settings.sidecar_style,
             overwrite_human=settings.overwrite_human,
+            within=tuple(r.path.resolve() for r in library.roots()),
         )
         report = write_metadata(library, item, options)
         if report.outcome is Outcome.FAILED:
             note = f"kept in the library; the photo was not changed: {'; '.join(report.notes)}"
+        elif report.outcome is Outcome.SKIPPED:
+            note = f"kept in the library; {'; '.join(report.notes)}"
         else:
             note = f"{report.outcome}" + (f": {'; '.join(report.notes)}" if report.notes else "")
     return Accepted(photo_id, library.current_caption(photo_id), stored, note)

@@ -6,8 +6,11 @@ The indexer reports through a listener: a callable receiving plain event values
 turns them into queued Qt signals; the CLI prints them.
 
 Crash safety comes from the library's persistent queue: jobs are claimed
-atomically, a caption and its job's completion are one transaction, and
-``recover()`` at start returns jobs a killed run left running to the queue.
+atomically under this process's lease (kept alive by a heartbeat thread), a
+caption and its job's completion are one transaction, and ``recover()`` returns
+the jobs of dead or expired workers to the queue, so several indexers can share
+a library. Stale temporary files of dead writers are removed while scanning,
+and a caption whose write into the photo failed is written again on the next run.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from annotator.core.display import display_path, is_encodable
+from annotator.core.errors import LibraryError
 from annotator.core.settings import Settings
 from annotator.core.types import CaptionResult, PhotoFailure
-from annotator.library import ClaimedJob, Library, PhotoFile, PhotoState, RootInfo
-from annotator.metadata import Outcome, WriteReport
+from annotator.library import HEARTBEAT_S, ClaimedJob, Library, PhotoFile, PhotoState, RootInfo
+from annotator.metadata import Outcome, WriteReport, cleanup_stale_temp_files
 from annotator.model.captioner import Captioner
 from annotator.pipeline import stages
 from annotator.pipeline.scan import iter_photos
@@ -43,6 +48,7 @@ class IndexSettings(Settings):
     length_penalty: float = 0.0
     recaption_older: bool = False  # re-caption model captions from older models
     retry_failed: bool = False
+    follow_links: bool = False  # write photos whose real file is outside the roots
 
     @classmethod
     def of(cls, settings: Settings, **run: Any) -> IndexSettings:
@@ -95,6 +101,7 @@ class RunSummary:
     missing: int = 0
     metadata_written: int = 0
     metadata_failed: int = 0
+    remaining: int = 0  # photos still without a caption when the run ended
     elapsed: float = 0.0
     stopped: bool = False
     failures: list[tuple[Path, str]] = field(default_factory=list)
@@ -168,7 +175,11 @@ class Indexer:
         Unchanged files (same size and mtime) are not re-hashed. A root that is not
         reachable (an unmounted drive) is paused, and nothing in it is marked missing.
         """
-        roots = list(roots) if roots is not None else self.library.roots()
+        back = {r.id for r in self.resume_reachable()}
+        roots = [
+            self.library.root(r.id) if r.id in back else r
+            for r in (list(roots) if roots is not None else self.library.roots())
+        ]
         skip = [self.library.path] if self.library.path else []
         with ThreadPoolExecutor(max(1, self.settings.workers)) as pool:
             for root in roots:
@@ -176,10 +187,23 @@ class Indexer:
                     self.pause_unreachable(root.path)
                     continue
                 if root.paused:
+                    self.listener(
+                        Status(
+                            f"{root.path}: paused; nothing is captioned there "
+                            f"(annotator roots resume {root.id})"
+                        )
+                    )
                     continue
                 self._scan_root(root, skip, pool)
         self.requeue()
         return self.summary
+
+    def resume_reachable(self) -> list[RootInfo]:
+        """Resume the roots paused as unreachable that are back; report each."""
+        back = self.library.resume_reachable_roots()
+        for root in back:
+            self.listener(Status(f"{root.path}: reachable again; resumed"))
+        return back
 
     def requeue(self) -> int:
         """Queue failed photos and older models' captions again, as the settings ask."""
@@ -195,16 +219,22 @@ class Indexer:
         """Pause the root at ``path``, which is not reachable: nothing in it is marked missing."""
         for info in self.library.roots():
             if info.path == path:
-                self.library.set_root_paused(info.id, True)
+                self.library.set_root_paused(info.id, True, auto=True)
         self.listener(Status(f"{path}: not reachable (unmounted?); paused, nothing marked missing"))
 
     def _scan_root(self, root: RootInfo, skip: list[Path], pool: ThreadPoolExecutor) -> None:
         known = self.library.known_files(root.id)
         seen: set[str] = set()
         todo: list[Path] = []
+        folders: set[Path] = {root.path}
         for path in iter_photos(root.path, skip=skip):
             key = str(path)
             seen.add(key)
+            if path.parent not in folders:
+                folders.add(path.parent)
+            if not is_encodable(path):
+                self._failed(PhotoFailure(path, stages.UNDECODABLE_NAME))
+                continue
             k = known.get(key)
             try:
                 st = path.stat()
@@ -223,11 +253,19 @@ class Indexer:
         gone = [p for p in known if p not in seen and not Path(p).exists()]
         if gone and root.path.is_dir():
             self.summary.missing += self.library.mark_missing(gone)
+        if self.settings.metadata != "none":
+            for folder in sorted(folders):  # temporaries of writers killed mid-write
+                for stale in cleanup_stale_temp_files(folder):
+                    log.info("removed stale temporary file %s", stale)
 
     def _record_files(
         self, root: RootInfo, paths: Sequence[Path], pool: ThreadPoolExecutor
     ) -> None:
-        described = stages.describe_files(paths, pool)
+        good = [p for p in paths if is_encodable(p)]
+        for p in paths:
+            if not is_encodable(p):  # from the watcher: the scanner filters these itself
+                self._failed(PhotoFailure(p, stages.UNDECODABLE_NAME))
+        described = stages.describe_files(good, pool)
         files = [d for d in described if isinstance(d, PhotoFile)]
         for d in described:
             if isinstance(d, PhotoFailure):
@@ -279,8 +317,14 @@ class Indexer:
     # ------------------------------------------------------------------ captioning
 
     def _failed(self, failure: PhotoFailure) -> None:
+        """Count and report a failure; one without a job is recorded here."""
         self.summary.failed += 1
         self.summary.failures.append((failure.path, failure.reason))
+        if failure.job_id is None:
+            try:
+                self.library.record_failure(failure.path, failure.reason)
+            except LibraryError as exc:
+                log.warning("%s: could not record the failure: %s", display_path(failure.path), exc)
         self.listener(failure)
 
     def _pending_total(self) -> int:
@@ -293,14 +337,43 @@ class Indexer:
         With ``until_empty=False`` it waits for new work (``wake()``) instead of
         returning, as the watcher and the GUI need.
         """
-        s = self.settings
         t0 = time.monotonic()
+        beat = threading.Event()
+        heart = threading.Thread(target=self._heartbeat, args=(beat,), daemon=True)
+        heart.start()
+        try:
+            self._process(until_empty=until_empty, idle_wait=idle_wait, t0=t0)
+        finally:
+            beat.set()
+            heart.join()
+        self.summary.remaining = self._not_captioned()
+        self.summary.elapsed = time.monotonic() - t0
+        self.summary.stopped = self._stop.is_set()
+        self.listener(Finished(self.summary))
+        return self.summary
+
+    def _heartbeat(self, done: threading.Event) -> None:
+        """Extend this process's job leases until ``done`` (runs on its own thread)."""
+        while not done.wait(HEARTBEAT_S):
+            try:
+                self.library.heartbeat()
+            except LibraryError as exc:
+                log.warning("could not extend the job leases: %s", exc)
+
+    def _not_captioned(self) -> int:
+        try:
+            return sum(c.pending for c in self.library.root_counts().values())
+        except LibraryError:
+            return 0
+
+    def _process(self, *, until_empty: bool, idle_wait: float, t0: float) -> None:
+        s = self.settings
         self.library.recover()
+        if s.metadata != "none":
+            self._retry_writes()
         total = self._pending_total()
         if until_empty and total == 0:
-            self.summary.elapsed = time.monotonic() - t0
-            self.listener(Finished(self.summary))
-            return self.summary
+            return
         captioner = self.captioner
         preset = captioner.preprocess
         version = captioner.ckpt.version
@@ -309,8 +382,15 @@ class Indexer:
         with ThreadPoolExecutor(max(1, s.workers)) as pool, ThreadPoolExecutor(1) as loader:
 
             def claim_and_decode() -> list[stages.Decoded | PhotoFailure]:
-                jobs: list[ClaimedJob] = self.library.claim_jobs(s.batch_size)
-                return stages.decode_photos(jobs, preset, pool) if jobs else []
+                jobs: list[ClaimedJob] = self.library.claim_jobs(
+                    s.batch_size, isolate_suspects=True
+                )
+                if not jobs:
+                    return []
+                out = stages.decode_photos(jobs, preset, pool)
+                # decoded without crashing: a later kill is no evidence against these photos
+                self.library.mark_decoded(j.job_id for j in jobs)
+                return out
 
             nxt = loader.submit(claim_and_decode)
             while True:
@@ -321,6 +401,7 @@ class Indexer:
                         break
                     self._wake.wait(idle_wait)
                     self._wake.clear()
+                    self.library.recover()  # jobs of workers that died meanwhile
                     total = done + self._pending_total()
                     nxt = loader.submit(claim_and_decode)
                     continue
@@ -350,6 +431,7 @@ class Indexer:
                         mode=s.metadata,
                         sidecar_style=s.sidecar_style,
                         overwrite_human=s.overwrite_human,
+                        within=self._write_roots(),
                     )
                     for d, r in ok:
                         item = from_result(d.job.photo_id, d.job.path, r, version)
@@ -363,10 +445,37 @@ class Indexer:
                 eta = (total - done) / rate if rate > 0 else None
                 self.listener(Progress(done, total, rate, eta))
             self._drain_writes(pending_writes, version, wait=True)
-        self.summary.elapsed = time.monotonic() - t0
-        self.summary.stopped = self._stop.is_set()
-        self.listener(Finished(self.summary))
-        return self.summary
+
+    def _write_roots(self) -> list[Path] | None:
+        """Return the folders photos may be written in (None: anywhere, --follow-links)."""
+        if self.settings.follow_links:
+            return None
+        return [r.path.resolve() for r in self.library.roots()]
+
+    def _retry_writes(self) -> None:
+        """Write captions that are in the library but whose write into the photo failed."""
+        rows = self.library.pending_writes()
+        if not rows:
+            return
+        s = self.settings
+        options = WriteOptions(
+            mode=s.metadata,
+            sidecar_style=s.sidecar_style,
+            overwrite_human=s.overwrite_human,
+            within=self._write_roots(),
+        )
+        written = write_metadata(self.library, rows, options)
+        done = []
+        for row, w in zip(rows, written, strict=True):
+            if w.outcome is Outcome.FAILED:
+                self.summary.metadata_failed += 1
+                note = "; ".join(w.notes)
+                self.listener(Status(f"{row.path}: writing the caption failed: {note}"))
+                continue
+            done.append(row.photo_id)
+            if w.outcome is Outcome.WRITTEN:
+                self.summary.metadata_written += 1
+        self.library.set_write_pending(done, False)
 
     def _store(
         self, items: list[tuple[stages.Decoded, CaptionResult, WriteReport | None]], version: str
@@ -374,7 +483,24 @@ class Indexer:
         """Complete jobs in one transaction and report each photo."""
         if not items:
             return
-        stages.store(self.library, [d for d, _, _ in items], [r for _, r, _ in items], version)
+        try:
+            stages.store(self.library, [d for d, _, _ in items], [r for _, r, _ in items], version)
+        except LibraryError as exc:
+            # A lease ran out (the process was stopped too long) and another worker took
+            # some jobs over: store the ones still ours; the others are theirs now.
+            owned = self.library.owned_jobs(d.job.job_id for d, _, _ in items)
+            lost = [d for d, _, _ in items if d.job.job_id not in owned]
+            log.warning("%s; %d job(s) taken over by another worker", exc, len(lost))
+            items = [it for it in items if it[0].job.job_id in owned]
+            if items:
+                stages.store(
+                    self.library, [d for d, _, _ in items], [r for _, r, _ in items], version
+                )
+        failed_writes = [
+            d.job.photo_id for d, _, w in items if w is not None and w.outcome == "failed"
+        ]
+        if failed_writes:
+            self.library.set_write_pending(failed_writes, True)
         for d, r, w in items:
             self.summary.captioned += 1
             note = ""

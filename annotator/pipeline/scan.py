@@ -164,8 +164,8 @@ def photo_file(path: Path) -> PhotoFile:
             rotated, taken = _exif_facts(im)
             if rotated:
                 width, height = height, width
-    except (ImageReadError, OSError, SyntaxError, ValueError):
-        pass
+    except (ImageReadError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        pass  # the decode stage refuses the file with its reason
     return PhotoFile(
         path=path,
         content_hash=content_digest(data, path),

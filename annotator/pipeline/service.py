@@ -311,6 +311,7 @@ class IndexService:
                     on_files=self._on_files,
                     on_deleted=self._on_deleted,
                     on_root_lost=self._on_root_lost,
+                    on_root_back=self._on_root_back,
                     poll=self.poll,
                 )
                 watcher.start()
@@ -328,6 +329,12 @@ class IndexService:
     def _on_root_lost(self, root: Path) -> None:
         self._scanner.pause_unreachable(root)
         self.emit(Scanned((), 0))
+
+    def _on_root_back(self, root: Path) -> None:
+        """Resume a root that is reachable again and scan what changed while it was away."""
+        back = [r for r in self.library.roots() if r.path == root and r.auto_paused]
+        if back:
+            self.scan(back)  # the scan resumes it first
 
     # ------------------------------------------------------------------ shutdown
 

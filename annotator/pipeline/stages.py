@@ -19,7 +19,9 @@ from typing import TypeVar
 
 import torch
 
+from annotator.core.display import is_encodable
 from annotator.core.errors import ImageReadError
+from annotator.core.settings import DEFAULT_BEAM_SIZE
 from annotator.core.types import CaptionResult, PhotoFailure
 from annotator.library import ClaimedJob, Library, PhotoFile, UpsertResult
 from annotator.model.captioner import Captioner
@@ -27,6 +29,8 @@ from annotator.model.preprocess import Preprocess, load_image
 from annotator.pipeline.scan import is_raw, photo_file, raw_preview
 
 log = logging.getLogger(__name__)
+
+UNDECODABLE_NAME = "the file name is not valid UTF-8 (rename the file to index it)"
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -57,10 +61,14 @@ def describe_files(
     """Hash and describe files (in parallel with ``pool``); unreadable files fail."""
 
     def one(p: Path) -> PhotoFile | PhotoFailure:
+        if not is_encodable(p):
+            return PhotoFailure(p, UNDECODABLE_NAME)
         try:
             return photo_file(p)
         except OSError as exc:
             return PhotoFailure(p, f"cannot read file: {exc.strerror or exc}")
+        except Exception as exc:  # noqa: BLE001 - one bad file must never stop a run
+            return PhotoFailure(p, f"cannot read file: {type(exc).__name__}: {exc}")
 
     return _map(pool, one, list(paths))
 
@@ -82,6 +90,10 @@ def decode_photo(job: ClaimedJob, preset: Preprocess) -> Decoded | PhotoFailure:
         return PhotoFailure(job.path, exc.reason, job.job_id)
     except OSError as exc:
         return PhotoFailure(job.path, f"cannot read file: {exc.strerror or exc}", job.job_id)
+    except Exception as exc:  # noqa: BLE001 - one bad photo must never stop a run
+        return PhotoFailure(
+            job.path, f"cannot decode image: {type(exc).__name__}: {exc}", job.job_id
+        )
 
 
 def decode_photos(
@@ -95,7 +107,7 @@ def caption(
     captioner: Captioner,
     batch: Sequence[Decoded],
     *,
-    beam_size: int = 3,
+    beam_size: int = DEFAULT_BEAM_SIZE,
     length_penalty: float = 0.0,
 ) -> list[CaptionResult | PhotoFailure]:
     """Caption decoded photos in one batch; if the batch fails, retry photo by photo."""

@@ -29,6 +29,7 @@ from annotator.core.errors import AnnotatorError
 from annotator.core.types import CaptionResult, Keyword
 from annotator.library import CurrentCaption, Library
 from annotator.metadata import Outcome, Provenance, WriteReport, write_caption
+from annotator.metadata.safe_write import outside_roots
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ class WriteOptions:
     keep_mtime: bool = True
     backup: bool = False
     dry_run: bool = False
+    # The resolved watched folders: a photo whose real file lies outside them (reached
+    # through a symbolic link) is not written. None: anywhere (--follow-links).
+    within: Sequence[Path] | None = None
 
 
 def provenance(caption: CurrentCaption) -> Provenance:
@@ -117,6 +121,9 @@ def _write_one(library: Library, item: CurrentCaption, options: WriteOptions) ->
         return WriteReport(
             item.path, Outcome.DATABASE_ONLY, notes=("mode none: kept in the library only",)
         )
+    outside = outside_roots(item.path, options.within)
+    if outside:
+        return WriteReport(item.path, Outcome.SKIPPED, notes=(outside,))
     try:
         keywords: list[Keyword] = library.keywords_to_write(item.photo_id, item.keywords)
         report = write_caption(
@@ -133,6 +140,10 @@ def _write_one(library: Library, item: CurrentCaption, options: WriteOptions) ->
         )
     except (AnnotatorError, ValueError) as exc:
         return WriteReport(item.path, Outcome.FAILED, notes=(str(exc),))
+    except Exception as exc:  # noqa: BLE001 - one photo's write must not stop the run
+        return WriteReport(
+            item.path, Outcome.FAILED, notes=(f"{item.path}: {type(exc).__name__}: {exc}",)
+        )
     if not options.dry_run:
         _import_human(library, report)
     return report

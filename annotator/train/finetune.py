@@ -44,8 +44,8 @@ import torch
 from torch import nn
 
 from annotator.core.errors import FileOperationError
+from annotator.core.settings import DEFAULT_BEAM_SIZE, default_model_path, set_default_model
 from annotator.core.settings import cache_dir as default_cache_dir
-from annotator.core.settings import default_model_path, set_default_model
 from annotator.model.captioner import build_modules, resolve_device
 from annotator.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from annotator.model.decoder import Decoder
@@ -358,7 +358,7 @@ def finetune(
     batch_size: int = 32,
     alpha_c: float = 1.0,
     grad_clip: float = 5.0,
-    beam_size: int = 3,
+    beam_size: int = DEFAULT_BEAM_SIZE,
     force: bool = False,
     install: bool = True,
     library: Any = None,

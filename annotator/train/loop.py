@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from annotator.core.settings import DEFAULT_BEAM_SIZE
 from annotator.core.settings import cache_dir as default_cache_dir
 from annotator.model.beam import beam_search
 from annotator.model.captioner import build_modules, resolve_device
@@ -72,7 +73,7 @@ class TrainConfig:
     patience: int = 6  # epochs without val BLEU-4 improvement before stopping
     lr_patience: int = 2  # epochs without improvement before decaying the learning rate
     lr_factor: float = 0.5
-    val_beam_size: int = 3
+    val_beam_size: int = DEFAULT_BEAM_SIZE
     val_limit: int | None = None  # validate on the first N val photos only
     train_limit: int | None = None  # train on the first N train photos only (smoke runs)
     device: str = "auto"

@@ -4,17 +4,20 @@ watchdog fires ``created`` when a copy *starts*; a file is reported only after i
 size and mtime have stayed the same for ``settle`` seconds, so copies in progress
 and partial uploads are never queued. Network mounts send no events: use
 ``poll=True`` (watchdog's PollingObserver). A root that disappears (an unmounted
-drive) is reported through ``on_root_lost``; its photos are not deleted.
+drive) is reported through ``on_root_lost``; its photos are not deleted. When it
+is back, ``on_root_back`` is called and the folder is watched again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -119,6 +122,7 @@ class FolderWatcher:
         on_files: Callable[[list[Path]], None],
         on_deleted: Callable[[list[Path]], None] | None = None,
         on_root_lost: Callable[[Path], None] | None = None,
+        on_root_back: Callable[[Path], None] | None = None,
         poll: bool = False,
         settle: float = 2.0,
         interval: float = 0.5,
@@ -128,6 +132,7 @@ class FolderWatcher:
         self.on_files = on_files
         self.on_deleted = on_deleted or (lambda paths: None)
         self.on_root_lost = on_root_lost or (lambda root: None)
+        self.on_root_back = on_root_back or (lambda root: None)
         self.stable = StableFiles(settle)
         self.interval = interval
         self._suffixes = supported_suffixes()
@@ -135,6 +140,7 @@ class FolderWatcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="annotator-watch", daemon=True)
         self._lost: set[Path] = set()
+        self._watches: dict[Path, Any] = {}
 
     def _wanted(self, path: Path) -> bool:
         return path.suffix.lower() in self._suffixes and not any(
@@ -160,12 +166,25 @@ class FolderWatcher:
         """Start watching (returns at once)."""
         for root in self.roots:
             if root.is_dir():
-                self._observer.schedule(_Handler(self), str(root), recursive=True)
+                self._watches[root] = self._observer.schedule(
+                    _Handler(self), str(root), recursive=True
+                )
             else:
                 self._lost.add(root)
                 self.on_root_lost(root)
         self._observer.start()
         self._thread.start()
+
+    def _rewatch(self, root: Path) -> None:
+        """Schedule a remounted root again (its old watch died with the mount)."""
+        old = self._watches.pop(root, None)
+        if old is not None:
+            with contextlib.suppress(KeyError, OSError):
+                self._observer.unschedule(old)
+        try:
+            self._watches[root] = self._observer.schedule(_Handler(self), str(root), recursive=True)
+        except OSError as exc:
+            log.warning("%s: cannot watch the folder again (%s)", root, exc)
 
     def stop(self) -> None:
         """Stop watching and wait for the threads."""
@@ -181,7 +200,12 @@ class FolderWatcher:
                     self._lost.add(root)
                     self.on_root_lost(root)
                 elif root in self._lost and root.is_dir():
-                    self._lost.discard(root)  # remounted: a rescan picks up changes
+                    self._lost.discard(root)  # remounted: watch it again and rescan
+                    self._rewatch(root)
+                    try:
+                        self.on_root_back(root)
+                    except Exception:  # a callback error must not kill watching
+                        log.exception("watcher callback failed for %s", root)
             ready = self.stable.ready()
             if ready:
                 try:

@@ -13,7 +13,6 @@ from typing import IO
 
 from annotator.cli import main
 from annotator.library import open_library
-from tests.pipeline.conftest import make_photos
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,7 +35,9 @@ def _wait_line(lines: queue.Queue[str], needle: str, timeout: float = 120.0) -> 
             return line
 
 
-def test_index_then_failures_lists_the_bad_photo(tmp_path: Path, tiny_model: Path, capsys) -> None:
+def test_index_then_failures_lists_the_bad_photo(
+    tmp_path: Path, tiny_model: Path, capsys, make_photos
+) -> None:
     root = tmp_path / "photos"
     make_photos(root, 2)
     (root / "bad.jpg").write_bytes(b"not a photo")
@@ -52,7 +53,9 @@ def test_index_then_failures_lists_the_bad_photo(tmp_path: Path, tiny_model: Pat
     assert line.startswith(f"{root / 'bad.jpg'}\t")
 
 
-def test_watch_captions_new_photos_until_ctrl_c(tmp_path: Path, tiny_model: Path) -> None:
+def test_watch_captions_new_photos_until_ctrl_c(
+    tmp_path: Path, tiny_model: Path, make_photos
+) -> None:
     root = tmp_path / "photos"
     make_photos(root, 2)
     lib = tmp_path / "lib.sqlite3"

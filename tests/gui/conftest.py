@@ -8,7 +8,6 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from annotator.library.repository import Library, open_library
-from tests.pipeline.conftest import make_photos
 
 
 @pytest.fixture
@@ -34,7 +33,7 @@ def store(gui_env: Path) -> QSettings:
 
 
 @pytest.fixture(scope="session")
-def gui_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def gui_model(tmp_path_factory: pytest.TempPathFactory, make_tiny_checkpoint) -> Path:
     """Return a tiny random model whose captions have several words.
 
     The shared ``tiny_model`` favours ``<end>`` so much that its captions are one
@@ -43,7 +42,6 @@ def gui_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from dataclasses import replace
 
     from annotator.model.checkpoint import load_checkpoint, save_checkpoint
-    from tests.conftest import make_tiny_checkpoint
 
     path = make_tiny_checkpoint(tmp_path_factory.mktemp("gui-model") / "gui.safetensors", seed=4)
     ckpt = load_checkpoint(path)
@@ -100,7 +98,7 @@ def window(qtbot, gui_library: Library, settings, store: QSettings, gui_captione
 
 
 @pytest.fixture
-def photo_folder(gui_env: Path) -> Path:
+def photo_folder(gui_env: Path, make_photos) -> Path:
     """Return a folder of four small photos."""
     folder = gui_env / "photos"
     make_photos(folder, 4, size=(160, 120))

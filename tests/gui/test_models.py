@@ -2,45 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pytest
 
-from annotator.core.types import CaptionResult
 from annotator.gui.models.failures import FailureTableModel
 from annotator.gui.models.photos import PhotoListModel, PhotoQuery, Roles
 from annotator.gui.models.roots import RootListModel, read_roots
 from annotator.gui.tasks import Tasks
-from tests.pipeline.conftest import make_photos
-
-
-def fill_library(library, folder: Path, n: int, *, captioned: int | None = None) -> list[int]:
-    """Register ``n`` photos and store a fake model caption for ``captioned`` of them."""
-    from annotator.library.repository import PhotoFile
-
-    paths = make_photos(folder, n, size=(32, 24))
-    root = library.add_root(folder)
-    files = [
-        PhotoFile(p, f"hash{i}", p.stat().st_size, p.stat().st_mtime, 32, 24)
-        for i, p in enumerate(paths)
-    ]
-    ids = [r.photo_id for r in library.upsert_photos(root.id, files)]
-    library.enqueue(ids)
-    jobs = library.claim_jobs(captioned if captioned is not None else n)
-    words = ("a", "dog", "on", "the", "grass")
-    for k, job in enumerate(jobs):
-        text = " ".join(words) if k % 2 == 0 else "a cat on the table"
-        w = tuple(text.split())
-        result = CaptionResult(
-            words=w,
-            score=-1.0 - k,
-            word_logprobs=tuple([-0.1 * (k + 1)] * (len(w) + 1)),
-            attention=np.full((len(w), 3, 3), 1 / 9, np.float32),
-            model_id="test",
-        )
-        library.complete_job(job.job_id, result, "v1")
-    return ids
 
 
 @pytest.fixture
@@ -51,7 +18,7 @@ def tasks(qtbot):
 
 
 def test_photo_model_passes_modeltester_and_pages(
-    qtbot, qtmodeltester, tasks, gui_library, gui_env
+    qtbot, qtmodeltester, tasks, gui_library, gui_env, fill_library
 ):
     ids = fill_library(gui_library, gui_env / "many", 30, captioned=25)
     model = PhotoListModel(gui_library, tasks)
@@ -88,7 +55,7 @@ def test_photo_model_passes_modeltester_and_pages(
     qtmodeltester.check(model)
 
 
-def test_photo_model_filters(qtbot, tasks, gui_library, gui_env):
+def test_photo_model_filters(qtbot, tasks, gui_library, gui_env, fill_library):
     fill_library(gui_library, gui_env / "f", 6, captioned=4)
     model = PhotoListModel(gui_library, tasks)
     for query, n in (
@@ -107,7 +74,9 @@ def test_photo_model_filters(qtbot, tasks, gui_library, gui_env):
     assert confidences == sorted(confidences)
 
 
-def test_root_and_failure_models_pass_modeltester(qtmodeltester, gui_library, gui_env):
+def test_root_and_failure_models_pass_modeltester(
+    qtmodeltester, gui_library, gui_env, fill_library
+):
     fill_library(gui_library, gui_env / "r", 3, captioned=2)
     roots = RootListModel()
     roots.set_rows(read_roots(gui_library))

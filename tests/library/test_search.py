@@ -206,9 +206,7 @@ def test_orders(
     from annotator.library.testing import caption_result
 
     def with_confidence(text: str, lp: float) -> CaptionResult:
-        base = caption_result(text)
-        n = len(base.words) + 1
-        return CaptionResult(base.words, lp * n, (lp,) * n, base.attention, (), "m", 3)
+        return caption_result(text, confidence=lp, model_id="m", n_alternatives=0)
 
     first = add_photo(library)
     second = add_photo(library)
@@ -295,19 +293,12 @@ def test_missing_photos_never_crowd_out_a_page(
 def test_confidence_pages_run_from_model_to_human_captions(
     library: Library, add_photo: Callable[..., int], caption_photo: Callable[..., int]
 ) -> None:
-    from annotator.core.types import CaptionResult
     from annotator.library.testing import caption_result
 
     ids = [add_photo(library) for _ in range(5)]
     for pid, lp in zip(ids, (-0.5, -2.5, -1.5, -0.1, -3.0), strict=True):
-        base = caption_result("a heron by a pond")
-        n = len(base.words) + 1
-        caption_photo(
-            library,
-            pid,
-            "",
-            result=CaptionResult(base.words, lp * n, (lp,) * n, base.attention, (), "m", 3),
-        )
+        result = caption_result("a heron by a pond", confidence=lp, model_id="m", n_alternatives=0)
+        caption_photo(library, pid, "", result=result)
     library.add_human_revision(ids[3], "a grey heron")
     library.add_human_revision(ids[0], "a heron fishing")
     expected = [ids[4], ids[1], ids[2], ids[3], ids[0]]  # -3.0, -2.5, -1.5, then humans

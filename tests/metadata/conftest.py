@@ -1,4 +1,8 @@
-"""Build test photos: synthetic JPEGs with rich EXIF, PNG, WebP, TIFF; copy the real camera ones."""
+"""Build test photos: synthetic JPEGs with rich EXIF, PNG, WebP, TIFF; copy the real camera ones.
+
+The builders are session fixtures returning a function, so test modules import nothing
+from each other.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import io
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +26,7 @@ MAKERNOTE = b"TESTCAM\x00" + bytes(range(256)) * 4  # opaque bytes that must sur
 EXIFTOOL = shutil.which("exiftool")
 
 
-def picture(width: int = 160, height: int = 120, seed: int = 0) -> Image.Image:
+def _picture(width: int = 160, height: int = 120, seed: int = 0) -> Image.Image:
     """Return a small RGB picture with gradients and noise (compresses like a photo)."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width]
@@ -30,7 +35,7 @@ def picture(width: int = 160, height: int = 120, seed: int = 0) -> Image.Image:
     return Image.fromarray(noisy, "RGB")
 
 
-def srgb_icc() -> bytes:
+def _srgb_icc() -> bytes:
     """Return an sRGB ICC profile."""
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
@@ -49,12 +54,12 @@ def iptc_segment(caption: str | None = None) -> jpeg.Segment:
     return jpeg.make_segment(jpeg.APP13, jpeg.PHOTOSHOP_HEADER + resource)
 
 
-def rich_exif(
+def _rich_exif(
     *, orientation: int = 1, description: bytes | None = None, makernote: bytes = MAKERNOTE
 ) -> bytes:
     """Return EXIF (from piexif) with camera tags, GPS, a maker note and a thumbnail."""
     thumb = io.BytesIO()
-    picture(40, 30, seed=1).save(thumb, "JPEG", quality=70)
+    _picture(40, 30, seed=1).save(thumb, "JPEG", quality=70)
     zeroth = {
         piexif.ImageIFD.Make: b"TestCam",
         piexif.ImageIFD.Model: b"T-1000",
@@ -88,7 +93,7 @@ def rich_exif(
     )
 
 
-def make_jpeg(
+def _make_jpeg(
     path: Path,
     *,
     orientation: int = 1,
@@ -101,9 +106,9 @@ def make_jpeg(
     out = io.BytesIO()
     extra = {}
     if with_exif:
-        extra["exif"] = exif or rich_exif(orientation=orientation, description=description)
-    picture().save(
-        out, "JPEG", quality=90, icc_profile=srgb_icc(), comment=b"a JPEG comment", **extra
+        extra["exif"] = exif or _rich_exif(orientation=orientation, description=description)
+    _picture().save(
+        out, "JPEG", quality=90, icc_profile=_srgb_icc(), comment=b"a JPEG comment", **extra
     )
     segments = jpeg.split(out.getvalue())
     at = next(i for i, s in enumerate(segments) if s.marker == 0xDB)  # before the first DQT
@@ -115,7 +120,7 @@ def make_jpeg(
 @pytest.fixture
 def synthetic_jpeg(tmp_path: Path) -> Path:
     """Return a fresh synthetic JPEG with every kind of metadata."""
-    return make_jpeg(tmp_path / "synthetic.jpg")
+    return _make_jpeg(tmp_path / "synthetic.jpg")
 
 
 @pytest.fixture(params=[p.name for p in CAMERA_PHOTOS])
@@ -126,7 +131,7 @@ def camera_jpeg(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     return target
 
 
-def exiftool_json(path: Path, *tags: str) -> dict:
+def _exiftool_json(path: Path, *tags: str) -> dict:
     """Return ExifTool's reading of ``path`` (groups as family 1, warnings included)."""
     if EXIFTOOL is None:
         pytest.skip("exiftool is not installed (Debian package libimage-exiftool-perl)")
@@ -136,3 +141,45 @@ def exiftool_json(path: Path, *tags: str) -> dict:
         capture_output=True,
     )
     return json.loads(out.stdout)[0]
+
+
+@pytest.fixture(scope="session")
+def picture() -> Callable[..., Image.Image]:
+    """Return ``(width, height, seed) -> image``: a small RGB picture, photo-like."""
+    return _picture
+
+
+@pytest.fixture(scope="session")
+def srgb_icc() -> Callable[[], bytes]:
+    """Return ``() -> bytes``: an sRGB ICC profile."""
+    return _srgb_icc
+
+
+@pytest.fixture(scope="session")
+def rich_exif() -> Callable[..., bytes]:
+    """Return the EXIF builder: camera tags, GPS, a maker note and a thumbnail."""
+    return _rich_exif
+
+
+@pytest.fixture(scope="session")
+def make_jpeg() -> Callable[..., Path]:
+    """Return the JPEG builder: ``(path, *, orientation, description, iptc_caption, exif)``."""
+    return _make_jpeg
+
+
+@pytest.fixture(scope="session")
+def exiftool_json() -> Callable[..., dict]:
+    """Return ``(path, *tags) -> dict``: ExifTool's reading (skips when it is not installed)."""
+    return _exiftool_json
+
+
+@pytest.fixture(scope="session")
+def makernote() -> bytes:
+    """Return the opaque maker note the synthetic JPEGs carry."""
+    return MAKERNOTE
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """Return the folder of real camera photos."""
+    return DATA

@@ -12,7 +12,6 @@ from annotator.library import open_library
 from annotator.library.testing import caption_result
 from annotator.metadata import Origin, read_metadata
 from annotator.metadata.writer import temp_path
-from tests.metadata.conftest import DATA, make_jpeg
 
 
 def run(argv: list[str]) -> int:
@@ -38,8 +37,8 @@ def make_library(tmp_path: Path, rows: list[tuple[Path, str]]) -> Path:
     return location
 
 
-def test_read_metadata_text(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["read-metadata", str(DATA / "minolta_dimage_z5.jpg")]) == 0
+def test_read_metadata_text(capsys: pytest.CaptureFixture[str], data_dir) -> None:
+    assert run(["read-metadata", str(data_dir / "minolta_dimage_z5.jpg")]) == 0
     out = capsys.readouterr().out
     assert "only camera boilerplate" in out
     assert "EXIF:ImageDescription: 'KONICA MINOLTA DIGITAL CAMERA'  [camera boilerplate]" in out
@@ -47,7 +46,7 @@ def test_read_metadata_text(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_read_metadata_json_and_missing_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make_jpeg
 ) -> None:
     photo = make_jpeg(tmp_path / "h.jpg", description=b"Our garden")
     assert run(["read-metadata", "--json", str(photo), str(tmp_path / "nope.jpg")]) == 1
@@ -59,7 +58,7 @@ def test_read_metadata_json_and_missing_file(
 
 
 def test_write_metadata_dry_run_then_write(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make_jpeg
 ) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -93,7 +92,7 @@ def test_write_metadata_dry_run_then_write(
     assert "1 skipped-human, 1 written" in out
 
 
-def test_write_metadata_sidecar_mode(tmp_path: Path) -> None:
+def test_write_metadata_sidecar_mode(tmp_path: Path, make_jpeg) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()
     a = make_jpeg(photos / "a.jpg")

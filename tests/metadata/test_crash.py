@@ -13,7 +13,6 @@ from PIL import Image
 
 from annotator.metadata import Origin, cleanup_stale_temp_files, jpeg, read_metadata
 from annotator.metadata.writer import PAUSE_ENV
-from tests.metadata.conftest import make_jpeg
 
 WRITER = (
     "import sys\n"
@@ -49,7 +48,7 @@ def assert_old_or_new(photo: Path, original: bytes) -> str:
 
 
 @pytest.mark.parametrize("point", ["mid-write", "before-replace"])
-def test_killed_at_pause_point_leaves_original(tmp_path: Path, point: str) -> None:
+def test_killed_at_pause_point_leaves_original(tmp_path: Path, point: str, make_jpeg) -> None:
     photo = make_jpeg(tmp_path / "photo.jpg")
     original = photo.read_bytes()
     mtime = photo.stat().st_mtime_ns
@@ -75,7 +74,7 @@ def test_killed_at_pause_point_leaves_original(tmp_path: Path, point: str) -> No
 
 
 @pytest.mark.slow
-def test_killed_at_many_moments(tmp_path: Path) -> None:
+def test_killed_at_many_moments(tmp_path: Path, make_jpeg) -> None:
     """Kill right after the writer reports each stage (no pause): old or new, never torn."""
     photo = make_jpeg(tmp_path / "photo.jpg")
     original = photo.read_bytes()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,6 @@ from annotator.metadata import (
     xmp,
 )
 from annotator.metadata import exif as exif_mod
-from tests.metadata.conftest import exiftool_json, picture, rich_exif, srgb_icc
 
 PROV = Provenance(model_version="m-2", score=-3.5, reviewed=True, source="model")
 CAPTION = "deux chiens jouent dans la neige ❄ 雪"
@@ -35,15 +35,22 @@ def pixels(path: Path) -> np.ndarray:
 # --- PNG -----------------------------------------------------------------------------
 
 
-def make_png(path: Path) -> Path:
-    """Write a PNG with a text chunk, an ICC profile and a gamma chunk."""
-    info = PngImagePlugin.PngInfo()
-    info.add_text("Software", "annotator tests")
-    picture().save(path, "PNG", pnginfo=info, icc_profile=srgb_icc())
-    return path
+@pytest.fixture
+def make_png(
+    picture: Callable[..., Image.Image], srgb_icc: Callable[[], bytes]
+) -> Callable[[Path], Path]:
+    """Return ``(path) -> path``: write a PNG with a text chunk, an ICC profile and gamma."""
+
+    def make(path: Path) -> Path:
+        info = PngImagePlugin.PngInfo()
+        info.add_text("Software", "annotator tests")
+        picture().save(path, "PNG", pnginfo=info, icc_profile=srgb_icc())
+        return path
+
+    return make
 
 
-def test_png_itxt_round_trip(tmp_path: Path) -> None:
+def test_png_itxt_round_trip(tmp_path: Path, make_png) -> None:
     path = make_png(tmp_path / "p.png")
     before, before_pixels = path.read_bytes(), pixels(path)
     report = write_caption(path, CAPTION, provenance=PROV)
@@ -63,7 +70,7 @@ def test_png_itxt_round_trip(tmp_path: Path) -> None:
     assert sum(c.is_xmp() for c in png.split(path.read_bytes())) == 1
 
 
-def test_png_read_by_exiftool(tmp_path: Path) -> None:
+def test_png_read_by_exiftool(tmp_path: Path, exiftool_json, make_png) -> None:
     path = make_png(tmp_path / "p.png")
     write_caption(path, CAPTION, provenance=PROV)
     tags = exiftool_json(path, "-XMP-dc:Description", "-XMP-annotator:all", "-Warning")
@@ -72,7 +79,7 @@ def test_png_read_by_exiftool(tmp_path: Path) -> None:
     assert "ExifTool:Warning" not in tags
 
 
-def test_png_description_text_is_human(tmp_path: Path) -> None:
+def test_png_description_text_is_human(tmp_path: Path, picture) -> None:
     info = PngImagePlugin.PngInfo()
     info.add_itxt("Description", "Notre chalet, hiver 2019")
     path = tmp_path / "h.png"
@@ -91,7 +98,9 @@ def test_png_description_text_is_human(tmp_path: Path) -> None:
     "kind",
     ["lossy", "lossless-alpha", "with-icc-exif"],
 )
-def test_webp_embedded(tmp_path: Path, kind: str) -> None:
+def test_webp_embedded(
+    tmp_path: Path, kind: str, exiftool_json, picture, rich_exif, srgb_icc
+) -> None:
     path = tmp_path / f"{kind}.webp"
     im = picture()
     if kind == "lossy":
@@ -137,7 +146,7 @@ def test_webp_embedded(tmp_path: Path, kind: str) -> None:
 # --- sidecars ------------------------------------------------------------------------
 
 
-def test_tiff_gets_sidecar(tmp_path: Path) -> None:
+def test_tiff_gets_sidecar(tmp_path: Path, exiftool_json, picture) -> None:
     path = tmp_path / "scan.tif"
     picture().save(path, "TIFF")
     before = path.read_bytes()
@@ -153,7 +162,7 @@ def test_tiff_gets_sidecar(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["IMG_0001.CR2", "DSC_0001.nef", "photo.dng", "photo.heic"])
-def test_raw_and_heic_get_sidecars(tmp_path: Path, name: str) -> None:
+def test_raw_and_heic_get_sidecars(tmp_path: Path, name: str, picture) -> None:
     path = tmp_path / name
     out = io.BytesIO()
     picture().save(out, "TIFF")  # CR2, NEF and DNG are TIFF-based; good enough to stand in
@@ -165,7 +174,7 @@ def test_raw_and_heic_get_sidecars(tmp_path: Path, name: str) -> None:
     assert read_metadata(path).description == CAPTION
 
 
-def test_sidecar_mode_for_jpeg_keeps_other_properties(tmp_path: Path) -> None:
+def test_sidecar_mode_for_jpeg_keeps_other_properties(tmp_path: Path, picture) -> None:
     path = tmp_path / "a.jpg"
     picture().save(path, "JPEG")
     before = path.read_bytes()
@@ -185,7 +194,7 @@ def test_sidecar_mode_for_jpeg_keeps_other_properties(tmp_path: Path) -> None:
     assert xmp.parse(sidecar.read_bytes()).description() == CAPTION
 
 
-def test_embed_also_updates_existing_sidecar(tmp_path: Path) -> None:
+def test_embed_also_updates_existing_sidecar(tmp_path: Path, picture) -> None:
     path = tmp_path / "b.jpg"
     picture().save(path, "JPEG")
     write_caption(path, "first", provenance=PROV, mode="sidecar")
@@ -195,7 +204,7 @@ def test_embed_also_updates_existing_sidecar(tmp_path: Path) -> None:
     assert {e.text for e in meta.descriptions} == {"second"}
 
 
-def test_lightroom_sidecar_is_read(tmp_path: Path) -> None:
+def test_lightroom_sidecar_is_read(tmp_path: Path, picture) -> None:
     path = tmp_path / "c.jpg"
     picture().save(path, "JPEG")
     (tmp_path / "c.xmp").write_text(
@@ -212,7 +221,7 @@ def test_lightroom_sidecar_is_read(tmp_path: Path) -> None:
     assert report.human.source == "XMP-dc:Description (c.xmp)"
 
 
-def test_broken_sidecar_is_left_alone(tmp_path: Path) -> None:
+def test_broken_sidecar_is_left_alone(tmp_path: Path, picture) -> None:
     path = tmp_path / "d.tif"
     picture().save(path, "TIFF")
     sidecar = tmp_path / "d.tif.xmp"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -9,9 +10,9 @@ import pytest
 
 from annotator.core.types import Keyword
 from annotator.metadata import Outcome, Provenance, jpeg, read_metadata, write_caption, xmp
-from tests.metadata.conftest import EXIFTOOL, exiftool_json, make_jpeg
 
 PROV = Provenance(model_version="sat-1", score=-0.8, source="model")
+EXIFTOOL = shutil.which("exiftool")
 CAT = Keyword("cat", ("Animals", "Mammals", "Cat"), 0.9)
 SOFA = Keyword("sofa", (), 0.6)
 NS = (
@@ -20,7 +21,7 @@ NS = (
 )
 
 
-def with_xmp(path: Path, body: str, *, attributes: str = "") -> Path:
+def with_xmp(make_jpeg, path: Path, body: str, *, attributes: str = "") -> Path:
     """Return a JPEG whose XMP packet has ``body`` inside its rdf:Description."""
     make_jpeg(path)
     packet = (
@@ -45,7 +46,7 @@ def read_xmp(path: Path) -> bytes:
 
 
 @pytest.mark.skipif(EXIFTOOL is None, reason="exiftool is not installed")
-def test_exiftool_reads_the_keywords(tmp_path: Path) -> None:
+def test_exiftool_reads_the_keywords(tmp_path: Path, make_jpeg, exiftool_json) -> None:
     photo = make_jpeg(tmp_path / "p.jpg")
     report = write_caption(photo, "a cat on a sofa", provenance=PROV, keywords=[CAT, SOFA])
     assert report.outcome is Outcome.WRITTEN
@@ -61,7 +62,7 @@ def test_exiftool_reads_the_keywords(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(EXIFTOOL is None, reason="exiftool is not installed")
-def test_a_persons_keywords_survive_every_rewrite(tmp_path: Path) -> None:
+def test_a_persons_keywords_survive_every_rewrite(tmp_path: Path, make_jpeg, exiftool_json) -> None:
     photo = make_jpeg(tmp_path / "p.jpg")
     subprocess.run(
         [
@@ -109,9 +110,12 @@ def test_a_persons_keywords_survive_every_rewrite(tmp_path: Path) -> None:
     assert again.outcome is Outcome.UNCHANGED
 
 
-def test_malformed_keyword_lists_are_read_and_kept(tmp_path: Path) -> None:
+def test_malformed_keyword_lists_are_read_and_kept(
+    tmp_path: Path, make_jpeg, exiftool_json
+) -> None:
     many = "".join(f"<rdf:li>tag{i}</rdf:li>" for i in range(2000))
     photo = with_xmp(
+        make_jpeg,
         tmp_path / "p.jpg",
         "<lr:hierarchicalSubject><rdf:Seq><rdf:li>Places|Rome</rdf:li></rdf:Seq>"
         "</lr:hierarchicalSubject>"
@@ -130,8 +134,8 @@ def test_malformed_keyword_lists_are_read_and_kept(tmp_path: Path) -> None:
     assert "<rdf:Seq>" in read_xmp(photo).decode()  # updated in the type it had
 
 
-def test_keywords_as_an_attribute_are_kept(tmp_path: Path) -> None:
-    photo = with_xmp(tmp_path / "p.jpg", "", attributes='dc:subject="beach"')
+def test_keywords_as_an_attribute_are_kept(tmp_path: Path, make_jpeg, exiftool_json) -> None:
+    photo = with_xmp(make_jpeg, tmp_path / "p.jpg", "", attributes='dc:subject="beach"')
     assert [
         k.keyword.word for k in read_metadata(photo).keywords if k.source != "IPTC:Keywords"
     ] == ["beach"]
@@ -139,7 +143,7 @@ def test_keywords_as_an_attribute_are_kept(tmp_path: Path) -> None:
     assert subjects(photo)[0] == {"beach", "sofa"}
 
 
-def test_non_utf8_iptc_keywords_are_read(tmp_path: Path) -> None:
+def test_non_utf8_iptc_keywords_are_read(tmp_path: Path, make_jpeg, exiftool_json) -> None:
     from tests.metadata.conftest import iptc_segment
 
     photo = make_jpeg(tmp_path / "p.jpg")
@@ -154,7 +158,7 @@ def test_non_utf8_iptc_keywords_are_read(tmp_path: Path) -> None:
     assert [k.keyword.word for k in read_metadata(photo).keywords] == ["Café"]
 
 
-def test_sidecar_gets_the_keywords(tmp_path: Path) -> None:
+def test_sidecar_gets_the_keywords(tmp_path: Path, make_jpeg, exiftool_json) -> None:
     photo = tmp_path / "p.tif"
     photo.write_bytes(b"II*\x00" + b"\x00" * 64)
     report = write_caption(photo, "a cat", provenance=PROV, keywords=[CAT])
@@ -164,12 +168,15 @@ def test_sidecar_gets_the_keywords(tmp_path: Path) -> None:
     assert read_metadata(photo).annotator_keywords == ("Animals", "Mammals", "Cat")
 
 
-def test_read_metadata_shows_keywords(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_read_metadata_shows_keywords(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make_jpeg, exiftool_json
+) -> None:
     import json
 
     from annotator.cli import main
 
     photo = with_xmp(
+        make_jpeg,
         tmp_path / "p.jpg",
         "<lr:hierarchicalSubject><rdf:Bag><rdf:li>Places|Rome</rdf:li></rdf:Bag>"
         "</lr:hierarchicalSubject>",

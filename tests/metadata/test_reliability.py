@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from annotator.metadata import Outcome, Provenance, jpeg, read_metadata, write_caption
 from annotator.metadata.writer import PAUSE_ENV, TEMP_SUFFIX, cleanup_stale_temp_files
-from tests.metadata.conftest import make_jpeg
 
 PROV = Provenance("test-model-v1", score=-3.5)
 REPO = Path(__file__).resolve().parents[2]
@@ -27,7 +28,7 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(TEMP_SUFFIX))
 
 
-def test_a_250_byte_name_is_written_embedded_and_in_a_sidecar(tmp_path: Path) -> None:
+def test_a_250_byte_name_is_written_embedded_and_in_a_sidecar(tmp_path: Path, make_jpeg) -> None:
     long = make_jpeg(tmp_path / ("p" * 246 + ".jpg"))  # 250 bytes: NAME_annotator_tmp is 264
     data = long.read_bytes()
     report = write_caption(long, "a dog on a long name", provenance=PROV)
@@ -45,6 +46,7 @@ def test_a_250_byte_name_is_written_embedded_and_in_a_sidecar(tmp_path: Path) ->
 
 def test_cleanup_spares_a_live_writers_temporary_file_and_two_writers_never_truncate(
     tmp_path: Path,
+    make_jpeg,
 ) -> None:
     photo = make_jpeg(tmp_path / "shared.jpg")
     original = photo.read_bytes()
@@ -80,7 +82,7 @@ def test_cleanup_spares_a_live_writers_temporary_file_and_two_writers_never_trun
     assert leftovers(tmp_path) == []
 
 
-def test_a_symlinked_photo_is_written_through_and_stays_a_link(tmp_path: Path) -> None:
+def test_a_symlinked_photo_is_written_through_and_stays_a_link(tmp_path: Path, make_jpeg) -> None:
     (tmp_path / "real").mkdir()
     target = make_jpeg(tmp_path / "real" / "photo.jpg")
     link = tmp_path / "link.jpg"
@@ -90,3 +92,34 @@ def test_a_symlinked_photo_is_written_through_and_stays_a_link(tmp_path: Path) -
     assert any("symbolic link" in n for n in report.notes)
     assert link.is_symlink() and link.resolve() == target
     assert read_metadata(target).description == "a linked dog"
+
+
+def test_a_caption_too_long_to_embed_never_leaves_two_descriptions(
+    tmp_path: Path, make_jpeg: Callable[..., Path]
+) -> None:
+    from annotator.core.errors import MetadataWriteError
+
+    photo = make_jpeg(tmp_path / "a.jpg")
+    write_caption(photo, "a short first caption", provenance=PROV)
+    before = photo.read_bytes()
+    with pytest.raises(MetadataWriteError, match="nothing written"):
+        write_caption(photo, "word " * 14_000, provenance=PROV)
+    assert photo.read_bytes() == before
+    assert not photo.with_name("a.jpg.xmp").exists()
+    assert read_metadata(photo).description == "a short first caption"
+
+
+def test_a_read_only_folder_note_says_one_thing(
+    tmp_path: Path, make_jpeg: Callable[..., Path]
+) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    photo = make_jpeg(folder / "a.jpg")
+    folder.chmod(0o555)
+    try:
+        report = write_caption(photo, "a dog", provenance=PROV)
+    finally:
+        folder.chmod(0o755)
+    assert report.outcome is Outcome.DATABASE_ONLY
+    (note,) = report.notes
+    assert "kept in the library only" in note and "wrote an XMP sidecar" not in note

@@ -29,7 +29,6 @@ from annotator.metadata.writer import (
     cleanup_stale_temp_files,
     temp_path,
 )
-from tests.metadata.conftest import MAKERNOTE, exiftool_json, make_jpeg, rich_exif
 
 PROV = Provenance(model_version="sat-flickr8k-1.0", score=-7.25, reviewed=False, source="model")
 CAPTIONS = [
@@ -84,7 +83,7 @@ def test_real_camera_round_trip(camera_jpeg: Path) -> None:
         im.load()
 
 
-def test_real_camera_read_by_exiftool(camera_jpeg: Path) -> None:
+def test_real_camera_read_by_exiftool(camera_jpeg: Path, exiftool_json) -> None:
     warnings_before = exiftool_json(camera_jpeg, "-Warning").get("ExifTool:Warning")
     write_caption(camera_jpeg, CAPTIONS[2], provenance=PROV)
     tags = exiftool_json(
@@ -108,14 +107,16 @@ def test_non_ascii_captions(synthetic_jpeg: Path, caption: str) -> None:
 
 
 @pytest.mark.parametrize("caption", CAPTIONS[1:])
-def test_non_ascii_read_by_exiftool(synthetic_jpeg: Path, caption: str) -> None:
+def test_non_ascii_read_by_exiftool(synthetic_jpeg: Path, caption: str, exiftool_json) -> None:
     write_caption(synthetic_jpeg, caption, provenance=PROV)
     tags = exiftool_json(synthetic_jpeg, "-XMP-dc:Description", "-EXIF:ImageDescription")
     assert tags["XMP-dc:Description"] == caption
     assert tags["IFD0:ImageDescription"] == caption
 
 
-def test_synthetic_keeps_gps_makernote_thumbnail_icc_iptc_comment(synthetic_jpeg: Path) -> None:
+def test_synthetic_keeps_gps_makernote_thumbnail_icc_iptc_comment(
+    synthetic_jpeg: Path, makernote
+) -> None:
     before = synthetic_jpeg.read_bytes()
     write_caption(synthetic_jpeg, "a red bicycle against a wall", provenance=PROV)
     after = synthetic_jpeg.read_bytes()
@@ -123,7 +124,7 @@ def test_synthetic_keeps_gps_makernote_thumbnail_icc_iptc_comment(synthetic_jpeg
     old, new = exif_except_description(before), exif_except_description(after)
     assert new == old
     assert new["GPS"][piexif.GPSIFD.GPSLatitude] == ((48, 1), (51, 1), (2400, 100))
-    assert new["Exif"][piexif.ExifIFD.MakerNote] == MAKERNOTE
+    assert new["Exif"][piexif.ExifIFD.MakerNote] == makernote
     assert new["thumbnail"] == old["thumbnail"] and new["thumbnail"].startswith(b"\xff\xd8")
     with Image.open(synthetic_jpeg) as im:
         assert im.info["icc_profile"] == Image.open(synthetic_jpeg).info["icc_profile"]
@@ -158,7 +159,7 @@ def test_verification_failure_keeps_original(
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
-def test_orientation_kept(tmp_path: Path, orientation: int) -> None:
+def test_orientation_kept(tmp_path: Path, orientation: int, make_jpeg) -> None:
     path = make_jpeg(tmp_path / f"o{orientation}.jpg", orientation=orientation)
     with Image.open(path) as im:
         shown_before = ImageOps.exif_transpose(im).size
@@ -169,7 +170,7 @@ def test_orientation_kept(tmp_path: Path, orientation: int) -> None:
         assert ImageOps.exif_transpose(im).size == shown_before
 
 
-def test_file_without_exif_gets_one(tmp_path: Path) -> None:
+def test_file_without_exif_gets_one(tmp_path: Path, make_jpeg) -> None:
     path = make_jpeg(tmp_path / "plain.jpg", with_exif=False)
     before = path.read_bytes()
     assert jpeg.read_exif(jpeg.split(before)) is None
@@ -195,7 +196,7 @@ def test_xmp_padding_and_in_place_rewrite(synthetic_jpeg: Path) -> None:
     assert len(second) == len(first)  # the padding absorbed the change; nothing moved
 
 
-def test_other_xmp_properties_kept(tmp_path: Path) -> None:
+def test_other_xmp_properties_kept(tmp_path: Path, exiftool_json, make_jpeg) -> None:
     packet = (
         '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
         '<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="Adobe XMP Core 7.0">\n'
@@ -233,7 +234,7 @@ def test_other_xmp_properties_kept(tmp_path: Path) -> None:
     assert tags["XMP-dc:Description"] == "a dog in a park"
 
 
-def test_human_description_not_overwritten(tmp_path: Path) -> None:
+def test_human_description_not_overwritten(tmp_path: Path, make_jpeg) -> None:
     path = make_jpeg(tmp_path / "h.jpg", description=b"Grandma's house, summer 1998")
     before = path.read_bytes()
     report = write_caption(path, "a house with a garden", provenance=PROV)
@@ -247,7 +248,7 @@ def test_human_description_not_overwritten(tmp_path: Path) -> None:
     assert read_metadata(path).description == "a house with a garden"
 
 
-def test_iptc_caption_counts_as_human(tmp_path: Path) -> None:
+def test_iptc_caption_counts_as_human(tmp_path: Path, make_jpeg) -> None:
     path = make_jpeg(tmp_path / "iptc.jpg", iptc_caption="Sunset at the harbour, Marseille")
     report = write_caption(path, "a boat", provenance=PROV)
     assert report.outcome is Outcome.SKIPPED_HUMAN
@@ -258,7 +259,7 @@ def test_iptc_caption_counts_as_human(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("filler", ["OLYMPUS DIGITAL CAMERA", "SONY DSC", "   ", "TestCam"])
-def test_camera_boilerplate_is_replaced(tmp_path: Path, filler: str) -> None:
+def test_camera_boilerplate_is_replaced(tmp_path: Path, filler: str, make_jpeg) -> None:
     path = make_jpeg(tmp_path / "b.jpg", description=filler.encode())
     assert read_metadata(path).origin is Origin.BOILERPLATE
     report = write_caption(path, "a field of flowers", provenance=PROV)
@@ -337,7 +338,7 @@ def test_read_only_folder_keeps_caption_in_database(synthetic_jpeg: Path) -> Non
     assert list(folder.iterdir()) == [synthetic_jpeg]
 
 
-def test_xmp_too_large_for_app1_goes_to_sidecar(tmp_path: Path) -> None:
+def test_xmp_too_large_for_app1_goes_to_sidecar(tmp_path: Path, make_jpeg) -> None:
     big = "x" * 65200
     packet = (
         '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-'
@@ -354,7 +355,7 @@ def test_xmp_too_large_for_app1_goes_to_sidecar(tmp_path: Path) -> None:
     assert xmp.parse(path.with_name("big.jpg.xmp").read_bytes()).description() == "a dog"
 
 
-def test_exif_over_64k_writes_xmp_only(tmp_path: Path) -> None:
+def test_exif_over_64k_writes_xmp_only(tmp_path: Path, make_jpeg, rich_exif) -> None:
     exif = rich_exif(makernote=b"M" * 63000)
     path = make_jpeg(tmp_path / "fat.jpg", exif=exif)
     before_exif = jpeg.read_exif(jpeg.split(path.read_bytes()))
@@ -365,7 +366,7 @@ def test_exif_over_64k_writes_xmp_only(tmp_path: Path) -> None:
     assert jpeg.read_exif(jpeg.split(path.read_bytes())) == before_exif
 
 
-def test_exif_piexif_cannot_read_is_left_alone(tmp_path: Path) -> None:
+def test_exif_piexif_cannot_read_is_left_alone(tmp_path: Path, make_jpeg) -> None:
     # IFD0 with Make stored as type 99, which piexif refuses to decode.
     tiff = b"II*\x00\x08\x00\x00\x00" + b"\x01\x00" + b"\x0f\x01\x63\x00\x04\x00\x00\x00ACME"
     tiff += b"\x00\x00\x00\x00"
@@ -378,7 +379,7 @@ def test_exif_piexif_cannot_read_is_left_alone(tmp_path: Path) -> None:
     assert jpeg.read_exif(jpeg.split(path.read_bytes())) == tiff
 
 
-def test_preview_after_eoi_is_not_moved(tmp_path: Path) -> None:
+def test_preview_after_eoi_is_not_moved(tmp_path: Path, make_jpeg, rich_exif) -> None:
     # Like Minolta: a preview JPEG after EOI, pointed at by an offset from the EXIF header.
     path = make_jpeg(tmp_path / "minolta.jpg")
     preview = b"\xff\xd8\xff\xdb" + b"\x00" * 100 + b"\xff\xd9"

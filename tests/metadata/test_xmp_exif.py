@@ -17,7 +17,6 @@ from annotator.metadata import (
     write_caption,
     xmp,
 )
-from tests.metadata.conftest import make_jpeg
 
 PROV = Provenance("m", 0.5)
 
@@ -37,7 +36,7 @@ def test_dtd_and_entities_are_refused() -> None:
         xmp.parse(external)
 
 
-def test_packet_with_dtd_in_photo_is_not_rewritten(tmp_path: Path) -> None:
+def test_packet_with_dtd_in_photo_is_not_rewritten(tmp_path: Path, make_jpeg) -> None:
     path = make_jpeg(tmp_path / "dtd.jpg")
     evil = b'<!DOCTYPE x [<!ENTITY a "b">]><x:xmpmeta xmlns:x="adobe:ns:meta/"/>'
     path.write_bytes(jpeg.rebuild(path.read_bytes(), exif=None, xmp=evil))

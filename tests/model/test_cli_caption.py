@@ -8,7 +8,6 @@ import pytest
 from PIL import Image
 
 from annotator.cli import main
-from tests.model.test_preprocess import bad_inputs
 
 
 def odd_but_valid(tmp: Path) -> list[Path]:
@@ -41,7 +40,11 @@ def test_caption_prints_one_line_per_photo(
 
 
 def test_bad_photos_fail_alone_and_set_the_exit_status(
-    tiny_model: Path, samples: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_model: Path,
+    samples: list[Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    bad_inputs,
 ) -> None:
     bad = bad_inputs(tmp_path)
     good = [samples[0], *odd_but_valid(tmp_path), samples[1]]

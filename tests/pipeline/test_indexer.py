@@ -19,7 +19,6 @@ from annotator.pipeline.runner import (
     Progress,
 )
 from annotator.pipeline.scan import iter_photos
-from tests.pipeline.conftest import make_photos
 
 
 def indexer(
@@ -56,7 +55,9 @@ def test_index_a_folder_then_search_it(
     assert again.captioned == 0 and again.skipped == len(samples)
 
 
-def test_corrupt_files_fail_alone(library: Library, captioner: Captioner, tmp_path: Path) -> None:
+def test_corrupt_files_fail_alone(
+    library: Library, captioner: Captioner, tmp_path: Path, make_photos
+) -> None:
     folder = tmp_path / "mixed"
     good = make_photos(folder, 5)
     (folder / "zero.jpg").write_bytes(b"")
@@ -77,7 +78,7 @@ def test_corrupt_files_fail_alone(library: Library, captioner: Captioner, tmp_pa
 
 
 def test_moves_keep_captions_and_deletions_mark_missing(
-    library: Library, captioner: Captioner, tmp_path: Path
+    library: Library, captioner: Captioner, tmp_path: Path, make_photos
 ) -> None:
     root = tmp_path / "root"
     a, b, _ = make_photos(root, 3)
@@ -96,7 +97,7 @@ def test_moves_keep_captions_and_deletions_mark_missing(
 
 
 def test_unmounted_root_is_paused_not_deleted(
-    library: Library, captioner: Captioner, tmp_path: Path
+    library: Library, captioner: Captioner, tmp_path: Path, make_photos
 ) -> None:
     root = tmp_path / "drive"
     make_photos(root, 3)
@@ -110,7 +111,7 @@ def test_unmounted_root_is_paused_not_deleted(
     assert counts.captioned == 3 and counts.missing == 0
 
 
-def test_scan_skips_hidden_and_survives_symlink_loops(tmp_path: Path) -> None:
+def test_scan_skips_hidden_and_survives_symlink_loops(tmp_path: Path, make_photos) -> None:
     root = tmp_path / "r"
     make_photos(root / "a", 2)
     make_photos(root / ".hidden", 2)
@@ -144,7 +145,7 @@ def test_raw_files_use_the_embedded_preview(
 
 
 def test_stop_after_the_current_batch_loses_nothing(
-    library: Library, captioner: Captioner, tmp_path: Path
+    library: Library, captioner: Captioner, tmp_path: Path, make_photos
 ) -> None:
     root = tmp_path / "many"
     make_photos(root, 12)
@@ -173,10 +174,9 @@ def test_stop_after_the_current_batch_loses_nothing(
 
 
 def test_recaption_older_skips_human_edits(
-    library: Library, captioner: Captioner, tmp_path: Path
+    library: Library, captioner: Captioner, tmp_path: Path, make_photos, make_tiny_checkpoint
 ) -> None:
     from annotator.model.captioner import Captioner as C
-    from tests.conftest import make_tiny_checkpoint
 
     root = tmp_path / "r"
     a, b = make_photos(root, 2)
@@ -194,7 +194,7 @@ def test_recaption_older_skips_human_edits(
 
 @pytest.mark.parametrize("mode", ["embed", "sidecar"])
 def test_metadata_is_written_and_does_not_trigger_recaptioning(
-    library: Library, captioner: Captioner, tmp_path: Path, mode: str
+    library: Library, captioner: Captioner, tmp_path: Path, mode: str, make_photos
 ) -> None:
     from annotator.metadata import read_metadata
 
@@ -211,7 +211,11 @@ def test_metadata_is_written_and_does_not_trigger_recaptioning(
 
 
 def test_write_metadata_finds_indexed_photos_up_to_date(
-    library: Library, captioner: Captioner, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    library: Library,
+    captioner: Captioner,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    make_photos,
 ) -> None:
     from annotator.cli import main
 

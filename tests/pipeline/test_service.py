@@ -19,7 +19,6 @@ from annotator.pipeline.service import (
     ModelReady,
     Scanned,
 )
-from tests.pipeline.conftest import make_photos
 
 
 class Events:
@@ -53,7 +52,7 @@ def settings() -> IndexSettings:
 
 
 def test_service_captions_scanned_and_new_photos_and_marks_deleted_ones(
-    library: Library, captioner: Captioner, settings: IndexSettings, tmp_path: Path
+    library: Library, captioner: Captioner, settings: IndexSettings, tmp_path: Path, make_photos
 ) -> None:
     root = tmp_path / "photos"
     first = make_photos(root, 3)
@@ -79,7 +78,7 @@ def test_service_captions_scanned_and_new_photos_and_marks_deleted_ones(
 
 
 def test_unreachable_root_is_paused_and_nothing_is_marked_missing(
-    library: Library, captioner: Captioner, settings: IndexSettings, tmp_path: Path
+    library: Library, captioner: Captioner, settings: IndexSettings, tmp_path: Path, make_photos
 ) -> None:
     root = tmp_path / "drive"
     photos = make_photos(root, 2)
@@ -101,7 +100,7 @@ def test_unreachable_root_is_paused_and_nothing_is_marked_missing(
 
 
 def test_retry_failed_queues_failures_again_and_wakes_the_captioning_thread(
-    library: Library, captioner: Captioner, settings: IndexSettings, tmp_path: Path
+    library: Library, captioner: Captioner, settings: IndexSettings, tmp_path: Path, make_photos
 ) -> None:
     root = tmp_path / "mixed"
     make_photos(root, 1)

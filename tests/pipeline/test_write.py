@@ -11,7 +11,6 @@ from annotator.library import Library
 from annotator.library.testing import caption_result
 from annotator.metadata import Outcome, jpeg, read_metadata, xmp
 from annotator.pipeline.write import WriteOptions, from_result, provenance, write_metadata
-from tests.pipeline.conftest import make_photos
 
 CAT = Keyword("cat", ("Animals", "Mammals", "Cat"), 0.9)
 PERSONS = (
@@ -28,7 +27,7 @@ def subject(path: Path) -> set[str]:
 
 
 def test_keywords_go_into_the_photo_and_a_persons_come_into_the_library(
-    library: Library, tmp_path: Path
+    library: Library, tmp_path: Path, make_photos
 ) -> None:
     (photo,) = make_photos(tmp_path / "p", 1)
     photo.write_bytes(jpeg.rebuild(photo.read_bytes(), exif=None, xmp=PERSONS))
@@ -66,7 +65,9 @@ def test_keywords_go_into_the_photo_and_a_persons_come_into_the_library(
     assert none.outcome is Outcome.DATABASE_ONLY
 
 
-def test_a_failed_write_is_reported_not_raised(library: Library, tmp_path: Path) -> None:
+def test_a_failed_write_is_reported_not_raised(
+    library: Library, tmp_path: Path, make_photos
+) -> None:
     (photo,) = make_photos(tmp_path / "p", 1)
     root = library.add_root(tmp_path / "p")
     pid = library.upsert_photo(root.id, photo, "h", 1, 1.0, 96, 72).photo_id

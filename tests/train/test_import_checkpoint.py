@@ -26,7 +26,6 @@ from annotator.model.checkpoint import load_checkpoint
 from annotator.model.config import IMAGENET_MEAN, ModelConfig
 from annotator.model.preprocess import load_image
 from annotator.train import import_checkpoint as importer
-from tests.conftest import WORDS
 
 GRID = 14
 
@@ -109,6 +108,37 @@ def _save_as_tutorial(obj: object, path: Path, **kw: object) -> Path:
         mp.setitem(sys.modules, "models", fake)
         torch.save(obj, path, **kw)
     return path
+
+
+# The word map of the tutorial checkpoints these tests build, in its order.
+WORDS = (
+    "a",
+    "dog",
+    "cat",
+    "man",
+    "woman",
+    "sitting",
+    "running",
+    "on",
+    "in",
+    "the",
+    "grass",
+    "street",
+    "table",
+    "cup",
+    "of",
+    "coffee",
+    "rocket",
+    "sky",
+    "water",
+    "red",
+    "black",
+    "white",
+    "with",
+    "is",
+    "are",
+    "two",
+)
 
 
 def _word_map() -> dict[str, int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,7 @@ from annotator.gui.widgets.review_panel import MAX_ALTERNATIVES, ReviewPanel
 from annotator.gui.widgets.settings_dialog import SettingsDialog
 from annotator.gui.widgets.sidebar import Sidebar
 from annotator.gui.widgets.status_bar import IndexStatusBar
+from annotator.gui.widgets.window_size import PREFERRED_SIZE, fit_window
 from annotator.library import Library, RootInfo
 from annotator.pipeline.review import Accepted, accept_caption
 from annotator.pipeline.runner import (
@@ -101,16 +103,19 @@ class MainWindow(QMainWindow):
         store: QSettings | None = None,
         captioner: Captioner | None = None,
         thumbnail_cache: Path | None = None,
+        saved_library: str | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.library = library
         self.settings = settings
         self.store = store
+        # Opened on another library for this session (`annotator app --library`): the
+        # library the settings file names, kept there when other settings are saved.
+        self.saved_library = saved_library
         self.setWindowTitle("annotator")
         self.setObjectName("mainWindow")
         self.setAcceptDrops(True)
-        self.resize(1480, 900)
 
         self.tasks = Tasks(3, self)
         self.thumbnails = ThumbnailLoader(
@@ -147,7 +152,7 @@ class MainWindow(QMainWindow):
 
         self._build()
         self._connect()
-        self._restore_state()
+        fit_window(self, None if self._restore_state() else PREFERRED_SIZE)
 
     # ------------------------------------------------------------------ building
 
@@ -288,12 +293,12 @@ class MainWindow(QMainWindow):
         self.store.setValue("window/order", self.sidebar.order())
         self.store.sync()
 
-    def _restore_state(self) -> None:
+    def _restore_state(self) -> bool:
+        """Restore the window's layout; return whether a saved geometry was restored."""
         if self.store is None:
-            return
+            return False
         geometry = self.store.value("window/geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
+        restored = isinstance(geometry, QByteArray) and self.restoreGeometry(geometry)
         splitter = self.store.value("window/splitter")
         if isinstance(splitter, QByteArray):
             self.splitter.restoreState(splitter)
@@ -304,6 +309,7 @@ class MainWindow(QMainWindow):
             self.sidebar.order_combo.setCurrentIndex(
                 max(0, self.sidebar.order_combo.findData(order))
             )
+        return restored
 
     # ------------------------------------------------------------------ messages
 
@@ -657,7 +663,11 @@ class MainWindow(QMainWindow):
     def apply_settings(self, settings: Settings) -> None:
         """Use new settings: save them; restart the worker or reopen the library as needed."""
         old, self.settings = self.settings, settings
-        save_settings(settings)
+        saved = self.saved_library
+        if saved is not None and settings.library == old.library:
+            save_settings(replace(settings, library=saved))  # the session's library stays unsaved
+        else:
+            save_settings(settings)
         if settings.library != old.library:
             self.sig_library_change_requested.emit(settings)
             return

@@ -120,7 +120,7 @@ class Sidebar(QWidget):
         self.hint.setWordWrap(True)
         self.hint.setObjectName("hint")
 
-        self.btn_add = QPushButton("＋ Add folder…")
+        self.btn_add = QPushButton("+ Add folder…")
         self.btn_add.setToolTip("Watch a folder: its photos are captioned in the background")
         self.btn_add.clicked.connect(self.sig_add_clicked)
         self.btn_pause = QPushButton("Pause")

@@ -1,0 +1,61 @@
+"""Fixtures for model tests: every kind of bad input file."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def _bomb(path: Path, side: int) -> None:
+    """Write a valid 1-bit PNG that claims side x side pixels (small on disk)."""
+    raw = (b"\x00" + b"\x00" * (side // 8)) * side
+
+    def chunk(tag: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body))
+            + tag
+            + body
+            + struct.pack(">I", zlib.crc32(tag + body) & 0xFFFFFFFF)
+        )
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
+    """Create every kind of bad input; map name -> (path, expected reason fragment)."""
+    (tmp / "adir.jpg").mkdir()
+    (tmp / "empty.jpg").write_bytes(b"")
+    (tmp / "text.jpg").write_text("this is not a photo\n")
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 300, 3), np.uint8)).save(
+        buf, "JPEG", quality=90
+    )
+    (tmp / "truncated.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    _bomb(tmp / "bomb.png", 16000)
+    return {
+        "missing": (tmp / "missing.jpg", "not found"),
+        "directory": (tmp / "adir.jpg", "directory"),
+        "empty": (tmp / "empty.jpg", "empty"),
+        "text": (tmp / "text.jpg", "not a recognised image"),
+        "truncated": (tmp / "truncated.jpg", "truncated"),
+        "bomb": (tmp / "bomb.png", "decompression bomb"),
+    }
+
+
+@pytest.fixture(scope="session")
+def bad_inputs() -> Callable[[Path], dict[str, tuple[Path, str]]]:
+    """Return ``(folder) -> {name: (path, reason fragment)}``: every kind of bad input."""
+    return _bad_inputs
