@@ -43,6 +43,17 @@ def add_device(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_guidance(p: argparse.ArgumentParser) -> None:
+    """Add ``--guidance none|tags`` (tag-guided decoding, on by default)."""
+    p.add_argument(
+        "--guidance",
+        choices=["none", "tags"],
+        default="tags",
+        help="tags (default): captions name what the encoder's classifier confidently "
+        "recognises (constrained beam search); none: plain beam search",
+    )
+
+
 def add_library(p: argparse.ArgumentParser, extra_help: str = "") -> None:
     """Add ``--library PATH`` (default: the settings' library)."""
     p.add_argument(

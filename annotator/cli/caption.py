@@ -7,7 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from annotator.cli._common import add_beam_size, add_device, add_model, user_settings
+from annotator.cli._common import (
+    add_beam_size,
+    add_device,
+    add_guidance,
+    add_model,
+    user_settings,
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,6 +35,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="rank hypotheses by score / length**alpha (default 0: total score)",
     )
     p.add_argument("--batch-size", type=int, default=16)
+    add_guidance(p)
     add_device(p)
     p.add_argument("--json", action="store_true", help="print JSON with scores and n-best")
     p.add_argument(
@@ -61,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         beam_size=settings.beam_size,
         length_penalty=args.length_penalty,
+        guidance=args.guidance,
     )
     failed = 0
     records: list[dict[str, object]] = []

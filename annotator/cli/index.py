@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from annotator.cli._common import (
     add_beam_size,
     add_device,
+    add_guidance,
     add_library,
     add_metadata,
     add_model,
@@ -56,6 +57,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--poll", action="store_true", help="watch by polling (network mounts send no file events)"
     )
     add_beam_size(p)
+    add_guidance(p)
     p.add_argument("--batch-size", type=int, default=None, help="photos per batch (default 16)")
     add_device(p)
     add_metadata(p)
@@ -120,6 +122,7 @@ def run_index(args: argparse.Namespace) -> int:
         return 2
     settings = IndexSettings.of(
         user_settings(args),
+        guidance=args.guidance,
         recaption_older=args.recaption_older,
         retry_failed=args.retry_failed,
         follow_links=args.follow_links,

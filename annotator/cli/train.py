@@ -30,8 +30,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--encoder", default="efficientnet-lite2", help="efficientnet-lite0/1/2 or resnet50/101/152"
     )
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=4e-4, help="decoder learning rate")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="captions per batch (default 64); with --scst photos per step (default 16)",
+    )
+    p.add_argument(
+        "--lr", type=float, help="decoder learning rate (default 4e-4; with --scst 5e-5)"
+    )
     p.add_argument("--encoder-lr", type=float, default=1e-4)
     p.add_argument(
         "--fine-tune-encoder",
@@ -45,6 +51,34 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="how many final encoder blocks to train (default 3)",
     )
     p.add_argument("--init", metavar="CKPT", help="start from this checkpoint's weights")
+    p.add_argument(
+        "--scst",
+        action="store_true",
+        help="self-critical training (CIDEr-D reward) from the --init checkpoint",
+    )
+    p.add_argument("--samples", type=int, default=5, help="with --scst: captions per photo")
+    p.add_argument(
+        "--baseline",
+        choices=["mean", "greedy"],
+        default="mean",
+        help="with --scst: mean reward of the other samples (default) or the greedy caption's",
+    )
+    p.add_argument(
+        "--photos-per-epoch",
+        type=int,
+        help="with --scst: photos per (checkpointed, validated) epoch; default all",
+    )
+    p.add_argument(
+        "--sample-max-len", type=int, default=20, help="with --scst: longest sampled caption"
+    )
+    p.add_argument(
+        "--train-limit",
+        type=int,
+        help="with --scst: train on the first N train photos only (default all)",
+    )
+    p.add_argument(
+        "--val-limit", type=int, help="validate on the first N val photos only (default all)"
+    )
     p.add_argument("--resume", metavar="CKPT", help="continue from OUT.last.safetensors")
     p.add_argument("--embeddings", metavar="GLOVE", help="pretrained word vectors (GloVe text)")
     p.add_argument("--min-word-freq", type=int, default=5)
@@ -97,6 +131,8 @@ def run_train(args: argparse.Namespace) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from pathlib import Path
 
+    if args.scst:
+        return _run_scst(args)
     from annotator.train.loop import TrainConfig, train
 
     cfg = TrainConfig(
@@ -105,8 +141,8 @@ def run_train(args: argparse.Namespace) -> int:
         out=args.out,
         encoder=args.encoder,
         epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
+        batch_size=args.batch_size or 64,
+        lr=args.lr if args.lr is not None else 4e-4,
         encoder_lr=args.encoder_lr,
         fine_tune_encoder=args.fine_tune_encoder,
         fine_tune_stages=args.fine_tune_stages,
@@ -125,11 +161,52 @@ def run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         name=args.name or Path(args.out).stem,
         progress=not args.no_progress,
+        val_limit=args.val_limit,
     )
     result = train(cfg, log=lambda m: print(m, flush=True))
     print(
         f"best val BLEU-4 {result['best_val_bleu4']:.2f} -> {result['best']} "
         f"(plot {result['plot']}, {result['seconds'] / 60:.1f} min)"
+    )
+    return 0
+
+
+def _run_scst(args: argparse.Namespace) -> int:
+    """Run ``annotator train --scst``."""
+    from pathlib import Path
+
+    from annotator.train.scst import ScstConfig, train_scst
+
+    if not args.init and not args.resume:
+        print("annotator train --scst: pass --init CKPT (a trained model)", file=sys.stderr)
+        return 2
+    cfg = ScstConfig(
+        dataset=args.dataset,
+        out=args.out,
+        init=args.init,
+        resume=args.resume,
+        images=args.images,
+        epochs=args.epochs,
+        lr=args.lr if args.lr is not None else 5e-5,
+        samples=args.samples,
+        batch_size=args.batch_size or 16,
+        photos_per_epoch=args.photos_per_epoch,
+        sample_max_len=args.sample_max_len,
+        baseline=args.baseline,
+        val_limit=args.val_limit,
+        train_limit=args.train_limit,
+        device=args.device,
+        workers=args.workers,
+        cache_dir=args.cache_dir,
+        seed=args.seed,
+        time_limit=args.time_limit,
+        name=args.name or Path(args.out).stem,
+        progress=not args.no_progress,
+    )
+    result = train_scst(cfg, log=lambda m: print(m, flush=True))
+    print(
+        f"best val CIDEr-D {result['best_val_cider_d']:.2f} -> {result['best']} "
+        f"({result['seconds'] / 60:.1f} min)"
     )
     return 0
 

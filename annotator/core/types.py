@@ -28,17 +28,10 @@ class Alternative:
 
 @dataclass(frozen=True)
 class Keyword:
-    """One keyword of a photo: an everyday word with its place in a hierarchy.
-
-    ``hierarchy`` reads root to leaf, e.g. ("Animals", "Mammal", "Cat"), as written
-    to XMP ``lr:hierarchicalSubject`` (``Animals|Mammal|Cat``). ``probability`` is
-    the model's confidence, None for keywords a person gave.
-    """
-
-    word: str
+    word: str  # everyday word, e.g. "cat"
     hierarchy: tuple[str, ...]  # root..leaf, e.g. ("Animals", "Mammals", "Cat")
-    probability: float | None
-    source: str = "model"
+    probability: float | None  # None for human keywords
+    source: str = "model"  # "model" or "human"
 
 
 @dataclass(frozen=True)
@@ -56,7 +49,7 @@ class CaptionResult:
     alternatives: tuple[Alternative, ...] = ()  # n-best, best first (includes the best)
     model_id: str = ""  # name + short hash of the checkpoint that wrote it
     beam_size: int = 1
-    keywords: tuple[Keyword, ...] = ()  # from the encoder's classifier, most probable first
+    keywords: tuple[Keyword, ...] = ()
 
     @property
     def text(self) -> str:

@@ -8,8 +8,10 @@ ancestors are implied by its hierarchy. Suppressed classes count for nothing. A
 photo the classifier is unsure about gets no keyword.
 
 ``DEFAULT_THRESHOLD`` was calibrated with ``benchmarks/keywords.py --calibrate`` on
-the dev half of ``imagenet-samples`` (classes with an even index), never on Flickr8k
-test: the lowest threshold whose keyword precision on that half is at least 90 %.
+the dev half of ``imagenet-samples`` (the 500 classes with an even index), never on a
+test split: the threshold with the best recall whose keyword precision on that half
+is at least 90 % (0.3: recall 80.0 %, precision 92.4 %, 9.0 % of photos without a
+keyword; 0.2 falls to 85.9 % precision, 0.4 to 75.6 % recall).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 from annotator.core.types import Keyword
 from annotator.keywords.table import NUM_CLASSES, ClassEntry, load_table
 
-DEFAULT_THRESHOLD = 0.5
+DEFAULT_THRESHOLD = 0.3
 DEFAULT_MAX_KEYWORDS = 3
 
 # Words for top-level nodes that are worth a keyword on their own; the others
@@ -130,5 +132,5 @@ def class_probabilities(logits: np.ndarray) -> np.ndarray:
     z = np.asarray(logits, dtype=np.float64)
     z = z - z.max(axis=1, keepdims=True)  # (B, 1000)
     e = np.exp(z)
-    probs: np.ndarray = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    probs: np.ndarray = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)  # (B, 1000)
     return probs

@@ -11,8 +11,14 @@ import torch
 
 from annotator.core.errors import ImageReadError, ModelLoadError
 from annotator.core.settings import DEFAULT_BEAM_SIZE, default_model_path
-from annotator.core.types import Alternative, CaptionResult, PhotoFailure
-from annotator.model.beam import Hypothesis, beam_search
+from annotator.core.types import Alternative, CaptionResult, Keyword, PhotoFailure
+from annotator.keywords.aggregate import (
+    DEFAULT_THRESHOLD,
+    class_probabilities,
+    keywords_from_prob_batch,
+)
+from annotator.keywords.guidance import GUIDANCE_MODES, constraints_for
+from annotator.model.beam import Hypothesis, Repetition, beam_search
 from annotator.model.checkpoint import Checkpoint, load_checkpoint
 from annotator.model.decoder import Decoder
 from annotator.model.encoder import Encoder
@@ -66,6 +72,7 @@ class Captioner:
         self.decoder.to(self.device).eval()
         self.vocab = ckpt.vocab
         self.preprocess = ckpt.preprocess
+        self._repetition = Repetition.for_words(self.vocab.itos)
 
     @classmethod
     def load(cls, path: str | Path | None = None, device: str | torch.device = "auto") -> Captioner:
@@ -88,6 +95,33 @@ class Captioner:
         return features
 
     @torch.inference_mode()
+    def encode_with_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Encode images (B, 3, S, S) once into features (B, P, E) and class logits (B, 1000).
+
+        The logits are None when the encoder has no usable ImageNet head.
+        """
+        return self.encoder.features_and_logits(images.to(self.device, non_blocking=True))
+
+    @torch.inference_mode()
+    def logits_from_features(self, features: torch.Tensor) -> torch.Tensor | None:
+        """Return class logits (B, 1000) for cached features (B, P, E), if they allow it.
+
+        Without ``pool_grid`` the grid is the unpooled final map, whose mean over
+        positions is exactly what the ImageNet head was trained on.
+        """
+        if not self.encoder.has_head or self.encoder.pool_grid is not None:
+            return None
+        logits: torch.Tensor = self.encoder.head(features.to(self.device).mean(dim=1))  # (B, 1000)
+        return logits
+
+    def keywords(self, class_logits: torch.Tensor | None, n: int) -> list[list[Keyword]]:
+        """Return each photo's keywords from class logits (B, 1000); none without logits."""
+        if class_logits is None:
+            return [[] for _ in range(n)]
+        probs = class_probabilities(class_logits.float().cpu().numpy())  # (B, 1000)
+        return keywords_from_prob_batch(probs, threshold=DEFAULT_THRESHOLD)
+
+    @torch.inference_mode()
     def caption_features(
         self,
         features: torch.Tensor,
@@ -95,9 +129,36 @@ class Captioner:
         beam_size: int = DEFAULT_BEAM_SIZE,
         max_len: int | None = None,
         length_penalty: float = 0.0,
+        class_logits: torch.Tensor | None = None,
+        guidance: str = "tags",
+        repetition: bool = True,
+        guidance_threshold: float | None = None,
+        guidance_max: int | None = None,
     ) -> list[CaptionResult]:
-        """Beam-search captions for features (B, P, E)."""
+        """Beam-search captions for features (B, P, E), with keywords from class logits.
+
+        ``class_logits`` (B, 1000) default to those the features allow
+        (``logits_from_features``). ``guidance="tags"`` makes each caption name its
+        confident keywords that are in the vocabulary (constrained beam search);
+        ``"none"`` is plain beam search. ``repetition`` switches repetition control.
+        """
+        if guidance not in GUIDANCE_MODES:
+            raise ValueError(f"guidance must be one of {GUIDANCE_MODES}, got {guidance!r}")
         max_len = max_len or self.ckpt.config.max_caption_len
+        if class_logits is None:
+            class_logits = self.logits_from_features(features)
+        keywords = self.keywords(class_logits, features.size(0))
+        constraints = None
+        if guidance == "tags":
+            opts: dict[str, float | int] = {}
+            if guidance_threshold is not None:
+                opts["threshold"] = guidance_threshold
+            if guidance_max is not None:
+                opts["max_constraints"] = guidance_max
+            constraints = [
+                constraints_for(kws, self.vocab.stoi.get, **opts)  # type: ignore[arg-type]
+                for kws in keywords
+            ]
         hyps = beam_search(
             self.decoder,
             features.to(self.device),
@@ -108,13 +169,19 @@ class Captioner:
             min_len=1,
             length_penalty=length_penalty,
             banned=self.vocab.never_generated(),
+            constraints=constraints,
+            repetition=self._repetition if repetition else None,
         )
         grid = self._grid(features.size(1))
-        return [self._result(h, grid, beam_size, length_penalty) for h in hyps]
+        return [
+            self._result(h, grid, beam_size, length_penalty, tuple(kws))
+            for h, kws in zip(hyps, keywords, strict=True)
+        ]
 
     def caption_tensors(self, images: torch.Tensor, **kw: object) -> list[CaptionResult]:
         """Encode and caption a batch of preprocessed images (B, 3, S, S)."""
-        return self.caption_features(self.encode(images), **kw)  # type: ignore[arg-type]
+        features, logits = self.encode_with_logits(images)
+        return self.caption_features(features, class_logits=logits, **kw)  # type: ignore[arg-type]
 
     def caption_files(
         self, paths: Sequence[str | Path], *, batch_size: int = 16, **kw: object
@@ -147,7 +214,12 @@ class Captioner:
         return self.vocab.decode(h.tokens)
 
     def _result(
-        self, hyps: list[Hypothesis], grid: tuple[int, int], beam_size: int, length_penalty: float
+        self,
+        hyps: list[Hypothesis],
+        grid: tuple[int, int],
+        beam_size: int,
+        length_penalty: float,
+        keywords: tuple[Keyword, ...] = (),
     ) -> CaptionResult:
         best = hyps[0]
         words = self._words(best)
@@ -165,4 +237,5 @@ class Captioner:
             alternatives=alts,
             model_id=self.model_id,
             beam_size=beam_size,
+            keywords=keywords,
         )

@@ -46,6 +46,7 @@ class IndexSettings(Settings):
     """
 
     length_penalty: float = 0.0
+    guidance: str = "tags"  # tags: captions name confident keywords; none: plain beam search
     recaption_older: bool = False  # re-caption model captions from older models
     retry_failed: bool = False
     follow_links: bool = False  # write photos whose real file is outside the roots
@@ -413,7 +414,11 @@ class Indexer:
                 decoded = [b for b in batch if isinstance(b, stages.Decoded)]
                 failures = [b for b in batch if isinstance(b, PhotoFailure)]
                 results = stages.caption(
-                    captioner, decoded, beam_size=s.beam_size, length_penalty=s.length_penalty
+                    captioner,
+                    decoded,
+                    beam_size=s.beam_size,
+                    length_penalty=s.length_penalty,
+                    guidance=s.guidance,
                 )
                 ok = [
                     (d, r)

@@ -109,11 +109,12 @@ def caption(
     *,
     beam_size: int = DEFAULT_BEAM_SIZE,
     length_penalty: float = 0.0,
+    guidance: str = "tags",
 ) -> list[CaptionResult | PhotoFailure]:
     """Caption decoded photos in one batch; if the batch fails, retry photo by photo."""
     if not batch:
         return []
-    kw = {"beam_size": beam_size, "length_penalty": length_penalty}
+    kw = {"beam_size": beam_size, "length_penalty": length_penalty, "guidance": guidance}
     try:
         return list(captioner.caption_tensors(torch.stack([d.tensor for d in batch]), **kw))
     except (RuntimeError, ValueError) as exc:
