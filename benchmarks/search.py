@@ -475,11 +475,13 @@ def bench_matrix(
                     for times, old in ((before, True), (after, False)):
                         if old:
                             fts.by_date = lambda *a, **k: None  # type: ignore[method-assign]
+                            fts.by_confidence = lambda *a, **k: None  # type: ignore[method-assign]
+                            fts.bounds = lambda *a, **k: None  # type: ignore[method-assign]
                         t0 = time.perf_counter()
                         found = library.search(q, **kwargs)
                         times.append((time.perf_counter() - t0) * 1000)
                         if old:
-                            del fts.by_date
+                            del fts.by_date, fts.by_confidence, fts.bounds
                         else:
                             hits.append(len(found))
                 rows.append((kind, order, filtered, before, after, statistics.fmean(hits)))

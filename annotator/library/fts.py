@@ -218,6 +218,18 @@ class FullTextIndex(ABC):
         """
         return None
 
+    def by_confidence(
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        *,
+        limit: int,
+        offset: int,
+    ) -> list[int] | None:
+        """Return a page of matching caption ids, least confident first, or None (see by_date)."""
+        return None
+
     def count(
         self,
         conn: Connection,
@@ -338,84 +350,96 @@ _SQLITE_NEW_DROP = (
 )
 # The running code's copy of the SQL that migration 0005 froze: the same documents keyed
 # by (minute of the photo date, caption id), so that FTS5 returns matches newest first.
-DATE_KEY_SHIFT = 32  # key = minute * 2**32 + caption id
+KEY_SHIFT = 32  # key = (order bucket) * 2**32 + caption id
 
 
-def _sqlite_date_key(date: str, caption_id: str) -> str:
+def _date_key(caption_id: str, confidence: str, date: str) -> str:
+    """Minute of the photo date, then caption id (newest first = rowid descending)."""
     return (
         f"((coalesce(CAST(strftime('%s', {date}) AS INTEGER), 0) / 60) * 4294967296 + {caption_id})"
     )
 
 
-_SQLITE_DATE_INSERT = (
-    "INSERT INTO captions_fts_date(rowid, text, keywords) "
-    "SELECT key, text, keywords FROM caption_documents_by_date"
+def _confidence_key(caption_id: str, confidence: str, date: str) -> str:
+    """Confidence in millionths (clamped), then caption id; human captions (NULL) last."""
+    return (
+        f"((CASE WHEN {confidence} IS NULL THEN 1073741824 ELSE max(min(CAST(round("
+        f"{confidence} * 1000000) AS INTEGER), 536870911), -536870912) + 536870912 END) "
+        f"* 4294967296 + {caption_id})"
+    )
+
+
+def _sqlite_ordered_index(
+    name: str, view: str, key: Any
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Return the CREATE and DROP statements of an FTS5 copy of the documents keyed by ``key``."""
+    insert = f"INSERT INTO {name}(rowid, text, keywords) SELECT key, text, keywords FROM {view}"
+    photo_keys = (
+        f"SELECT {key('c.id', 'c.confidence', 'p.photo_date')} FROM captions c JOIN photos p "
+        "ON p.id = c.photo_id WHERE c.is_current = 1 AND c.photo_id"
+    )
+    old_photo_keys = (
+        f"SELECT {key('c.id', 'c.confidence', 'old.photo_date')} FROM captions c "
+        "WHERE c.is_current = 1 AND c.photo_id = old.id"
+    )
+    caption_key = (
+        f"SELECT {key('old.id', 'old.confidence', 'p.photo_date')} FROM photos p "
+        "WHERE p.id = old.photo_id"
+    )
+    create = (
+        f"CREATE VIEW {view} AS SELECT {key('d.id', 'c.confidence', 'p.photo_date')} AS key, "
+        "d.id AS id, d.photo_id AS photo_id, d.text AS text, d.keywords AS keywords "
+        "FROM caption_documents d JOIN captions c ON c.id = d.id "
+        "JOIN photos p ON p.id = d.photo_id",
+        f"CREATE VIRTUAL TABLE {name} USING fts5(text, keywords, "
+        "tokenize='porter unicode61 remove_diacritics 2', prefix='2 3')",
+        f"""CREATE TRIGGER {name}_cai AFTER INSERT ON captions WHEN new.is_current BEGIN
+            {insert} WHERE id = new.id;
+        END""",
+        f"""CREATE TRIGGER {name}_cad AFTER DELETE ON captions WHEN old.is_current BEGIN
+            DELETE FROM {name} WHERE rowid = ({caption_key});
+        END""",
+        f"""CREATE TRIGGER {name}_cau AFTER UPDATE OF text, is_current, confidence ON captions
+        BEGIN
+            DELETE FROM {name} WHERE rowid = ({caption_key});
+            {insert} WHERE id = new.id;
+        END""",
+        f"""CREATE TRIGGER {name}_kai AFTER INSERT ON keywords BEGIN
+            DELETE FROM {name} WHERE rowid IN ({photo_keys} = new.photo_id);
+            {insert} WHERE photo_id = new.photo_id;
+        END""",
+        f"""CREATE TRIGGER {name}_kad AFTER DELETE ON keywords BEGIN
+            DELETE FROM {name} WHERE rowid IN ({photo_keys} = old.photo_id);
+            {insert} WHERE photo_id = old.photo_id;
+        END""",
+        f"""CREATE TRIGGER {name}_kau AFTER UPDATE ON keywords BEGIN
+            DELETE FROM {name} WHERE rowid IN ({photo_keys} IN (old.photo_id, new.photo_id));
+            {insert} WHERE photo_id IN (old.photo_id, new.photo_id);
+        END""",
+        f"""CREATE TRIGGER {name}_pau AFTER UPDATE OF photo_date ON photos
+            WHEN old.photo_date IS NOT new.photo_date BEGIN
+            DELETE FROM {name} WHERE rowid IN ({old_photo_keys});
+            {insert} WHERE photo_id = new.id;
+        END""",
+        f"""CREATE TRIGGER {name}_pbd BEFORE DELETE ON photos BEGIN
+            DELETE FROM {name} WHERE rowid IN ({old_photo_keys});
+        END""",
+        insert,
+    )
+    drop = (
+        *(f"DROP TRIGGER IF EXISTS {name}_{t}" for t in ("cai", "cad", "cau", "kai", "kad")),
+        *(f"DROP TRIGGER IF EXISTS {name}_{t}" for t in ("kau", "pau", "pbd")),
+        f"DROP TABLE IF EXISTS {name}",
+        f"DROP VIEW IF EXISTS {view}",
+    )
+    return create, drop
+
+
+_SQLITE_DATE_CREATE, _SQLITE_DATE_DROP = _sqlite_ordered_index(
+    "captions_fts_date", "caption_documents_by_date", _date_key
 )
-_SQLITE_PHOTO_KEYS = (
-    "SELECT " + _sqlite_date_key("p.photo_date", "c.id") + " FROM captions c JOIN photos p "
-    "ON p.id = c.photo_id WHERE c.is_current = 1 AND c.photo_id"
-)
-_SQLITE_OLD_PHOTO_KEYS = (
-    "SELECT "
-    + _sqlite_date_key("old.photo_date", "c.id")
-    + " FROM captions c WHERE c.is_current = 1 AND c.photo_id = old.id"
-)
-_SQLITE_CAPTION_KEY = (
-    "SELECT "
-    + _sqlite_date_key("p.photo_date", "old.id")
-    + " FROM photos p WHERE p.id = old.photo_id"
-)
-_SQLITE_DATE_CREATE = (
-    "CREATE VIEW caption_documents_by_date AS SELECT "
-    + _sqlite_date_key("p.photo_date", "d.id")
-    + " AS key, d.id AS id, d.photo_id AS photo_id, d.text AS text, d.keywords AS keywords "
-    "FROM caption_documents d JOIN photos p ON p.id = d.photo_id",
-    "CREATE VIRTUAL TABLE captions_fts_date USING fts5(text, keywords, "
-    "tokenize='porter unicode61 remove_diacritics 2', prefix='2 3')",
-    f"""CREATE TRIGGER captions_fts_date_cai AFTER INSERT ON captions WHEN new.is_current BEGIN
-        {_SQLITE_DATE_INSERT} WHERE id = new.id;
-    END""",
-    f"""CREATE TRIGGER captions_fts_date_cad AFTER DELETE ON captions WHEN old.is_current BEGIN
-        DELETE FROM captions_fts_date WHERE rowid = ({_SQLITE_CAPTION_KEY});
-    END""",
-    f"""CREATE TRIGGER captions_fts_date_cau AFTER UPDATE OF text, is_current ON captions BEGIN
-        DELETE FROM captions_fts_date WHERE rowid = ({_SQLITE_CAPTION_KEY});
-        {_SQLITE_DATE_INSERT} WHERE id = new.id;
-    END""",
-    f"""CREATE TRIGGER captions_fts_date_kai AFTER INSERT ON keywords BEGIN
-        DELETE FROM captions_fts_date WHERE rowid IN ({_SQLITE_PHOTO_KEYS} = new.photo_id);
-        {_SQLITE_DATE_INSERT} WHERE photo_id = new.photo_id;
-    END""",
-    f"""CREATE TRIGGER captions_fts_date_kad AFTER DELETE ON keywords BEGIN
-        DELETE FROM captions_fts_date WHERE rowid IN ({_SQLITE_PHOTO_KEYS} = old.photo_id);
-        {_SQLITE_DATE_INSERT} WHERE photo_id = old.photo_id;
-    END""",
-    f"""CREATE TRIGGER captions_fts_date_kau AFTER UPDATE ON keywords BEGIN
-        DELETE FROM captions_fts_date WHERE rowid IN
-            ({_SQLITE_PHOTO_KEYS} IN (old.photo_id, new.photo_id));
-        {_SQLITE_DATE_INSERT} WHERE photo_id IN (old.photo_id, new.photo_id);
-    END""",
-    f"""CREATE TRIGGER captions_fts_date_pau AFTER UPDATE OF photo_date ON photos
-        WHEN old.photo_date IS NOT new.photo_date BEGIN
-        DELETE FROM captions_fts_date WHERE rowid IN ({_SQLITE_OLD_PHOTO_KEYS});
-        {_SQLITE_DATE_INSERT} WHERE photo_id = new.id;
-    END""",
-    f"""CREATE TRIGGER captions_fts_date_pbd BEFORE DELETE ON photos BEGIN
-        DELETE FROM captions_fts_date WHERE rowid IN ({_SQLITE_OLD_PHOTO_KEYS});
-    END""",
-    _SQLITE_DATE_INSERT,
-)
-_SQLITE_DATE_DROP = (
-    "DROP TRIGGER IF EXISTS captions_fts_date_cai",
-    "DROP TRIGGER IF EXISTS captions_fts_date_cad",
-    "DROP TRIGGER IF EXISTS captions_fts_date_cau",
-    "DROP TRIGGER IF EXISTS captions_fts_date_kai",
-    "DROP TRIGGER IF EXISTS captions_fts_date_kad",
-    "DROP TRIGGER IF EXISTS captions_fts_date_kau",
-    "DROP TRIGGER IF EXISTS captions_fts_date_pau",
-    "DROP TRIGGER IF EXISTS captions_fts_date_pbd",
-    "DROP TABLE IF EXISTS captions_fts_date",
-    "DROP VIEW IF EXISTS caption_documents_by_date",
+_SQLITE_CONFIDENCE_CREATE, _SQLITE_CONFIDENCE_DROP = _sqlite_ordered_index(
+    "captions_fts_confidence", "caption_documents_by_confidence", _confidence_key
 )
 
 _PG_DOC = "to_tsvector('english', {text}) || to_tsvector('english', keywords_document({photo}))"
@@ -485,9 +509,11 @@ _fts5 = table(FTS_TABLE, column("rowid", Integer))
 _fts5_hidden: ColumnElement[Any] = literal_column(FTS_TABLE)
 _DOCUMENTS = "caption_documents"
 DATE_TABLE = "captions_fts_date"
-_DATE_DOCUMENTS = "caption_documents_by_date"
-_fts5_date = table(DATE_TABLE, column("rowid", Integer))
-_fts5_date_hidden: ColumnElement[Any] = literal_column(DATE_TABLE)
+CONFIDENCE_TABLE = "captions_fts_confidence"
+ORDERED = (
+    (DATE_TABLE, "caption_documents_by_date"),
+    (CONFIDENCE_TABLE, "caption_documents_by_confidence"),
+)
 
 
 def _fts5_string(words: Sequence[str]) -> str:
@@ -521,12 +547,12 @@ class SQLiteFTS5(FullTextIndex):
 
     def install(self, conn: Connection) -> None:
         """Create the view, the FTS5 table and the triggers, and index current captions."""
-        for statement in (*_SQLITE_NEW_CREATE, *_SQLITE_DATE_CREATE):
+        for statement in (*_SQLITE_NEW_CREATE, *_SQLITE_DATE_CREATE, *_SQLITE_CONFIDENCE_CREATE):
             conn.exec_driver_sql(statement)
 
     def uninstall(self, conn: Connection) -> None:
         """Drop the triggers, the FTS5 table and the view."""
-        for statement in (*_SQLITE_DATE_DROP, *_SQLITE_NEW_DROP):
+        for statement in (*_SQLITE_CONFIDENCE_DROP, *_SQLITE_DATE_DROP, *_SQLITE_NEW_DROP):
             conn.exec_driver_sql(statement)
 
     def rebuild(self, conn: Connection) -> None:
@@ -536,27 +562,30 @@ class SQLiteFTS5(FullTextIndex):
             f"INSERT INTO {FTS_TABLE}(rowid, text, keywords) "
             f"SELECT id, text, keywords FROM {_DOCUMENTS}"
         )
-        conn.exec_driver_sql(f"DELETE FROM {DATE_TABLE}")
-        conn.exec_driver_sql(_SQLITE_DATE_INSERT)
+        for name, view in ORDERED:
+            conn.exec_driver_sql(f"DELETE FROM {name}")
+            conn.exec_driver_sql(
+                f"INSERT INTO {name}(rowid, text, keywords) SELECT key, text, keywords FROM {view}"
+            )
 
     def check(self, conn: Connection) -> None:
         """Run FTS5's ``integrity-check`` and compare the documents with the views."""
         try:
-            for name in (FTS_TABLE, DATE_TABLE):
+            for name in (FTS_TABLE, *(n for n, _ in ORDERED)):
                 conn.exec_driver_sql(f"INSERT INTO {name}({name}) VALUES ('integrity-check')")
         except DBAPIError as exc:  # sqlite reports a damaged index as "malformed"
             raise LibraryError(f"full-text index out of sync: {exc}") from exc
-        by_date = conn.exec_driver_sql(
-            f"SELECT (SELECT count(*) FROM {DATE_TABLE}), (SELECT count(*) FROM "
-            f"{_DATE_DOCUMENTS} d LEFT JOIN {DATE_TABLE} f ON f.rowid = d.key "
-            "WHERE f.rowid IS NULL OR f.text IS NOT d.text OR f.keywords IS NOT d.keywords), "
-            f"(SELECT count(*) FROM {_DATE_DOCUMENTS})"
-        ).one()
-        if by_date[1] or by_date[0] != by_date[2]:
-            raise LibraryError(
-                f"date-ordered full-text index out of sync: {by_date[1]} missing or stale, "
-                f"{by_date[0] - by_date[2] + by_date[1]} extra"
-            )
+        for name, view in ORDERED:
+            held, stale, wanted = conn.exec_driver_sql(
+                f"SELECT (SELECT count(*) FROM {name}), (SELECT count(*) FROM {view} d "
+                f"LEFT JOIN {name} f ON f.rowid = d.key WHERE f.rowid IS NULL "
+                "OR f.text IS NOT d.text OR f.keywords IS NOT d.keywords), "
+                f"(SELECT count(*) FROM {view})"
+            ).one()
+            if stale or held != wanted:
+                raise LibraryError(
+                    f"{name} out of sync: {stale} missing or stale, {held - wanted + stale} extra"
+                )
         stale = conn.exec_driver_sql(
             f"SELECT count(*) FROM {_DOCUMENTS} d LEFT JOIN {FTS_TABLE} f ON f.rowid = d.id "
             "WHERE f.rowid IS NULL OR f.text IS NOT d.text OR f.keywords IS NOT d.keywords"
@@ -580,9 +609,9 @@ class SQLiteFTS5(FullTextIndex):
         upper = folder[:-1] + chr(ord(folder[-1]) + 1)
         row = conn.exec_driver_sql(
             "SELECT count(*), min(c.id), max(c.id), min("
-            + _sqlite_date_key("p.photo_date", "c.id")
+            + _date_key("c.id", "c.confidence", "p.photo_date")
             + "), max("
-            + _sqlite_date_key("p.photo_date", "c.id")
+            + _date_key("c.id", "c.confidence", "p.photo_date")
             + ") FROM "
             "(SELECT id, photo_date FROM photos WHERE path >= ? AND path < ? LIMIT ?) p "
             "LEFT JOIN captions c ON c.photo_id = p.id AND c.is_current = 1",
@@ -614,36 +643,69 @@ class SQLiteFTS5(FullTextIndex):
         newest first and stops after ``offset + limit``; then every match of the last
         minute reached (and the newer ones) is sorted exactly by (photo date, photo id).
         """
+        exact = (Photo.photo_date.desc(), Photo.id.desc())
+        keys = None if bounds is None else bounds.keys
+        return self._walk(conn, DATE_TABLE, False, exact, query, where, limit, offset, keys)
+
+    def by_confidence(
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        *,
+        limit: int,
+        offset: int,
+    ) -> list[int] | None:
+        """Return a page of matching caption ids, least confident first, human captions last.
+
+        From ``captions_fts_confidence``, keyed by (confidence in millionths, caption
+        id), walked in rowid order like :meth:`by_date`.
+        """
+        exact = (Caption.confidence.is_(None), Caption.confidence.asc(), Caption.id.asc())
+        return self._walk(conn, CONFIDENCE_TABLE, True, exact, query, where, limit, offset, None)
+
+    def _walk(
+        self,
+        conn: Connection,
+        name: str,
+        ascending: bool,
+        exact: tuple[Any, ...],
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        limit: int,
+        offset: int,
+        keys: tuple[int, int] | None,
+    ) -> list[int] | None:
+        """Walk an ordered index (rowid = bucket * 2**32 + caption id) and sort the last bucket."""
         expression = fts5_expression(query)
         if expression is None:
             return None
-        key = _fts5_date.c.rowid
+        key = table(name, column("rowid", Integer)).c.rowid
         caption_id = key.op("&")(literal_column("4294967295"))
-        match = _fts5_date_hidden.op("MATCH")(literal(expression))
+        match = literal_column(name).op("MATCH")(literal(expression))
 
         def joined(stmt: Select[Any]) -> Select[Any]:
             stmt = (
-                stmt.select_from(_fts5_date)
+                stmt.select_from(key.table)
                 .join(Caption, Caption.id == caption_id)
                 .join(Photo, Photo.id == Caption.photo_id)
                 .where(match, *where)
             )
-            return stmt if bounds is None else stmt.where(key.between(*bounds.keys))
+            return stmt if keys is None else stmt.where(key.between(*keys))
 
-        want = offset + limit
-        keys = list(conn.scalars(joined(select(key)).order_by(key.desc()).limit(want)))
-        if not keys:
+        walk = key.asc() if ascending else key.desc()
+        found = list(conn.scalars(joined(select(key)).order_by(walk).limit(offset + limit)))
+        if not found:
             return []
-        # Rows of an older minute come after all of these in the exact order too.
-        floor = literal((int(keys[-1]) >> DATE_KEY_SHIFT) << DATE_KEY_SHIFT)
-        exact = (
-            joined(select(Caption.id))
-            .where(key >= floor)
-            .order_by(Photo.photo_date.desc(), Photo.id.desc())
-            .limit(limit)
-            .offset(offset)
+        # Rows of a later bucket come after all of these in the exact order too.
+        bucket = int(found[-1]) >> KEY_SHIFT
+        edge = (
+            key < literal((bucket + 1) << KEY_SHIFT)
+            if ascending
+            else key >= literal(bucket << KEY_SHIFT)
         )
-        return [int(i) for i in conn.scalars(exact)]
+        stmt = joined(select(Caption.id)).where(edge).order_by(*exact).limit(limit).offset(offset)
+        return [int(i) for i in conn.scalars(stmt)]
 
     def condition(self, query: Query, *, with_excluded: bool = True) -> ColumnElement[bool] | None:
         """Return ``captions_fts MATCH <expression>``."""

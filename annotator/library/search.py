@@ -194,6 +194,28 @@ def _by_confidence(
     return page(False, limit, max(0, offset - int(scored)))
 
 
+def _walk_ordered(
+    conn: Connection,
+    index: FullTextIndex,
+    query: Query,
+    where: list[ColumnElement[bool]],
+    order_by: OrderBy,
+    limit: int,
+    offset: int,
+    bounds: Bounds | None,
+) -> list[int] | None:
+    """Return a page from the index kept in ``order_by`` order, or None to sort in SQL.
+
+    A folder small enough to have ``bounds`` is cheaper to sort within its id range
+    than to find by walking the whole confidence order.
+    """
+    if order_by == "date":
+        return index.by_date(conn, query, where, limit=limit, offset=offset, bounds=bounds)
+    if order_by == "confidence" and bounds is None:
+        return index.by_confidence(conn, query, where, limit=limit, offset=offset)
+    return None
+
+
 def _literal_first(
     conn: Connection,
     index: FullTextIndex,
@@ -319,13 +341,10 @@ def run_search(
                 conditions.append(Caption.id.in_(few) if few else false())
             else:
                 conditions.append(index.matches(parsed, bounds))
-                if order_by == "date":
-                    newest = index.by_date(
-                        conn, parsed, where, limit=limit, offset=offset, bounds=bounds
-                    )
-        elif parsed.groups and order_by == "date":
+                newest = _walk_ordered(conn, index, parsed, where, order_by, limit, offset, bounds)
+        elif parsed.groups:
             conditions.append(index.matches(parsed, bounds))
-            newest = index.by_date(conn, parsed, where, limit=limit, offset=offset, bounds=bounds)
+            newest = _walk_ordered(conn, index, parsed, where, order_by, limit, offset, bounds)
         elif not parsed.is_empty:
             conditions.append(index.matches(parsed, bounds))
         if newest is not None:

@@ -83,6 +83,7 @@ def _old_path(library: Library, monkeypatch: pytest.MonkeyPatch) -> dict[Any, li
     with monkeypatch.context() as m:
         m.setattr(library.fts, "by_date", lambda *a, **k: None)
         m.setattr(library.fts, "bounds", lambda *a, **k: None)
+        m.setattr(library.fts, "by_confidence", lambda *a, **k: None)
         return _results(library, library.roots()[0].path)
 
 
