@@ -450,10 +450,11 @@ ORDERS = ("relevance", "date", "confidence")
 def bench_matrix(
     library: Library, captions: list[list[str]], count: int, n: int, root_dir: Path
 ) -> list[tuple]:
-    """Time every query kind x order x (no filter, one folder), before and after revision 0005.
+    """Time every query kind x order x (no filter, one folder), before and after 0005.
 
-    "Before" is the code path without the date-ordered index (``by_date`` returns
-    None: the matches are sorted by date in SQL, as before); "after" is the new one.
+    "Before" is the code path without the ordered indexes and folder bounds
+    (``by_date``, ``by_confidence`` and ``bounds`` return None: the matches are
+    sorted in SQL, as before); "after" is the new one.
     Both run on the same database in the same process, alternating per query.
     """
     sets = query_sets(captions, count, seed=3)

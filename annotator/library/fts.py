@@ -38,6 +38,17 @@ rows of each term or phrase of a ranked query for its IDF, so a narrow query
 made of common words, such as the phrase "in brown", still reads their doclists
 in full: tens of milliseconds at a million captions.) Pass ``window=None`` to
 rank every match regardless of cost.
+
+Date and confidence order (SQLite, revision 0005). ``captions_fts_date`` and
+``captions_fts_confidence`` hold the same documents keyed by (order bucket,
+caption id): (minute of the photo date, id) and (confidence in millionths, id),
+human captions last. :meth:`SQLiteFTS5.by_date` and
+:meth:`SQLiteFTS5.by_confidence` walk them in rowid order, stop after
+``offset + limit`` matches that pass the filters, and sort the matches of the
+last bucket reached exactly, so the page is the one a full sort would give.
+A folder of at most ``FOLDER_SCAN`` photos gives :class:`Bounds` (its smallest
+and largest caption id and date key): the index reads only that stretch of
+each doclist. PostgreSQL has none of these (``by_date`` returns None).
 """
 
 from __future__ import annotations

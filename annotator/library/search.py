@@ -15,6 +15,10 @@ order_by ``"confidence"``
     the model's mean word log-probability, least confident first (for review;
     human captions, which have none, come last).
 
+Both orders stop early on SQLite: a narrow query's few matches are sorted, a
+broad one walks the full-text index kept in that order (:mod:`annotator.library.fts`,
+revision 0005) and stops after the page.
+
 Concept search: unless ``exact``, each plain query word is OR-ed with the more
 specific words under it (:mod:`annotator.library.concepts`: ``person`` also
 matches "man", "woman", "boy"). Ranked by relevance, photos matching the words

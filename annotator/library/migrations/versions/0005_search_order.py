@@ -1,22 +1,25 @@
-"""Add a full-text index whose rowids are in photo-date order (SQLite only).
+"""Add full-text indexes whose rowids are in date and in confidence order (SQLite only).
 
 Revision ID: 0005
 Revises: 0003
 Create Date: 2026-12-03
 
 "Newest photos first" on a word that matches a hundred thousand captions used to
-look up and sort every match (about 760 ms at a million captions). SQLite FTS5
-returns matches in rowid order and stops after LIMIT, so this revision adds
-``captions_fts_date``: the same documents as ``captions_fts`` (the
-``caption_documents`` view, same tokenizer), keyed by
+look up and sort every match (about 760 ms at a million captions), and "lowest
+confidence first" the same. SQLite FTS5 returns matches in rowid order and stops
+after LIMIT, so this revision adds two more FTS5 tables over the same documents
+as ``captions_fts`` (the ``caption_documents`` view, same tokenizer), keyed by
 
-    key = (unix seconds of photos.photo_date / 60) * 2^32 + captions.id
+    captions_fts_date:        (unix seconds of photos.photo_date / 60) * 2^32 + captions.id
+    captions_fts_confidence:  (confidence in millionths, clamped, + 2^29) * 2^32 + captions.id
+                              (2^30 * 2^32 + captions.id for human captions: last)
 
-(minute of the photo date, then caption id: unique, and in date order to the
-minute; the search re-sorts the matches of the last minute it needs exactly).
-Triggers on captions, keywords and photos (a date change, a deletion) keep it in
-sync. PostgreSQL is unchanged. The SQL is frozen here: this file imports no live
-annotator code.
+unique, and in the wanted order up to the bucket (a minute, a millionth); the
+search sorts the matches of the last bucket it needs exactly. Triggers on
+captions, keywords and photos (a date change, a deletion) keep them in sync.
+Caption ids must stay below 2^32. PostgreSQL is unchanged (its GIN index gives
+the matches as a bitmap; the planner sorts them). The SQL is frozen here: this
+file imports no live annotator code.
 """
 
 from __future__ import annotations
