@@ -610,9 +610,18 @@ class Library(JobQueue):
                 .order_by(Caption.photo_id)
                 .limit(limit)
             ).all()
+            keywords = keyword_store.for_photos(s, [row[0] for row in rows])
         return [
             CurrentCaption(
-                pid, Path(path), text, CaptionSource(src).value, ver or "", score, conf, rev
+                pid,
+                Path(path),
+                text,
+                CaptionSource(src).value,
+                ver or "",
+                score,
+                conf,
+                rev,
+                tuple(k.as_keyword() for k in keywords.get(pid, []) if k.written_by_annotator),
             )
             for pid, path, text, src, ver, score, conf, rev in rows
         ]
