@@ -28,19 +28,24 @@ CAMERA_EXIF = piexif.dump(
 def make_photos(
     folder: Path, n: int, size: tuple[int, int], workers: int = 2, *, exif: bool = True
 ) -> list[Path]:
-    """Write n distinct JPEGs of ``size`` (upscaled sample photos), with camera EXIF."""
+    """Write n distinct JPEGs of ``size`` (upscaled sample photos), with camera EXIF.
+
+    Photos already in ``folder`` under the same name are kept (a reused ``--workdir``).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     bases = [
         Image.open(p).convert("RGB") for p in sorted((REPO / "resources" / "samples").glob("*.jpg"))
     ]
 
     def one(i: int) -> Path:
+        p = folder / f"IMG_{i:05d}.jpg"
+        if p.is_file() and p.stat().st_size > 0:
+            return p
         base = bases[i % len(bases)]
         w, h = base.size
         c = (i // len(bases)) % 40
         im = base.crop((c, c, w - c, h - c)).resize(size, Image.Resampling.BICUBIC)
         im = ImageEnhance.Brightness(im).enhance(0.8 + 0.4 * ((i * 37) % 100) / 100)
-        p = folder / f"IMG_{i:05d}.jpg"
         im.save(p, quality=90, **({"exif": CAMERA_EXIF} if exif else {}))
         return p
 

@@ -43,6 +43,24 @@ def add_device(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_engine(p: argparse.ArgumentParser) -> None:
+    """Add ``--engine auto|torch|onnx`` and ``--precision auto|fp32|int8``."""
+    p.add_argument(
+        "--engine",
+        choices=["auto", "torch", "onnx"],
+        default="auto",
+        help="run the encoder in ONNX Runtime (onnx) or PyTorch (torch); auto: ONNX Runtime "
+        "when it is installed, PyTorch on a GPU without onnxruntime-gpu (default: auto)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "int8"],
+        default="auto",
+        help="encoder precision; int8 needs ONNX Runtime on the CPU (default: auto, the "
+        "precision measured to keep caption quality)",
+    )
+
+
 def add_guidance(p: argparse.ArgumentParser) -> None:
     """Add ``--guidance none|tags`` (tag-guided decoding, on by default)."""
     p.add_argument(

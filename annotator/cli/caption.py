@@ -10,6 +10,7 @@ from pathlib import Path
 from annotator.cli._common import (
     add_beam_size,
     add_device,
+    add_engine,
     add_guidance,
     add_model,
     user_settings,
@@ -37,6 +38,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--batch-size", type=int, default=16)
     add_guidance(p)
     add_device(p)
+    add_engine(p)
     p.add_argument("--json", action="store_true", help="print JSON with scores and n-best")
     p.add_argument(
         "--attention-plot",
@@ -61,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
         print("annotator: error: --beam-size must be at least 1", file=sys.stderr)
         return 2
     settings = user_settings(args)
-    captioner = Captioner.load(settings.model or None, settings.device)
+    captioner = Captioner.load(
+        settings.model or None, settings.device, engine=args.engine, precision=args.precision
+    )
     paths = [Path(p) for p in args.images]
     results = captioner.caption_files(
         paths,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from annotator.cli._common import (
     add_beam_size,
     add_device,
+    add_engine,
     add_guidance,
     add_library,
     add_metadata,
@@ -60,12 +61,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_guidance(p)
     p.add_argument("--batch-size", type=int, default=None, help="photos per batch (default 16)")
     add_device(p)
+    add_engine(p)
     add_metadata(p)
     p.add_argument(
         "--workers",
         type=int,
         default=None,
-        help="threads for decoding, hashing and metadata (default 2)",
+        help="threads for decoding, hashing and metadata (default: one per CPU core)",
     )
     p.add_argument("--retry-failed", action="store_true", help="queue failed photos again")
     p.add_argument(
@@ -125,6 +127,8 @@ def run_index(args: argparse.Namespace) -> int:
         guidance=args.guidance,
         recaption_older=args.recaption_older,
         retry_failed=args.retry_failed,
+        engine=args.engine,
+        precision=args.precision,
         follow_links=args.follow_links,
     )
     progress = open_progress(sys.stderr, quiet=args.quiet)  # a bar only on a terminal
@@ -135,7 +139,8 @@ def run_index(args: argparse.Namespace) -> int:
             progress.update(event.done, event.total, event.rate, event.eta)
         elif isinstance(event, PhotoCaptioned):
             note = f"  [{printable(event.metadata)}]" if event.metadata and not args.quiet else ""
-            say(f"{printable(event.path)}\t{printable(event.text)}{note}")
+            keywords = f"\t[{printable(', '.join(event.keywords))}]" if event.keywords else ""
+            say(f"{printable(event.path)}\t{printable(event.text)}{keywords}{note}")
         elif isinstance(event, PhotoFailure):
             say(f"annotator: error: {printable(event.path)}: {printable(event.reason)}", err=True)
         elif isinstance(event, Status):

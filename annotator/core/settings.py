@@ -48,7 +48,7 @@ class Settings:
     overwrite_human: bool = False  # replace descriptions a person wrote
     watch: bool = True  # the app watches its folders for new photos
     batch_size: int = 16
-    workers: int = 2  # decoding / hashing / metadata threads
+    workers: int = 0  # decoding / hashing / metadata threads; 0: one per CPU core
 
     def library_location(self) -> str | None:
         """Return the library location to open (None: the default one)."""
@@ -70,7 +70,7 @@ class Settings:
                 self.sidecar_style if self.sidecar_style in SIDECAR_STYLES else d.sidecar_style
             ),
             batch_size=self.batch_size if 1 <= self.batch_size <= 256 else d.batch_size,
-            workers=self.workers if 1 <= self.workers <= 32 else d.workers,
+            workers=self.workers if 0 <= self.workers <= 32 else d.workers,
         )
 
 

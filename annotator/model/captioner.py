@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,6 +25,10 @@ from annotator.model.checkpoint import Checkpoint, load_checkpoint
 from annotator.model.decoder import Decoder
 from annotator.model.encoder import Encoder
 from annotator.model.preprocess import load_image
+from annotator.model.runtime.engine import EngineChoice, choose_precision, resolve_engine
+
+if TYPE_CHECKING:
+    from annotator.model.runtime.session import OnnxEncoder
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -62,25 +68,79 @@ def build_modules(
 
 
 class Captioner:
-    """Caption photos with one loaded model; reusable across calls and threads (read-only)."""
+    """Caption photos with one loaded model; reusable across calls and threads (read-only).
 
-    def __init__(self, ckpt: Checkpoint, device: str | torch.device = "auto") -> None:
+    ``engine`` runs the encoder in PyTorch (``torch``) or ONNX Runtime (``onnx``; ``auto``
+    picks ONNX Runtime when it is installed); ``precision`` is ``fp32`` or ``int8`` (ONNX
+    Runtime on the CPU). The ONNX model is exported on first use and cached; the
+    decoder always runs in PyTorch.
+    """
+
+    def __init__(
+        self,
+        ckpt: Checkpoint,
+        device: str | torch.device = "auto",
+        *,
+        engine: str = "auto",
+        precision: str = "auto",
+    ) -> None:
         self.ckpt = ckpt
         self.device = resolve_device(device)
+        self.engine: EngineChoice = resolve_engine(engine, precision, self.device)
         self.encoder, self.decoder = build_modules(ckpt)
         self.encoder.to(self.device).eval()
         self.decoder.to(self.device).eval()
         self.vocab = ckpt.vocab
         self.preprocess = ckpt.preprocess
+        self._cache = None  # ModelCache of the ONNX encoder
+        if self.engine.engine == "onnx":
+            from annotator.model.runtime.cache import ModelCache
+
+            self._cache = ModelCache(self.encoder, self.preprocess.image_size, ckpt.version)
+            self.engine = choose_precision(self.engine, self._cache.ranges().is_file())
+        self._onnx: OnnxEncoder | None = None  # built on first use
+        self._onnx_lock = threading.Lock()
         self._repetition = Repetition.for_words(self.vocab.itos)
 
     @classmethod
-    def load(cls, path: str | Path | None = None, device: str | torch.device = "auto") -> Captioner:
+    def load(
+        cls,
+        path: str | Path | None = None,
+        device: str | torch.device = "auto",
+        *,
+        engine: str = "auto",
+        precision: str = "auto",
+    ) -> Captioner:
         """Load the checkpoint at ``path`` (default: the shipped model)."""
         path = Path(path) if path else default_model_path()
         if not path.exists() and not path.parent.exists():
             raise ModelLoadError(path, "no model found; pass --model PATH")
-        return cls(load_checkpoint(path), device)
+        return cls(load_checkpoint(path), device, engine=engine, precision=precision)
+
+    @property
+    def engine_name(self) -> str:
+        """Return a short description of the encoder engine, e.g. ``onnx int8 (CPU)``."""
+        e = self.engine
+        if e.engine == "torch":
+            return f"torch {e.precision}"
+        return f"onnx {e.precision} ({e.provider.removesuffix('ExecutionProvider')})"
+
+    def onnx_encoder(self) -> OnnxEncoder:
+        """Return the ONNX Runtime encoder, exporting or loading the cached model once."""
+        if self._onnx is None:
+            with self._onnx_lock:
+                if self._onnx is None:
+                    from annotator.model.runtime.session import OnnxEncoder
+
+                    assert self._cache is not None  # set for the onnx engine
+                    self.encoder.cpu()  # exported from the CPU
+                    try:
+                        self._onnx = OnnxEncoder(
+                            self._cache, self.engine.precision, self.engine.provider
+                        )
+                    finally:
+                        self.encoder.to(self.device)
+        return self._onnx
 
     @property
     def model_id(self) -> str:
@@ -89,7 +149,10 @@ class Captioner:
 
     @torch.inference_mode()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        """Encode preprocessed images (B, 3, S, S) into features (B, P, E)."""
+        """Encode preprocessed images (B, 3, S, S) into features (B, P, E) on the device."""
+        if self.engine.engine == "onnx":
+            grid: torch.Tensor = self.onnx_encoder()(images).to(self.device)  # (B, P, E)
+            return grid
         images = images.to(self.device, non_blocking=True)  # (B, 3, S, S)
         features: torch.Tensor = self.encoder(images)  # (B, P, E)
         return features
@@ -100,6 +163,9 @@ class Captioner:
 
         The logits are None when the encoder has no usable ImageNet head.
         """
+        if self.engine.engine == "onnx":
+            feats, logits = self.onnx_encoder().features_and_logits(images)
+            return feats.to(self.device), None if logits is None else logits.to(self.device)
         return self.encoder.features_and_logits(images.to(self.device, non_blocking=True))
 
     @torch.inference_mode()

@@ -31,6 +31,7 @@ from annotator.core.types import CaptionResult, PhotoFailure
 from annotator.library import HEARTBEAT_S, ClaimedJob, Library, PhotoFile, PhotoState, RootInfo
 from annotator.metadata import Outcome, WriteReport, cleanup_stale_temp_files
 from annotator.model.captioner import Captioner
+from annotator.model.runtime.engine import cpu_threads
 from annotator.pipeline import stages
 from annotator.pipeline.scan import iter_photos
 from annotator.pipeline.write import WriteOptions, from_result, write_metadata
@@ -50,6 +51,19 @@ class IndexSettings(Settings):
     recaption_older: bool = False  # re-caption model captions from older models
     retry_failed: bool = False
     follow_links: bool = False  # write photos whose real file is outside the roots
+    engine: str = "auto"  # encoder engine: auto, torch or onnx
+    precision: str = "auto"  # encoder precision: auto, fp32 or int8
+    decode_ahead: int = 2  # claim and decode this many encoder batches at once
+
+    @property
+    def claim_size(self) -> int:
+        """Return how many jobs are claimed and decoded together (a multiple of the batch)."""
+        return self.batch_size * max(1, self.decode_ahead)
+
+    @property
+    def threads(self) -> int:
+        """Return the decoding / hashing / metadata threads (``workers`` 0: one per core)."""
+        return max(1, self.workers or cpu_threads())
 
     @classmethod
     def of(cls, settings: Settings, **run: Any) -> IndexSettings:
@@ -81,6 +95,7 @@ class PhotoCaptioned:
     text: str
     confidence: float
     metadata: str = ""  # outcome of the metadata write, filled in when known
+    keywords: tuple[str, ...] = ()  # the model's keywords, most probable first
 
 
 @dataclass(frozen=True)
@@ -146,8 +161,15 @@ class Indexer:
     def captioner(self) -> Captioner:
         """Return the captioner, loading it on first use."""
         if self._captioner is None:
-            self._captioner = Captioner.load(self.settings.model or None, self.settings.device)
-            self.listener(Status(f"model {self._captioner.model_id} on {self._captioner.device}"))
+            s = self.settings
+            self._captioner = Captioner.load(
+                s.model or None, s.device, engine=s.engine, precision=s.precision
+            )
+            cap = self._captioner
+            note = f" ({cap.engine.note})" if cap.engine.note else ""
+            self.listener(
+                Status(f"model {cap.model_id} on {cap.device}, encoder {cap.engine_name}{note}")
+            )
         return self._captioner
 
     def stop(self) -> None:
@@ -182,7 +204,7 @@ class Indexer:
             for r in (list(roots) if roots is not None else self.library.roots())
         ]
         skip = [self.library.path] if self.library.path else []
-        with ThreadPoolExecutor(max(1, self.settings.workers)) as pool:
+        with ThreadPoolExecutor(self.settings.threads) as pool:
             for root in roots:
                 if not root.available:
                     self.pause_unreachable(root.path)
@@ -290,7 +312,7 @@ class Indexer:
             if root is not None and p.exists():
                 by_root.setdefault(root.id, (root, []))[1].append(Path(p))
         before = self.summary.queued
-        with ThreadPoolExecutor(max(1, self.settings.workers)) as pool:
+        with ThreadPoolExecutor(self.settings.threads) as pool:
             for root, ps in by_root.values():
                 self._record_files(root, ps, pool)
         queued = self.summary.queued - before
@@ -380,11 +402,11 @@ class Indexer:
         version = captioner.ckpt.version
         done = 0
         pending_writes: list[tuple[Future[WriteReport], stages.Decoded, CaptionResult]] = []
-        with ThreadPoolExecutor(max(1, s.workers)) as pool, ThreadPoolExecutor(1) as loader:
+        with ThreadPoolExecutor(s.threads) as pool, ThreadPoolExecutor(1) as loader:
 
             def claim_and_decode() -> list[stages.Decoded | PhotoFailure]:
                 jobs: list[ClaimedJob] = self.library.claim_jobs(
-                    s.batch_size, isolate_suspects=True
+                    s.claim_size, isolate_suspects=True
                 )
                 if not jobs:
                     return []
@@ -406,49 +428,22 @@ class Indexer:
                     total = done + self._pending_total()
                     nxt = loader.submit(claim_and_decode)
                     continue
-                if self._stop.is_set():  # claimed but not started: give the jobs back
-                    ids = [stages.job_id(x) for x in batch]
-                    self.library.release_jobs(i for i in ids if i is not None)
-                    break
                 nxt = loader.submit(claim_and_decode)  # decode the next batch meanwhile
-                decoded = [b for b in batch if isinstance(b, stages.Decoded)]
-                failures = [b for b in batch if isinstance(b, PhotoFailure)]
-                results = stages.caption(
-                    captioner,
-                    decoded,
-                    beam_size=s.beam_size,
-                    length_penalty=s.length_penalty,
-                    guidance=s.guidance,
-                )
-                ok = [
-                    (d, r)
-                    for d, r in zip(decoded, results, strict=True)
-                    if isinstance(r, CaptionResult)
-                ]
-                failures += [r for r in results if isinstance(r, PhotoFailure)]
-                stages.fail(self.library, failures)
-                for f in failures:
-                    self._failed(f)
-                if s.metadata == "none":
-                    self._store([(d, r, None) for d, r in ok], version)
-                else:  # a job completes once its caption is in the photo AND the library
-                    options = WriteOptions(
-                        mode=s.metadata,
-                        sidecar_style=s.sidecar_style,
-                        overwrite_human=s.overwrite_human,
-                        within=self._write_roots(),
-                    )
-                    for d, r in ok:
-                        item = from_result(d.job.photo_id, d.job.path, r, version)
-                        fut = pool.submit(write_metadata, self.library, item, options)
-                        pending_writes.append((fut, d, r))
-                self._drain_writes(pending_writes, version, wait=False)
-                done += len(batch)
-                total = max(total, done)
-                elapsed = time.monotonic() - t0
-                rate = done / elapsed if elapsed > 0 else 0.0
-                eta = (total - done) / rate if rate > 0 else None
-                self.listener(Progress(done, total, rate, eta))
+                for lo in range(0, len(batch), s.batch_size):
+                    if self._stop.is_set():  # claimed but not started: give the jobs back
+                        self._release(batch[lo:])
+                        break
+                    chunk = batch[lo : lo + s.batch_size]
+                    self._caption_chunk(chunk, pool, pending_writes, version)
+                    done += len(chunk)
+                    total = max(total, done)
+                    elapsed = time.monotonic() - t0
+                    rate = done / elapsed if elapsed > 0 else 0.0
+                    eta = (total - done) / rate if rate > 0 else None
+                    self.listener(Progress(done, total, rate, eta))
+                if self._stop.is_set():
+                    self._release(nxt.result())  # decoded ahead, never started
+                    break
             self._drain_writes(pending_writes, version, wait=True)
 
     def _write_roots(self) -> list[Path] | None:
@@ -481,6 +476,49 @@ class Indexer:
             if w.outcome is Outcome.WRITTEN:
                 self.summary.metadata_written += 1
         self.library.set_write_pending(done, False)
+
+    def _caption_chunk(
+        self,
+        chunk: list[stages.Decoded | PhotoFailure],
+        pool: ThreadPoolExecutor,
+        pending_writes: list[tuple[Future[WriteReport], stages.Decoded, CaptionResult]],
+        version: str,
+    ) -> None:
+        """Caption one encoder batch, record its failures and start its metadata writes."""
+        s = self.settings
+        decoded = [b for b in chunk if isinstance(b, stages.Decoded)]
+        failures = [b for b in chunk if isinstance(b, PhotoFailure)]
+        results = stages.caption(
+            self.captioner,
+            decoded,
+            beam_size=s.beam_size,
+            length_penalty=s.length_penalty,
+            guidance=s.guidance,
+        )
+        ok = [(d, r) for d, r in zip(decoded, results, strict=True) if isinstance(r, CaptionResult)]
+        failures += [r for r in results if isinstance(r, PhotoFailure)]
+        stages.fail(self.library, failures)
+        for f in failures:
+            self._failed(f)
+        if s.metadata == "none":
+            self._store([(d, r, None) for d, r in ok], version)
+        else:  # a job completes once its caption is in the photo AND the library
+            options = WriteOptions(
+                mode=s.metadata,
+                sidecar_style=s.sidecar_style,
+                overwrite_human=s.overwrite_human,
+                within=self._write_roots(),
+            )
+            for d, r in ok:
+                item = from_result(d.job.photo_id, d.job.path, r, version)
+                fut = pool.submit(write_metadata, self.library, item, options)
+                pending_writes.append((fut, d, r))
+        self._drain_writes(pending_writes, version, wait=False)
+
+    def _release(self, batch: Sequence[stages.Decoded | PhotoFailure]) -> None:
+        """Give back claimed jobs that were decoded but not captioned."""
+        ids = [stages.job_id(x) for x in batch]
+        self.library.release_jobs(i for i in ids if i is not None)
 
     def _store(
         self, items: list[tuple[stages.Decoded, CaptionResult, WriteReport | None]], version: str
@@ -517,7 +555,10 @@ class Indexer:
                     log.warning("%s", detail)
                 elif w.outcome is Outcome.WRITTEN:
                     self.summary.metadata_written += 1
-            self.listener(PhotoCaptioned(d.job.photo_id, d.job.path, r.text, r.confidence, note))
+            words = tuple(k.word for k in r.keywords)
+            self.listener(
+                PhotoCaptioned(d.job.photo_id, d.job.path, r.text, r.confidence, note, words)
+            )
 
     def _drain_writes(
         self,

@@ -138,8 +138,8 @@ class IndexService:
     # ------------------------------------------------------------------ helpers
 
     @staticmethod
-    def _key(settings: IndexSettings) -> tuple[str | None, str]:
-        return settings.model, settings.device
+    def _key(settings: IndexSettings) -> tuple[str | None, str, str, str]:
+        return settings.model, settings.device, settings.engine, settings.precision
 
     @staticmethod
     def _scan_settings(settings: IndexSettings) -> IndexSettings:

@@ -85,3 +85,18 @@ def test_watch_captions_new_photos_until_ctrl_c(
     assert "stopped early" in summary
     with open_library(lib, create=False) as library:
         assert sum(1 for _ in library.iter_current_captions()) == 3
+
+
+def test_index_prints_each_photos_keywords(tmp_path: Path, capsys) -> None:
+    """The shipped model's keywords reach the output line, after the caption."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    (root / "chelsea.jpg").write_bytes((REPO / "resources/samples/chelsea.jpg").read_bytes())
+    lib = str(tmp_path / "lib.sqlite3")
+    code = main(["index", str(root), "--library", lib, "--metadata", "none", "--device", "cpu"])
+    assert code == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if "chelsea.jpg" in x]
+    path, caption, keywords = line.split("\t")[:3]
+    assert path == str(root / "chelsea.jpg")
+    assert "cat" in caption.split()
+    assert keywords.startswith("[") and "cat" in keywords.strip("[]").split(", ")

@@ -67,3 +67,13 @@ def test_batch_equals_one_by_one_and_softmax_sums_to_one() -> None:
 def test_wrong_length_is_refused() -> None:
     with pytest.raises(ValueError, match="1000"):
         keywords_from_probs(np.zeros(10))
+
+
+def test_big_groups_need_more_than_their_share_of_a_flat_guess() -> None:
+    flat = np.full(1000, 1 / 1000, dtype=np.float32)  # "animal" holds 39.8 % of it
+    assert keywords_from_probs(flat, threshold=0.1) == []
+    p = flat * 0.1
+    for label in ("tabby", "goldfinch", "tench", "tree frog", "green snake"):
+        p[index(label)] += 0.18  # a sure animal, unsure which
+    words = [k.word for k in keywords_from_probs(p, threshold=0.3)]
+    assert words == ["animal"]

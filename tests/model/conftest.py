@@ -1,4 +1,4 @@
-"""Fixtures for model tests: every kind of bad input file."""
+"""Fixtures for model tests: every kind of bad input file; the shipped encoder in ONNX."""
 
 from __future__ import annotations
 
@@ -59,3 +59,28 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
 def bad_inputs() -> Callable[[Path], dict[str, tuple[Path, str]]]:
     """Return ``(folder) -> {name: (path, reason fragment)}``: every kind of bad input."""
     return _bad_inputs
+
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = REPO / "models" / "default.safetensors"
+
+
+@pytest.fixture(scope="session")
+def shipped_torch():
+    """Return the shipped captioner with the PyTorch encoder (for the ONNX tests)."""
+    pytest.importorskip("onnxruntime", reason="the ONNX tests need onnxruntime")
+    from annotator.model.captioner import Captioner
+
+    return Captioner.load(SHIPPED, "cpu", engine="torch")
+
+
+@pytest.fixture(scope="session")
+def onnx_root(tmp_path_factory: pytest.TempPathFactory, shipped_torch) -> Path:
+    """Return a cache folder holding the shipped encoder exported in fp32 and int8, once."""
+    from annotator.model.runtime.cache import ModelCache
+
+    root = tmp_path_factory.mktemp("onnx-cache")
+    cache = ModelCache(shipped_torch.encoder, 260, shipped_torch.ckpt.version, root)
+    cache.get("fp32")
+    cache.get("int8")
+    return root

@@ -225,3 +225,27 @@ def test_write_metadata_finds_indexed_photos_up_to_date(
     assert main(["write-metadata", "--library", str(library.path), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "would write" not in out, out
+
+
+def test_captions_do_not_depend_on_batching_or_decoding_ahead(
+    captioner: Captioner, samples: list[Path], tmp_path: Path
+) -> None:
+    from annotator.library.repository import open_library
+
+    texts = []
+    for i, (batch, ahead) in enumerate([(1, 1), (2, 3), (16, 2)]):
+        photos = tmp_path / f"run{i}"
+        photos.mkdir()
+        for p in samples:
+            shutil.copy(p, photos / p.name)
+        events: list = []
+        with open_library(tmp_path / f"lib{i}.sqlite3") as lib:
+            summary = indexer(lib, captioner, events, batch_size=batch, decode_ahead=ahead).run(
+                [photos]
+            )
+        assert summary.captioned == len(samples)
+        done = [e for e in events if isinstance(e, PhotoCaptioned)]
+        texts.append(sorted((e.path.name, e.text, e.confidence) for e in done))
+    for other in texts[1:]:  # same words; scores equal up to float rounding of batched matmuls
+        assert [(n, t) for n, t, _ in other] == [(n, t) for n, t, _ in texts[0]]
+        assert all(abs(a[2] - b[2]) < 1e-5 for a, b in zip(other, texts[0], strict=True))

@@ -257,12 +257,13 @@ def test_imported_model_captions_like_the_original(ref: Ref, samples: list[Path]
     torch.testing.assert_close(scores, torch.stack(expected, 1), rtol=1e-4, atol=1e-4)
 
     # Greedy captions, and the photo file path through the converted preprocessing.
-    results = cap.caption_features(theirs, beam_size=1)
+    plain = {"guidance": "none", "repetition": False}  # the reference's own search
+    results = cap.caption_features(theirs, beam_size=1, **plain)
     greedy = _reference_greedy(ref.decoder, theirs, wm["<start>"], wm["<end>"], cfg.max_caption_len)
     assert [r.words for r in results] == [tuple(cap.vocab.decode(g)) for g in greedy]
     assert all(len(g) > 5 for g in greedy)  # long enough to compare many steps
     assert results[0].attention.shape[1:] == (GRID, GRID)
-    from_file = cap.caption_files([samples[0]], beam_size=1)[0]
+    from_file = cap.caption_files([samples[0]], beam_size=1, **plain)[0]
     assert from_file.words == results[0].words
 
 
