@@ -32,6 +32,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select, text
@@ -470,7 +471,7 @@ def bench_matrix(
                 after: list[float] = []
                 hits: list[int] = []
                 for i, q in enumerate(queries):
-                    kwargs = {"order_by": order, "limit": 20}
+                    kwargs: dict[str, Any] = {"order_by": order, "limit": 20}
                     if filtered:
                         kwargs["folder"] = folders[i]
                     for times, old in ((before, True), (after, False)):

@@ -691,13 +691,14 @@ class SQLiteFTS5(FullTextIndex):
         expression = fts5_expression(query)
         if expression is None:
             return None
-        key = table(name, column("rowid", Integer)).c.rowid
+        ordered = table(name, column("rowid", Integer))
+        key = ordered.c.rowid
         caption_id = key.op("&")(literal_column("4294967295"))
         match = literal_column(name).op("MATCH")(literal(expression))
 
         def joined(stmt: Select[Any]) -> Select[Any]:
             stmt = (
-                stmt.select_from(key.table)
+                stmt.select_from(ordered)
                 .join(Caption, Caption.id == caption_id)
                 .join(Photo, Photo.id == Caption.photo_id)
                 .where(match, *where)
