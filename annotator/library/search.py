@@ -15,9 +15,10 @@ order_by ``"confidence"``
     the model's mean word log-probability, least confident first (for review;
     human captions, which have none, come last).
 
-Both orders stop early on SQLite: a narrow query's few matches are sorted, a
-broad one walks the full-text index kept in that order (:mod:`annotator.library.fts`,
-revision 0005) and stops after the page.
+Both orders stop early on SQLite: the search walks the full-text index kept in
+that order (:mod:`annotator.library.fts`, revision 0005) and stops after the page.
+Elsewhere (PostgreSQL, or a folder with confidence order) a narrow query's few
+matches are sorted, a broad one's matches are filtered along the order's index.
 
 Concept search: unless ``exact``, each plain query word is OR-ed with the more
 specific words under it (:mod:`annotator.library.concepts`: ``person`` also
@@ -336,8 +337,14 @@ def run_search(
         scores = dict(ranked)
     else:
         conditions = [Caption.is_current, *where]
-        newest: list[int] | None = None
-        if parsed.groups and rank_window is not None:
+        # An index kept in this order (SQLite) gives the page after reading about as
+        # many matches as the page holds: nothing to count or sort first.
+        newest = (
+            _walk_ordered(conn, index, parsed, where, order_by, limit, offset, bounds)
+            if parsed.groups
+            else None
+        )
+        if newest is None and parsed.groups and rank_window is not None:
             # A narrow query: hand the planner the few matching ids, so that it sorts
             # them instead of walking the whole date (or confidence) index.
             few = index.first_ids(conn, parsed, [], rank_window + 1, bounds)
@@ -345,11 +352,7 @@ def run_search(
                 conditions.append(Caption.id.in_(few) if few else false())
             else:
                 conditions.append(index.matches(parsed, bounds))
-                newest = _walk_ordered(conn, index, parsed, where, order_by, limit, offset, bounds)
-        elif parsed.groups:
-            conditions.append(index.matches(parsed, bounds))
-            newest = _walk_ordered(conn, index, parsed, where, order_by, limit, offset, bounds)
-        elif not parsed.is_empty:
+        elif newest is None and not parsed.is_empty:
             conditions.append(index.matches(parsed, bounds))
         if newest is not None:
             ids = newest
