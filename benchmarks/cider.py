@@ -24,6 +24,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -32,6 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from annotator.train.cider import CiderD, cider_d  # noqa: E402
 
+T = TypeVar("T")
 FLICKR8K = Path("/work/shared/datasets/flickr8k/dataset_flickr8k.json")
 
 

@@ -103,7 +103,7 @@ def imagenet_set(cap: Captioner, root: Path, cache: Path, limit: int | None):
     labels = json.loads((root / "labels.json").read_text(encoding="utf-8"))
     feats = features_for(cap, [root / "images" / x["file"] for x in labels], cache)  # all cached
     if limit:  # an even spread over the class order (animals first, objects, food, ...)
-        keep = list(range(0, len(labels), max(1, len(labels) // limit)))[:limit]
+        keep = sorted({round(float(x)) for x in np.linspace(0, len(labels) - 1, limit)})
         labels, feats = [labels[i] for i in keep], feats[keep]
     table = load_table()
     entries = [table[next(i for i, e in enumerate(table) if e.wnid == x["wnid"])] for x in labels]

@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from annotator.core.types import CaptionResult, Keyword  # noqa: E402
 from annotator.library import Library, open_library  # noqa: E402
+from annotator.library.testing import complete_job, upsert_photo  # noqa: E402
 from annotator.model.captioner import Captioner  # noqa: E402
 from annotator.model.preprocess import load_image  # noqa: E402
 from tools.make_concepts import _base, _read_exceptions, _read_index, read_data  # noqa: E402
@@ -159,11 +160,11 @@ def build_library(
     roots = {p.parent for p, _, _ in items}
     root_ids = {r: library.add_root(r).id for r in roots}
     for i, ((path, _, _), (text, kws)) in enumerate(zip(items, captions, strict=True)):
-        pid = library.upsert_photo(root_ids[path.parent], path, f"h{i}", 1, 1.0, 1, 1).photo_id
+        pid = upsert_photo(library, root_ids[path.parent], path, f"h{i}", 1, 1.0, 1, 1).photo_id
         library.enqueue([pid])
         (job,) = library.claim_jobs(1)
         result = caption_result(text or "photo", keywords=tuple(kws) if keywords else ())
-        library.complete_job(job.job_id, result, "bench")
+        complete_job(library, job.job_id, result, "bench")
         where[str(path)] = i
     return library, where
 

@@ -1,13 +1,23 @@
 """Share fixtures and factories: tiny captioners, small photos, filled libraries, offscreen Qt.
 
-Factories are session fixtures returning a function (``make_photos``,
-``make_tiny_checkpoint``, ``fill_library``), so test modules never import each other.
+The throwaway PostgreSQL server (``pg_server``, ``pg_url``) lives here so that
+library and pipeline tests share it. Factories are session fixtures returning a
+function (``make_photos``, ``make_tiny_checkpoint``, ``fill_library``), so test
+modules never import each other.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -172,3 +182,129 @@ def _fill_library(
 def fill_library() -> Callable[..., list[int]]:
     """Return ``(library, folder, n, *, captioned) -> photo ids``: photos with fake captions."""
     return _fill_library
+
+
+# ---------------------------------------------------------------- PostgreSQL
+# A throwaway cluster (``initdb`` + ``pg_ctl`` from the Debian ``postgresql`` package)
+# on 127.0.0.1 with trust authentication, started once per session; each test gets
+# its own database. As root, the server runs as the ``postgres`` user. Tests that
+# need it are skipped with the reason when this is not possible.
+
+
+def _pg_bindir() -> Path | None:
+    def version(bindir: Path) -> list[int]:
+        return [int(x) for x in re.findall(r"\d+", bindir.parent.name)]
+
+    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=version, reverse=True)
+    for d in [*debian, Path("/usr/local/pgsql/bin")]:
+        if (d / "initdb").exists() and (d / "pg_ctl").exists():
+            return d
+    found = shutil.which("initdb")
+    return Path(found).parent if found and shutil.which("pg_ctl") else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Server:
+    """A throwaway PostgreSQL cluster."""
+
+    def __init__(self) -> None:
+        bindir = _pg_bindir()
+        if bindir is None:
+            raise RuntimeError("initdb/pg_ctl not found (Debian: apt-get install postgresql)")
+        self.bindir = bindir
+        self.prefix: list[str] = []
+        self.base = Path(tempfile.mkdtemp(prefix="annotator-pg-"))
+        if os.geteuid() == 0:
+            try:
+                user = pwd.getpwnam("postgres")
+            except KeyError as exc:
+                raise RuntimeError("running as root and there is no 'postgres' user") from exc
+            runuser = shutil.which("runuser")
+            if runuser is None:
+                raise RuntimeError("running as root and runuser is not available")
+            os.chown(self.base, user.pw_uid, user.pw_gid)
+            self.base.chmod(0o700)
+            self.prefix = [runuser, "-u", "postgres", "--"]
+        self.port = _free_port()
+        self.data = self.base / "data"
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "annotator",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        )
+        options = (
+            f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.base / "server.log"),
+            "-w",
+            "-t",
+            "30",
+            "start",
+        )
+
+    def _run(self, tool: str, *args: str) -> None:
+        cmd = [*self.prefix, str(self.bindir / tool), *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{tool} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://annotator@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self) -> str:
+        import psycopg
+
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user="annotator", dbname="postgres", autocommit=True
+        ) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[_Server]:
+    """Start a PostgreSQL server for the session, or skip with the reason."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg is not installed (pip install 'psycopg[binary]')")
+    try:
+        server = _Server()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"cannot start a PostgreSQL server: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: _Server) -> str:
+    """Return the URL of a new, empty PostgreSQL database."""
+    return pg_server.create_database()

@@ -82,6 +82,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="re-caption photos whose caption came from an older model and was "
         "never edited by a person",
     )
+    p.add_argument(
+        "--runner",
+        choices=("local", "ray"),
+        default="local",
+        help="where captioning runs: this process (local, default) or a Ray cluster "
+        "(ray; pip install 'annotator[cluster]'; use a PostgreSQL --library)",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        metavar="auto|ray://HOST:PORT",
+        help="with --runner ray: the cluster to join (default: start a local Ray instance)",
+    )
+    p.add_argument(
+        "--actors",
+        type=int,
+        default=None,
+        help="with --runner ray: captioning actors (default: one per GPU, else 1)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar, no per-photo lines")
     p.set_defaults(func=run_index)
 
@@ -119,6 +138,9 @@ def run_index(args: argparse.Namespace) -> int:
         if not p.is_dir():
             print(f"annotator: error: {p}: not a folder", file=sys.stderr)
             return 2
+    if args.runner == "ray" and args.watch:
+        print("annotator: error: --watch runs locally; drop --runner ray", file=sys.stderr)
+        return 2
     if args.beam_size is not None and args.beam_size < 1:
         print("annotator: error: --beam-size must be at least 1", file=sys.stderr)
         return 2
@@ -151,6 +173,10 @@ def run_index(args: argparse.Namespace) -> int:
     with contextlib.closing(progress), open_library(settings.library_location()) as library:
         if args.watch:
             summary = _watch(library, settings, paths, listener, args, say)
+            if summary is None:
+                return 2
+        elif args.runner == "ray":
+            summary = _index_on_ray(library, settings, paths, listener, args, say)
             if summary is None:
                 return 2
         else:
@@ -201,6 +227,35 @@ def _stop_on_sigint(stop: Callable[[], None], say: Callable[..., None]) -> Itera
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _index_on_ray(
+    library: Library,
+    settings: IndexSettings,
+    paths: list[Path],
+    listener: Callable[[object], None],
+    args: argparse.Namespace,
+    say: Callable[..., None],
+) -> RunSummary | None:
+    """Index on Ray (``--runner ray``); return the summary, or None when Ray is missing."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        say("annotator: error: --runner ray needs Ray: pip install 'annotator[cluster]'", err=True)
+        return None
+    from annotator.pipeline.cluster import ClusterOptions, RayIndexer
+
+    if library.path is not None and args.address is not None:
+        say(
+            "annotator: warning: a SQLite library is only reachable from this machine; "
+            "use a postgresql:// --library for a cluster",
+            err=True,
+        )
+    indexer = RayIndexer(
+        library, settings, listener, ClusterOptions(address=args.address, actors=args.actors)
+    )
+    with _stop_on_sigint(indexer.stop, say):
+        return indexer.run(paths)
 
 
 def _watch(

@@ -195,7 +195,7 @@ def _run_scst(args: argparse.Namespace) -> int:
         baseline=args.baseline,
         val_limit=args.val_limit,
         train_limit=args.train_limit,
-        device=args.device,
+        device=user_settings(args).device,
         workers=args.workers,
         cache_dir=args.cache_dir,
         seed=args.seed,

@@ -330,20 +330,14 @@ class JobQueue:
                 released += rowcount(result)
         return released
 
-    def complete_job(self, job_id: int, result: CaptionResult, model_version: str) -> int:
-        """Store a job's caption, n-best and attention; return the new caption's id.
-
-        One transaction: the model caption (current unless a person has revised the
-        photo), its attention maps, the photo's state (captioned) and the job's
-        removal are stored together or not at all.
-        """
-        return self.complete_jobs([(job_id, result, model_version)])[0]
-
     def complete_jobs(self, items: Sequence[tuple[int, CaptionResult, str]]) -> list[int]:
-        """Complete several jobs in one transaction (see :meth:`complete_job`).
+        """Store the jobs' captions, n-best and attention in one transaction.
 
-        Either every job of the batch is completed or, if one is not running, none
-        is (LibraryError). Returns the new caption ids in the order of ``items``.
+        For each job: the model caption (current unless a person has revised the
+        photo), its attention maps, the photo's state (captioned) and the job's
+        removal are stored together or not at all. Either every job of the batch is
+        completed or, if one is not running, none is (LibraryError). Returns the new
+        caption ids in the order of ``items``.
         """
         if not items:
             return []
@@ -355,7 +349,11 @@ class JobQueue:
             jobs: dict[int, tuple[int, JobState]] = {}
             for chunk in _chunks(job_ids):
                 for job_id, photo_id, state, owner in s.execute(
-                    select(Job.id, Job.photo_id, Job.state, Job.owner).where(Job.id.in_(chunk))
+                    # locked: two workers completing the same job (a retried task
+                    # racing the first) never both store a caption
+                    select(Job.id, Job.photo_id, Job.state, Job.owner)
+                    .where(Job.id.in_(chunk))
+                    .with_for_update(of=Job)
                 ):
                     jobs[job_id] = (photo_id, JobState(state))
                     if owner is not None and owner != self.owner:

@@ -356,21 +356,6 @@ class Library(JobQueue):
 
     # ------------------------------------------------------------------------- photos
 
-    def upsert_photo(
-        self,
-        root_id: int,
-        path: str | Path,
-        content_hash: str,
-        size: int,
-        mtime: float,
-        width: int | None = None,
-        height: int | None = None,
-        taken_at: datetime | None = None,
-    ) -> UpsertResult:
-        """Record one file under a root (see :meth:`upsert_photos`)."""
-        file = PhotoFile(path, content_hash, size, mtime, width, height, taken_at)
-        return self.upsert_photos(root_id, [file])[0]
-
     def upsert_photos(self, root_id: int, files: Iterable[PhotoFile]) -> list[UpsertResult]:
         """Record files found under a root, in one transaction; results in input order.
 

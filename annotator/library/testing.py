@@ -1,15 +1,45 @@
 """Make realistic synthetic captions and attention maps for tests and benchmarks.
 
-Nothing in the application imports this module. Attention maps imitate a soft
-attention captioner: a smooth bump or two over a noisy background, passed
-through a softmax, so each map is positive and sums to 1.
+Nothing in the application imports this module; its one-photo helpers make the
+batch calls the indexer makes. Attention maps imitate a soft attention captioner:
+a smooth bump or two over a noisy background, passed through a softmax, so each map
+is positive and sums to 1.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from annotator.core.types import Alternative, CaptionResult, Keyword
+from annotator.library.values import PhotoFile, UpsertResult
+
+if TYPE_CHECKING:
+    from annotator.library.repository import Library
+
+
+def upsert_photo(
+    library: Library,
+    root_id: int,
+    path: str | Path,
+    content_hash: str,
+    size: int,
+    mtime: float,
+    width: int | None = None,
+    height: int | None = None,
+    taken_at: datetime | None = None,
+) -> UpsertResult:
+    """Record one file under a root with ``Library.upsert_photos``."""
+    file = PhotoFile(path, content_hash, size, mtime, width, height, taken_at)
+    return library.upsert_photos(root_id, [file])[0]
+
+
+def complete_job(library: Library, job_id: int, result: CaptionResult, model_version: str) -> int:
+    """Complete one job with ``Library.complete_jobs``; return its caption's id."""
+    return library.complete_jobs([(job_id, result, model_version)])[0]
 
 
 def attention_maps(rng: np.random.Generator, n_words: int, height: int, width: int) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections.abc import Sequence
@@ -26,6 +27,8 @@ from annotator.model.decoder import Decoder
 from annotator.model.encoder import Encoder
 from annotator.model.preprocess import load_image
 from annotator.model.runtime.engine import EngineChoice, choose_precision, resolve_engine
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from annotator.model.runtime.session import OnnxEncoder
@@ -87,6 +90,7 @@ class Captioner:
         self.ckpt = ckpt
         self.device = resolve_device(device)
         self.engine: EngineChoice = resolve_engine(engine, precision, self.device)
+        self._engine_asked = engine
         self.encoder, self.decoder = build_modules(ckpt)
         self.encoder.to(self.device).eval()
         self.decoder.to(self.device).eval()
@@ -125,8 +129,12 @@ class Captioner:
             return f"torch {e.precision}"
         return f"onnx {e.precision} ({e.provider.removesuffix('ExecutionProvider')})"
 
-    def onnx_encoder(self) -> OnnxEncoder:
-        """Return the ONNX Runtime encoder, exporting or loading the cached model once."""
+    def onnx_encoder(self) -> OnnxEncoder | None:
+        """Return the ONNX Runtime encoder, exporting or loading the cached model once.
+
+        With ``engine="auto"``, an encoder the exporter cannot express returns None and
+        the captioner stays on PyTorch (noted in ``engine.note``).
+        """
         if self._onnx is None:
             with self._onnx_lock:
                 if self._onnx is None:
@@ -138,6 +146,13 @@ class Captioner:
                         self._onnx = OnnxEncoder(
                             self._cache, self.engine.precision, self.engine.provider
                         )
+                    except ModelLoadError as exc:
+                        if self._engine_asked != "auto":
+                            raise
+                        # e.g. a pooled grid the exporter cannot express: stay on PyTorch
+                        log.warning("encoder runs in PyTorch: %s", exc)
+                        note = f"ONNX export failed: {exc}"
+                        self.engine = EngineChoice("torch", "fp32", note=note)
                     finally:
                         self.encoder.to(self.device)
         return self._onnx
@@ -150,8 +165,9 @@ class Captioner:
     @torch.inference_mode()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Encode preprocessed images (B, 3, S, S) into features (B, P, E) on the device."""
-        if self.engine.engine == "onnx":
-            grid: torch.Tensor = self.onnx_encoder()(images).to(self.device)  # (B, P, E)
+        onnx = self.onnx_encoder() if self.engine.engine == "onnx" else None
+        if onnx is not None:
+            grid: torch.Tensor = onnx(images).to(self.device)  # (B, P, E)
             return grid
         images = images.to(self.device, non_blocking=True)  # (B, 3, S, S)
         features: torch.Tensor = self.encoder(images)  # (B, P, E)
@@ -163,8 +179,9 @@ class Captioner:
 
         The logits are None when the encoder has no usable ImageNet head.
         """
-        if self.engine.engine == "onnx":
-            feats, logits = self.onnx_encoder().features_and_logits(images)
+        onnx = self.onnx_encoder() if self.engine.engine == "onnx" else None
+        if onnx is not None:
+            feats, logits = onnx.features_and_logits(images)
             return feats.to(self.device), None if logits is None else logits.to(self.device)
         return self.encoder.features_and_logits(images.to(self.device, non_blocking=True))
 

@@ -10,7 +10,7 @@ import pytest
 
 from annotator.core.types import CaptionResult, Keyword
 from annotator.library import open_library
-from annotator.library.testing import caption_result
+from annotator.library.testing import caption_result, complete_job, upsert_photo
 
 CAT = Keyword("cat", ("Animals", "Mammals", "Cat"), 0.93)
 ROCKET = Keyword("rocket", ("Vehicles", "Spacecraft", "Rocket"), 0.71)
@@ -32,11 +32,11 @@ def keyword_library(tmp_path: Path) -> Path:
         root = library.add_root(photos)
         for i, (name, text, keywords) in enumerate(rows):
             (photos / name).write_bytes(b"jpeg")
-            pid = library.upsert_photo(root.id, photos / name, f"h{i}", 4, 1.0 + i, 8, 8).photo_id
+            pid = upsert_photo(library, root.id, photos / name, f"h{i}", 4, 1.0 + i, 8, 8).photo_id
             library.enqueue([pid])
             (job,) = [j for j in library.claim_jobs(10) if j.photo_id == pid]
             result = caption_result(text, rng=np.random.default_rng(i), keywords=keywords)
-            library.complete_job(job.job_id, result, "v1")
+            complete_job(library, job.job_id, result, "v1")
     return location
 
 

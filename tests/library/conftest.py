@@ -1,23 +1,11 @@
 """Give library tests fresh databases: SQLite files, and PostgreSQL when a server can start.
 
-The PostgreSQL server is a throwaway cluster (``initdb`` + ``pg_ctl`` from the
-Debian ``postgresql`` package) on 127.0.0.1 with trust authentication, started
-once per session; each test gets its own database. As root, the server runs as
-the ``postgres`` user (PostgreSQL refuses to run as root). Tests marked
-``postgres`` are skipped with the reason when this is not possible.
+The PostgreSQL server (``pg_server``/``pg_url``) comes from the root conftest;
+tests marked ``postgres`` are skipped with the reason when it cannot start.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import pwd
-import re
-import shutil
-import socket
-import subprocess
-import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,126 +14,7 @@ import pytest
 
 from annotator.core.types import CaptionResult
 from annotator.library import Library, open_library
-from annotator.library.testing import caption_result
-
-
-def _pg_bindir() -> Path | None:
-    def version(bindir: Path) -> list[int]:
-        return [int(x) for x in re.findall(r"\d+", bindir.parent.name)]
-
-    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=version, reverse=True)
-    for d in [*debian, Path("/usr/local/pgsql/bin")]:
-        if (d / "initdb").exists() and (d / "pg_ctl").exists():
-            return d
-    found = shutil.which("initdb")
-    return Path(found).parent if found and shutil.which("pg_ctl") else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class _Server:
-    """A throwaway PostgreSQL cluster."""
-
-    def __init__(self) -> None:
-        bindir = _pg_bindir()
-        if bindir is None:
-            raise RuntimeError("initdb/pg_ctl not found (Debian: apt-get install postgresql)")
-        self.bindir = bindir
-        self.prefix: list[str] = []
-        self.base = Path(tempfile.mkdtemp(prefix="annotator-pg-"))
-        if os.geteuid() == 0:
-            try:
-                user = pwd.getpwnam("postgres")
-            except KeyError as exc:
-                raise RuntimeError("running as root and there is no 'postgres' user") from exc
-            runuser = shutil.which("runuser")
-            if runuser is None:
-                raise RuntimeError("running as root and runuser is not available")
-            os.chown(self.base, user.pw_uid, user.pw_gid)
-            self.base.chmod(0o700)
-            self.prefix = [runuser, "-u", "postgres", "--"]
-        self.port = _free_port()
-        self.data = self.base / "data"
-        self._run(
-            "initdb",
-            "-D",
-            str(self.data),
-            "-U",
-            "annotator",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-            "--no-sync",
-        )
-        options = (
-            f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
-        self._run(
-            "pg_ctl",
-            "-D",
-            str(self.data),
-            "-o",
-            options,
-            "-l",
-            str(self.base / "server.log"),
-            "-w",
-            "-t",
-            "30",
-            "start",
-        )
-
-    def _run(self, tool: str, *args: str) -> None:
-        cmd = [*self.prefix, str(self.bindir / tool), *args]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{tool} failed: {proc.stderr.strip() or proc.stdout.strip()}")
-
-    def url(self, database: str) -> str:
-        return f"postgresql+psycopg://annotator@127.0.0.1:{self.port}/{database}"
-
-    def create_database(self) -> str:
-        import psycopg
-
-        name = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(
-            host="127.0.0.1", port=self.port, user="annotator", dbname="postgres", autocommit=True
-        ) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-        return self.url(name)
-
-    def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(self.base, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[_Server]:
-    """Start a PostgreSQL server for the session, or skip with the reason."""
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        pytest.skip("psycopg is not installed (pip install 'psycopg[binary]')")
-    try:
-        server = _Server()
-    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-        pytest.skip(f"cannot start a PostgreSQL server: {exc}")
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def pg_url(pg_server: _Server) -> str:
-    """Return the URL of a new, empty PostgreSQL database."""
-    return pg_server.create_database()
+from annotator.library.testing import caption_result, complete_job, upsert_photo
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -203,7 +72,8 @@ def add_photo(photos_dir: Path) -> Callable[..., int]:
         path.write_bytes(f"jpeg {n}".encode())
         if root_id is None:
             root_id = lib.add_root(photos_dir).id
-        return lib.upsert_photo(
+        return upsert_photo(
+            lib,
             root_id,
             path,
             content_hash or f"hash{n}",
@@ -233,6 +103,6 @@ def caption_photo() -> Callable[..., int]:
         jobs = [j for j in lib.claim_jobs(1000) if j.photo_id == photo_id]
         assert len(jobs) == 1, "the photo should have exactly one claimable job"
         res = result or caption_result(text, rng=np.random.default_rng(photo_id), grid=grid)
-        return lib.complete_job(jobs[0].job_id, res, version)
+        return complete_job(lib, jobs[0].job_id, res, version)
 
     return caption

@@ -7,19 +7,19 @@ import sys
 from collections.abc import Callable
 
 from annotator.library import JobState, open_library
-from annotator.library.testing import caption_result
+from annotator.library.testing import caption_result, complete_job
 
 CHILD = """
 import os, sys
 from annotator.library import open_library, queue
-from annotator.library.testing import caption_result
+from annotator.library.testing import caption_result, complete_job
 
 lib = open_library(sys.argv[1])
 (job,) = lib.claim_jobs(1)
 # Die at the last step of complete_job's transaction (removing the job): the caption,
 # its attention and the photo's new state have been written by then.
 queue.delete = lambda *args, **kwargs: os._exit(9)
-lib.complete_job(job.job_id, caption_result("a burning candle on a table"), "v1")
+complete_job(lib, job.job_id, caption_result("a burning candle on a table"), "v1")
 os._exit(0)
 """
 
@@ -49,7 +49,7 @@ def test_killed_inside_complete_job(db_url: str, add_photo: Callable[..., int]) 
         assert lib.recover() == 1
         (job,) = lib.claim_jobs(1)
         assert job.photo_id == pid and job.attempts == 2
-        lib.complete_job(job.job_id, caption_result("a burning candle on a table"), "v1")
+        complete_job(lib, job.job_id, caption_result("a burning candle on a table"), "v1")
         assert [h.photo_id for h in lib.search("candle")] == [pid]
     finally:
         lib.close()

@@ -12,7 +12,7 @@ from sqlalchemy import delete, text
 from annotator.core.types import Keyword
 from annotator.library import Library, db, open_library
 from annotator.library.schema import PhotoKeyword
-from annotator.library.testing import caption_result
+from annotator.library.testing import caption_result, complete_job
 
 CAT = Keyword("cat", ("Animals", "Mammals", "Cat"), 0.91)
 SOFA = Keyword("sofa", ("Furniture", "Sofa"), 0.55)
@@ -24,7 +24,7 @@ def _caption(
     lib.enqueue([pid])
     (job,) = [j for j in lib.claim_jobs(100) if j.photo_id == pid]
     result = caption_result(words, rng=np.random.default_rng(pid), keywords=keywords)
-    return lib.complete_job(job.job_id, result, version)
+    return complete_job(lib, job.job_id, result, version)
 
 
 def found(lib: Library, query: str, **kw: object) -> list[int]:

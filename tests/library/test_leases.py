@@ -10,7 +10,7 @@ import pytest
 
 from annotator.core.errors import LibraryError
 from annotator.library import JobState, open_library
-from annotator.library.testing import caption_result
+from annotator.library.testing import caption_result, complete_job
 
 CLAIM_AND_DIE = """
 import os, sys
@@ -58,8 +58,8 @@ def test_an_expired_lease_is_recovered_and_the_late_owner_cannot_complete(
         (again,) = second.claim_jobs(1)
         assert again.job_id == job.job_id
         with pytest.raises(LibraryError, match="taken over"):
-            first.complete_job(job.job_id, caption_result("a stale caption"), "v1")
-        second.complete_job(again.job_id, caption_result("a fresh caption"), "v1")
+            complete_job(first, job.job_id, caption_result("a stale caption"), "v1")
+        complete_job(second, again.job_id, caption_result("a fresh caption"), "v1")
         assert [c.text for c in second.caption_history(pid)] == ["a fresh caption"]
     finally:
         first.close()
@@ -129,7 +129,7 @@ def test_a_crash_while_decoding_counts_only_against_the_photos_being_decoded(
         (alone,) = worker.claim_jobs(4, isolate_suspects=True)
         assert alone.attempts == 2
         worker.mark_decoded([alone.job_id])
-        worker.complete_job(alone.job_id, caption_result("a decoded photo"), "v1")
+        complete_job(worker, alone.job_id, caption_result("a decoded photo"), "v1")
         worker.close()
     finally:
         lib.close()

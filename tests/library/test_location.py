@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from annotator.core.errors import LibraryError
 from annotator.library import open_library
+from annotator.library.testing import upsert_photo
 
 
 def test_default_location_is_the_user_data_dir(
@@ -69,5 +70,5 @@ def test_in_memory_library_works(tmp_path: Path) -> None:
     with open_library(":memory:") as lib:
         root = lib.add_root(photos)
         (photos / "a.jpg").write_bytes(b"a")
-        assert lib.upsert_photo(root.id, photos / "a.jpg", "h", 1, 1.0).status == "new"
+        assert upsert_photo(lib, root.id, photos / "a.jpg", "h", 1, 1.0).status == "new"
         assert lib.path is None and lib.location == "sqlite://"

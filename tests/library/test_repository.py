@@ -11,7 +11,7 @@ import pytest
 
 from annotator.core.errors import LibraryError
 from annotator.library import CaptionSource, JobState, Library, PhotoFile, PhotoState
-from annotator.library.testing import caption_result
+from annotator.library.testing import caption_result, complete_job, upsert_photo
 
 # ------------------------------------------------------------------------------ roots
 
@@ -54,11 +54,11 @@ def test_upsert_statuses(library: Library, photos_dir: Path) -> None:
     root = library.add_root(photos_dir)
     path = photos_dir / "a.jpg"
     path.write_bytes(b"1")
-    first = library.upsert_photo(root.id, path, "h1", 1, 10.0, 64, 48)
+    first = upsert_photo(library, root.id, path, "h1", 1, 10.0, 64, 48)
     assert (first.status, first.state, first.needs_caption) == ("new", PhotoState.PENDING, True)
-    again = library.upsert_photo(root.id, path, "h1", 1, 10.0, 64, 48)
+    again = upsert_photo(library, root.id, path, "h1", 1, 10.0, 64, 48)
     assert (again.photo_id, again.status) == (first.photo_id, "unchanged")
-    touched = library.upsert_photo(root.id, path, "h1", 1, 11.0, 64, 48)
+    touched = upsert_photo(library, root.id, path, "h1", 1, 11.0, 64, 48)
     assert touched.status == "updated"
     info = library.photo(first.photo_id)
     assert info is not None and (info.mtime, info.width, info.height) == (11.0, 64, 48)
@@ -67,7 +67,7 @@ def test_upsert_statuses(library: Library, photos_dir: Path) -> None:
     assert known[str(path)].content_hash == "h1" and known[str(path)].photo_id == first.photo_id
     outside = photos_dir.parent / "outside.jpg"
     with pytest.raises(ValueError, match="not inside"):
-        library.upsert_photo(root.id, outside, "h9", 1, 1.0)
+        upsert_photo(library, root.id, outside, "h9", 1, 1.0)
 
 
 def test_batch_upsert_keeps_input_order(library: Library, photos_dir: Path) -> None:
@@ -96,7 +96,7 @@ def test_move_keeps_captions(
     new.parent.mkdir()
     old.rename(new)  # moved before any scan noticed: the old file is simply gone
     root_id = library.roots()[0].id
-    moved = library.upsert_photo(root_id, new, "abc", new.stat().st_size, 5.0)
+    moved = upsert_photo(library, root_id, new, "abc", new.stat().st_size, 5.0)
     assert (moved.photo_id, moved.status, moved.moved_from) == (pid, "moved", old)
     assert moved.state is PhotoState.CAPTIONED and not moved.needs_caption
     assert library.photo(pid).path == new
@@ -118,14 +118,14 @@ def test_move_of_a_missing_photo_and_copies(
     copy = photos_dir / "copy.jpg"
     copy.write_bytes((photos_dir / "a.jpg").read_bytes())
     # The original still exists: a file with the same content is a copy, a new photo.
-    dup = library.upsert_photo(root_id, copy, "same", 5, 5.0)
+    dup = upsert_photo(library, root_id, copy, "same", 5, 5.0)
     assert dup.status == "new" and dup.photo_id != pid
     (photos_dir / "a.jpg").unlink()
     assert library.mark_missing([photos_dir / "a.jpg"]) == 1
     assert library.photo(pid).state is PhotoState.MISSING
     later = photos_dir / "later.jpg"
     later.write_bytes(b"same")
-    back = library.upsert_photo(root_id, later, "same", 4, 6.0)
+    back = upsert_photo(library, root_id, later, "same", 4, 6.0)
     assert (back.photo_id, back.status) == (pid, "moved")
     assert library.photo(pid).state is PhotoState.CAPTIONED
     assert library.photo(pid).missing_since is None
@@ -141,14 +141,14 @@ def test_changed_content_and_restore(
     caption_photo(library, pid, "a green field")
     root_id = library.roots()[0].id
     path = photos_dir / "p.jpg"
-    changed = library.upsert_photo(root_id, path, "v2", 9, 9.0)
+    changed = upsert_photo(library, root_id, path, "v2", 9, 9.0)
     assert (changed.status, changed.needs_caption) == ("changed", True)
     assert library.current_caption(pid).text == "a green field"  # kept until recaptioned
     caption_photo(library, pid, "a yellow field", version="v1")
     path.unlink()
     library.mark_missing([path])
     path.write_bytes(b"back")
-    restored = library.upsert_photo(root_id, path, "v2", 9, 9.0)
+    restored = upsert_photo(library, root_id, path, "v2", 9, 9.0)
     assert (restored.status, restored.state) == ("restored", PhotoState.CAPTIONED)
 
 
@@ -160,7 +160,7 @@ def test_mark_missing_spares_unmounted_roots_and_present_files(
     root = library.add_root(drive)
     on_drive = drive / "x.jpg"
     on_drive.write_bytes(b"x")
-    pid = library.upsert_photo(root.id, on_drive, "hx", 1, 1.0).photo_id
+    pid = upsert_photo(library, root.id, on_drive, "hx", 1, 1.0).photo_id
     assert library.mark_missing([on_drive]) == 0  # the file is there after all
     unmounted = tmp_path / "drive-unmounted"
     drive.rename(unmounted)  # the drive goes away: the whole root is unreachable
@@ -271,10 +271,10 @@ def test_claim_complete_and_fail(library: Library, add_photo: Callable[..., int]
     assert jobs[0].path == library.photo(ids[0]).path
     assert [j.photo_id for j in library.claim_jobs(10)] == [ids[3]]
     assert library.claim_jobs(10) == []
-    library.complete_job(jobs[0].job_id, caption_result("a boat"), "v1")
+    complete_job(library, jobs[0].job_id, caption_result("a boat"), "v1")
     assert library.photo(ids[0]).state is PhotoState.CAPTIONED
     with pytest.raises(LibraryError, match="not running"):
-        library.complete_job(jobs[0].job_id, caption_result("a boat"), "v1")
+        complete_job(library, jobs[0].job_id, caption_result("a boat"), "v1")
     library.fail_job(jobs[1].job_id, "timeout", retry=True)
     assert library.queue_counts()[JobState.PENDING] == 1
     library.fail_job(jobs[2].job_id, "cannot decode")
@@ -345,9 +345,9 @@ def test_complete_job_validates_before_writing(
     good = caption_result("a red bus")
     bad = type(good)(good.words, good.score, good.word_logprobs, good.attention[:2])
     with pytest.raises(ValueError, match="attention"):
-        library.complete_job(job.job_id, bad, "v1")
+        complete_job(library, job.job_id, bad, "v1")
     assert library.caption_history(pid) == []
-    library.complete_job(job.job_id, good, "v1")
+    complete_job(library, job.job_id, good, "v1")
     assert library.current_caption(pid).text == "a red bus"
 
 
@@ -375,7 +375,7 @@ def test_claim_then_recover_after_a_crash(db_url: str, add_photo: Callable[..., 
         )
         assert {j.attempts for j in again if j.photo_id in ids[:2]} == {2}
         for job in again:
-            second.complete_job(job.job_id, caption_result("a calm sea"), "v1")
+            complete_job(second, job.job_id, caption_result("a calm sea"), "v1")
         assert len(second.search("sea")) == 3  # nothing lost, nothing done twice
         assert all(len(second.caption_history(pid)) == 1 for pid in ids)
     finally:
@@ -394,7 +394,7 @@ def test_released_jobs_go_back_without_counting_an_attempt(
     assert library.queue_counts()[JobState.PENDING] == 3
     assert library.release_jobs([]) == 0
     job = library.claim_jobs(1)[0]
-    library.complete_job(job.job_id, caption_result("done"), "v1")
+    complete_job(library, job.job_id, caption_result("done"), "v1")
     assert library.release_jobs([job.job_id]) == 0  # completed jobs are left alone
     assert library.recover(max_attempts=1) == 0 and not library.failures()
 
@@ -429,7 +429,7 @@ def test_concurrent_claims_never_share_a_job(
             while jobs := library.claim_jobs(3):
                 for job in jobs:
                     res = caption_result("a tree", rng=np.random.default_rng(job.photo_id))
-                    library.complete_job(job.job_id, res, "v1")
+                    complete_job(library, job.job_id, res, "v1")
                 with lock:
                     got.extend(j.photo_id for j in jobs)
         except Exception as exc:  # noqa: BLE001 - handed to the main thread below

@@ -9,7 +9,7 @@ import pytest
 
 from annotator.cli import metadata as cli_metadata
 from annotator.library import open_library
-from annotator.library.testing import caption_result
+from annotator.library.testing import caption_result, complete_job, upsert_photo
 from annotator.metadata import Origin, read_metadata
 from annotator.metadata.writer import temp_path
 
@@ -30,10 +30,10 @@ def make_library(tmp_path: Path, rows: list[tuple[Path, str]]) -> Path:
     with open_library(location) as library:
         root = library.add_root(tmp_path / "photos")
         for path, text in rows:
-            pid = library.upsert_photo(root.id, path, f"h-{path}", 1, 1.0, 8, 8).photo_id
+            pid = upsert_photo(library, root.id, path, f"h-{path}", 1, 1.0, 8, 8).photo_id
             library.enqueue([pid])
             (job,) = [j for j in library.claim_jobs(100) if j.photo_id == pid]
-            library.complete_job(job.job_id, caption_result(text), "sat-1")
+            complete_job(library, job.job_id, caption_result(text), "sat-1")
     return location
 
 

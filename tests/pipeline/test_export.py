@@ -15,7 +15,7 @@ from PIL import Image
 from annotator.cli import main
 from annotator.core.errors import LibraryError
 from annotator.library import Library, open_library
-from annotator.library.testing import caption_result
+from annotator.library.testing import caption_result, upsert_photo
 from annotator.pipeline.export import (
     ExportItem,
     assign_splits,
@@ -75,8 +75,8 @@ def lib(tmp_path: Path) -> Iterator[Fixture]:
         path = photos / name
         size = (40 + i, 30 + i)
         digest = _write_photo(path, (10 * i, 100, 200 - 10 * i), size)
-        ids[name] = library.upsert_photo(
-            root.id, path, digest, path.stat().st_size, path.stat().st_mtime, *size
+        ids[name] = upsert_photo(
+            library, root.id, path, digest, path.stat().st_size, path.stat().st_mtime, *size
         ).photo_id
     library.enqueue(ids.values())
     jobs = library.claim_jobs(100)

@@ -8,7 +8,7 @@ import numpy as np
 
 from annotator.core.types import Keyword
 from annotator.library import Library
-from annotator.library.testing import caption_result
+from annotator.library.testing import caption_result, complete_job, upsert_photo
 from annotator.metadata import Outcome, jpeg, read_metadata, xmp
 from annotator.pipeline.write import WriteOptions, from_result, provenance, write_metadata
 
@@ -32,7 +32,7 @@ def test_keywords_go_into_the_photo_and_a_persons_come_into_the_library(
     (photo,) = make_photos(tmp_path / "p", 1)
     photo.write_bytes(jpeg.rebuild(photo.read_bytes(), exif=None, xmp=PERSONS))
     root = library.add_root(tmp_path / "p")
-    pid = library.upsert_photo(root.id, photo, "h", 1, 1.0, 96, 72).photo_id
+    pid = upsert_photo(library, root.id, photo, "h", 1, 1.0, 96, 72).photo_id
     result = caption_result("a cat on a sofa", rng=np.random.default_rng(1), keywords=(CAT,))
 
     # The indexer writes before it stores: the caption and its keywords come from the result.
@@ -45,7 +45,7 @@ def test_keywords_go_into_the_photo_and_a_persons_come_into_the_library(
     assert (holiday.source, holiday.origin) == ("human", "XMP-dc:Subject")
     library.enqueue([pid])
     (job,) = library.claim_jobs(10)
-    library.complete_job(job.job_id, result, "v1")
+    complete_job(library, job.job_id, result, "v1")
 
     # In the review panel a person removes "cat" and adds "Rex": accepted, written.
     assert library.remove_keyword(pid, "cat")
@@ -70,7 +70,7 @@ def test_a_failed_write_is_reported_not_raised(
 ) -> None:
     (photo,) = make_photos(tmp_path / "p", 1)
     root = library.add_root(tmp_path / "p")
-    pid = library.upsert_photo(root.id, photo, "h", 1, 1.0, 96, 72).photo_id
+    pid = upsert_photo(library, root.id, photo, "h", 1, 1.0, 96, 72).photo_id
     photo.unlink()
     item = from_result(pid, photo, caption_result("a dog"), "v1")
     report = write_metadata(library, item, WriteOptions())

@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw
 from annotator.cli import main
 from annotator.core import settings
 from annotator.library import Library, open_library
+from annotator.library.testing import upsert_photo
 from annotator.model.captioner import Captioner
 from annotator.model.checkpoint import load_checkpoint
 from annotator.model.vocab import Vocab
@@ -122,7 +123,8 @@ def add_photos(lib: Library, folder: Path) -> dict[Path, int]:
     ids = {}
     for path in sorted(folder.iterdir()):
         data = path.read_bytes()
-        ids[path] = lib.upsert_photo(
+        ids[path] = upsert_photo(
+            lib,
             root.id,
             path,
             hashlib.sha256(data).hexdigest(),
