@@ -38,12 +38,24 @@ rows of each term or phrase of a ranked query for its IDF, so a narrow query
 made of common words, such as the phrase "in brown", still reads their doclists
 in full: tens of milliseconds at a million captions.) Pass ``window=None`` to
 rank every match regardless of cost.
+
+Date and confidence order (SQLite, revision 0005). ``captions_fts_date`` and
+``captions_fts_confidence`` hold the same documents keyed by (order bucket,
+caption id): (minute of the photo date, id) and (confidence in millionths, id),
+human captions last. :meth:`SQLiteFTS5.by_date` and
+:meth:`SQLiteFTS5.by_confidence` walk them in rowid order, stop after
+``offset + limit`` matches that pass the filters, and sort the matches of the
+last bucket reached exactly, so the page is the one a full sort would give.
+A folder of at most ``FOLDER_SCAN`` photos gives :class:`Bounds` (its smallest
+and largest caption id and date key): the index reads only that stretch of
+each doclist. PostgreSQL has none of these (``by_date`` returns None).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -66,13 +78,32 @@ from annotator.library.query import Query, Term
 from annotator.library.schema import Caption, Photo
 
 FTS_TABLE = "captions_fts"
+FOLDER_SCAN = 20_000  # folders up to this many photos bound the index range (SQLite)
 SNIPPET_TOKENS = 32
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """The smallest and largest caption id (and date key) that a filter leaves possible.
+
+    A folder's photos are usually captioned together, so their caption ids (and
+    photo dates) are close: bounding the index's rowids lets FTS5 read only that
+    stretch of each doclist instead of every match in the library.
+    """
+
+    ids: tuple[int, int]
+    keys: tuple[int, int]
+
+
 def _joined(
-    stmt: Select[Any], rowid: ColumnElement[int], where: Sequence[ColumnElement[bool]]
+    stmt: Select[Any],
+    rowid: ColumnElement[int],
+    where: Sequence[ColumnElement[bool]],
+    bounds: Bounds | None = None,
 ) -> Select[Any]:
     """Join ``captions`` and ``photos`` to ``stmt`` when there are conditions on them."""
+    if bounds is not None:
+        stmt = stmt.where(rowid.between(*bounds.ids))
     if not where:
         return stmt
     return (
@@ -128,16 +159,22 @@ class FullTextIndex(ABC):
             raise ValueError("the query has no required terms")
         return cond
 
-    def matches(self, query: Query) -> ColumnElement[bool]:
+    def bounds(self, conn: Connection, folder: str) -> Bounds | None:
+        """Return the bounds of the current captions under ``folder`` (None: not worth it)."""
+        return None
+
+    def matches(self, query: Query, bounds: Bounds | None = None) -> ColumnElement[bool]:
         """Return a condition on ``Caption.id``: the caption matches ``query``.
 
         A query of exclusions only gives ``NOT IN`` (the captions without them).
         """
         cond = self.condition(query)
         if cond is not None:
-            return Caption.id.in_(select(self.rowid).where(cond))
+            return Caption.id.in_(_joined(select(self.rowid), self.rowid, [], bounds).where(cond))
         excluded = self._required(Query(groups=(query.excluded,)))
-        return Caption.id.not_in(select(self.rowid).where(excluded))
+        return Caption.id.not_in(
+            _joined(select(self.rowid), self.rowid, [], bounds).where(excluded)
+        )
 
     def ranked(
         self,
@@ -148,6 +185,7 @@ class FullTextIndex(ABC):
         window: int | None,
         limit: int,
         offset: int,
+        bounds: Bounds | None = None,
     ) -> list[tuple[int, float | None]]:
         """Return ``(caption_id, score)`` best first (higher score = more relevant).
 
@@ -161,35 +199,84 @@ class FullTextIndex(ABC):
         if not query.groups:
             raise ValueError("ranked() needs a query with required terms")
         if window is not None:
-            matches = len(self.first_ids(conn, query, where, window + 1))
+            matches = len(self.first_ids(conn, query, where, window + 1, bounds))
             if matches == 0:
                 return []
             if matches > window:
-                newest = self.newest(conn, query, where, offset + limit)
+                newest = self.newest(conn, query, where, offset + limit, bounds)
                 return [(caption_id, None) for caption_id in newest[offset : offset + limit]]
         return [
-            (i, score) for i, score in self.rank_all(conn, query, where, limit=limit, offset=offset)
+            (i, score)
+            for i, score in self.rank_all(
+                conn, query, where, limit=limit, offset=offset, bounds=bounds
+            )
         ]
 
-    def count(self, conn: Connection, query: Query, where: Sequence[ColumnElement[bool]]) -> int:
+    def by_date(
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        *,
+        limit: int,
+        offset: int,
+        bounds: Bounds | None = None,
+    ) -> list[int] | None:
+        """Return a page of matching caption ids, newest photo first, or None.
+
+        None means that the dialect has no index in date order: the caller then sorts
+        the matches itself. ``where`` holds conditions on ``Caption`` and ``Photo``.
+        """
+        return None
+
+    def by_confidence(
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        *,
+        limit: int,
+        offset: int,
+    ) -> list[int] | None:
+        """Return a page of matching caption ids, least confident first, or None (see by_date)."""
+        return None
+
+    def count(
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        bounds: Bounds | None = None,
+    ) -> int:
         """Return how many captions match ``query`` and ``where``."""
         counted = select(func.count()).select_from(self.rowid.table)
-        stmt = _joined(counted, self.rowid, where).where(self._required(query))
+        stmt = _joined(counted, self.rowid, where, bounds).where(self._required(query))
         return int(conn.scalar(stmt) or 0)
 
     def first_ids(
-        self, conn: Connection, query: Query, where: Sequence[ColumnElement[bool]], n: int
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        n: int,
+        bounds: Bounds | None = None,
     ) -> list[int]:
         """Return up to ``n`` ids of captions matching ``query``, in the cheapest order."""
-        stmt = _joined(select(self.rowid), self.rowid, where).where(self._required(query)).limit(n)
+        stmt = _joined(select(self.rowid), self.rowid, where, bounds)
+        stmt = stmt.where(self._required(query)).limit(n)
         return [int(i) for i in conn.scalars(stmt)]
 
     def newest(
-        self, conn: Connection, query: Query, where: Sequence[ColumnElement[bool]], n: int
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        n: int,
+        bounds: Bounds | None = None,
     ) -> list[int]:
         """Return the ids of the ``n`` most recent captions matching ``query``, newest first."""
         stmt = (
-            _joined(select(self.rowid), self.rowid, where)
+            _joined(select(self.rowid), self.rowid, where, bounds)
             .where(self._required(query))
             .order_by(self.rowid.desc())
             .limit(n)
@@ -204,11 +291,12 @@ class FullTextIndex(ABC):
         *,
         limit: int,
         offset: int,
+        bounds: Bounds | None = None,
     ) -> list[tuple[int, float]]:
         """Score every match and return a page of ``(caption_id, score)``, best first."""
         score = self.score(query)
         stmt = (
-            _joined(cast("Select[Any]", select(self.rowid, score)), self.rowid, where)
+            _joined(cast("Select[Any]", select(self.rowid, score)), self.rowid, where, bounds)
             .where(self._required(query))
             .order_by(score.desc(), self.rowid.desc())
             .limit(limit)
@@ -271,6 +359,100 @@ _SQLITE_NEW_DROP = (
     "DROP TABLE IF EXISTS captions_fts",
     "DROP VIEW IF EXISTS caption_documents",
 )
+# The running code's copy of the SQL that migration 0005 froze: the same documents keyed
+# by (minute of the photo date, caption id), so that FTS5 returns matches newest first.
+KEY_SHIFT = 32  # key = (order bucket) * 2**32 + caption id
+
+
+def _date_key(caption_id: str, confidence: str, date: str) -> str:
+    """Minute of the photo date, then caption id (newest first = rowid descending)."""
+    return (
+        f"((coalesce(CAST(strftime('%s', {date}) AS INTEGER), 0) / 60) * 4294967296 + {caption_id})"
+    )
+
+
+def _confidence_key(caption_id: str, confidence: str, date: str) -> str:
+    """Confidence in millionths (clamped), then caption id; human captions (NULL) last."""
+    return (
+        f"((CASE WHEN {confidence} IS NULL THEN 1073741824 ELSE max(min(CAST(round("
+        f"{confidence} * 1000000) AS INTEGER), 536870911), -536870912) + 536870912 END) "
+        f"* 4294967296 + {caption_id})"
+    )
+
+
+def _sqlite_ordered_index(
+    name: str, view: str, key: Any
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Return the CREATE and DROP statements of an FTS5 copy of the documents keyed by ``key``."""
+    insert = f"INSERT INTO {name}(rowid, text, keywords) SELECT key, text, keywords FROM {view}"
+    photo_keys = (
+        f"SELECT {key('c.id', 'c.confidence', 'p.photo_date')} FROM captions c JOIN photos p "
+        "ON p.id = c.photo_id WHERE c.is_current = 1 AND c.photo_id"
+    )
+    old_photo_keys = (
+        f"SELECT {key('c.id', 'c.confidence', 'old.photo_date')} FROM captions c "
+        "WHERE c.is_current = 1 AND c.photo_id = old.id"
+    )
+    caption_key = (
+        f"SELECT {key('old.id', 'old.confidence', 'p.photo_date')} FROM photos p "
+        "WHERE p.id = old.photo_id"
+    )
+    create = (
+        f"CREATE VIEW {view} AS SELECT {key('d.id', 'c.confidence', 'p.photo_date')} AS key, "
+        "d.id AS id, d.photo_id AS photo_id, d.text AS text, d.keywords AS keywords "
+        "FROM caption_documents d JOIN captions c ON c.id = d.id "
+        "JOIN photos p ON p.id = d.photo_id",
+        f"CREATE VIRTUAL TABLE {name} USING fts5(text, keywords, "
+        "tokenize='porter unicode61 remove_diacritics 2', prefix='2 3')",
+        f"""CREATE TRIGGER {name}_cai AFTER INSERT ON captions WHEN new.is_current BEGIN
+            {insert} WHERE id = new.id;
+        END""",
+        f"""CREATE TRIGGER {name}_cad AFTER DELETE ON captions WHEN old.is_current BEGIN
+            DELETE FROM {name} WHERE rowid = ({caption_key});
+        END""",
+        f"""CREATE TRIGGER {name}_cau AFTER UPDATE OF text, is_current, confidence ON captions
+        BEGIN
+            DELETE FROM {name} WHERE rowid = ({caption_key});
+            {insert} WHERE id = new.id;
+        END""",
+        f"""CREATE TRIGGER {name}_kai AFTER INSERT ON keywords BEGIN
+            DELETE FROM {name} WHERE rowid IN ({photo_keys} = new.photo_id);
+            {insert} WHERE photo_id = new.photo_id;
+        END""",
+        f"""CREATE TRIGGER {name}_kad AFTER DELETE ON keywords BEGIN
+            DELETE FROM {name} WHERE rowid IN ({photo_keys} = old.photo_id);
+            {insert} WHERE photo_id = old.photo_id;
+        END""",
+        f"""CREATE TRIGGER {name}_kau AFTER UPDATE ON keywords BEGIN
+            DELETE FROM {name} WHERE rowid IN ({photo_keys} IN (old.photo_id, new.photo_id));
+            {insert} WHERE photo_id IN (old.photo_id, new.photo_id);
+        END""",
+        f"""CREATE TRIGGER {name}_pau AFTER UPDATE OF photo_date ON photos
+            WHEN old.photo_date IS NOT new.photo_date BEGIN
+            DELETE FROM {name} WHERE rowid IN ({old_photo_keys});
+            {insert} WHERE photo_id = new.id;
+        END""",
+        f"""CREATE TRIGGER {name}_pbd BEFORE DELETE ON photos BEGIN
+            DELETE FROM {name} WHERE rowid IN ({old_photo_keys});
+        END""",
+        insert,
+    )
+    drop = (
+        *(f"DROP TRIGGER IF EXISTS {name}_{t}" for t in ("cai", "cad", "cau", "kai", "kad")),
+        *(f"DROP TRIGGER IF EXISTS {name}_{t}" for t in ("kau", "pau", "pbd")),
+        f"DROP TABLE IF EXISTS {name}",
+        f"DROP VIEW IF EXISTS {view}",
+    )
+    return create, drop
+
+
+_SQLITE_DATE_CREATE, _SQLITE_DATE_DROP = _sqlite_ordered_index(
+    "captions_fts_date", "caption_documents_by_date", _date_key
+)
+_SQLITE_CONFIDENCE_CREATE, _SQLITE_CONFIDENCE_DROP = _sqlite_ordered_index(
+    "captions_fts_confidence", "caption_documents_by_confidence", _confidence_key
+)
+
 _PG_DOC = "to_tsvector('english', {text}) || to_tsvector('english', keywords_document({photo}))"
 _PG_NEW_CREATE = (
     """CREATE TABLE captions_fts (
@@ -337,6 +519,12 @@ _fts5 = table(FTS_TABLE, column("rowid", Integer))
 # the column named after the table: MATCH, bm25()
 _fts5_hidden: ColumnElement[Any] = literal_column(FTS_TABLE)
 _DOCUMENTS = "caption_documents"
+DATE_TABLE = "captions_fts_date"
+CONFIDENCE_TABLE = "captions_fts_confidence"
+ORDERED = (
+    (DATE_TABLE, "caption_documents_by_date"),
+    (CONFIDENCE_TABLE, "caption_documents_by_confidence"),
+)
 
 
 def _fts5_string(words: Sequence[str]) -> str:
@@ -370,12 +558,12 @@ class SQLiteFTS5(FullTextIndex):
 
     def install(self, conn: Connection) -> None:
         """Create the view, the FTS5 table and the triggers, and index current captions."""
-        for statement in _SQLITE_NEW_CREATE:
+        for statement in (*_SQLITE_NEW_CREATE, *_SQLITE_DATE_CREATE, *_SQLITE_CONFIDENCE_CREATE):
             conn.exec_driver_sql(statement)
 
     def uninstall(self, conn: Connection) -> None:
         """Drop the triggers, the FTS5 table and the view."""
-        for statement in _SQLITE_NEW_DROP:
+        for statement in (*_SQLITE_CONFIDENCE_DROP, *_SQLITE_DATE_DROP, *_SQLITE_NEW_DROP):
             conn.exec_driver_sql(statement)
 
     def rebuild(self, conn: Connection) -> None:
@@ -385,13 +573,30 @@ class SQLiteFTS5(FullTextIndex):
             f"INSERT INTO {FTS_TABLE}(rowid, text, keywords) "
             f"SELECT id, text, keywords FROM {_DOCUMENTS}"
         )
+        for name, view in ORDERED:
+            conn.exec_driver_sql(f"DELETE FROM {name}")
+            conn.exec_driver_sql(
+                f"INSERT INTO {name}(rowid, text, keywords) SELECT key, text, keywords FROM {view}"
+            )
 
     def check(self, conn: Connection) -> None:
-        """Run FTS5's ``integrity-check`` and compare the documents with the view."""
+        """Run FTS5's ``integrity-check`` and compare the documents with the views."""
         try:
-            conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('integrity-check')")
+            for name in (FTS_TABLE, *(n for n, _ in ORDERED)):
+                conn.exec_driver_sql(f"INSERT INTO {name}({name}) VALUES ('integrity-check')")
         except DBAPIError as exc:  # sqlite reports a damaged index as "malformed"
             raise LibraryError(f"full-text index out of sync: {exc}") from exc
+        for name, view in ORDERED:
+            held, stale, wanted = conn.exec_driver_sql(
+                f"SELECT (SELECT count(*) FROM {name}), (SELECT count(*) FROM {view} d "
+                f"LEFT JOIN {name} f ON f.rowid = d.key WHERE f.rowid IS NULL "
+                "OR f.text IS NOT d.text OR f.keywords IS NOT d.keywords), "
+                f"(SELECT count(*) FROM {view})"
+            ).one()
+            if stale or held != wanted:
+                raise LibraryError(
+                    f"{name} out of sync: {stale} missing or stale, {held - wanted + stale} extra"
+                )
         stale = conn.exec_driver_sql(
             f"SELECT count(*) FROM {_DOCUMENTS} d LEFT JOIN {FTS_TABLE} f ON f.rowid = d.id "
             "WHERE f.rowid IS NULL OR f.text IS NOT d.text OR f.keywords IS NOT d.keywords"
@@ -405,9 +610,114 @@ class SQLiteFTS5(FullTextIndex):
                 f"full-text index out of sync: {stale} missing or stale, {extra} extra"
             )
 
+    def bounds(self, conn: Connection, folder: str) -> Bounds | None:
+        """Return the caption-id and date-key bounds of a folder of at most FOLDER_SCAN photos.
+
+        ``folder`` ends with the path separator. Paths compare byte-wise (BINARY
+        collation), so the paths under it are exactly those from ``folder`` up to the
+        same text with the separator's successor: a range of the unique path index.
+        """
+        upper = folder[:-1] + chr(ord(folder[-1]) + 1)
+        row = conn.exec_driver_sql(
+            "SELECT count(*), min(c.id), max(c.id), min("
+            + _date_key("c.id", "c.confidence", "p.photo_date")
+            + "), max("
+            + _date_key("c.id", "c.confidence", "p.photo_date")
+            + ") FROM "
+            "(SELECT id, photo_date FROM photos WHERE path >= ? AND path < ? LIMIT ?) p "
+            "LEFT JOIN captions c ON c.photo_id = p.id AND c.is_current = 1",
+            (folder, upper, FOLDER_SCAN + 1),
+        ).one()
+        if row[0] > FOLDER_SCAN:
+            return None
+        if row[1] is None:  # no captions: bounds that match nothing
+            return Bounds((0, -1), (0, -1))
+        return Bounds((int(row[1]), int(row[2])), (int(row[3]), int(row[4])))
+
     @staticmethod
     def _match(expression: str) -> ColumnElement[bool]:
         return _fts5_hidden.op("MATCH")(literal(expression))
+
+    def by_date(
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        *,
+        limit: int,
+        offset: int,
+        bounds: Bounds | None = None,
+    ) -> list[int] | None:
+        """Return a page of matching caption ids, newest photo first, from ``captions_fts_date``.
+
+        Its rowids are (minute of the photo date, caption id), so FTS5 walks the matches
+        newest first and stops after ``offset + limit``; then every match of the last
+        minute reached (and the newer ones) is sorted exactly by (photo date, photo id).
+        """
+        exact = (Photo.photo_date.desc(), Photo.id.desc())
+        keys = None if bounds is None else bounds.keys
+        return self._walk(conn, DATE_TABLE, False, exact, query, where, limit, offset, keys)
+
+    def by_confidence(
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        *,
+        limit: int,
+        offset: int,
+    ) -> list[int] | None:
+        """Return a page of matching caption ids, least confident first, human captions last.
+
+        From ``captions_fts_confidence``, keyed by (confidence in millionths, caption
+        id), walked in rowid order like :meth:`by_date`.
+        """
+        exact = (Caption.confidence.is_(None), Caption.confidence.asc(), Caption.id.asc())
+        return self._walk(conn, CONFIDENCE_TABLE, True, exact, query, where, limit, offset, None)
+
+    def _walk(
+        self,
+        conn: Connection,
+        name: str,
+        ascending: bool,
+        exact: tuple[Any, ...],
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        limit: int,
+        offset: int,
+        keys: tuple[int, int] | None,
+    ) -> list[int] | None:
+        """Walk an ordered index (rowid = bucket * 2**32 + caption id) and sort the last bucket."""
+        expression = fts5_expression(query)
+        if expression is None:
+            return None
+        ordered = table(name, column("rowid", Integer))
+        key = ordered.c.rowid
+        caption_id = key.op("&")(literal_column("4294967295"))
+        match = literal_column(name).op("MATCH")(literal(expression))
+
+        def joined(stmt: Select[Any]) -> Select[Any]:
+            stmt = (
+                stmt.select_from(ordered)
+                .join(Caption, Caption.id == caption_id)
+                .join(Photo, Photo.id == Caption.photo_id)
+                .where(match, *where)
+            )
+            return stmt if keys is None else stmt.where(key.between(*keys))
+
+        walk = key.asc() if ascending else key.desc()
+        found = list(conn.scalars(joined(select(key)).order_by(walk).limit(offset + limit)))
+        if not found:
+            return []
+        # Rows of a later bucket come after all of these in the exact order too.
+        bucket = int(found[-1]) >> KEY_SHIFT
+        edge = (
+            key < literal((bucket + 1) << KEY_SHIFT)
+            if ascending
+            else key >= literal(bucket << KEY_SHIFT)
+        )
+        stmt = joined(select(Caption.id)).where(edge).order_by(*exact).limit(limit).offset(offset)
+        return [int(i) for i in conn.scalars(stmt)]
 
     def condition(self, query: Query, *, with_excluded: bool = True) -> ColumnElement[bool] | None:
         """Return ``captions_fts MATCH <expression>``."""

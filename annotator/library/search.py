@@ -15,6 +15,11 @@ order_by ``"confidence"``
     the model's mean word log-probability, least confident first (for review;
     human captions, which have none, come last).
 
+Both orders stop early on SQLite: the search walks the full-text index kept in
+that order (:mod:`annotator.library.fts`, revision 0005) and stops after the page.
+Elsewhere (PostgreSQL, or a folder with confidence order) a narrow query's few
+matches are sorted, a broad one's matches are filtered along the order's index.
+
 Concept search: unless ``exact``, each plain query word is OR-ed with the more
 specific words under it (:mod:`annotator.library.concepts`: ``person`` also
 matches "man", "woman", "boy"). Ranked by relevance, photos matching the words
@@ -45,7 +50,7 @@ from sqlalchemy import ColumnElement, Connection, SQLColumnExpression, false, fu
 
 from annotator.library import keywords as keyword_store
 from annotator.library.concepts import expand
-from annotator.library.fts import FullTextIndex
+from annotator.library.fts import Bounds, FullTextIndex
 from annotator.library.query import Query, parse
 from annotator.library.schema import Caption, CaptionSource, Photo, PhotoState
 
@@ -194,6 +199,28 @@ def _by_confidence(
     return page(False, limit, max(0, offset - int(scored)))
 
 
+def _walk_ordered(
+    conn: Connection,
+    index: FullTextIndex,
+    query: Query,
+    where: list[ColumnElement[bool]],
+    order_by: OrderBy,
+    limit: int,
+    offset: int,
+    bounds: Bounds | None,
+) -> list[int] | None:
+    """Return a page from the index kept in ``order_by`` order, or None to sort in SQL.
+
+    A folder small enough to have ``bounds`` is cheaper to sort within its id range
+    than to find by walking the whole confidence order.
+    """
+    if order_by == "date":
+        return index.by_date(conn, query, where, limit=limit, offset=offset, bounds=bounds)
+    if order_by == "confidence" and bounds is None:
+        return index.by_confidence(conn, query, where, limit=limit, offset=offset)
+    return None
+
+
 def _literal_first(
     conn: Connection,
     index: FullTextIndex,
@@ -204,22 +231,26 @@ def _literal_first(
     window: int | None,
     limit: int,
     offset: int,
+    bounds: Bounds | None = None,
 ) -> tuple[list[tuple[int, float | None]], set[int]]:
     """Return a page of the literal matches, then the matches found only by expansion.
 
     Also return the ids of the second kind.
     """
-    ranked = index.ranked(conn, literal, where, window=window, limit=limit, offset=offset)
+    ranked = index.ranked(
+        conn, literal, where, window=window, limit=limit, offset=offset, bounds=bounds
+    )
     if len(ranked) == limit:
         return ranked, set()
-    n_literal = offset + len(ranked) if ranked else index.count(conn, literal, where)
+    n_literal = offset + len(ranked) if ranked else index.count(conn, literal, where, bounds)
     rest = index.ranked(
         conn,
         expanded,
-        [*where, ~index.matches(literal)],
+        [*where, ~index.matches(literal, bounds)],
         window=window,
         limit=limit - len(ranked),
         offset=max(0, offset - n_literal),
+        bounds=bounds,
     )
     return ranked + rest, {caption_id for caption_id, _ in rest}
 
@@ -256,19 +287,32 @@ def run_search(
     chosen = build_filters(include_missing=True, **filters)  # what the caller asked for
     where = chosen if include_missing else [*chosen, Photo.state != PhotoState.MISSING]
 
+    bounds = None
+    folder = filters.get("folder")
+    if folder is not None and parsed.groups:
+        bounds = index.bounds(conn, folder.rstrip(os.sep) + os.sep)
+
     scores: dict[int, float | None] = {}
     rows: dict[int, Any] = {}
     expanded: set[int] = set()
     if order_by == "relevance" and parsed is not literal:
         ranked, expanded = _literal_first(
-            conn, index, literal, parsed, where, window=rank_window, limit=limit, offset=offset
+            conn,
+            index,
+            literal,
+            parsed,
+            where,
+            window=rank_window,
+            limit=limit,
+            offset=offset,
+            bounds=bounds,
         )
         ids = [caption_id for caption_id, _ in ranked]
         scores = dict(ranked)
     elif order_by == "relevance" and parsed.groups:
         if chosen or include_missing:
             ranked = index.ranked(
-                conn, parsed, where, window=rank_window, limit=limit, offset=offset
+                conn, parsed, where, window=rank_window, limit=limit, offset=offset, bounds=bounds
             )
         else:
             # Only the implicit "not missing" filter: rank without joining photos (much
@@ -293,17 +337,26 @@ def run_search(
         scores = dict(ranked)
     else:
         conditions = [Caption.is_current, *where]
-        if parsed.groups and rank_window is not None:
+        # An index kept in this order (SQLite) gives the page after reading about as
+        # many matches as the page holds: nothing to count or sort first.
+        newest = (
+            _walk_ordered(conn, index, parsed, where, order_by, limit, offset, bounds)
+            if parsed.groups
+            else None
+        )
+        if newest is None and parsed.groups and rank_window is not None:
             # A narrow query: hand the planner the few matching ids, so that it sorts
             # them instead of walking the whole date (or confidence) index.
-            few = index.first_ids(conn, parsed, [], rank_window + 1)
+            few = index.first_ids(conn, parsed, [], rank_window + 1, bounds)
             if len(few) <= rank_window:
                 conditions.append(Caption.id.in_(few) if few else false())
             else:
-                conditions.append(index.matches(parsed))
-        elif not parsed.is_empty:
-            conditions.append(index.matches(parsed))
-        if order_by == "confidence":
+                conditions.append(index.matches(parsed, bounds))
+        elif newest is None and not parsed.is_empty:
+            conditions.append(index.matches(parsed, bounds))
+        if newest is not None:
+            ids = newest
+        elif order_by == "confidence":
             ids = _by_confidence(conn, conditions, limit, offset)
         else:
             # (photo_date, photos.id) is the order of ix_photos_photo_date: no sort.

@@ -1,0 +1,143 @@
+"""Search results stay identical through the date-ordered index (revision 0005) and bounds.
+
+The "before" results come from the code path that existed before: every match
+sorted by date in SQL, no folder bounds. "After" comes from the date-ordered
+index and the folder bounds, and again after migrating a filled library from
+revision 0003 to the newest. Same ids, same order, every query kind, order,
+filter and page.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from alembic import command
+
+from annotator.core.types import Keyword
+from annotator.library import Library, PhotoFile, db, open_library
+from annotator.library.testing import caption_result
+
+WORDS = ["dog", "cat", "man", "woman", "beach", "snow", "grass", "red", "black", "runs"]
+WORDS += ["jumps", "sits", "water", "ball"]
+QUERIES = ["dog", "beach", "dog beach", "ru*", "sn*", '"black dog"', '"red ball"', "animal"]
+QUERIES += ["dog -snow", "person", "zebra"]
+ORDERS = ("relevance", "date", "confidence")
+
+
+def _path(root: Path, i: int) -> Path:
+    """Return photo ``i``'s path: folders f0, f1, f2 and f10/sub (f1 is a prefix of f10)."""
+    return root / ("f10/sub" if i % 10 == 0 else f"f{i % 3}") / f"p{i:04d}.jpg"
+
+
+def _fill(library: Library, root: Path, n: int = 240) -> None:
+    """Add ``n`` captioned photos in three folders, many dates within the same minute."""
+    rng = random.Random(7)
+    root.mkdir(exist_ok=True)
+    root_id = library.add_root(root).id
+    base = datetime(2021, 6, 1, 12, 0, tzinfo=UTC)
+    files = []
+    for i in range(n):
+        # A few minutes only (ties within a minute), some photos before 1970.
+        if i % 9 == 0:
+            taken = datetime(1965, 3, 1, 8, 30, rng.randrange(60), tzinfo=UTC)
+        else:
+            taken = base + timedelta(seconds=rng.randrange(300), microseconds=rng.randrange(9))
+        path = _path(root, i)
+        files.append(
+            PhotoFile(path, f"h{i}", 100 + i, 1.6e9 + rng.randrange(10**6), taken_at=taken)
+        )
+    ids = [r.photo_id for r in library.upsert_photos(root_id, files)]
+    library.enqueue(ids)
+    jobs = library.claim_jobs(len(ids))
+    results = []
+    for job in jobs:
+        words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 8)))
+        res = caption_result(words, rng=np.random.default_rng(job.photo_id))
+        results.append((job.job_id, res, "v1"))
+    library.complete_jobs(results)
+    for photo_id in ids[:30:3]:
+        library.add_keywords(photo_id, [Keyword("dog", ("Animals", "Dog"), None)])
+
+
+def _results(library: Library, root: Path) -> dict[tuple[Any, ...], list[int]]:
+    out = {}
+    for q in QUERIES:
+        for order in ORDERS:
+            for folder in (None, str(root / "f1"), str(root / "f10"), str(root / "nothing")):
+                for limit, offset in ((20, 0), (7, 5), (500, 0)):
+                    hits = library.search(
+                        q, order_by=order, limit=limit, offset=offset, folder=folder,
+                        rank_window=5,
+                    )  # fmt: skip
+                    out[(q, order, folder, limit, offset)] = [h.caption_id for h in hits]
+    return out
+
+
+def _old_path(library: Library, monkeypatch: pytest.MonkeyPatch) -> dict[Any, list[int]]:
+    """Return the results of the code path without the date-ordered index."""
+    with monkeypatch.context() as m:
+        m.setattr(library.fts, "by_date", lambda *a, **k: None)
+        m.setattr(library.fts, "bounds", lambda *a, **k: None)
+        m.setattr(library.fts, "by_confidence", lambda *a, **k: None)
+        return _results(library, library.roots()[0].path)
+
+
+def test_date_index_gives_identical_results(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "photos"
+    library = open_library(db_url)
+    try:
+        _fill(library, root)
+        before = _old_path(library, monkeypatch)
+        assert any(len(v) > 20 for v in before.values())  # broad queries took the new path
+        assert before == _results(library, root)
+    finally:
+        library.close()
+
+    engine = db.create_library_engine(db.resolve_location(db_url)[0])
+    config = db._alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0003")
+    db.upgrade(engine)  # revision 0005 indexes the captions already there
+    engine.dispose()
+    library = open_library(db_url)
+    try:
+        library.check_index()
+        assert _results(library, root) == before
+    finally:
+        library.close()
+
+
+def test_date_index_follows_changes(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "photos"
+    library = open_library(db_url)
+    try:
+        _fill(library, root, n=60)
+        root_id = library.roots()[0].id
+        # New dates (rescan), a new caption, keywords, a deleted photo.
+        moved = [
+            PhotoFile(_path(root, i), f"h{i}", 100 + i, 1.7e9 + i,
+                      taken_at=datetime(1999, 1, 1, tzinfo=UTC) + timedelta(seconds=i))
+            for i in range(0, 30, 3)
+        ]  # fmt: skip
+        library.upsert_photos(root_id, moved)
+        first = library.search("dog", order_by="date", limit=1000)[0].photo_id
+        library.add_human_revision(first, "a dog on the moon", origin="gui")
+        library.add_keywords(first + 1, [Keyword("moon", ("Places", "Moon"), None)])
+        library.check_index()
+        before = _old_path(library, monkeypatch)
+        assert before == _results(library, root)
+        assert library.remove_root(root_id) > 0
+        library.check_index()
+        assert library.search("dog", order_by="date") == []
+    finally:
+        library.close()
