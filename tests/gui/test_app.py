@@ -22,6 +22,8 @@ def test_annotator_without_arguments_runs_the_app(qtbot, gui_env, gui_model, mon
     timed_out: list[bool] = []
 
     def drive() -> None:
+        if not timer.isActive():  # a tick queued before the stop: quit only once
+            return
         windows = [
             w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()
         ]
@@ -34,6 +36,8 @@ def test_annotator_without_arguments_runs_the_app(qtbot, gui_env, gui_model, mon
             QApplication.quit()
 
     def give_up() -> None:  # fail instead of hanging when the app never gets there
+        if not timer.isActive():
+            return
         timed_out.append(True)
         timer.stop()
         for w in seen:
@@ -43,8 +47,13 @@ def test_annotator_without_arguments_runs_the_app(qtbot, gui_env, gui_model, mon
     timer = QTimer()
     timer.timeout.connect(drive)
     timer.start(50)
-    QTimer.singleShot(APP_TIMEOUT_MS, give_up)
+    deadline = QTimer()
+    deadline.setSingleShot(True)
+    deadline.timeout.connect(give_up)
+    deadline.start(APP_TIMEOUT_MS)
     code = main([])
+    timer.stop()  # the app may have quit on its own (last window closed) before drive saw it
+    deadline.stop()
     assert not timed_out, "the app did not open, load the model and close in time"
     assert code == 0
     window = seen[0]

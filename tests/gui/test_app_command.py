@@ -26,8 +26,11 @@ def _run_app_until(argv: list[str], done, gui_env: Path, gui_model: Path, monkey
     monkeypatch.setattr(app_module, "default_store", lambda: store)
     seen: list[MainWindow] = []
     deadline = time.monotonic() + 120
+    timed_out: list[bool] = []
 
     def drive() -> None:
+        if not timer.isActive():  # a tick queued before the stop: quit only once
+            return
         if not seen:
             seen.extend(
                 w
@@ -37,7 +40,9 @@ def _run_app_until(argv: list[str], done, gui_env: Path, gui_model: Path, monkey
         if not seen:
             return
         window = seen[0]
-        finished = done(window) or time.monotonic() > deadline
+        if time.monotonic() > deadline:
+            timed_out.append(True)
+        finished = done(window) or bool(timed_out)
         if finished and window.isVisible() and not window._closing:
             window.close()  # waits for the worker, then closes
         if not window.isVisible():
@@ -48,6 +53,8 @@ def _run_app_until(argv: list[str], done, gui_env: Path, gui_model: Path, monkey
     timer.timeout.connect(drive)
     timer.start(50)
     status = main(argv)
+    timer.stop()  # the app may have quit on its own (last window closed) before drive saw it
+    assert not timed_out, "the app did not get there in time"
     return status, seen[0]
 
 
