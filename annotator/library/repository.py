@@ -178,6 +178,35 @@ def open_library(location: str | Path | None = None, *, create: bool = True) -> 
     return library
 
 
+# The columns of a current caption as the metadata writer takes it, in CurrentCaption order.
+_CURRENT_CAPTION = (
+    Caption.photo_id,
+    Photo.path,
+    Caption.text,
+    Caption.source,
+    Caption.model_version,
+    Caption.score,
+    Caption.confidence,
+    Caption.reviewed,
+)
+
+
+def _current_caption(row: Sequence[Any], keywords: dict[int, list[KeywordInfo]]) -> CurrentCaption:
+    """Build a CurrentCaption from a ``_CURRENT_CAPTION`` row and the photos' keywords."""
+    pid, path, text, source, version, score, confidence, reviewed = row
+    return CurrentCaption(
+        pid,
+        Path(path),
+        text,
+        CaptionSource(source).value,
+        version or "",
+        score,
+        confidence,
+        reviewed,
+        tuple(k.as_keyword() for k in keywords.get(pid, []) if k.written_by_annotator),
+    )
+
+
 class Library(JobQueue):
     """A photo library database (see the module docstring for the API)."""
 
@@ -580,36 +609,14 @@ class Library(JobQueue):
         """Return the current captions of present photos whose metadata write is pending."""
         with self._read() as s:
             rows = s.execute(
-                select(
-                    Caption.photo_id,
-                    Photo.path,
-                    Caption.text,
-                    Caption.source,
-                    Caption.model_version,
-                    Caption.score,
-                    Caption.confidence,
-                    Caption.reviewed,
-                )
+                select(*_CURRENT_CAPTION)
                 .join(Photo, Photo.id == Caption.photo_id)
                 .where(Caption.is_current, Photo.write_pending, Photo.state != PhotoState.MISSING)
                 .order_by(Caption.photo_id)
                 .limit(limit)
             ).all()
             keywords = keyword_store.for_photos(s, [row[0] for row in rows])
-        return [
-            CurrentCaption(
-                pid,
-                Path(path),
-                text,
-                CaptionSource(src).value,
-                ver or "",
-                score,
-                conf,
-                rev,
-                tuple(k.as_keyword() for k in keywords.get(pid, []) if k.written_by_annotator),
-            )
-            for pid, path, text, src, ver, score, conf, rev in rows
-        ]
+        return [_current_caption(row, keywords) for row in rows]
 
     def purge_missing(self, root_id: int | None = None, older_than: timedelta | None = None) -> int:
         """Delete missing photos with their captions and attention; return how many."""
@@ -720,17 +727,7 @@ class Library(JobQueue):
         while True:
             with self._read() as s:
                 rows = s.execute(
-                    select(
-                        Caption.id,
-                        Caption.photo_id,
-                        Photo.path,
-                        Caption.text,
-                        Caption.source,
-                        Caption.model_version,
-                        Caption.score,
-                        Caption.confidence,
-                        Caption.reviewed,
-                    )
+                    select(Caption.id, *_CURRENT_CAPTION)
                     .join(Photo, Photo.id == Caption.photo_id)
                     .where(
                         Caption.is_current, Caption.id > after, Photo.state != PhotoState.MISSING
@@ -741,51 +738,22 @@ class Library(JobQueue):
                 keywords = keyword_store.for_photos(s, [row[1] for row in rows])
             if not rows:
                 return
-            for cid, pid, path, text, source, version, score, confidence, reviewed in rows:
-                yield CurrentCaption(
-                    pid,
-                    Path(path),
-                    text,
-                    CaptionSource(source).value,
-                    version or "",
-                    score,
-                    confidence,
-                    reviewed,
-                    tuple(k.as_keyword() for k in keywords.get(pid, []) if k.written_by_annotator),
-                )
-                after = cid
+            for row in rows:
+                yield _current_caption(row[1:], keywords)
+                after = row[0]
 
     def current_for_write(self, photo_id: int) -> CurrentCaption | None:
         """Return the photo's current caption and keywords, as the metadata writer takes them."""
         with self._read() as s:
             row = s.execute(
-                select(
-                    Photo.path,
-                    Caption.text,
-                    Caption.source,
-                    Caption.model_version,
-                    Caption.score,
-                    Caption.confidence,
-                    Caption.reviewed,
-                )
+                select(*_CURRENT_CAPTION)
                 .join(Photo, Photo.id == Caption.photo_id)
                 .where(Caption.photo_id == photo_id, Caption.is_current)
             ).first()
             if row is None:
                 return None
-            keywords = keyword_store.for_photos(s, [photo_id])[photo_id]
-        path, text, source, version, score, confidence, reviewed = row
-        return CurrentCaption(
-            photo_id,
-            Path(path),
-            text,
-            CaptionSource(source).value,
-            version or "",
-            score,
-            confidence,
-            reviewed,
-            tuple(k.as_keyword() for k in keywords if k.written_by_annotator),
-        )
+            keywords = keyword_store.for_photos(s, [photo_id])
+        return _current_caption(row, keywords)
 
     def keywords_to_write(self, photo_id: int, proposed: Sequence[Keyword] = ()) -> list[Keyword]:
         """Return the keywords to write into the photo (see :func:`keywords.to_write`)."""
