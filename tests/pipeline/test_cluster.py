@@ -184,6 +184,39 @@ def test_a_killed_worker_loses_nothing_and_repeats_nothing(
     assert sum(counts.values()) == 0  # no job left pending, running or failed
 
 
+def test_a_stopped_run_returns_every_photo_it_did_not_store_to_the_queue(
+    ray_local: None,
+    pg_url: str,
+    tmp_path: Path,
+    make_photos: Callable[..., list[Path]],
+    tiny_model: Path,
+) -> None:
+    from annotator.library import JobState
+    from annotator.pipeline.cluster import ClusterOptions, RayIndexer
+    from annotator.pipeline.runner import PhotoCaptioned
+
+    folder = tmp_path / "stop"
+    make_photos(folder, 12, seed=4)
+    settings = replace(_settings(tiny_model), batch_size=2)
+    running: list[RayIndexer] = []
+
+    def listener(event: object) -> None:
+        if isinstance(event, PhotoCaptioned):
+            running[0].stop()  # Ctrl-C after the first stored photo
+
+    with open_library(pg_url) as lib:
+        running.append(RayIndexer(lib, settings, listener, ClusterOptions(actors=1)))
+        summary = running[0].run([folder])
+        counts = lib.queue_counts()
+        got = _results(lib, folder)
+
+    assert summary.stopped
+    assert 1 <= summary.captioned < 12
+    assert counts.get(JobState.RUNNING, 0) == 0  # nothing left claimed
+    assert len(got) + counts.get(JobState.PENDING, 0) == 12  # nothing lost
+    assert all(n == 1 for *_, n in got.values())
+
+
 def test_the_index_command_runs_on_ray_and_writes_metadata_on_workers(
     ray_local: None,
     pg_url: str,
