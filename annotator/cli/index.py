@@ -241,9 +241,9 @@ def _index_on_ray(
     say: Callable[..., None],
 ) -> RunSummary | None:
     """Index on Ray (``--engine ray``); return the summary, or None when Ray is missing."""
-    try:
-        import ray  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:  # found, not imported: the run imports it
         say("annotator: error: --engine ray needs Ray: pip install 'annotator[cluster]'", err=True)
         return None
     from annotator.pipeline.cluster import ClusterOptions, RayIndexer

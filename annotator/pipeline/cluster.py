@@ -379,9 +379,10 @@ class RayIndexer:
             self.local._retry_writes()
         if self.local._pending_total() == 0:
             return
-        ensure_ray(self.options.address)
         model = s.model_path().resolve()
-        plan = self._plan(read_preprocess(model).to_dict(), str(model))
+        preset = read_preprocess(model).to_dict()  # a missing or bad model fails here, early
+        ensure_ray(self.options.address)
+        plan = self._plan(preset, str(model))
         done = 0
         while not self.local.stopping:
             pending = self.local._pending_total()
