@@ -64,6 +64,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="with --scst: mean reward of the other samples (default) or the greedy caption's",
     )
     p.add_argument(
+        "--ce-weight",
+        type=float,
+        default=0.0,
+        help="with --scst: add this weight times the cross-entropy of a reference caption "
+        "(mixed objective; default 0, pure self-critical)",
+    )
+    p.add_argument(
         "--photos-per-epoch",
         type=int,
         help="with --scst: photos per (checkpointed, validated) epoch; default all",
@@ -193,6 +200,7 @@ def _run_scst(args: argparse.Namespace) -> int:
         photos_per_epoch=args.photos_per_epoch,
         sample_max_len=args.sample_max_len,
         baseline=args.baseline,
+        ce_weight=args.ce_weight,
         val_limit=args.val_limit,
         train_limit=args.train_limit,
         device=user_settings(args).device,
