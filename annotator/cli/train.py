@@ -128,6 +128,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     e.add_argument("--workers", type=int, default=2)
     e.add_argument("--cache-dir", metavar="DIR")
     e.add_argument("--no-meteor", action="store_true", help="skip METEOR (slow, needs Java)")
+    e.add_argument(
+        "--no-repetition-control",
+        action="store_true",
+        help="decode without the captioner's repetition control (for comparison)",
+    )
+    e.add_argument(
+        "--length-penalty", type=float, default=0.0, help="beam score / length**P (default 0)"
+    )
     e.add_argument("--json", action="store_true", help="print JSON")
     add_device(e)
     e.set_defaults(func=run_evaluate)
@@ -236,6 +244,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         meteor=not args.no_meteor,
         progress=not args.json and sys.stderr.isatty(),
+        repetition=not args.no_repetition_control,
+        length_penalty=args.length_penalty,
     )
     print(json.dumps(res, indent=2) if args.json else format_table(res))
     return 0

@@ -204,6 +204,7 @@ def decode_split(
     device: torch.device,
     batch_size: int = 128,
     repetition: Repetition | None = None,
+    length_penalty: float = 0.0,
 ) -> list[str]:
     """Beam-decode ``n`` photos whose features come from ``features(lo, hi)``."""
     decoder.eval()
@@ -220,6 +221,7 @@ def decode_split(
             min_len=1,
             banned=vocab.never_generated(),
             repetition=repetition,
+            length_penalty=length_penalty,
         )
         out.extend(" ".join(vocab.decode(h[0].tokens)) for h in hyps)
     return out

@@ -15,6 +15,7 @@ from annotator.model.encoder import Encoder
 from annotator.model.preprocess import Preprocess
 from annotator.model.vocab import Vocab
 from annotator.train.dataset import encode_captions, load_karpathy
+from annotator.train.evaluate import evaluate, format_table
 from annotator.train.features import (
     cache_key,
     cached_features,
@@ -60,6 +61,23 @@ def test_tiny_training_lowers_the_loss_and_writes_a_usable_checkpoint(
     assert "val_bleu4" in cap.ckpt.metrics
     res = cap.caption_files([tmp_path / "img00.jpg"], beam_size=3)[0]
     assert res.words and set(res.words) <= set(cap.vocab.itos)
+
+    # evaluation decodes like the captioner (repetition control) and counts its rules
+    ev = evaluate(
+        result["best"],
+        ds,
+        split="val",
+        beam_sizes=[1, 3],
+        device="cpu",
+        workers=0,
+        cache_dir=tmp_path / "cache",
+        meteor=False,
+        progress=False,
+    )
+    assert ev["repetition_control"] is True and set(ev["beams"]) == {"1", "3"}
+    for row in ev["beams"].values():
+        assert row["repeated"] == 0 and row["function end"] == 0 and 0 < row["distinct"] <= 100
+    assert "| 3 |" in format_table(ev) and "repetition control on" in format_table(ev)
 
     # resume continues from the last epoch with the optimiser state
     cfg.epochs, cfg.resume = 7, result["last"]
