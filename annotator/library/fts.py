@@ -80,6 +80,7 @@ from annotator.library.schema import Caption, Photo
 FTS_TABLE = "captions_fts"
 FOLDER_SCAN = 20_000  # folders up to this many photos bound the index range (SQLite)
 SNIPPET_TOKENS = 32
+INLINE_SNIPPETS = 200  # ordered walks compute snippets on the way for pages ending this early
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,14 @@ class Bounds:
 
     ids: tuple[int, int]
     keys: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of caption ids in order, with the snippets found while walking to it."""
+
+    ids: list[int]
+    snippets: dict[int, str] | None = None  # None: not computed (the caller asks for them)
 
 
 def _joined(
@@ -199,7 +208,7 @@ class FullTextIndex(ABC):
         if not query.groups:
             raise ValueError("ranked() needs a query with required terms")
         if window is not None:
-            matches = len(self.first_ids(conn, query, where, window + 1, bounds))
+            matches = self.count_upto(conn, query, where, window + 1, bounds)
             if matches == 0:
                 return []
             if matches > window:
@@ -221,11 +230,13 @@ class FullTextIndex(ABC):
         limit: int,
         offset: int,
         bounds: Bounds | None = None,
-    ) -> list[int] | None:
+        marks: tuple[str, str] | None = None,
+    ) -> Page | None:
         """Return a page of matching caption ids, newest photo first, or None.
 
         None means that the dialect has no index in date order: the caller then sorts
         the matches itself. ``where`` holds conditions on ``Caption`` and ``Photo``.
+        With ``marks``, the page may also hold the snippets (as :meth:`snippets`).
         """
         return None
 
@@ -237,7 +248,8 @@ class FullTextIndex(ABC):
         *,
         limit: int,
         offset: int,
-    ) -> list[int] | None:
+        marks: tuple[str, str] | None = None,
+    ) -> Page | None:
         """Return a page of matching caption ids, least confident first, or None (see by_date)."""
         return None
 
@@ -252,6 +264,23 @@ class FullTextIndex(ABC):
         counted = select(func.count()).select_from(self.rowid.table)
         stmt = _joined(counted, self.rowid, where, bounds).where(self._required(query))
         return int(conn.scalar(stmt) or 0)
+
+    def count_upto(
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        n: int,
+        bounds: Bounds | None = None,
+    ) -> int:
+        """Return how many captions match ``query`` and ``where``, counting no further than ``n``.
+
+        Counted in the database: fetching up to ``n`` ids only to count them costs more
+        in Python than the index lookup itself.
+        """
+        stmt = _joined(select(self.rowid), self.rowid, where, bounds)
+        capped = stmt.where(self._required(query)).limit(n).subquery()
+        return int(conn.scalar(select(func.count()).select_from(capped)) or 0)
 
     def first_ids(
         self,
@@ -647,7 +676,8 @@ class SQLiteFTS5(FullTextIndex):
         limit: int,
         offset: int,
         bounds: Bounds | None = None,
-    ) -> list[int] | None:
+        marks: tuple[str, str] | None = None,
+    ) -> Page | None:
         """Return a page of matching caption ids, newest photo first, from ``captions_fts_date``.
 
         Its rowids are (minute of the photo date, caption id), so FTS5 walks the matches
@@ -656,7 +686,7 @@ class SQLiteFTS5(FullTextIndex):
         """
         exact = (Photo.photo_date.desc(), Photo.id.desc())
         keys = None if bounds is None else bounds.keys
-        return self._walk(conn, DATE_TABLE, False, exact, query, where, limit, offset, keys)
+        return self._walk(conn, DATE_TABLE, False, exact, query, where, limit, offset, keys, marks)
 
     def by_confidence(
         self,
@@ -666,14 +696,17 @@ class SQLiteFTS5(FullTextIndex):
         *,
         limit: int,
         offset: int,
-    ) -> list[int] | None:
+        marks: tuple[str, str] | None = None,
+    ) -> Page | None:
         """Return a page of matching caption ids, least confident first, human captions last.
 
         From ``captions_fts_confidence``, keyed by (confidence in millionths, caption
         id), walked in rowid order like :meth:`by_date`.
         """
         exact = (Caption.confidence.is_(None), Caption.confidence.asc(), Caption.id.asc())
-        return self._walk(conn, CONFIDENCE_TABLE, True, exact, query, where, limit, offset, None)
+        return self._walk(
+            conn, CONFIDENCE_TABLE, True, exact, query, where, limit, offset, None, marks
+        )
 
     def _walk(
         self,
@@ -686,8 +719,17 @@ class SQLiteFTS5(FullTextIndex):
         limit: int,
         offset: int,
         keys: tuple[int, int] | None,
-    ) -> list[int] | None:
-        """Walk an ordered index (rowid = bucket * 2**32 + caption id) and sort the last bucket."""
+        marks: tuple[str, str] | None,
+    ) -> Page | None:
+        """Walk an ordered index (rowid = bucket * 2**32 + caption id) and sort the last bucket.
+
+        The first statement reads ``offset + limit`` matches in rowid order, and one
+        more: when that one starts a new bucket (the usual case), the rows in hand are
+        exactly the matches of the buckets reached; otherwise a second statement reads
+        the rest of the last bucket. Sorting them by the exact order gives the page a
+        full sort would. With ``marks`` (and a first page of at most ``INLINE_SNIPPETS``
+        rows) the first statement also returns the snippets: no other full-text query.
+        """
         expression = fts5_expression(query)
         if expression is None:
             return None
@@ -695,29 +737,59 @@ class SQLiteFTS5(FullTextIndex):
         key = ordered.c.rowid
         caption_id = key.op("&")(literal_column("4294967295"))
         match = literal_column(name).op("MATCH")(literal(expression))
+        inline = marks is not None and offset + limit <= INLINE_SNIPPETS
+        columns: list[Any] = [key]
+        if marks is not None and inline:
+            snippet = func.snippet(
+                literal_column(name),
+                0,
+                literal(marks[0]),
+                literal(marks[1]),
+                literal("…"),
+                SNIPPET_TOKENS,
+            )
+            columns.append(snippet)
 
-        def joined(stmt: Select[Any]) -> Select[Any]:
+        def walk(*cols: Any) -> Select[Any]:
             stmt = (
-                stmt.select_from(ordered)
+                select(*cols)
+                .select_from(ordered)
                 .join(Caption, Caption.id == caption_id)
                 .join(Photo, Photo.id == Caption.photo_id)
                 .where(match, *where)
+                .order_by(key.asc() if ascending else key.desc())
             )
             return stmt if keys is None else stmt.where(key.between(*keys))
 
-        walk = key.asc() if ascending else key.desc()
-        found = list(conn.scalars(joined(select(key)).order_by(walk).limit(offset + limit)))
-        if not found:
-            return []
+        want = offset + limit
+        rows = conn.execute(walk(*columns).limit(want + 1)).all()
+        found = {int(r[0]) & 0xFFFFFFFF: (r[1] if inline else None) for r in rows[:want]}
+        if len(rows) <= offset:
+            return Page([])
+        if len(rows) > want:
+            last = int(rows[want - 1][0])
+            bucket = last >> KEY_SHIFT
+            if int(rows[want][0]) >> KEY_SHIFT == bucket:  # the last bucket goes on
+                rest = (
+                    (key > literal(last)) & (key < literal((bucket + 1) << KEY_SHIFT))
+                    if ascending
+                    else (key < literal(last)) & (key >= literal(bucket << KEY_SHIFT))
+                )
+                for more in conn.scalars(walk(key).where(rest)):
+                    found.setdefault(int(more) & 0xFFFFFFFF, None)
         # Rows of a later bucket come after all of these in the exact order too.
-        bucket = int(found[-1]) >> KEY_SHIFT
-        edge = (
-            key < literal((bucket + 1) << KEY_SHIFT)
-            if ascending
-            else key >= literal(bucket << KEY_SHIFT)
+        exact_page = (
+            select(Caption.id)
+            .join(Photo, Photo.id == Caption.photo_id)
+            .where(Caption.id.in_(list(found)))
+            .order_by(*exact)
+            .limit(limit)
+            .offset(offset)
         )
-        stmt = joined(select(Caption.id)).where(edge).order_by(*exact).limit(limit).offset(offset)
-        return [int(i) for i in conn.scalars(stmt)]
+        ids = [int(i) for i in conn.scalars(exact_page)]
+        if not inline or any(found[i] is None for i in ids):
+            return Page(ids)  # the caller gets the snippets
+        return Page(ids, {i: cast(str, found[i]) for i in ids})
 
     def condition(self, query: Query, *, with_excluded: bool = True) -> ColumnElement[bool] | None:
         """Return ``captions_fts MATCH <expression>``."""

@@ -4,7 +4,7 @@ The "before" results come from the code path that existed before: every match
 sorted by date in SQL, no folder bounds. "After" comes from the date-ordered
 index and the folder bounds, and again after migrating a filled library from
 revision 0003 to the newest. Same ids, same order, every query kind, order,
-filter and page.
+filter and page, with the same snippets.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 from alembic import command
 
 from annotator.core.types import Keyword
-from annotator.library import Library, PhotoFile, db, open_library
+from annotator.library import Library, PhotoFile, db, open_library, search
 from annotator.library.testing import caption_result
 
 WORDS = ["dog", "cat", "man", "woman", "beach", "snow", "grass", "red", "black", "runs"]
@@ -64,7 +64,7 @@ def _fill(library: Library, root: Path, n: int = 240) -> None:
         library.add_keywords(photo_id, [Keyword("dog", ("Animals", "Dog"), None)])
 
 
-def _results(library: Library, root: Path) -> dict[tuple[Any, ...], list[int]]:
+def _results(library: Library, root: Path) -> dict[tuple[Any, ...], list[tuple[int, str]]]:
     out = {}
     for q in QUERIES:
         for order in ORDERS:
@@ -74,16 +74,23 @@ def _results(library: Library, root: Path) -> dict[tuple[Any, ...], list[int]]:
                         q, order_by=order, limit=limit, offset=offset, folder=folder,
                         rank_window=5,
                     )  # fmt: skip
-                    out[(q, order, folder, limit, offset)] = [h.caption_id for h in hits]
+                    out[(q, order, folder, limit, offset)] = [
+                        (h.caption_id, h.snippet) for h in hits
+                    ]
     return out
 
 
-def _old_path(library: Library, monkeypatch: pytest.MonkeyPatch) -> dict[Any, list[int]]:
-    """Return the results of the code path without the date-ordered index."""
+def _old_path(library: Library, monkeypatch: pytest.MonkeyPatch) -> dict[Any, list[Any]]:
+    """Return the results (ids and snippets) of the plain code path.
+
+    No date- or confidence-ordered index, no folder bounds, and the "not missing"
+    condition joined even when no photo is missing.
+    """
     with monkeypatch.context() as m:
         m.setattr(library.fts, "by_date", lambda *a, **k: None)
         m.setattr(library.fts, "bounds", lambda *a, **k: None)
         m.setattr(library.fts, "by_confidence", lambda *a, **k: None)
+        m.setattr(search, "_any_missing", lambda conn: True)
         return _results(library, library.roots()[0].path)
 
 
@@ -136,6 +143,15 @@ def test_date_index_follows_changes(
         library.check_index()
         before = _old_path(library, monkeypatch)
         assert before == _results(library, root)
+        # Photos gone from disk: hidden from every order, with or without a folder.
+        gone = [_path(root, i) for i in range(1, 60, 4)]
+        assert library.mark_missing(gone) == len(gone)
+        before = _old_path(library, monkeypatch)
+        assert before == _results(library, root)
+        assert any(before.values())
+        hidden = {h.photo_id for h in library.search("", include_missing=True, limit=100)}
+        shown = {h.photo_id for h in library.search("", limit=100)}
+        assert len(hidden - shown) == len(gone)
         assert library.remove_root(root_id) > 0
         library.check_index()
         assert library.search("dog", order_by="date") == []
