@@ -376,6 +376,66 @@ def build_fast(path: Path, n: int, captions: list[list[str]], batch: int = 20_00
     return {"api_seconds": total, "wall_seconds": total, "bytes": path.stat().st_size}
 
 
+def build_fast_any(
+    url: str, n: int, captions: list[list[str]], root_dir: Path, batch: int = 5000
+) -> dict:
+    """Create the photos and captions of :func:`build_fast` in any database (PostgreSQL).
+
+    Through SQLAlchemy Core inserts into an empty database, the full-text index
+    dropped during the load and installed once at the end (as :func:`build_fast`).
+    """
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from annotator.library.schema import Caption, CaptionSource, Photo, PhotoState
+
+    library = open_library(url)
+    root_dir.mkdir(parents=True, exist_ok=True)
+    root_id = library.add_root(root_dir).id
+    start = time.perf_counter()
+    now = datetime(2026, 12, 3, 12, tzinfo=UTC)
+    with library.engine.begin() as conn:
+        library.fts.uninstall(conn)
+    for lo in range(0, n, batch):
+        photos, rows = [], []
+        for i in range(lo, min(lo + batch, n)):
+            words = captions[i]
+            lp = [-0.05 - 0.5 * ((i * 7 + k) % 11) / 11 for k in range(len(words) + 1)]
+            date = datetime.fromtimestamp(1.6e9 + i * 60.0, UTC)
+            path = f"{root_dir.resolve()}/{i // 1000:04d}/IMG_{i:07d}.jpg"
+            photos.append(
+                {"id": i + 1, "root_id": root_id, "path": path,
+                 "content_hash": f"{i:064x}", "size": 2_000_000 + i, "mtime": 1.6e9 + i * 60.0,
+                 "width": 4000, "height": 3000, "photo_date": date, "state": PhotoState.CAPTIONED,
+                 "added_at": now, "updated_at": now}
+            )  # fmt: skip
+            rows.append(
+                {"photo_id": i + 1, "text": " ".join(words), "source": CaptionSource.MODEL,
+                 "model_id": "bench-model", "model_version": "bench-v1", "beam_size": 5,
+                 "score": sum(lp), "confidence": sum(lp) / len(lp), "word_logprobs": lp,
+                 "keywords": [], "reviewed": False, "is_current": True, "created_at": now}
+            )  # fmt: skip
+        with library.engine.begin() as conn:
+            conn.execute(insert(Photo), photos)
+            conn.execute(insert(Caption), rows)
+        done = min(lo + batch, n)
+        if done % (n // 10 or 1) < batch:
+            elapsed = time.perf_counter() - start
+            print(f"    {done:>9,} photos  {done / elapsed:8,.0f} photos/s", flush=True)
+    with library.engine.begin() as conn:
+        library.fts.install(conn)
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('photos', 'id'), "
+                                 "(SELECT max(id) FROM photos))")  # fmt: skip
+    if library.engine.dialect.name == "postgresql":
+        with library.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
+    library.close()
+    total = time.perf_counter() - start
+    return {"api_seconds": total, "wall_seconds": total, "bytes": 0}
+
+
 # ----------------------------------------------------------------------------- queries
 
 
@@ -613,6 +673,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs of each matrix query")
     parser.add_argument(
+        "--pg",
+        default=None,
+        metavar="URL",
+        help="use this PostgreSQL database (one size; built with plain inserts unless --reuse)",
+    )
+    parser.add_argument(
         "--clock",
         choices=("ms", "cpu"),
         default="ms",
@@ -641,7 +707,13 @@ def main(argv: list[str] | None = None) -> int:
             mean_words = statistics.fmean(len(c) for c in captions)
             print(f"\nlibrary of {n:,} captions (mean {mean_words:.1f} words)", flush=True)
             path = workdir / f"bench-{n}.sqlite3"
-            if args.reuse and path.exists():
+            location = args.pg or str(path)
+            if args.pg and args.reuse:
+                print(f"  reusing {args.pg}")
+            elif args.pg:
+                stats = build_fast_any(args.pg, n, captions, workdir / "photos")
+                print(f"  built in PostgreSQL with plain inserts in {stats['wall_seconds']:.0f} s")
+            elif args.reuse and path.exists():
                 print(f"  reusing {path} ({path.stat().st_size / 1e6:,.1f} MB)")
             elif args.fast_build:
                 stats = build_fast(path, n, captions)
@@ -663,7 +735,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"(budget 4,096)"
                 )
             t0 = time.perf_counter()
-            library = open_library(path)  # migrates a library kept by an older version
+            library = open_library(location)  # migrates a library kept by an older version
             print(f"  opened (and migrated if needed) in {time.perf_counter() - t0:.1f} s")
             try:
                 rows = [] if args.matrix_only else bench_queries(library, captions, args.queries)
@@ -675,7 +747,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{'after p50/p95 ms':>16}{'hits':>7}{'same':>9}"
                 )
                 sets = matrix_queries(captions, args.matrix)
-                bench_matrix(str(path), sets, n, args.before, args.repeat, args.clock)
+                bench_matrix(location, sets, n, args.before, args.repeat, args.clock)
             print(
                 f"  {'query (limit 20)':<34}{'n':>5}{'p50 ms':>9}{'p95 ms':>9}"
                 f"{'max ms':>9}{'mean hits':>11}"
