@@ -65,6 +65,7 @@ from sqlalchemy import (
     Select,
     column,
     func,
+    insert,
     literal,
     literal_column,
     select,
@@ -195,6 +196,7 @@ class FullTextIndex(ABC):
         limit: int,
         offset: int,
         bounds: Bounds | None = None,
+        among: bool = False,
     ) -> list[tuple[int, float | None]]:
         """Return ``(caption_id, score)`` best first (higher score = more relevant).
 
@@ -203,7 +205,9 @@ class FullTextIndex(ABC):
         (see the module docstring). The choice does not depend on ``limit`` or
         ``offset``, so pages are consistent. ``window=None`` always ranks every
         match. ``query`` must have at least one required group; ``where`` holds
-        extra conditions on ``Caption`` and ``Photo``.
+        extra conditions on ``Caption`` and ``Photo``. With ``among`` (and a
+        window), the at most K matches are scored by :meth:`rank_among` (statistics
+        of those matches) instead of :meth:`rank_all` (statistics of the library).
         """
         if not query.groups:
             raise ValueError("ranked() needs a query with required terms")
@@ -214,11 +218,10 @@ class FullTextIndex(ABC):
             if matches > window:
                 newest = self.newest(conn, query, where, offset + limit, bounds)
                 return [(caption_id, None) for caption_id in newest[offset : offset + limit]]
+        rank = self.rank_among if among and window is not None else self.rank_all
         return [
             (i, score)
-            for i, score in self.rank_all(
-                conn, query, where, limit=limit, offset=offset, bounds=bounds
-            )
+            for i, score in rank(conn, query, where, limit=limit, offset=offset, bounds=bounds)
         ]
 
     def by_date(
@@ -311,6 +314,24 @@ class FullTextIndex(ABC):
             .limit(n)
         )
         return [int(i) for i in conn.scalars(stmt)]
+
+    def rank_among(
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        *,
+        limit: int,
+        offset: int,
+        bounds: Bounds | None = None,
+    ) -> list[tuple[int, float]]:
+        """Score the matches as if they were the whole collection; return a page, best first.
+
+        For a few matches of a query whose library-wide statistics cost a full scan
+        (see :class:`SQLiteFTS5`). The default is :meth:`rank_all`, right for scores
+        that use no collection statistics (PostgreSQL's ``ts_rank``).
+        """
+        return self.rank_all(conn, query, where, limit=limit, offset=offset, bounds=bounds)
 
     def rank_all(
         self,
@@ -556,6 +577,17 @@ ORDERED = (
 )
 
 
+# A per-connection scratch table for rank_among (TEMP: never in the library file).
+RANK_TABLE = "captions_rank"
+_RANK_CREATE = (
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{RANK_TABLE} USING fts5(text, keywords, "
+    "tokenize='porter unicode61 remove_diacritics 2')"
+)
+_rank_table = table(
+    RANK_TABLE, column("rowid", Integer), column("text"), column("keywords"), schema="temp"
+)
+
+
 def _fts5_string(words: Sequence[str]) -> str:
     # Words hold only letters and digits; doubling quotes keeps this safe regardless.
     return '"' + " ".join(w.replace('"', '""') for w in words) + '"'
@@ -790,6 +822,55 @@ class SQLiteFTS5(FullTextIndex):
         if not inline or any(found[i] is None for i in ids):
             return Page(ids)  # the caller gets the snippets
         return Page(ids, {i: cast(str, found[i]) for i in ids})
+
+    def rank_among(
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        *,
+        limit: int,
+        offset: int,
+        bounds: Bounds | None = None,
+    ) -> list[tuple[int, float]]:
+        """Return a page of the matches ranked by ``bm25()`` computed over the matches alone.
+
+        FTS5's bm25 weighs each phrase by its IDF, and counts the phrase's rows in the
+        whole table for it: a scan of every doclist of the query (tens of milliseconds
+        for a 60-word concept expansion at a million captions) however few the matches.
+        Here the matching documents are copied into a per-connection temporary FTS5
+        table (same tokenizer) and bm25 is computed there, so the document count,
+        average length and each phrase's IDF are those of the matches. Meant for a
+        bounded number of matches (the caller's rank window). Ties: newest caption first.
+        """
+        expression = fts5_expression(query)
+        if expression is None:
+            raise ValueError("rank_among() needs a query with required terms")
+        conn.exec_driver_sql(_RANK_CREATE)
+        conn.exec_driver_sql(f"DELETE FROM temp.{RANK_TABLE}")
+        documents = _joined(
+            select(
+                self.rowid,
+                literal_column(f"{FTS_TABLE}.text"),
+                literal_column(f"{FTS_TABLE}.keywords"),
+            ),
+            self.rowid,
+            where,
+            bounds,
+        ).where(self._match(expression))
+        conn.execute(insert(_rank_table).from_select(["rowid", "text", "keywords"], documents))
+        rank: ColumnElement[Any] = literal_column(RANK_TABLE)
+        score = literal(0.0) - func.bm25(rank)
+        page = (
+            select(_rank_table.c.rowid, score)
+            .where(rank.op("MATCH")(literal(expression)))
+            .order_by(score.desc(), _rank_table.c.rowid.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        ranked = [(int(i), float(s)) for i, s in conn.execute(page)]
+        conn.exec_driver_sql(f"DELETE FROM temp.{RANK_TABLE}")
+        return ranked
 
     def condition(self, query: Query, *, with_excluded: bool = True) -> ColumnElement[bool] | None:
         """Return ``captions_fts MATCH <expression>``."""

@@ -260,6 +260,7 @@ def _literal_first(
         limit=limit - len(ranked),
         offset=max(0, offset - n_literal),
         bounds=bounds,
+        among=True,
     )
     return ranked + rest, {caption_id for caption_id, _ in rest}
 

@@ -10,16 +10,23 @@ filter and page, with the same snippets.
 from __future__ import annotations
 
 import random
+import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from itertools import product
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from alembic import command
+from sqlalchemy import ColumnElement, Connection
 
 from annotator.core.types import Keyword
 from annotator.library import Library, PhotoFile, db, open_library, search
+from annotator.library.fts import SQLiteFTS5, fts5_expression
+from annotator.library.query import Query
 from annotator.library.testing import caption_result
 
 WORDS = ["dog", "cat", "man", "woman", "beach", "snow", "grass", "red", "black", "runs"]
@@ -65,32 +72,74 @@ def _fill(library: Library, root: Path, n: int = 240) -> None:
 
 
 def _results(library: Library, root: Path) -> dict[tuple[Any, ...], list[tuple[int, str]]]:
+    """Return the hits of every query, order, folder and page (rank windows 5 and 100)."""
     out = {}
     for q in QUERIES:
         for order in ORDERS:
+            windows = (5, 100) if order == "relevance" else (5,)
             for folder in (None, str(root / "f1"), str(root / "f10"), str(root / "nothing")):
-                for limit, offset in ((20, 0), (7, 5), (500, 0)):
+                for (limit, offset), window in product(((20, 0), (7, 5), (500, 0)), windows):
                     hits = library.search(
                         q, order_by=order, limit=limit, offset=offset, folder=folder,
-                        rank_window=5,
+                        rank_window=window,
                     )  # fmt: skip
-                    out[(q, order, folder, limit, offset)] = [
+                    out[(q, order, folder, limit, offset, window)] = [
                         (h.caption_id, h.snippet) for h in hits
                     ]
     return out
 
 
+def _bm25_among_matches(
+    fts: SQLiteFTS5,
+    conn: Connection,
+    query: Query,
+    where: Sequence[ColumnElement[bool]],
+    *,
+    limit: int,
+    offset: int,
+    bounds: Any = None,
+) -> list[tuple[int, float]]:
+    """Rank the matches by FTS5's bm25 in a database of their own (the product's promise).
+
+    The matches (every caption that matches ``query`` and ``where``) are copied into
+    a fresh in-memory FTS5 table with the library's tokenizer, so that bm25's
+    document count, lengths and IDFs are those of the matches; best first, then the
+    newest caption.
+    """
+    ids = fts.first_ids(conn, query, where, 10**9)
+    marks = ",".join("?" * len(ids))
+    docs = conn.exec_driver_sql(
+        f"SELECT rowid, text, keywords FROM captions_fts WHERE rowid IN ({marks})", tuple(ids)
+    ).all()
+    own = sqlite3.connect(":memory:")
+    own.execute(
+        "CREATE VIRTUAL TABLE m USING fts5(text, keywords, "
+        "tokenize='porter unicode61 remove_diacritics 2')"
+    )
+    own.executemany("INSERT INTO m(rowid, text, keywords) VALUES (?, ?, ?)", docs)
+    scored = own.execute(
+        "SELECT rowid, -bm25(m) FROM m WHERE m MATCH ?", (fts5_expression(query),)
+    ).fetchall()
+    own.close()
+    scored.sort(key=lambda r: (-r[1], -r[0]))
+    return [(int(i), float(score)) for i, score in scored[offset : offset + limit]]
+
+
 def _old_path(library: Library, monkeypatch: pytest.MonkeyPatch) -> dict[Any, list[Any]]:
     """Return the results (ids and snippets) of the plain code path.
 
-    No date- or confidence-ordered index, no folder bounds, and the "not missing"
-    condition joined even when no photo is missing.
+    No date- or confidence-ordered index, no folder bounds, the "not missing"
+    condition joined even when no photo is missing, and (SQLite) the matches found
+    only through concept expansion ranked by :func:`_bm25_among_matches`.
     """
+    fts = library.fts
     with monkeypatch.context() as m:
-        m.setattr(library.fts, "by_date", lambda *a, **k: None)
-        m.setattr(library.fts, "bounds", lambda *a, **k: None)
-        m.setattr(library.fts, "by_confidence", lambda *a, **k: None)
+        m.setattr(fts, "by_date", lambda *a, **k: None)
+        m.setattr(fts, "bounds", lambda *a, **k: None)
+        m.setattr(fts, "by_confidence", lambda *a, **k: None)
         m.setattr(search, "_any_missing", lambda conn: True)
+        if isinstance(fts, SQLiteFTS5):
+            m.setattr(fts, "rank_among", partial(_bm25_among_matches, fts))
         return _results(library, library.roots()[0].path)
 
 
