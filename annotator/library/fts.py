@@ -56,6 +56,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -296,7 +297,7 @@ class FullTextIndex(ABC):
         """Return up to ``n`` ids of captions matching ``query``, in the cheapest order."""
         stmt = _joined(select(self.rowid), self.rowid, where, bounds)
         stmt = stmt.where(self._required(query)).limit(n)
-        return [int(i) for i in conn.scalars(stmt)]
+        return [int(i) for i in conn.scalars(stmt).all()]
 
     def newest(
         self,
@@ -930,8 +931,13 @@ def _pg_any(terms: Sequence[Term]) -> ColumnElement[str]:
     return result
 
 
+@lru_cache(maxsize=64)
 def pg_tsquery(query: Query, *, with_excluded: bool = True) -> ColumnElement[str] | None:
-    """Return a ``tsquery`` expression for the required part of ``query`` (None if none)."""
+    """Return a ``tsquery`` expression for the required part of ``query`` (None if none).
+
+    Cached: a search uses it in several statements, and a concept-expanded query is an
+    expression of a hundred function calls (SQLAlchemy expressions are immutable).
+    """
     if not query.groups:
         return None
     result = _pg_any(query.groups[0])

@@ -361,8 +361,10 @@ def run_search(
         if newest is None and parsed.groups and rank_window is not None:
             # A narrow query: hand the planner the few matching ids, so that it sorts
             # them instead of walking the whole date (or confidence) index.
-            few = index.first_ids(conn, parsed, [], rank_window + 1, bounds)
-            if len(few) <= rank_window:
+            # Counted first: a broad query (the usual case) needs no ids.
+            narrow = index.count_upto(conn, parsed, [], rank_window + 1, bounds) <= rank_window
+            few = index.first_ids(conn, parsed, [], rank_window + 1, bounds) if narrow else []
+            if narrow:
                 conditions.append(Caption.id.in_(few) if few else false())
             else:
                 conditions.append(index.matches(parsed, bounds))
