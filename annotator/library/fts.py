@@ -76,6 +76,7 @@ from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
 from sqlalchemy.exc import DBAPIError
 
 from annotator.core.errors import LibraryError
+from annotator.library.db import rowcount
 from annotator.library.query import Query, Term
 from annotator.library.schema import Caption, Photo
 
@@ -213,16 +214,22 @@ class FullTextIndex(ABC):
         if not query.groups:
             raise ValueError("ranked() needs a query with required terms")
         if window is not None:
-            matches = self.count_upto(conn, query, where, window + 1, bounds)
-            if matches == 0:
-                return []
-            if matches > window:
+            found: list[tuple[int, float]] | None = None
+            if among:
+                found = self.rank_among(
+                    conn, query, where, limit=limit, offset=offset, bounds=bounds, cap=window
+                )
+            elif self.count_upto(conn, query, where, window + 1, bounds) <= window:
+                found = self.rank_all(conn, query, where, limit=limit, offset=offset, bounds=bounds)
+            if found is None:  # more matches than the window
                 newest = self.newest(conn, query, where, offset + limit, bounds)
                 return [(caption_id, None) for caption_id in newest[offset : offset + limit]]
-        rank = self.rank_among if among and window is not None else self.rank_all
+            return [(i, score) for i, score in found]
         return [
             (i, score)
-            for i, score in rank(conn, query, where, limit=limit, offset=offset, bounds=bounds)
+            for i, score in self.rank_all(
+                conn, query, where, limit=limit, offset=offset, bounds=bounds
+            )
         ]
 
     def by_date(
@@ -325,13 +332,17 @@ class FullTextIndex(ABC):
         limit: int,
         offset: int,
         bounds: Bounds | None = None,
-    ) -> list[tuple[int, float]]:
+        cap: int,
+    ) -> list[tuple[int, float]] | None:
         """Score the matches as if they were the whole collection; return a page, best first.
 
-        For a few matches of a query whose library-wide statistics cost a full scan
-        (see :class:`SQLiteFTS5`). The default is :meth:`rank_all`, right for scores
-        that use no collection statistics (PostgreSQL's ``ts_rank``).
+        None when more than ``cap`` captions match. For a few matches of a query whose
+        library-wide statistics cost a full scan (see :class:`SQLiteFTS5`). The default
+        is :meth:`rank_all`, right for scores that use no collection statistics
+        (PostgreSQL's ``ts_rank``).
         """
+        if self.count_upto(conn, query, where, cap + 1, bounds) > cap:
+            return None
         return self.rank_all(conn, query, where, limit=limit, offset=offset, bounds=bounds)
 
     def rank_all(
@@ -833,7 +844,8 @@ class SQLiteFTS5(FullTextIndex):
         limit: int,
         offset: int,
         bounds: Bounds | None = None,
-    ) -> list[tuple[int, float]]:
+        cap: int,
+    ) -> list[tuple[int, float]] | None:
         """Return a page of the matches ranked by ``bm25()`` computed over the matches alone.
 
         FTS5's bm25 weighs each phrase by its IDF, and counts the phrase's rows in the
@@ -841,8 +853,9 @@ class SQLiteFTS5(FullTextIndex):
         for a 60-word concept expansion at a million captions) however few the matches.
         Here the matching documents are copied into a per-connection temporary FTS5
         table (same tokenizer) and bm25 is computed there, so the document count,
-        average length and each phrase's IDF are those of the matches. Meant for a
-        bounded number of matches (the caller's rank window). Ties: newest caption first.
+        average length and each phrase's IDF are those of the matches. At most
+        ``cap + 1`` documents are copied: None when more than ``cap`` captions match.
+        Ties: newest caption first.
         """
         expression = fts5_expression(query)
         if expression is None:
@@ -859,7 +872,12 @@ class SQLiteFTS5(FullTextIndex):
             where,
             bounds,
         ).where(self._match(expression))
-        conn.execute(insert(_rank_table).from_select(["rowid", "text", "keywords"], documents))
+        copied = conn.execute(
+            insert(_rank_table).from_select(["rowid", "text", "keywords"], documents.limit(cap + 1))
+        )
+        if rowcount(copied) > cap:
+            conn.exec_driver_sql(f"DELETE FROM temp.{RANK_TABLE}")
+            return None
         rank: ColumnElement[Any] = literal_column(RANK_TABLE)
         score = literal(0.0) - func.bm25(rank)
         page = (

@@ -98,15 +98,18 @@ def _bm25_among_matches(
     limit: int,
     offset: int,
     bounds: Any = None,
-) -> list[tuple[int, float]]:
+    cap: int,
+) -> list[tuple[int, float]] | None:
     """Rank the matches by FTS5's bm25 in a database of their own (the product's promise).
 
     The matches (every caption that matches ``query`` and ``where``) are copied into
     a fresh in-memory FTS5 table with the library's tokenizer, so that bm25's
     document count, lengths and IDFs are those of the matches; best first, then the
-    newest caption.
+    newest caption. None when more than ``cap`` match.
     """
     ids = fts.first_ids(conn, query, where, 10**9)
+    if len(ids) > cap:
+        return None
     marks = ",".join("?" * len(ids))
     docs = conn.exec_driver_sql(
         f"SELECT rowid, text, keywords FROM captions_fts WHERE rowid IN ({marks})", tuple(ids)
