@@ -769,10 +769,11 @@ class SQLiteFTS5(FullTextIndex):
 
         The first statement reads ``offset + limit`` matches in rowid order, and one
         more: when that one starts a new bucket (the usual case), the rows in hand are
-        exactly the matches of the buckets reached; otherwise a second statement reads
-        the rest of the last bucket. Sorting them by the exact order gives the page a
-        full sort would. With ``marks`` (and a first page of at most ``INLINE_SNIPPETS``
-        rows) the first statement also returns the snippets: no other full-text query.
+        exactly the matches of the buckets reached, and sorting them by the exact order
+        gives the page a full sort would. With ``marks`` (and a first page of at most
+        ``INLINE_SNIPPETS`` rows) that statement also returns the snippets: no other
+        full-text query. When the last bucket goes on, a second statement sorts all the
+        matches up to its end in SQL.
         """
         expression = fts5_expression(query)
         if expression is None:
@@ -807,21 +808,21 @@ class SQLiteFTS5(FullTextIndex):
 
         want = offset + limit
         rows = conn.execute(walk(*columns).limit(want + 1)).all()
-        found = {int(r[0]) & 0xFFFFFFFF: (r[1] if inline else None) for r in rows[:want]}
         if len(rows) <= offset:
             return Page([])
-        if len(rows) > want:
-            last = int(rows[want - 1][0])
-            bucket = last >> KEY_SHIFT
-            if int(rows[want][0]) >> KEY_SHIFT == bucket:  # the last bucket goes on
-                rest = (
-                    (key > literal(last)) & (key < literal((bucket + 1) << KEY_SHIFT))
-                    if ascending
-                    else (key < literal(last)) & (key >= literal(bucket << KEY_SHIFT))
-                )
-                for more in conn.scalars(walk(key).where(rest)):
-                    found.setdefault(int(more) & 0xFFFFFFFF, None)
-        # Rows of a later bucket come after all of these in the exact order too.
+        bucket = int(rows[min(len(rows), want) - 1][0]) >> KEY_SHIFT
+        if len(rows) > want and int(rows[want][0]) >> KEY_SHIFT == bucket:
+            # The last bucket goes on (ties in the order's key): sort every match up to
+            # its end in SQL; rows of a later bucket come after all of them.
+            edge = (
+                key < literal((bucket + 1) << KEY_SHIFT)
+                if ascending
+                else key >= literal(bucket << KEY_SHIFT)
+            )
+            stmt = walk(Caption.id).where(edge).order_by(None).order_by(*exact)
+            return Page([int(i) for i in conn.scalars(stmt.limit(limit).offset(offset))])
+        # The rows in hand are exactly the matches of the buckets reached.
+        found = {int(r[0]) & 0xFFFFFFFF: (r[1] if inline else None) for r in rows[:want]}
         exact_page = (
             select(Caption.id)
             .join(Photo, Photo.id == Caption.photo_id)
@@ -831,8 +832,8 @@ class SQLiteFTS5(FullTextIndex):
             .offset(offset)
         )
         ids = [int(i) for i in conn.scalars(exact_page)]
-        if not inline or any(found[i] is None for i in ids):
-            return Page(ids)  # the caller gets the snippets
+        if not inline:
+            return Page(ids)
         return Page(ids, {i: cast(str, found[i]) for i in ids})
 
     def rank_among(
