@@ -64,7 +64,12 @@ def _fill(library: Library, root: Path, n: int = 240) -> None:
     results = []
     for job in jobs:
         words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 8)))
-        res = caption_result(words, rng=np.random.default_rng(job.photo_id))
+        # Half the captions fall in one of three millionths of confidence, in no id
+        # order within it: ties of the confidence index's key, sorted exactly.
+        tied = (
+            rng.choice([-1.0, -0.5, -0.25]) + rng.randrange(9) * 1e-8 if job.photo_id % 2 else None
+        )
+        res = caption_result(words, rng=np.random.default_rng(job.photo_id), confidence=tied)
         results.append((job.job_id, res, "v1"))
     library.complete_jobs(results)
     for photo_id in ids[:30:3]:
