@@ -49,6 +49,11 @@ last bucket reached exactly, so the page is the one a full sort would give.
 A folder of at most ``FOLDER_SCAN`` photos gives :class:`Bounds` (its smallest
 and largest caption id and date key): the index reads only that stretch of
 each doclist. PostgreSQL has none of these (``by_date`` returns None).
+
+Concept expansions (SQLite): the matches found only through an expanded query
+(up to 60 OR-ed words) are ranked by :meth:`SQLiteFTS5.rank_among`, bm25 computed
+in a per-connection TEMP FTS5 table holding just those matches, since bm25 on
+``captions_fts`` would first count every row of each of the 60 words.
 """
 
 from __future__ import annotations

@@ -23,9 +23,12 @@ matches are sorted, a broad one's matches are filtered along the order's index.
 Concept search: unless ``exact``, each plain query word is OR-ed with the more
 specific words under it (:mod:`annotator.library.concepts`: ``person`` also
 matches "man", "woman", "boy"). Ranked by relevance, photos matching the words
-as typed come first, then those found only through the expansion
-(``SearchHit.expanded``). Captions and keywords are searched together: the index
-holds each current caption with its photo's keywords.
+as typed come first (bm25 as above), then those found only through the expansion
+(``SearchHit.expanded``), ranked among themselves: bm25 with the document count,
+lengths and IDFs of those matches (``FullTextIndex.rank_among``; on PostgreSQL
+ts_rank, which uses no collection statistics). Library-wide IDFs of a 60-word
+expansion would cost a scan of 60 doclists per search. Captions and keywords are
+searched together: the index holds each current caption with its photo's keywords.
 
 Filters: ``keyword`` (the photo has that keyword, or it as a level of a
 keyword's hierarchy; case-insensitive), ``root_id``, ``folder`` (an absolute
