@@ -180,23 +180,22 @@ def _constraint_bits(
     return bits.to(dev), accept.to(dev)
 
 
-def _repetition_mask(
-    seqs: torch.Tensor, words: torch.Tensor, is_function: torch.Tensor, v: int
-) -> torch.Tensor:
-    """Return (N, V) True where the next word would repeat a bigram with a content word.
+def _repeated_next(
+    seqs: torch.Tensor, words: torch.Tensor, is_function: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (rows, tokens): each row's next words that would repeat a content bigram.
 
     ``seqs`` (N, t) are the words so far (the last one is ``words``), ``is_function``
-    (V,) flags function words.
+    (V,) flags function words. Sparse: O(N * t) work, never a dense (N, V) mask.
     """
-    n, t = seqs.shape
-    if t < 2:
-        return torch.zeros((n, v), dtype=torch.bool, device=seqs.device)
+    if seqs.size(1) < 2:
+        empty = torch.empty(0, dtype=torch.long, device=seqs.device)
+        return empty, empty
     seen = seqs[:, :-1] == words.unsqueeze(1)  # (N, t-1) earlier positions of the last word
     nxt = seqs[:, 1:]  # (N, t-1) the word that followed each of them
     content = ~(is_function[nxt] & is_function[words].unsqueeze(1))  # (N, t-1)
-    hits = torch.zeros((n, v), dtype=torch.int32, device=seqs.device)  # (N, V)
-    hits.scatter_add_(1, nxt, (seen & content).to(torch.int32))
-    return hits > 0
+    rows, cols = (seen & content).nonzero(as_tuple=True)  # (M,), (M,)
+    return rows, nxt[rows, cols]
 
 
 @torch.inference_mode()
@@ -270,8 +269,8 @@ def beam_search(
             logp[:, end] = float("-inf")
         if rep is not None and t > 0:
             if rep.no_repeat_bigrams:
-                repeats = _repetition_mask(seqs, words, is_function, v_size)  # (N, V)
-                logp = logp.masked_fill(repeats, float("-inf"))
+                rows, toks = _repeated_next(seqs, words, is_function)  # (M,), (M,)
+                logp[rows, toks] = float("-inf")
             if rep.no_function_word_end:
                 logp[:, end] = logp[:, end].masked_fill(is_function[words], float("-inf"))
         if rep is not None and rep.no_function_word_end and t == max_len - 1:

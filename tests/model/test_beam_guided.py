@@ -163,17 +163,17 @@ def test_repetition_control_forbids_blue_shirt_and_blue_shirt(scripted: Scripted
 
 
 def test_function_word_bigrams_may_repeat() -> None:
-    from annotator.model.beam import _repetition_mask
+    from annotator.model.beam import _repeated_next
 
     itos = ["<pad>", "<start>", "<end>", "<unk>", "a", "in", "the", "dog", "grass"]
     fn = torch.tensor([w in FUNCTION_WORDS for w in itos])
     # "in the grass in the" -> after "the", "grass" would repeat "the grass": forbidden
-    seq = torch.tensor([[5, 6, 8, 5, 6]])
-    mask = _repetition_mask(seq, seq[:, -1], fn, len(itos))
-    assert mask[0].nonzero().view(-1).tolist() == [8]
+    seq = torch.tensor([[5, 6, 8, 5, 6], [5, 6, 7, 5, 6]])
+    rows, toks = _repeated_next(seq, seq[:, -1], fn)
+    assert sorted(zip(rows.tolist(), toks.tolist(), strict=True)) == [(0, 8), (1, 7)]
     # "in the dog in" -> after "in", "the" would repeat "in the": two function words, allowed
     seq = torch.tensor([[5, 6, 7, 5]])
-    assert not _repetition_mask(seq, seq[:, -1], fn, len(itos)).any()
+    assert _repeated_next(seq, seq[:, -1], fn)[0].numel() == 0
 
 
 def test_repetition_control_can_be_switched_off_per_rule(scripted: ScriptedDecoder) -> None:
