@@ -54,14 +54,15 @@ def constraints_for(
 ) -> list[set[int]]:
     """Return up to ``max_constraints`` sets of token ids for one photo's keywords.
 
-    ``token_id`` maps a single word to its id in the caption vocabulary, or None.
-    Multi-word forms ("space shuttle") are left out: one token per constraint.
+    ``token_id`` maps a word form to its id in the caption vocabulary, or None. A
+    multi-word form ("space shuttle") counts only where the vocabulary has it as one
+    token (a novel word, ``annotator.model.novel``): each constraint is one token.
     """
     out: list[set[int]] = []
     for kw in sorted(keywords, key=lambda k: -(k.probability or 0.0)):
         if len(out) >= max_constraints or (kw.probability or 0.0) < threshold:
             break
-        ids = {i for f in word_forms(kw.word) if " " not in f and (i := token_id(f)) is not None}
+        ids = {i for f in word_forms(kw.word) if (i := token_id(f)) is not None}
         if ids and all(ids.isdisjoint(c) for c in out):
             out.append(ids)
     return out
