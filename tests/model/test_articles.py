@@ -6,8 +6,8 @@ from annotator.model.articles import fix_articles, needs_an
 
 
 def test_a_becomes_an_before_a_vowel_sound_and_back() -> None:
-    words = "a elephant and a owl near an dog and a apple tree".split()
-    assert fix_articles(words) == "an elephant and an owl near a dog and an apple tree".split()
+    words = str.split("a elephant and a owl near an dog and a apple tree")
+    assert fix_articles(words) == str.split("an elephant and an owl near a dog and an apple tree")
 
 
 def test_words_that_start_with_another_sound() -> None:

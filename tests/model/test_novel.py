@@ -132,8 +132,9 @@ def test_a_photo_gets_the_same_caption_alone_and_in_a_batch(setup) -> None:
     kw = {"restricted": novel.novel_ids}
     batch = search(grown, novel.vocab, feats, constraints=cons, photo_banned=bans, **kw)
     for i in range(4):
+        one = feats[i : i + 1]
         (alone,) = search(
-            grown, novel.vocab, feats[i : i + 1], constraints=[cons[i]], photo_banned=[bans[i]], **kw
+            grown, novel.vocab, one, constraints=[cons[i]], photo_banned=[bans[i]], **kw
         )
         assert [h.tokens for h in alone] == [h.tokens for h in batch[i]]
         assert [h.score for h in alone] == pytest.approx([h.score for h in batch[i]], abs=1e-5)
