@@ -51,18 +51,25 @@ def constraints_for(
     *,
     threshold: float = GUIDANCE_THRESHOLD,
     max_constraints: int = GUIDANCE_MAX_CONSTRAINTS,
+    names: Callable[[int, str], bool] | None = None,
 ) -> list[set[int]]:
     """Return up to ``max_constraints`` sets of token ids for one photo's keywords.
 
     ``token_id`` maps a word form to its id in the caption vocabulary, or None. A
     multi-word form ("space shuttle") counts only where the vocabulary has it as one
     token (a novel word, ``annotator.model.novel``): each constraint is one token.
+    ``names(token_id, keyword)`` may refuse a token for a keyword: a novel word stands
+    only for its own keyword ("cardigan" the sweater is not a form of "dog").
     """
     out: list[set[int]] = []
     for kw in sorted(keywords, key=lambda k: -(k.probability or 0.0)):
         if len(out) >= max_constraints or (kw.probability or 0.0) < threshold:
             break
-        ids = {i for f in word_forms(kw.word) if (i := token_id(f)) is not None}
+        ids = {
+            i
+            for f in word_forms(kw.word)
+            if (i := token_id(f)) is not None and (names is None or names(i, kw.word))
+        }
         if ids and all(ids.isdisjoint(c) for c in out):
             out.append(ids)
     return out

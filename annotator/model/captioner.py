@@ -249,15 +249,7 @@ class Captioner:
         constraints: list[list[set[int]]] | None = None
         banned_per_photo = None
         if guidance == "tags":
-            opts: dict[str, float | int] = {}
-            if guidance_threshold is not None:
-                opts["threshold"] = guidance_threshold
-            if guidance_max is not None:
-                opts["max_constraints"] = guidance_max
-            constraints = [
-                constraints_for(kws, self.caption_vocab.stoi.get, **opts)  # type: ignore[arg-type]
-                for kws in keywords
-            ]
+            constraints = self.constraints(keywords, guidance_threshold, guidance_max)
             banned_per_photo = [donor_bans(c, self.novel.donor_of) for c in constraints]
         hyps = beam_search(
             self.caption_decoder,
@@ -278,6 +270,26 @@ class Captioner:
         return [
             self._result(h, grid, beam_size, length_penalty, tuple(kws))
             for h, kws in zip(hyps, keywords, strict=True)
+        ]
+
+    def constraints(
+        self,
+        keywords: Sequence[Sequence[Keyword]],
+        threshold: float | None = None,
+        max_constraints: int | None = None,
+    ) -> list[list[set[int]]]:
+        """Return each photo's guidance constraints (token-id sets) from its keywords.
+
+        None keeps the default threshold and number of constraints (``guidance``).
+        """
+        opts: dict[str, float] = {}
+        if threshold is not None:
+            opts["threshold"] = threshold
+        if max_constraints is not None:
+            opts["max_constraints"] = max_constraints
+        return [
+            constraints_for(kws, self.caption_vocab.stoi.get, names=self.novel.names, **opts)  # type: ignore[arg-type]
+            for kws in keywords
         ]
 
     def caption_tensors(self, images: torch.Tensor, **kw: object) -> list[CaptionResult]:

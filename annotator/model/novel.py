@@ -35,6 +35,11 @@ class NovelVocabulary:
     vocab: Vocab  # the checkpoint's words, then the novel ones
     base_size: int  # how many words the checkpoint has; novel ids are >= this
     donor_of: Mapping[int, int]  # novel id -> donor id
+    keyword_of: Mapping[int, str]  # novel id -> the keyword it names
+
+    def names(self, token: int, keyword: str) -> bool:
+        """Return whether ``token`` may stand for ``keyword`` in a constraint."""
+        return token < self.base_size or self.keyword_of.get(token) == keyword
 
     @property
     def novel_ids(self) -> tuple[int, ...]:
@@ -50,6 +55,7 @@ def plan_novel(vocab: Vocab, rows: Sequence[NovelWord]) -> NovelVocabulary:
     """
     words = list(vocab.itos)
     donor_of: dict[int, int] = {}
+    keyword_of: dict[int, str] = {}
     for row in rows:
         if row.word in vocab.stoi or row.word in words[len(vocab) :]:
             continue
@@ -57,8 +63,9 @@ def plan_novel(vocab: Vocab, rows: Sequence[NovelWord]) -> NovelVocabulary:
         if donor is None:
             continue
         donor_of[len(words)] = donor
+        keyword_of[len(words)] = row.keyword
         words.append(row.word)
-    return NovelVocabulary(Vocab(words), len(vocab), donor_of)
+    return NovelVocabulary(Vocab(words), len(vocab), donor_of, keyword_of)
 
 
 @torch.no_grad()
