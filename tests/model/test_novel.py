@@ -149,3 +149,20 @@ def test_the_table_parser_names_the_bad_line() -> None:
         parse_novel(head + "lion\tlion\tcat\tx\nlion\tlion\tdog\tx\n")
     with pytest.raises(ValueError, match=":2: empty"):
         parse_novel(head + "lion\tlion\t\tx\n")
+
+
+def test_a_novel_word_stands_only_for_its_own_keyword(setup) -> None:
+    from annotator.core.types import Keyword
+    from annotator.keywords.guidance import constraints_for, word_forms
+
+    vocab, _ = setup
+    assert "cardigan" in word_forms("dog")  # a corgi breed, and a sweater
+    novel = plan_novel(vocab, (NovelWord("cardigan", "cardigan", ("man",), "flat"),))
+    (cardigan,) = novel.novel_ids
+    dog = [Keyword("dog", ("Animals", "Mammal", "Dog"), 0.9)]
+    loose = constraints_for(dog, novel.vocab.stoi.get)
+    assert cardigan in loose[0]
+    (strict,) = constraints_for(dog, novel.vocab.stoi.get, names=novel.names)
+    assert strict == {vocab.stoi["dog"], vocab.stoi["dogs"]}
+    sweater = [Keyword("cardigan", ("Clothing", "Cardigan"), 0.9)]
+    assert constraints_for(sweater, novel.vocab.stoi.get, names=novel.names) == [{cardigan}]
