@@ -30,7 +30,8 @@ One implementation serves three searches:
 
 Photos are decoded together (B photos x S states x k beams rows) and rows of photos
 that are done are dropped, so a photo's result does not depend on the rest of the
-batch.
+batch. Photos with different numbers of constraints are searched in separate groups,
+so a batch pays for the FSM states only on the photos that have constraints.
 """
 
 from __future__ import annotations
@@ -247,6 +248,30 @@ def beam_search(
         return results
     if constraints is not None and len(constraints) != b_total:
         raise ValueError(f"{len(constraints)} constraint lists for {b_total} photos")
+    if photo_banned is not None and len(photo_banned) != b_total:
+        raise ValueError(f"{len(photo_banned)} banned-word lists for {b_total} photos")
+    counts = sorted({len(c) for c in constraints or [()]})
+    if len(counts) > 1:  # one search per constraint count: no dead FSM rows for the others
+        for n in counts:
+            idx = [i for i, c in enumerate(constraints or ()) if len(c) == n]
+            sub = beam_search(
+                decoder,
+                encoder_out[idx],
+                beam_size=beam_size,
+                start=start,
+                end=end,
+                max_len=max_len,
+                min_len=min_len,
+                length_penalty=length_penalty,
+                banned=banned,
+                constraints=[(constraints or ())[i] for i in idx],
+                repetition=repetition,
+                restricted=restricted,
+                photo_banned=[photo_banned[i] for i in idx] if photo_banned else None,
+            )
+            for i, hyps in zip(idx, sub, strict=True):
+                results[i] = hyps
+        return results
     v_size = decoder.fc.out_features
     tok_bits, accept = _constraint_bits(constraints or [[]] * b_total, b_total, v_size, dev)
     pre_mask = _photo_mask(v_size, b_total, constraints, restricted, photo_banned)
