@@ -9,6 +9,7 @@ import pytest
 from annotator.core.types import CaptionResult
 from annotator.keywords import DEFAULT_THRESHOLD
 from annotator.model.captioner import Captioner
+from annotator.model.articles import needs_an
 from annotator.model.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,6 +56,8 @@ def test_shipped_model_captions_the_samples_sensibly(
     for r in sample_captions.values():
         assert 3 <= len(r.words) <= 20 and "<unk>" not in r.words
         assert r.attention.shape == (len(r.words), 9, 9)
+        for art, nxt in zip(r.words, r.words[1:], strict=False):  # "a"/"an" agree
+            assert art not in ("a", "an") or (art == "an") == needs_an(nxt), r.text
 
 
 def test_plain_beam_search_still_names_the_camera(shipped: Captioner) -> None:
