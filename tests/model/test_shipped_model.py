@@ -8,8 +8,8 @@ import pytest
 
 from annotator.core.types import CaptionResult
 from annotator.keywords import DEFAULT_THRESHOLD
-from annotator.model.captioner import Captioner
 from annotator.model.articles import needs_an
+from annotator.model.captioner import Captioner
 from annotator.model.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
