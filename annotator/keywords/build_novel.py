@@ -401,7 +401,7 @@ DONORS: dict[str, tuple[str, ...]] = {
     "mittens": ("gloves", "hat"),
     "hoop skirt": ("dress", "skirt"),
 }
-FLAT = "flat"  # "via" of a hand-reviewed row
+REVIEWED = "reviewed"  # "via" of a hand-reviewed row
 
 
 def vocabulary(captions_json: Path) -> tuple[Counter[str], Counter[str]]:
@@ -495,7 +495,7 @@ def build_rows(
     rows: list[list[str]] = []
     for keyword, offsets in sorted(by_keyword.items()):
         if keyword in DONORS:
-            donors, via = [d for d in DONORS[keyword] if d in known], FLAT
+            donors, via = [d for d in DONORS[keyword] if d in known], REVIEWED
         else:
             donors, via = donors_for(offsets, synsets, words_below)
         if not donors:

@@ -22,7 +22,7 @@ class NovelWord:
     word: str  # the token as it appears in a caption; a phrase is one token ("space shuttle")
     keyword: str  # the keyword it names ("lion" for "lions")
     donors: tuple[str, ...]  # in-vocabulary words whose rows it copies, best first
-    via: str  # the shared WordNet ancestor, "flat" (hand-reviewed) or "fallback"
+    via: str  # the shared WordNet ancestor, "reviewed" (hand-picked) or "fallback"
 
 
 def parse_novel(text: str, source: str = str(NOVEL_PATH)) -> tuple[NovelWord, ...]:

@@ -16,8 +16,8 @@ WORDS = [*SPECIALS, "a", "dog", "cat", "runs", "on", "grass", "the", "dogs", "si
 ROWS = (
     NovelWord("lion", "lion", ("cat", "dog"), "feline"),
     NovelWord("lions", "lion", ("cats", "dogs"), "feline"),  # "cats" missing: falls to "dogs"
-    NovelWord("space shuttle", "space shuttle", ("rocket",), "flat"),  # no known donor: skipped
-    NovelWord("dog", "dog", ("cat",), "flat"),  # already known: skipped
+    NovelWord("space shuttle", "space shuttle", ("rocket",), "reviewed"),  # no known donor: skipped
+    NovelWord("dog", "dog", ("cat",), "reviewed"),  # already known: skipped
 )
 
 
@@ -157,7 +157,7 @@ def test_a_novel_word_stands_only_for_its_own_keyword(setup) -> None:
 
     vocab, _ = setup
     assert "cardigan" in word_forms("dog")  # a corgi breed, and a sweater
-    novel = plan_novel(vocab, (NovelWord("cardigan", "cardigan", ("man",), "flat"),))
+    novel = plan_novel(vocab, (NovelWord("cardigan", "cardigan", ("man",), "reviewed"),))
     (cardigan,) = novel.novel_ids
     dog = [Keyword("dog", ("Animals", "Mammal", "Dog"), 0.9)]
     loose = constraints_for(dog, novel.vocab.stoi.get)
