@@ -36,6 +36,7 @@ so a batch pays for the FSM states only on the photos that have constraints.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -146,6 +147,23 @@ class Repetition:
     def active(self) -> bool:
         """Return True when at least one of the two rules is on."""
         return self.no_repeat_bigrams or self.no_function_word_end
+
+
+def repeated_content_bigram(words: Sequence[str]) -> bool:
+    """Return True when a bigram with a content word occurs twice in ``words``."""
+    seen: set[tuple[str, str]] = set()
+    for pair in itertools.pairwise(words):
+        if pair[0] in FUNCTION_WORDS and pair[1] in FUNCTION_WORDS:
+            continue
+        if pair in seen:
+            return True
+        seen.add(pair)
+    return False
+
+
+def ends_on_function_word(words: Sequence[str]) -> bool:
+    """Return True when the last word of a non-empty caption is a function word."""
+    return bool(words) and words[-1] in FUNCTION_WORDS
 
 
 def _constraint_bits(
@@ -319,6 +337,9 @@ def beam_search(
                 logp = logp.masked_fill(repeats, float("-inf"))
             if rep.no_function_word_end:
                 logp[:, end] = logp[:, end].masked_fill(is_function[words], float("-inf"))
+        if rep is not None and rep.no_function_word_end and t == max_len - 1:
+            # the last word allowed: a caption cut at max_len must not end on "a" either
+            logp = logp.masked_fill(is_function.view(1, -1), float("-inf"))
         v = logp.size(1)
         cand = scores.view(b, s_n, k, 1) + logp.view(b, s_n, k, v)  # (B, S, k, V)
         if s_n == 1:

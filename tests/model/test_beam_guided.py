@@ -187,3 +187,28 @@ def test_repetition_control_can_be_switched_off_per_rule(scripted: ScriptedDecod
     assert search(scripted, feats, max_len=14, repetition=off)[0][0].tokens == (
         search(scripted, feats, max_len=14)[0][0].tokens
     )
+
+
+def test_caption_checks_match_the_rules_repetition_control_enforces() -> None:
+    from annotator.model.beam import ends_on_function_word, repeated_content_bigram
+
+    assert repeated_content_bigram(["a", "man", "in", "a", "blue", "shirt", "and", "blue", "shirt"])
+    dog = ["a", "man", "in", "a", "blue", "shirt", "and", "a", "dog", "in", "a", "park"]
+    assert not repeated_content_bigram(dog)
+    assert ends_on_function_word(["a", "man", "in", "a"])
+    assert not ends_on_function_word(["a", "man", "in", "a", "park"])
+    assert not ends_on_function_word([])
+
+
+def test_a_caption_cut_at_max_len_does_not_end_on_a_function_word(
+    scripted: ScriptedDecoder,
+) -> None:
+    feats = torch.zeros(1, 4, 8)
+    # max_len 4 cuts LOOP at "a man is wearing"; 7 at "... blue shirt and": plain keeps "and"
+    plain = words_of(search(scripted, feats, max_len=7)[0][0])
+    assert plain[-1] == "and"
+    rep = Repetition.for_words(VOCAB)
+    for n in (4, 7, 11):
+        for h in search(scripted, feats, max_len=n, repetition=rep)[0]:
+            w = words_of(h)
+            assert len(w) <= n and w[-1] not in FUNCTION_WORDS, (n, w)
