@@ -68,7 +68,7 @@ def features_for(cap: Captioner, paths: Sequence[Path], cache: Path) -> np.ndarr
 
 # Decoded captions are cached by model, vocabulary, settings and features (``--cache``);
 # bump when decoding changes in a way none of those show.
-DECODE_VERSION = "1"
+DECODE_VERSION = "2"  # 2: main's "no function word as the last allowed word" rule
 DECODED: Path | None = None  # where decoded captions are cached; set by main()
 
 
