@@ -18,6 +18,11 @@ One implementation serves three searches:
   construction. A photo is done when its accepting beam is done; if that beam never
   finished a caption (constraints unreachable within ``max_len``), the state with
   the most constraints met that did finish one gives the result.
+- **Restricted words** (novel-word transfer, ``annotator.model.novel``): words in
+  ``restricted`` are produced only by photos whose constraints ask for them, and
+  ``photo_banned`` bans words per photo (a novel word's donor). Both are applied to
+  the scores before the softmax, so a photo that may produce none of the restricted
+  words gets exactly the distribution of the vocabulary without them.
 - **Repetition control** (``Repetition``): never repeat a bigram that contains a
   content word (function words such as "a", "in", "the", "of", "and" may repeat:
   "a man in a red shirt" is fine, "blue shirt and blue shirt" is not), and never
@@ -25,7 +30,8 @@ One implementation serves three searches:
 
 Photos are decoded together (B photos x S states x k beams rows) and rows of photos
 that are done are dropped, so a photo's result does not depend on the rest of the
-batch.
+batch. Photos with different numbers of constraints are searched in separate groups,
+so a batch pays for the FSM states only on the photos that have constraints.
 """
 
 from __future__ import annotations
@@ -180,6 +186,29 @@ def _constraint_bits(
     return bits.to(dev), accept.to(dev)
 
 
+def _photo_mask(
+    v: int,
+    b: int,
+    constraints: Sequence[Sequence[Collection[int]]] | None,
+    restricted: Collection[int],
+    photo_banned: Sequence[Collection[int]] | None,
+) -> torch.Tensor | None:
+    """Return (B, V) True where a photo may not produce a word, or None if nowhere."""
+    if not restricted and not photo_banned:
+        return None
+    if photo_banned is not None and len(photo_banned) != b:
+        raise ValueError(f"{len(photo_banned)} banned-word lists for {b} photos")
+    mask = torch.zeros((b, v), dtype=torch.bool)  # (B, V)
+    if restricted:
+        mask[:, sorted({int(i) for i in restricted})] = True
+    for i in range(b):
+        for words in constraints[i] if constraints else ():
+            mask[i, sorted({int(w) for w in words})] = False
+        if photo_banned is not None and photo_banned[i]:
+            mask[i, sorted({int(w) for w in photo_banned[i]})] = True
+    return mask
+
+
 def _repeated_next(
     seqs: torch.Tensor, words: torch.Tensor, is_function: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -212,6 +241,8 @@ def beam_search(
     banned: Sequence[int] = (),
     constraints: Sequence[Sequence[Collection[int]]] | None = None,
     repetition: Repetition | None = None,
+    restricted: Collection[int] = (),
+    photo_banned: Sequence[Collection[int]] | None = None,
 ) -> list[list[Hypothesis]]:
     """Decode features (B, P, E) and return each photo's hypotheses, best first.
 
@@ -221,7 +252,9 @@ def beam_search(
     ids are never produced (the captioner bans ``<unk>``, ``<pad>`` and ``<start>``).
     ``constraints`` gives each photo 0 to ``MAX_CONSTRAINTS`` sets of token ids the
     caption must contain (one word of each set); None or empty lists is plain beam
-    search. ``repetition`` applies repetition control (None: off).
+    search. ``repetition`` applies repetition control (None: off). ``restricted``
+    token ids are produced only by photos whose constraints contain them;
+    ``photo_banned`` gives each photo token ids it never produces.
     """
     if beam_size < 1:
         raise ValueError("beam_size must be >= 1")
@@ -232,8 +265,35 @@ def beam_search(
         return results
     if constraints is not None and len(constraints) != b_total:
         raise ValueError(f"{len(constraints)} constraint lists for {b_total} photos")
+    if photo_banned is not None and len(photo_banned) != b_total:
+        raise ValueError(f"{len(photo_banned)} banned-word lists for {b_total} photos")
+    counts = sorted({len(c) for c in constraints or [()]})
+    if len(counts) > 1:  # one search per constraint count: no dead FSM rows for the others
+        for n in counts:
+            idx = [i for i, c in enumerate(constraints or ()) if len(c) == n]
+            sub = beam_search(
+                decoder,
+                encoder_out[idx],
+                beam_size=beam_size,
+                start=start,
+                end=end,
+                max_len=max_len,
+                min_len=min_len,
+                length_penalty=length_penalty,
+                banned=banned,
+                constraints=[(constraints or ())[i] for i in idx],
+                repetition=repetition,
+                restricted=restricted,
+                photo_banned=[photo_banned[i] for i in idx] if photo_banned else None,
+            )
+            for i, hyps in zip(idx, sub, strict=True):
+                results[i] = hyps
+        return results
     v_size = decoder.fc.out_features
     tok_bits, accept = _constraint_bits(constraints or [[]] * b_total, b_total, v_size, dev)
+    pre_mask = _photo_mask(v_size, b_total, constraints, restricted, photo_banned)
+    if pre_mask is not None:
+        pre_mask = pre_mask.to(dev)  # (B, V)
     s_n = 1 << max((len(c) for c in constraints or ()), default=0)  # FSM states
     popcount = torch.tensor([bin(s).count("1") for s in range(s_n)], device=dev)  # (S,)
     sk = s_n * k  # rows per photo
@@ -262,6 +322,9 @@ def beam_search(
     for t in range(max_len):
         b = image_ids.numel()
         logits, alpha, state = decoder.step(words, state, enc, proj)  # (N, V), (N, P)
+        if pre_mask is not None:
+            row_mask = pre_mask[image_ids].repeat_interleave(sk, dim=0)  # (N, V)
+            logits = logits.masked_fill(row_mask, float("-inf"))
         logp = torch.log_softmax(logits, dim=1)  # (N, V)
         if banned_t.numel():
             logp[:, banned_t] = float("-inf")
