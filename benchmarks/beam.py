@@ -5,6 +5,9 @@ Prints, from one run on the same model and photos:
   straightforward unbatched beam search written like the reference tutorial's
   ``caption_image_beam_search`` (one photo at a time, attention projection
   recomputed every step), their ratio, and whether the captions are identical;
+- captions/s of the batched search with repetition control (no repeated content-word
+  bigram, no function word at the end: the captioner's default) on versus off, their
+  ratio (issue 12's target: within 10 %), and how many captions each rule changed;
 - encoder-only photos/s of EfficientNet-Lite0/1/2 at batch 16.
 
 Usage: python benchmarks/beam.py [--model PATH] [--photos N] [--beam-size K] [--repeats R]
@@ -27,7 +30,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from annotator.core.settings import default_model_path  # noqa: E402
-from annotator.model.beam import beam_search  # noqa: E402
+from annotator.model.beam import (  # noqa: E402
+    Repetition,
+    beam_search,
+    ends_on_function_word,
+    repeated_content_bigram,
+)
 from annotator.model.captioner import Captioner  # noqa: E402
 from annotator.model.checkpoint import Checkpoint  # noqa: E402
 from annotator.model.config import ModelConfig  # noqa: E402
@@ -166,6 +174,41 @@ def main() -> None:
         print(
             f"  {len(diff)} of {len(feats)} captions differ; {ties} of them are float "
             "near-ties (the reference's caption is in the n-best within 1e-4 log-prob)"
+        )
+
+    rep = Repetition.for_words(v.itos)
+
+    def controlled(control: Repetition | None) -> list:
+        return beam_search(
+            cap.decoder,
+            feats,
+            beam_size=k,
+            start=v.start,
+            end=v.end,
+            max_len=max_len,
+            min_len=1,
+            banned=v.never_generated(),
+            repetition=control,
+        )
+
+    rounds: dict[str, list[float]] = {"on": [], "off": []}
+    outs: dict[str, list] = {}
+    for _ in range(args.repeats):  # alternate, so load changes hit both alike
+        for key, control in (("off", None), ("on", rep)):
+            t, outs[key] = timed(lambda c=control: controlled(c), 1)
+            rounds[key].append(t)
+    t_on, t_off = statistics.median(rounds["on"]), statistics.median(rounds["off"])
+    words = {key: [v.decode(h[0].tokens) for h in out] for key, out in outs.items()}
+    print(f"repetition control on:  {len(feats) / t_on:8.1f} captions/s")
+    print(f"repetition control off: {len(feats) / t_off:8.1f} captions/s")
+    print(f"on / off: {t_off / t_on:.2f} of the speed (target >= 0.90)")
+    for key in ("off", "on"):
+        ws = words[key]
+        print(
+            f"  control {key:3s}: {sum(map(repeated_content_bigram, ws))} captions with a "
+            f"repeated content bigram, {sum(map(ends_on_function_word, ws))} ending on a "
+            f"function word, {sum(a != b for a, b in zip(ws, words['off'], strict=True))} "
+            "changed"
         )
 
     print("encoder only, batch 16, CPU:")

@@ -23,9 +23,11 @@ from __future__ import annotations
 import argparse
 import bisect
 import json
+import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -374,6 +376,66 @@ def build_fast(path: Path, n: int, captions: list[list[str]], batch: int = 20_00
     return {"api_seconds": total, "wall_seconds": total, "bytes": path.stat().st_size}
 
 
+def build_fast_any(
+    url: str, n: int, captions: list[list[str]], root_dir: Path, batch: int = 5000
+) -> dict:
+    """Create the photos and captions of :func:`build_fast` in any database (PostgreSQL).
+
+    Through SQLAlchemy Core inserts into an empty database, the full-text index
+    dropped during the load and installed once at the end (as :func:`build_fast`).
+    """
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from annotator.library.schema import Caption, CaptionSource, Photo, PhotoState
+
+    library = open_library(url)
+    root_dir.mkdir(parents=True, exist_ok=True)
+    root_id = library.add_root(root_dir).id
+    start = time.perf_counter()
+    now = datetime(2026, 12, 3, 12, tzinfo=UTC)
+    with library.engine.begin() as conn:
+        library.fts.uninstall(conn)
+    for lo in range(0, n, batch):
+        photos, rows = [], []
+        for i in range(lo, min(lo + batch, n)):
+            words = captions[i]
+            lp = [-0.05 - 0.5 * ((i * 7 + k) % 11) / 11 for k in range(len(words) + 1)]
+            date = datetime.fromtimestamp(1.6e9 + i * 60.0, UTC)
+            path = f"{root_dir.resolve()}/{i // 1000:04d}/IMG_{i:07d}.jpg"
+            photos.append(
+                {"id": i + 1, "root_id": root_id, "path": path,
+                 "content_hash": f"{i:064x}", "size": 2_000_000 + i, "mtime": 1.6e9 + i * 60.0,
+                 "width": 4000, "height": 3000, "photo_date": date, "state": PhotoState.CAPTIONED,
+                 "added_at": now, "updated_at": now}
+            )  # fmt: skip
+            rows.append(
+                {"photo_id": i + 1, "text": " ".join(words), "source": CaptionSource.MODEL,
+                 "model_id": "bench-model", "model_version": "bench-v1", "beam_size": 5,
+                 "score": sum(lp), "confidence": sum(lp) / len(lp), "word_logprobs": lp,
+                 "keywords": [], "reviewed": False, "is_current": True, "created_at": now}
+            )  # fmt: skip
+        with library.engine.begin() as conn:
+            conn.execute(insert(Photo), photos)
+            conn.execute(insert(Caption), rows)
+        done = min(lo + batch, n)
+        if done % (n // 10 or 1) < batch:
+            elapsed = time.perf_counter() - start
+            print(f"    {done:>9,} photos  {done / elapsed:8,.0f} photos/s", flush=True)
+    with library.engine.begin() as conn:
+        library.fts.install(conn)
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('photos', 'id'), "
+                                 "(SELECT max(id) FROM photos))")  # fmt: skip
+    if library.engine.dialect.name == "postgresql":
+        with library.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
+    library.close()
+    total = time.perf_counter() - start
+    return {"api_seconds": total, "wall_seconds": total, "bytes": 0}
+
+
 # ----------------------------------------------------------------------------- queries
 
 
@@ -446,54 +508,134 @@ def bench_queries(library: Library, captions: list[list[str]], count: int) -> li
 CONCEPTS = ["animal", "person", "vehicle", "child", "clothing", "water", "plant", "sport"]
 CONCEPTS += ["building", "food", "bird", "dog", "toy"]
 ORDERS = ("relevance", "date", "confidence")
+REPO = Path(__file__).resolve().parents[1]
+# Runs in a subprocess with one version of annotator first on the path: answers one
+# search per line of JSON on stdin with its time (measured around Library.search) and ids.
+WORKER = """
+import json, sys, time
+from annotator.library import open_library
+library = open_library(sys.argv[1], create=False)
+print(json.dumps({"root": str(library.roots()[0].path)}), flush=True)
+for line in sys.stdin:
+    request = json.loads(line)
+    t0, c0 = time.perf_counter(), time.process_time()
+    hits = library.search(request["q"], **request["kwargs"])
+    ms, cpu = (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
+    print(json.dumps({"ms": ms, "cpu": cpu, "ids": [h.caption_id for h in hits]}), flush=True)
+"""
+
+
+class Worker:
+    """A process that searches a library with the annotator found in ``source``."""
+
+    def __init__(self, source: Path, location: str) -> None:
+        """Start the process and wait until it has opened the library."""
+        env = {**os.environ, "PYTHONPATH": str(source)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", WORKER, location],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=source,
+        )
+        self.root = Path(self._read()["root"])
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"search worker exited with {self.proc.wait()}")
+        return json.loads(line)
+
+    def search(self, query: str, kwargs: dict[str, Any]) -> tuple[float, float, list[int]]:
+        """Return the wall and CPU time in ms, and the caption ids, of one search."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"q": query, "kwargs": kwargs}) + "\n")
+        self.proc.stdin.flush()
+        answer = self._read()
+        return answer["ms"], answer["cpu"], answer["ids"]
+
+    def close(self) -> None:
+        """End the process."""
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def matrix_queries(captions: list[list[str]], count: int) -> dict[str, list[str]]:
+    """Return the matrix's queries: the four kinds of :func:`query_sets` and concept words."""
+    sets = query_sets(captions, count, seed=3)
+    sets["concept word"] = [CONCEPTS[i % len(CONCEPTS)] for i in range(count)]
+    return sets
 
 
 def bench_matrix(
-    library: Library, captions: list[list[str]], count: int, n: int, root_dir: Path
+    location: str,
+    sets: dict[str, list[str]],
+    n_photos: int,
+    before: Path | None,
+    repeat: int = 1,
 ) -> list[tuple]:
-    """Time every query kind x order x (no filter, one folder), before and after 0005.
+    """Time every query kind x order x (no filter, one folder): before and after, one run.
 
-    "Before" is the code path without the ordered indexes and folder bounds
-    (``by_date``, ``by_confidence`` and ``bounds`` return None: the matches are
-    sorted in SQL, as before); "after" is the new one.
-    Both run on the same database in the same process, alternating per query.
+    "Before" is the annotator in the source tree ``before`` (for example
+    ``git archive main``), "after" this one; each runs in its own process on the
+    same database, alternating query by query (which goes first alternates too),
+    ``repeat`` times per query. The "same" column counts the searches whose ids
+    (and order) were identical in both. Wall time p50/p95 first, then the p95 of the
+    search process's CPU time (less sensitive to other processes on a shared machine).
     """
-    sets = query_sets(captions, count, seed=3)
-    sets["concept word"] = [CONCEPTS[i % len(CONCEPTS)] for i in range(count)]
+    workers = {"after": Worker(REPO, location)}
+    if before is not None:
+        workers["before"] = Worker(before, location)
+    root = workers["after"].root
     rng = random.Random(4)
-    folders = [str(root_dir / f"{rng.randrange(max(1, n // 1000)):04d}") for _ in range(count)]
-    fts = library.fts
+    count = len(next(iter(sets.values())))
+    folders = [str(root / f"{rng.randrange(max(1, n_photos // 1000)):04d}") for _ in range(count)]
+    for queries in sets.values():  # warm up both (OS file cache, page caches)
+        for q in queries[:5]:
+            for worker in workers.values():
+                worker.search(q, {"limit": 20})
     rows = []
-    for kind, queries in sets.items():
-        for order in ORDERS:
-            for filtered in (False, True):
-                before: list[float] = []
-                after: list[float] = []
-                hits: list[int] = []
-                for i, q in enumerate(queries):
-                    kwargs: dict[str, Any] = {"order_by": order, "limit": 20}
-                    if filtered:
-                        kwargs["folder"] = folders[i]
-                    for times, old in ((before, True), (after, False)):
-                        if old:
-                            fts.by_date = lambda *a, **k: None  # type: ignore[method-assign]
-                            fts.by_confidence = lambda *a, **k: None  # type: ignore[method-assign]
-                            fts.bounds = lambda *a, **k: None  # type: ignore[method-assign]
-                        t0 = time.perf_counter()
-                        found = library.search(q, **kwargs)
-                        times.append((time.perf_counter() - t0) * 1000)
-                        if old:
-                            del fts.by_date, fts.by_confidence, fts.bounds
-                        else:
-                            hits.append(len(found))
-                rows.append((kind, order, filtered, before, after, statistics.fmean(hits)))
-                b, a = rows[-1][3], rows[-1][4]
-                print(
-                    f"  {kind:<13}{order:<11}{'folder' if filtered else '-':<8}"
-                    f"{pct(b, 50):>8.1f}{pct(b, 95):>8.1f}{pct(a, 50):>8.1f}{pct(a, 95):>8.1f}"
-                    f"{rows[-1][5]:>7.1f}",
-                    flush=True,
-                )
+    try:
+        for kind, queries in sets.items():
+            for order in ORDERS:
+                for filtered in (False, True):
+                    times: dict[str, list[float]] = {name: [] for name in workers}
+                    cpu: dict[str, list[float]] = {name: [] for name in workers}
+                    hits: list[int] = []
+                    same = 0
+                    for i, q in enumerate(queries):
+                        kwargs: dict[str, Any] = {"order_by": order, "limit": 20}
+                        if filtered:
+                            kwargs["folder"] = folders[i]
+                        for r in range(repeat):
+                            names = list(workers)
+                            if (i + r) % 2:
+                                names.reverse()
+                            found = {}
+                            for name in names:
+                                ms, cpu_ms, ids = workers[name].search(q, kwargs)
+                                times[name].append(ms)
+                                cpu[name].append(cpu_ms)
+                                found[name] = ids
+                            hits.append(len(found["after"]))
+                            same += found.get("before", found["after"]) == found["after"]
+                    nan = [float("nan")]
+                    b, a = times.get("before", nan), times["after"]
+                    bc, ac = cpu.get("before", nan), cpu["after"]
+                    rows.append((kind, order, filtered, b, a, bc, ac, statistics.fmean(hits), same))
+                    print(
+                        f"  {kind:<13}{order:<11}{'folder' if filtered else '-':<8}"
+                        f"{pct(b, 50):>7.1f}{pct(b, 95):>7.1f}{pct(a, 50):>7.1f}{pct(a, 95):>7.1f}"
+                        f"{pct(bc, 95):>8.1f}{pct(ac, 95):>7.1f}{rows[-1][7]:>7.1f}"
+                        f"{same:>5}/{len(a)}",
+                        flush=True,
+                    )
+    finally:
+        for worker in workers.values():
+            worker.close()
     return rows
 
 
@@ -521,8 +663,25 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=0,
         metavar="Q",
-        help="also time every query kind x order x folder filter, before and after "
-        "revision 0005, with Q queries each",
+        help="also time every query kind x order x folder filter with Q queries each "
+        "(before and after when --before is given)",
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        metavar="SRC",
+        help="source tree of the annotator to compare with (e.g. from `git archive main`)",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each matrix query")
+    parser.add_argument(
+        "--pg",
+        default=None,
+        metavar="URL",
+        help="use this PostgreSQL database (one size; built with plain inserts unless --reuse)",
+    )
+    parser.add_argument(
+        "--matrix-only", action="store_true", help="skip the per-kind table (matrix only)"
     )
     parser.add_argument(
         "--fast-build",
@@ -544,7 +703,13 @@ def main(argv: list[str] | None = None) -> int:
             mean_words = statistics.fmean(len(c) for c in captions)
             print(f"\nlibrary of {n:,} captions (mean {mean_words:.1f} words)", flush=True)
             path = workdir / f"bench-{n}.sqlite3"
-            if args.reuse and path.exists():
+            location = args.pg or str(path)
+            if args.pg and args.reuse:
+                print(f"  reusing {args.pg}")
+            elif args.pg:
+                stats = build_fast_any(args.pg, n, captions, workdir / "photos")
+                print(f"  built in PostgreSQL with plain inserts in {stats['wall_seconds']:.0f} s")
+            elif args.reuse and path.exists():
                 print(f"  reusing {path} ({path.stat().st_size / 1e6:,.1f} MB)")
             elif args.fast_build:
                 stats = build_fast(path, n, captions)
@@ -566,18 +731,20 @@ def main(argv: list[str] | None = None) -> int:
                     f"(budget 4,096)"
                 )
             t0 = time.perf_counter()
-            library = open_library(path)  # migrates a library kept by an older version
+            library = open_library(location)  # migrates a library kept by an older version
             print(f"  opened (and migrated if needed) in {time.perf_counter() - t0:.1f} s")
             try:
-                rows = bench_queries(library, captions, args.queries)
-                if args.matrix:
-                    print(
-                        f"  {'kind':<13}{'order':<11}{'filter':<8}{'before p50/p95 ms':>16}"
-                        f"{'after p50/p95 ms':>16}{'hits':>7}"
-                    )
-                    bench_matrix(library, captions, args.matrix, n, path.parent / "photos")
+                rows = [] if args.matrix_only else bench_queries(library, captions, args.queries)
             finally:
                 library.close()
+            if args.matrix:
+                print(
+                    f"  {'':<32}{'wall ms: before':>14}{'after':>14}{'CPU p95 ms':>15}\n"
+                    f"  {'kind':<13}{'order':<11}{'filter':<8}{'p50':>7}{'p95':>7}{'p50':>7}"
+                    f"{'p95':>7}{'before':>8}{'after':>7}{'hits':>7}{'same':>10}"
+                )
+                sets = matrix_queries(captions, args.matrix)
+                bench_matrix(location, sets, n, args.before, args.repeat)
             print(
                 f"  {'query (limit 20)':<34}{'n':>5}{'p50 ms':>9}{'p95 ms':>9}"
                 f"{'max ms':>9}{'mean hits':>11}"

@@ -64,6 +64,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="with --scst: mean reward of the other samples (default) or the greedy caption's",
     )
     p.add_argument(
+        "--ce-weight",
+        type=float,
+        default=0.0,
+        help="with --scst: add this weight times the cross-entropy of a reference caption "
+        "(mixed objective; default 0, pure self-critical)",
+    )
+    p.add_argument(
         "--photos-per-epoch",
         type=int,
         help="with --scst: photos per (checkpointed, validated) epoch; default all",
@@ -121,6 +128,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     e.add_argument("--workers", type=int, default=2)
     e.add_argument("--cache-dir", metavar="DIR")
     e.add_argument("--no-meteor", action="store_true", help="skip METEOR (slow, needs Java)")
+    e.add_argument(
+        "--no-repetition-control",
+        action="store_true",
+        help="decode without the captioner's repetition control (for comparison)",
+    )
+    e.add_argument(
+        "--length-penalty", type=float, default=0.0, help="beam score / length**P (default 0)"
+    )
     e.add_argument("--json", action="store_true", help="print JSON")
     add_device(e)
     e.set_defaults(func=run_evaluate)
@@ -193,6 +208,7 @@ def _run_scst(args: argparse.Namespace) -> int:
         photos_per_epoch=args.photos_per_epoch,
         sample_max_len=args.sample_max_len,
         baseline=args.baseline,
+        ce_weight=args.ce_weight,
         val_limit=args.val_limit,
         train_limit=args.train_limit,
         device=user_settings(args).device,
@@ -228,6 +244,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         meteor=not args.no_meteor,
         progress=not args.json and sys.stderr.isatty(),
+        repetition=not args.no_repetition_control,
+        length_penalty=args.length_penalty,
     )
     print(json.dumps(res, indent=2) if args.json else format_table(res))
     return 0

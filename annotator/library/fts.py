@@ -49,6 +49,11 @@ last bucket reached exactly, so the page is the one a full sort would give.
 A folder of at most ``FOLDER_SCAN`` photos gives :class:`Bounds` (its smallest
 and largest caption id and date key): the index reads only that stretch of
 each doclist. PostgreSQL has none of these (``by_date`` returns None).
+
+Concept expansions (SQLite): the matches found only through an expanded query
+(up to 60 OR-ed words) are ranked by :meth:`SQLiteFTS5.rank_among`, bm25 computed
+in a per-connection TEMP FTS5 table holding just those matches, since bm25 on
+``captions_fts`` would first count every row of each of the 60 words.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -65,6 +71,7 @@ from sqlalchemy import (
     Select,
     column,
     func,
+    insert,
     literal,
     literal_column,
     select,
@@ -74,12 +81,14 @@ from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
 from sqlalchemy.exc import DBAPIError
 
 from annotator.core.errors import LibraryError
+from annotator.library.db import rowcount
 from annotator.library.query import Query, Term
 from annotator.library.schema import Caption, Photo
 
 FTS_TABLE = "captions_fts"
 FOLDER_SCAN = 20_000  # folders up to this many photos bound the index range (SQLite)
 SNIPPET_TOKENS = 32
+INLINE_SNIPPETS = 200  # ordered walks compute snippets on the way for pages ending this early
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,14 @@ class Bounds:
 
     ids: tuple[int, int]
     keys: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of caption ids in order, with the snippets found while walking to it."""
+
+    ids: list[int]
+    snippets: dict[int, str] | None = None  # None: not computed (the caller asks for them)
 
 
 def _joined(
@@ -186,6 +203,7 @@ class FullTextIndex(ABC):
         limit: int,
         offset: int,
         bounds: Bounds | None = None,
+        among: bool = False,
     ) -> list[tuple[int, float | None]]:
         """Return ``(caption_id, score)`` best first (higher score = more relevant).
 
@@ -194,17 +212,24 @@ class FullTextIndex(ABC):
         (see the module docstring). The choice does not depend on ``limit`` or
         ``offset``, so pages are consistent. ``window=None`` always ranks every
         match. ``query`` must have at least one required group; ``where`` holds
-        extra conditions on ``Caption`` and ``Photo``.
+        extra conditions on ``Caption`` and ``Photo``. With ``among`` (and a
+        window), the at most K matches are scored by :meth:`rank_among` (statistics
+        of those matches) instead of :meth:`rank_all` (statistics of the library).
         """
         if not query.groups:
             raise ValueError("ranked() needs a query with required terms")
         if window is not None:
-            matches = len(self.first_ids(conn, query, where, window + 1, bounds))
-            if matches == 0:
-                return []
-            if matches > window:
+            found: list[tuple[int, float]] | None = None
+            if among:
+                found = self.rank_among(
+                    conn, query, where, limit=limit, offset=offset, bounds=bounds, cap=window
+                )
+            elif self.count_upto(conn, query, where, window + 1, bounds) <= window:
+                found = self.rank_all(conn, query, where, limit=limit, offset=offset, bounds=bounds)
+            if found is None:  # more matches than the window
                 newest = self.newest(conn, query, where, offset + limit, bounds)
                 return [(caption_id, None) for caption_id in newest[offset : offset + limit]]
+            return [(i, score) for i, score in found]
         return [
             (i, score)
             for i, score in self.rank_all(
@@ -221,11 +246,13 @@ class FullTextIndex(ABC):
         limit: int,
         offset: int,
         bounds: Bounds | None = None,
-    ) -> list[int] | None:
+        marks: tuple[str, str] | None = None,
+    ) -> Page | None:
         """Return a page of matching caption ids, newest photo first, or None.
 
         None means that the dialect has no index in date order: the caller then sorts
         the matches itself. ``where`` holds conditions on ``Caption`` and ``Photo``.
+        With ``marks``, the page may also hold the snippets (as :meth:`snippets`).
         """
         return None
 
@@ -237,7 +264,8 @@ class FullTextIndex(ABC):
         *,
         limit: int,
         offset: int,
-    ) -> list[int] | None:
+        marks: tuple[str, str] | None = None,
+    ) -> Page | None:
         """Return a page of matching caption ids, least confident first, or None (see by_date)."""
         return None
 
@@ -253,6 +281,23 @@ class FullTextIndex(ABC):
         stmt = _joined(counted, self.rowid, where, bounds).where(self._required(query))
         return int(conn.scalar(stmt) or 0)
 
+    def count_upto(
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        n: int,
+        bounds: Bounds | None = None,
+    ) -> int:
+        """Return how many captions match ``query`` and ``where``, counting no further than ``n``.
+
+        Counted in the database: fetching up to ``n`` ids only to count them costs more
+        in Python than the index lookup itself.
+        """
+        stmt = _joined(select(self.rowid), self.rowid, where, bounds)
+        capped = stmt.where(self._required(query)).limit(n).subquery()
+        return int(conn.scalar(select(func.count()).select_from(capped)) or 0)
+
     def first_ids(
         self,
         conn: Connection,
@@ -264,7 +309,7 @@ class FullTextIndex(ABC):
         """Return up to ``n`` ids of captions matching ``query``, in the cheapest order."""
         stmt = _joined(select(self.rowid), self.rowid, where, bounds)
         stmt = stmt.where(self._required(query)).limit(n)
-        return [int(i) for i in conn.scalars(stmt)]
+        return [int(i) for i in conn.scalars(stmt).all()]
 
     def newest(
         self,
@@ -282,6 +327,28 @@ class FullTextIndex(ABC):
             .limit(n)
         )
         return [int(i) for i in conn.scalars(stmt)]
+
+    def rank_among(
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        *,
+        limit: int,
+        offset: int,
+        bounds: Bounds | None = None,
+        cap: int,
+    ) -> list[tuple[int, float]] | None:
+        """Score the matches as if they were the whole collection; return a page, best first.
+
+        None when more than ``cap`` captions match. For a few matches of a query whose
+        library-wide statistics cost a full scan (see :class:`SQLiteFTS5`). The default
+        is :meth:`rank_all`, right for scores that use no collection statistics
+        (PostgreSQL's ``ts_rank``).
+        """
+        if self.count_upto(conn, query, where, cap + 1, bounds) > cap:
+            return None
+        return self.rank_all(conn, query, where, limit=limit, offset=offset, bounds=bounds)
 
     def rank_all(
         self,
@@ -527,6 +594,17 @@ ORDERED = (
 )
 
 
+# A per-connection scratch table for rank_among (TEMP: never in the library file).
+RANK_TABLE = "captions_rank"
+_RANK_CREATE = (
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{RANK_TABLE} USING fts5(text, keywords, "
+    "tokenize='porter unicode61 remove_diacritics 2')"
+)
+_rank_table = table(
+    RANK_TABLE, column("rowid", Integer), column("text"), column("keywords"), schema="temp"
+)
+
+
 def _fts5_string(words: Sequence[str]) -> str:
     # Words hold only letters and digits; doubling quotes keeps this safe regardless.
     return '"' + " ".join(w.replace('"', '""') for w in words) + '"'
@@ -647,7 +725,8 @@ class SQLiteFTS5(FullTextIndex):
         limit: int,
         offset: int,
         bounds: Bounds | None = None,
-    ) -> list[int] | None:
+        marks: tuple[str, str] | None = None,
+    ) -> Page | None:
         """Return a page of matching caption ids, newest photo first, from ``captions_fts_date``.
 
         Its rowids are (minute of the photo date, caption id), so FTS5 walks the matches
@@ -656,7 +735,7 @@ class SQLiteFTS5(FullTextIndex):
         """
         exact = (Photo.photo_date.desc(), Photo.id.desc())
         keys = None if bounds is None else bounds.keys
-        return self._walk(conn, DATE_TABLE, False, exact, query, where, limit, offset, keys)
+        return self._walk(conn, DATE_TABLE, False, exact, query, where, limit, offset, keys, marks)
 
     def by_confidence(
         self,
@@ -666,14 +745,17 @@ class SQLiteFTS5(FullTextIndex):
         *,
         limit: int,
         offset: int,
-    ) -> list[int] | None:
+        marks: tuple[str, str] | None = None,
+    ) -> Page | None:
         """Return a page of matching caption ids, least confident first, human captions last.
 
         From ``captions_fts_confidence``, keyed by (confidence in millionths, caption
         id), walked in rowid order like :meth:`by_date`.
         """
         exact = (Caption.confidence.is_(None), Caption.confidence.asc(), Caption.id.asc())
-        return self._walk(conn, CONFIDENCE_TABLE, True, exact, query, where, limit, offset, None)
+        return self._walk(
+            conn, CONFIDENCE_TABLE, True, exact, query, where, limit, offset, None, marks
+        )
 
     def _walk(
         self,
@@ -686,8 +768,18 @@ class SQLiteFTS5(FullTextIndex):
         limit: int,
         offset: int,
         keys: tuple[int, int] | None,
-    ) -> list[int] | None:
-        """Walk an ordered index (rowid = bucket * 2**32 + caption id) and sort the last bucket."""
+        marks: tuple[str, str] | None,
+    ) -> Page | None:
+        """Walk an ordered index (rowid = bucket * 2**32 + caption id) and sort the last bucket.
+
+        The first statement reads ``offset + limit`` matches in rowid order, and one
+        more: when that one starts a new bucket (the usual case), the rows in hand are
+        exactly the matches of the buckets reached, and sorting them by the exact order
+        gives the page a full sort would. With ``marks`` (and a first page of at most
+        ``INLINE_SNIPPETS`` rows) that statement also returns the snippets: no other
+        full-text query. When the last bucket goes on, a second statement sorts all the
+        matches up to its end in SQL.
+        """
         expression = fts5_expression(query)
         if expression is None:
             return None
@@ -695,29 +787,115 @@ class SQLiteFTS5(FullTextIndex):
         key = ordered.c.rowid
         caption_id = key.op("&")(literal_column("4294967295"))
         match = literal_column(name).op("MATCH")(literal(expression))
+        inline = marks is not None and offset + limit <= INLINE_SNIPPETS
+        columns: list[Any] = [key]
+        if marks is not None and inline:
+            snippet = func.snippet(
+                literal_column(name),
+                0,
+                literal(marks[0]),
+                literal(marks[1]),
+                literal("…"),
+                SNIPPET_TOKENS,
+            )
+            columns.append(snippet)
 
-        def joined(stmt: Select[Any]) -> Select[Any]:
+        def walk(*cols: Any) -> Select[Any]:
             stmt = (
-                stmt.select_from(ordered)
+                select(*cols)
+                .select_from(ordered)
                 .join(Caption, Caption.id == caption_id)
                 .join(Photo, Photo.id == Caption.photo_id)
                 .where(match, *where)
+                .order_by(key.asc() if ascending else key.desc())
             )
             return stmt if keys is None else stmt.where(key.between(*keys))
 
-        walk = key.asc() if ascending else key.desc()
-        found = list(conn.scalars(joined(select(key)).order_by(walk).limit(offset + limit)))
-        if not found:
-            return []
-        # Rows of a later bucket come after all of these in the exact order too.
-        bucket = int(found[-1]) >> KEY_SHIFT
-        edge = (
-            key < literal((bucket + 1) << KEY_SHIFT)
-            if ascending
-            else key >= literal(bucket << KEY_SHIFT)
+        want = offset + limit
+        rows = conn.execute(walk(*columns).limit(want + 1)).all()
+        if len(rows) <= offset:
+            return Page([])
+        bucket = int(rows[min(len(rows), want) - 1][0]) >> KEY_SHIFT
+        if len(rows) > want and int(rows[want][0]) >> KEY_SHIFT == bucket:
+            # The last bucket goes on (ties in the order's key): sort every match up to
+            # its end in SQL; rows of a later bucket come after all of them.
+            edge = (
+                key < literal((bucket + 1) << KEY_SHIFT)
+                if ascending
+                else key >= literal(bucket << KEY_SHIFT)
+            )
+            stmt = walk(Caption.id).where(edge).order_by(None).order_by(*exact)
+            return Page([int(i) for i in conn.scalars(stmt.limit(limit).offset(offset))])
+        # The rows in hand are exactly the matches of the buckets reached.
+        found = {int(r[0]) & 0xFFFFFFFF: (r[1] if inline else None) for r in rows[:want]}
+        exact_page = (
+            select(Caption.id)
+            .join(Photo, Photo.id == Caption.photo_id)
+            .where(Caption.id.in_(list(found)))
+            .order_by(*exact)
+            .limit(limit)
+            .offset(offset)
         )
-        stmt = joined(select(Caption.id)).where(edge).order_by(*exact).limit(limit).offset(offset)
-        return [int(i) for i in conn.scalars(stmt)]
+        ids = [int(i) for i in conn.scalars(exact_page)]
+        if not inline:
+            return Page(ids)
+        return Page(ids, {i: cast(str, found[i]) for i in ids})
+
+    def rank_among(
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        *,
+        limit: int,
+        offset: int,
+        bounds: Bounds | None = None,
+        cap: int,
+    ) -> list[tuple[int, float]] | None:
+        """Return a page of the matches ranked by ``bm25()`` computed over the matches alone.
+
+        FTS5's bm25 weighs each phrase by its IDF, and counts the phrase's rows in the
+        whole table for it: a scan of every doclist of the query (tens of milliseconds
+        for a 60-word concept expansion at a million captions) however few the matches.
+        Here the matching documents are copied into a per-connection temporary FTS5
+        table (same tokenizer) and bm25 is computed there, so the document count,
+        average length and each phrase's IDF are those of the matches. At most
+        ``cap + 1`` documents are copied: None when more than ``cap`` captions match.
+        Ties: newest caption first.
+        """
+        expression = fts5_expression(query)
+        if expression is None:
+            raise ValueError("rank_among() needs a query with required terms")
+        conn.exec_driver_sql(_RANK_CREATE)
+        conn.exec_driver_sql(f"DELETE FROM temp.{RANK_TABLE}")
+        documents = _joined(
+            select(
+                self.rowid,
+                literal_column(f"{FTS_TABLE}.text"),
+                literal_column(f"{FTS_TABLE}.keywords"),
+            ),
+            self.rowid,
+            where,
+            bounds,
+        ).where(self._match(expression))
+        copied = conn.execute(
+            insert(_rank_table).from_select(["rowid", "text", "keywords"], documents.limit(cap + 1))
+        )
+        if rowcount(copied) > cap:
+            conn.exec_driver_sql(f"DELETE FROM temp.{RANK_TABLE}")
+            return None
+        rank: ColumnElement[Any] = literal_column(RANK_TABLE)
+        score = literal(0.0) - func.bm25(rank)
+        page = (
+            select(_rank_table.c.rowid, score)
+            .where(rank.op("MATCH")(literal(expression)))
+            .order_by(score.desc(), _rank_table.c.rowid.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        ranked = [(int(i), float(s)) for i, s in conn.execute(page)]
+        conn.exec_driver_sql(f"DELETE FROM temp.{RANK_TABLE}")
+        return ranked
 
     def condition(self, query: Query, *, with_excluded: bool = True) -> ColumnElement[bool] | None:
         """Return ``captions_fts MATCH <expression>``."""
@@ -777,8 +955,13 @@ def _pg_any(terms: Sequence[Term]) -> ColumnElement[str]:
     return result
 
 
+@lru_cache(maxsize=64)
 def pg_tsquery(query: Query, *, with_excluded: bool = True) -> ColumnElement[str] | None:
-    """Return a ``tsquery`` expression for the required part of ``query`` (None if none)."""
+    """Return a ``tsquery`` expression for the required part of ``query`` (None if none).
+
+    Cached: a search uses it in several statements, and a concept-expanded query is an
+    expression of a hundred function calls (SQLAlchemy expressions are immutable).
+    """
     if not query.groups:
         return None
     result = _pg_any(query.groups[0])

@@ -23,9 +23,12 @@ matches are sorted, a broad one's matches are filtered along the order's index.
 Concept search: unless ``exact``, each plain query word is OR-ed with the more
 specific words under it (:mod:`annotator.library.concepts`: ``person`` also
 matches "man", "woman", "boy"). Ranked by relevance, photos matching the words
-as typed come first, then those found only through the expansion
-(``SearchHit.expanded``). Captions and keywords are searched together: the index
-holds each current caption with its photo's keywords.
+as typed come first (bm25 as above), then those found only through the expansion
+(``SearchHit.expanded``), ranked among themselves: bm25 with the document count,
+lengths and IDFs of those matches (``FullTextIndex.rank_among``; on PostgreSQL
+ts_rank, which uses no collection statistics). Library-wide IDFs of a 60-word
+expansion would cost a scan of 60 doclists per search. Captions and keywords are
+searched together: the index holds each current caption with its photo's keywords.
 
 Filters: ``keyword`` (the photo has that keyword, or it as a level of a
 keyword's hierarchy; case-insensitive), ``root_id``, ``folder`` (an absolute
@@ -50,9 +53,9 @@ from sqlalchemy import ColumnElement, Connection, SQLColumnExpression, false, fu
 
 from annotator.library import keywords as keyword_store
 from annotator.library.concepts import expand
-from annotator.library.fts import Bounds, FullTextIndex
+from annotator.library.fts import Bounds, FullTextIndex, Page
 from annotator.library.query import Query, parse
-from annotator.library.schema import Caption, CaptionSource, Photo, PhotoState
+from annotator.library.schema import Caption, CaptionSource, Photo, PhotoState, Root
 
 OrderBy = Literal["relevance", "date", "confidence"]
 ORDERS: tuple[str, ...] = ("relevance", "date", "confidence")
@@ -134,6 +137,12 @@ def build_filters(
     return where
 
 
+def _any_missing(conn: Connection) -> bool:
+    """Return True if some photo is marked missing (one index lookup per root)."""
+    found = select(Photo.id).where(Photo.root_id == Root.id, Photo.state == PhotoState.MISSING)
+    return bool(conn.scalar(select(select(Root.id).where(found.exists()).exists())))
+
+
 def _details(conn: Connection, caption_ids: list[int]) -> dict[int, Any]:
     """Return the rows a hit shows, by caption id."""
     if not caption_ids:
@@ -208,16 +217,19 @@ def _walk_ordered(
     limit: int,
     offset: int,
     bounds: Bounds | None,
-) -> list[int] | None:
+    marks: tuple[str, str],
+) -> Page | None:
     """Return a page from the index kept in ``order_by`` order, or None to sort in SQL.
 
     A folder small enough to have ``bounds`` is cheaper to sort within its id range
     than to find by walking the whole confidence order.
     """
     if order_by == "date":
-        return index.by_date(conn, query, where, limit=limit, offset=offset, bounds=bounds)
+        return index.by_date(
+            conn, query, where, limit=limit, offset=offset, bounds=bounds, marks=marks
+        )
     if order_by == "confidence" and bounds is None:
-        return index.by_confidence(conn, query, where, limit=limit, offset=offset)
+        return index.by_confidence(conn, query, where, limit=limit, offset=offset, marks=marks)
     return None
 
 
@@ -251,6 +263,7 @@ def _literal_first(
         limit=limit - len(ranked),
         offset=max(0, offset - n_literal),
         bounds=bounds,
+        among=True,
     )
     return ranked + rest, {caption_id for caption_id, _ in rest}
 
@@ -285,7 +298,10 @@ def run_search(
     parsed = literal if exact else expand(literal)
     include_missing = bool(filters.pop("include_missing", False))
     chosen = build_filters(include_missing=True, **filters)  # what the caller asked for
-    where = chosen if include_missing else [*chosen, Photo.state != PhotoState.MISSING]
+    # "Not missing" holds for every photo when none is missing (the usual case): leaving
+    # the condition out then changes no result and spares joining each match to photos.
+    hide_missing = not include_missing and _any_missing(conn)
+    where = [*chosen, Photo.state != PhotoState.MISSING] if hide_missing else chosen
 
     bounds = None
     folder = filters.get("folder")
@@ -293,6 +309,7 @@ def run_search(
         bounds = index.bounds(conn, folder.rstrip(os.sep) + os.sep)
 
     scores: dict[int, float | None] = {}
+    found_snippets: dict[int, str] | None = None
     rows: dict[int, Any] = {}
     expanded: set[int] = set()
     if order_by == "relevance" and parsed is not literal:
@@ -310,7 +327,7 @@ def run_search(
         ids = [caption_id for caption_id, _ in ranked]
         scores = dict(ranked)
     elif order_by == "relevance" and parsed.groups:
-        if chosen or include_missing:
+        if chosen or not hide_missing:
             ranked = index.ranked(
                 conn, parsed, where, window=rank_window, limit=limit, offset=offset, bounds=bounds
             )
@@ -340,22 +357,25 @@ def run_search(
         # An index kept in this order (SQLite) gives the page after reading about as
         # many matches as the page holds: nothing to count or sort first.
         newest = (
-            _walk_ordered(conn, index, parsed, where, order_by, limit, offset, bounds)
+            _walk_ordered(conn, index, parsed, where, order_by, limit, offset, bounds, highlight)
             if parsed.groups
             else None
         )
         if newest is None and parsed.groups and rank_window is not None:
             # A narrow query: hand the planner the few matching ids, so that it sorts
             # them instead of walking the whole date (or confidence) index.
-            few = index.first_ids(conn, parsed, [], rank_window + 1, bounds)
-            if len(few) <= rank_window:
+            # Counted first: a broad query (the usual case) needs no ids.
+            narrow = index.count_upto(conn, parsed, [], rank_window + 1, bounds) <= rank_window
+            few = index.first_ids(conn, parsed, [], rank_window + 1, bounds) if narrow else []
+            if narrow:
                 conditions.append(Caption.id.in_(few) if few else false())
             else:
                 conditions.append(index.matches(parsed, bounds))
         elif newest is None and not parsed.is_empty:
             conditions.append(index.matches(parsed, bounds))
         if newest is not None:
-            ids = newest
+            ids = newest.ids
+            found_snippets = newest.snippets
         elif order_by == "confidence":
             ids = _by_confidence(conn, conditions, limit, offset)
         else:
@@ -374,7 +394,10 @@ def run_search(
         return []
     if not rows:
         rows = _details(conn, ids)
-    snippets = index.snippets(conn, parsed, ids, highlight) if parsed.groups else {}
+    if found_snippets is not None:
+        snippets = found_snippets
+    else:
+        snippets = index.snippets(conn, parsed, ids, highlight) if parsed.groups else {}
     words = keyword_store.words_for(conn, sorted({rows[i].photo_id for i in ids if i in rows}))
     hits = []
     for caption_id in ids:

@@ -18,6 +18,11 @@ One implementation serves three searches:
   construction. A photo is done when its accepting beam is done; if that beam never
   finished a caption (constraints unreachable within ``max_len``), the state with
   the most constraints met that did finish one gives the result.
+- **Restricted words** (novel-word transfer, ``annotator.model.novel``): words in
+  ``restricted`` are produced only by photos whose constraints ask for them, and
+  ``photo_banned`` bans words per photo (a novel word's donor). Both are applied to
+  the scores before the softmax, so a photo that may produce none of the restricted
+  words gets exactly the distribution of the vocabulary without them.
 - **Repetition control** (``Repetition``): never repeat a bigram that contains a
   content word (function words such as "a", "in", "the", "of", "and" may repeat:
   "a man in a red shirt" is fine, "blue shirt and blue shirt" is not), and never
@@ -25,11 +30,13 @@ One implementation serves three searches:
 
 Photos are decoded together (B photos x S states x k beams rows) and rows of photos
 that are done are dropped, so a photo's result does not depend on the rest of the
-batch.
+batch. Photos with different numbers of constraints are searched in separate groups,
+so a batch pays for the FSM states only on the photos that have constraints.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -142,6 +149,23 @@ class Repetition:
         return self.no_repeat_bigrams or self.no_function_word_end
 
 
+def repeated_content_bigram(words: Sequence[str]) -> bool:
+    """Return True when a bigram with a content word occurs twice in ``words``."""
+    seen: set[tuple[str, str]] = set()
+    for pair in itertools.pairwise(words):
+        if pair[0] in FUNCTION_WORDS and pair[1] in FUNCTION_WORDS:
+            continue
+        if pair in seen:
+            return True
+        seen.add(pair)
+    return False
+
+
+def ends_on_function_word(words: Sequence[str]) -> bool:
+    """Return True when the last word of a non-empty caption is a function word."""
+    return bool(words) and words[-1] in FUNCTION_WORDS
+
+
 def _constraint_bits(
     constraints: Sequence[Sequence[Collection[int]]], b: int, v: int, dev: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -162,23 +186,45 @@ def _constraint_bits(
     return bits.to(dev), accept.to(dev)
 
 
-def _repetition_mask(
-    seqs: torch.Tensor, words: torch.Tensor, is_function: torch.Tensor, v: int
-) -> torch.Tensor:
-    """Return (N, V) True where the next word would repeat a bigram with a content word.
+def _photo_mask(
+    v: int,
+    b: int,
+    constraints: Sequence[Sequence[Collection[int]]] | None,
+    restricted: Collection[int],
+    photo_banned: Sequence[Collection[int]] | None,
+) -> torch.Tensor | None:
+    """Return (B, V) True where a photo may not produce a word, or None if nowhere."""
+    if not restricted and not photo_banned:
+        return None
+    if photo_banned is not None and len(photo_banned) != b:
+        raise ValueError(f"{len(photo_banned)} banned-word lists for {b} photos")
+    mask = torch.zeros((b, v), dtype=torch.bool)  # (B, V)
+    if restricted:
+        mask[:, sorted({int(i) for i in restricted})] = True
+    for i in range(b):
+        for words in constraints[i] if constraints else ():
+            mask[i, sorted({int(w) for w in words})] = False
+        if photo_banned is not None and photo_banned[i]:
+            mask[i, sorted({int(w) for w in photo_banned[i]})] = True
+    return mask
+
+
+def _repeated_next(
+    seqs: torch.Tensor, words: torch.Tensor, is_function: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (rows, tokens): each row's next words that would repeat a content bigram.
 
     ``seqs`` (N, t) are the words so far (the last one is ``words``), ``is_function``
-    (V,) flags function words.
+    (V,) flags function words. Sparse: O(N * t) work, never a dense (N, V) mask.
     """
-    n, t = seqs.shape
-    if t < 2:
-        return torch.zeros((n, v), dtype=torch.bool, device=seqs.device)
+    if seqs.size(1) < 2:
+        empty = torch.empty(0, dtype=torch.long, device=seqs.device)
+        return empty, empty
     seen = seqs[:, :-1] == words.unsqueeze(1)  # (N, t-1) earlier positions of the last word
     nxt = seqs[:, 1:]  # (N, t-1) the word that followed each of them
     content = ~(is_function[nxt] & is_function[words].unsqueeze(1))  # (N, t-1)
-    hits = torch.zeros((n, v), dtype=torch.int32, device=seqs.device)  # (N, V)
-    hits.scatter_add_(1, nxt, (seen & content).to(torch.int32))
-    return hits > 0
+    rows, cols = (seen & content).nonzero(as_tuple=True)  # (M,), (M,)
+    return rows, nxt[rows, cols]
 
 
 @torch.inference_mode()
@@ -195,6 +241,8 @@ def beam_search(
     banned: Sequence[int] = (),
     constraints: Sequence[Sequence[Collection[int]]] | None = None,
     repetition: Repetition | None = None,
+    restricted: Collection[int] = (),
+    photo_banned: Sequence[Collection[int]] | None = None,
 ) -> list[list[Hypothesis]]:
     """Decode features (B, P, E) and return each photo's hypotheses, best first.
 
@@ -204,7 +252,9 @@ def beam_search(
     ids are never produced (the captioner bans ``<unk>``, ``<pad>`` and ``<start>``).
     ``constraints`` gives each photo 0 to ``MAX_CONSTRAINTS`` sets of token ids the
     caption must contain (one word of each set); None or empty lists is plain beam
-    search. ``repetition`` applies repetition control (None: off).
+    search. ``repetition`` applies repetition control (None: off). ``restricted``
+    token ids are produced only by photos whose constraints contain them;
+    ``photo_banned`` gives each photo token ids it never produces.
     """
     if beam_size < 1:
         raise ValueError("beam_size must be >= 1")
@@ -215,8 +265,35 @@ def beam_search(
         return results
     if constraints is not None and len(constraints) != b_total:
         raise ValueError(f"{len(constraints)} constraint lists for {b_total} photos")
+    if photo_banned is not None and len(photo_banned) != b_total:
+        raise ValueError(f"{len(photo_banned)} banned-word lists for {b_total} photos")
+    counts = sorted({len(c) for c in constraints or [()]})
+    if len(counts) > 1:  # one search per constraint count: no dead FSM rows for the others
+        for n in counts:
+            idx = [i for i, c in enumerate(constraints or ()) if len(c) == n]
+            sub = beam_search(
+                decoder,
+                encoder_out[idx],
+                beam_size=beam_size,
+                start=start,
+                end=end,
+                max_len=max_len,
+                min_len=min_len,
+                length_penalty=length_penalty,
+                banned=banned,
+                constraints=[(constraints or ())[i] for i in idx],
+                repetition=repetition,
+                restricted=restricted,
+                photo_banned=[photo_banned[i] for i in idx] if photo_banned else None,
+            )
+            for i, hyps in zip(idx, sub, strict=True):
+                results[i] = hyps
+        return results
     v_size = decoder.fc.out_features
     tok_bits, accept = _constraint_bits(constraints or [[]] * b_total, b_total, v_size, dev)
+    pre_mask = _photo_mask(v_size, b_total, constraints, restricted, photo_banned)
+    if pre_mask is not None:
+        pre_mask = pre_mask.to(dev)  # (B, V)
     s_n = 1 << max((len(c) for c in constraints or ()), default=0)  # FSM states
     popcount = torch.tensor([bin(s).count("1") for s in range(s_n)], device=dev)  # (S,)
     sk = s_n * k  # rows per photo
@@ -245,6 +322,9 @@ def beam_search(
     for t in range(max_len):
         b = image_ids.numel()
         logits, alpha, state = decoder.step(words, state, enc, proj)  # (N, V), (N, P)
+        if pre_mask is not None:
+            row_mask = pre_mask[image_ids].repeat_interleave(sk, dim=0)  # (N, V)
+            logits = logits.masked_fill(row_mask, float("-inf"))
         logp = torch.log_softmax(logits, dim=1)  # (N, V)
         if banned_t.numel():
             logp[:, banned_t] = float("-inf")
@@ -252,10 +332,13 @@ def beam_search(
             logp[:, end] = float("-inf")
         if rep is not None and t > 0:
             if rep.no_repeat_bigrams:
-                repeats = _repetition_mask(seqs, words, is_function, v_size)  # (N, V)
-                logp = logp.masked_fill(repeats, float("-inf"))
+                rows, toks = _repeated_next(seqs, words, is_function)  # (M,), (M,)
+                logp[rows, toks] = float("-inf")
             if rep.no_function_word_end:
                 logp[:, end] = logp[:, end].masked_fill(is_function[words], float("-inf"))
+        if rep is not None and rep.no_function_word_end and t == max_len - 1:
+            # the last word allowed: a caption cut at max_len must not end on "a" either
+            logp = logp.masked_fill(is_function.view(1, -1), float("-inf"))
         v = logp.size(1)
         cand = scores.view(b, s_n, k, 1) + logp.view(b, s_n, k, v)  # (B, S, k, V)
         if s_n == 1:

@@ -21,10 +21,13 @@ from annotator.keywords.aggregate import (
     keywords_from_prob_batch,
 )
 from annotator.keywords.guidance import GUIDANCE_MODES, constraints_for
+from annotator.keywords.novel import load_novel_words
+from annotator.model.articles import fix_articles
 from annotator.model.beam import Hypothesis, Repetition, beam_search
 from annotator.model.checkpoint import Checkpoint, load_checkpoint
 from annotator.model.decoder import Decoder
 from annotator.model.encoder import Encoder
+from annotator.model.novel import donor_bans, extend_decoder, plan_novel
 from annotator.model.preprocess import load_image
 from annotator.model.runtime.engine import EngineChoice, choose_precision, resolve_engine
 
@@ -77,6 +80,12 @@ class Captioner:
     picks ONNX Runtime when it is installed); ``precision`` is ``fp32`` or ``int8`` (ONNX
     Runtime on the CPU). The ONNX model is exported on first use and cached; the
     decoder always runs in PyTorch.
+
+    ``novel_words`` extends the caption vocabulary with the keyword words it lacks
+    (``annotator.model.novel``); they appear only in captions whose tag guidance asks
+    for them. ``decoder`` and ``vocab`` are the checkpoint's (training and evaluation
+    use them); ``caption_decoder`` and ``caption_vocab`` are the extended ones that
+    captions come from (the same objects without novel words).
     """
 
     def __init__(
@@ -87,6 +96,7 @@ class Captioner:
         engine: str = "auto",
         precision: str = "auto",
         threads: int | None = None,
+        novel_words: bool = True,
     ) -> None:
         self.ckpt = ckpt
         self.threads = threads  # ONNX Runtime intra-op threads (None: one per core)
@@ -97,6 +107,9 @@ class Captioner:
         self.encoder.to(self.device).eval()
         self.decoder.to(self.device).eval()
         self.vocab = ckpt.vocab
+        self.novel = plan_novel(ckpt.vocab, load_novel_words() if novel_words else ())
+        self.caption_decoder = extend_decoder(self.decoder, self.novel)
+        self.caption_vocab = self.novel.vocab
         self.preprocess = ckpt.preprocess
         self._cache = None  # ModelCache of the ONNX encoder
         if self.engine.engine == "onnx":
@@ -106,7 +119,7 @@ class Captioner:
             self.engine = choose_precision(self.engine, self._cache.ranges().is_file())
         self._onnx: OnnxEncoder | None = None  # built on first use
         self._onnx_lock = threading.Lock()
-        self._repetition = Repetition.for_words(self.vocab.itos)
+        self._repetition = Repetition.for_words(self.caption_vocab.itos)
 
     @classmethod
     def load(
@@ -117,6 +130,7 @@ class Captioner:
         engine: str = "auto",
         precision: str = "auto",
         threads: int | None = None,
+        novel_words: bool = True,
     ) -> Captioner:
         """Load the checkpoint at ``path`` (default: the shipped model).
 
@@ -126,8 +140,14 @@ class Captioner:
         path = Path(path) if path else default_model_path()
         if not path.exists() and not path.parent.exists():
             raise ModelLoadError(path, "no model found; pass --model PATH")
+        ckpt = load_checkpoint(path)
         return cls(
-            load_checkpoint(path), device, engine=engine, precision=precision, threads=threads
+            ckpt,
+            device,
+            engine=engine,
+            precision=precision,
+            threads=threads,
+            novel_words=novel_words,
         )
 
     @property
@@ -240,34 +260,50 @@ class Captioner:
         if class_logits is None:
             class_logits = self.logits_from_features(features)
         keywords = self.keywords(class_logits, features.size(0))
-        constraints = None
+        constraints: list[list[set[int]]] | None = None
+        banned_per_photo = None
         if guidance == "tags":
-            opts: dict[str, float | int] = {}
-            if guidance_threshold is not None:
-                opts["threshold"] = guidance_threshold
-            if guidance_max is not None:
-                opts["max_constraints"] = guidance_max
-            constraints = [
-                constraints_for(kws, self.vocab.stoi.get, **opts)  # type: ignore[arg-type]
-                for kws in keywords
-            ]
+            constraints = self.constraints(keywords, guidance_threshold, guidance_max)
+            banned_per_photo = [donor_bans(c, self.novel.donor_of) for c in constraints]
         hyps = beam_search(
-            self.decoder,
+            self.caption_decoder,
             features.to(self.device),
             beam_size=beam_size,
-            start=self.vocab.start,
-            end=self.vocab.end,
+            start=self.caption_vocab.start,
+            end=self.caption_vocab.end,
             max_len=max_len,
             min_len=1,
             length_penalty=length_penalty,
-            banned=self.vocab.never_generated(),
+            banned=self.caption_vocab.never_generated(),
             constraints=constraints,
             repetition=self._repetition if repetition else None,
+            restricted=self.novel.novel_ids,
+            photo_banned=banned_per_photo,
         )
         grid = self._grid(features.size(1))
         return [
             self._result(h, grid, beam_size, length_penalty, tuple(kws))
             for h, kws in zip(hyps, keywords, strict=True)
+        ]
+
+    def constraints(
+        self,
+        keywords: Sequence[Sequence[Keyword]],
+        threshold: float | None = None,
+        max_constraints: int | None = None,
+    ) -> list[list[set[int]]]:
+        """Return each photo's guidance constraints (token-id sets) from its keywords.
+
+        None keeps the default threshold and number of constraints (``guidance``).
+        """
+        opts: dict[str, float] = {}
+        if threshold is not None:
+            opts["threshold"] = threshold
+        if max_constraints is not None:
+            opts["max_constraints"] = max_constraints
+        return [
+            constraints_for(kws, self.caption_vocab.stoi.get, names=self.novel.names, **opts)  # type: ignore[arg-type]
+            for kws in keywords
         ]
 
     def caption_tensors(self, images: torch.Tensor, **kw: object) -> list[CaptionResult]:
@@ -303,7 +339,7 @@ class Captioner:
         return (side, positions // side)
 
     def _words(self, h: Hypothesis) -> list[str]:
-        return self.vocab.decode(h.tokens)
+        return fix_articles(self.caption_vocab.decode(h.tokens))
 
     def _result(
         self,

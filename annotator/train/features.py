@@ -3,13 +3,17 @@
 The cache key covers the encoder name, its weights, the preprocessing preset and the
 list of photos, so changing any of them computes a new cache instead of reusing a
 stale one. A cache is written to a temporary name and renamed when complete.
+
+On the CPU the frozen encoder runs in ONNX Runtime (fp32) when it is installed, several
+times faster than PyTorch eager; both engines give the same features to 1e-4, far below
+the float16 rounding of the cache, so the cache key does not depend on the engine.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +70,23 @@ def image_loader(
     )
 
 
+def frozen_encoder(
+    encoder: Encoder, preset: Preprocess, device: torch.device, engine: str = "auto"
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Return the fastest runner of ``encoder`` for inference: ONNX Runtime fp32 or PyTorch."""
+    from annotator.model.runtime.engine import resolve_engine
+
+    choice = resolve_engine(engine, "fp32", device)
+    if choice.engine != "onnx" or encoder.pool_grid:
+        return encoder
+    from annotator.model.runtime.cache import ModelCache
+    from annotator.model.runtime.session import OnnxEncoder
+
+    version = "features-" + encoder_weights_id(encoder)
+    cache = ModelCache(encoder, preset.image_size, version)
+    return OnnxEncoder(cache, "fp32", choice.provider)
+
+
 @torch.inference_mode()
 def compute_features(
     encoder: Encoder,
@@ -77,12 +98,14 @@ def compute_features(
     workers: int = 2,
     device: torch.device | str = "cpu",
     progress: bool = True,
+    engine: str = "auto",
 ) -> np.memmap:
     """Encode ``paths`` into a float16 memmap (N, P, E) at ``out``."""
     from tqdm import tqdm
 
     device = torch.device(device)
     encoder = encoder.to(device).eval()
+    run = frozen_encoder(encoder, preset, device, engine)
     p = encoder.grid[0] * encoder.grid[1]
     tmp = out.with_name(out.name + ".partial")
     mm = np.lib.format.open_memmap(
@@ -95,7 +118,7 @@ def compute_features(
         desc="encoding photos",
         unit="batch",
     ):
-        feats = encoder(batch.to(device, non_blocking=True))  # (B, P, E)
+        feats = run(batch.to(device, non_blocking=True))  # (B, P, E)
         mm[i : i + len(feats)] = feats.half().cpu().numpy()
         i += len(feats)
     mm.flush()

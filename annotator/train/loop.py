@@ -25,7 +25,7 @@ from torch import nn
 
 from annotator.core.settings import DEFAULT_BEAM_SIZE
 from annotator.core.settings import cache_dir as default_cache_dir
-from annotator.model.beam import beam_search
+from annotator.model.beam import Repetition, beam_search
 from annotator.model.captioner import build_modules, resolve_device
 from annotator.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from annotator.model.config import ModelConfig
@@ -203,6 +203,8 @@ def decode_split(
     max_len: int,
     device: torch.device,
     batch_size: int = 128,
+    repetition: Repetition | None = None,
+    length_penalty: float = 0.0,
 ) -> list[str]:
     """Beam-decode ``n`` photos whose features come from ``features(lo, hi)``."""
     decoder.eval()
@@ -218,6 +220,8 @@ def decode_split(
             max_len=max_len,
             min_len=1,
             banned=vocab.never_generated(),
+            repetition=repetition,
+            length_penalty=length_penalty,
         )
         out.extend(" ".join(vocab.decode(h[0].tokens)) for h in hyps)
     return out

@@ -36,18 +36,20 @@ import torch
 from torch import nn
 
 from annotator.core.settings import cache_dir as default_cache_dir
+from annotator.model.beam import Repetition
 from annotator.model.captioner import build_modules, resolve_device
 from annotator.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from annotator.model.decoder import Decoder
 from annotator.model.vocab import tokenize
 from annotator.train.cider import CiderD, cider_d
-from annotator.train.dataset import load_karpathy, references, split_entries
+from annotator.train.dataset import encode_captions, load_karpathy, references, split_entries
 from annotator.train.features import cached_features
 from annotator.train.loop import (
     _hardware,
     _optimiser_state,
     _paths,
     _restore_optimiser,
+    caption_loss,
     decode_split,
 )
 from annotator.train.metrics import bleu4
@@ -72,6 +74,9 @@ class ScstConfig:
     photos_per_epoch: int | None = None  # None: the whole training split
     sample_max_len: int = 20  # longest sampled caption (words)
     baseline: str = "mean"  # "mean" of the other samples, or "greedy"
+    # weight of a cross-entropy term on one reference caption per photo (mixed objective,
+    # Paulus et al. 2017): keeps the vocabulary and fluency of the start; 0 is pure SCST
+    ce_weight: float = 0.0
     grad_clip: float = 5.0
     val_beam_size: int = 3
     val_limit: int | None = None
@@ -217,10 +222,18 @@ def validate(
 ) -> tuple[float, float, list[str]]:
     """Beam-decode the validation photos; return (CIDEr-D x100, BLEU-4 x100, captions).
 
-    Both metrics use annotator's tokeniser (no Java), the measure the training loop uses.
+    Decoding uses repetition control, as the captioner does by default. Both metrics use
+    annotator's tokeniser (no Java), the measure the training loop uses.
     """
     hyps = decode_split(
-        decoder, val_feats, len(refs), vocab, beam_size=beam_size, max_len=max_len, device=device
+        decoder,
+        val_feats,
+        len(refs),
+        vocab,
+        beam_size=beam_size,
+        max_len=max_len,
+        device=device,
+        repetition=Repetition.for_words(vocab.itos),  # decode as the shipped captioner does
     )
     hyp_map = {str(i): h for i, h in enumerate(hyps)}
     tok_refs = {k: [" ".join(tokenize(c)) for c in v] for k, v in refs.items()}
@@ -329,6 +342,8 @@ def train_scst(cfg: ScstConfig, log: Log = print) -> dict[str, Any]:
         log(f"epoch   0 [start] val CIDEr-D {c0:.2f} BLEU-4 {b0:.2f} ({time.time() - t0:.0f}s)")
 
     per_epoch = min(cfg.photos_per_epoch or len(train_e), len(train_e))
+    if cfg.ce_weight:
+        caps, lens = encode_captions(train_e, vocab, max_len=mcfg.max_caption_len, seed=cfg.seed)
     banned = vocab.never_generated()
     training_meta = {"scst_config": asdict(cfg), "hardware": _hardware(device)}
     start_training = dict(ckpt.training)
@@ -405,6 +420,14 @@ def train_scst(cfg: ScstConfig, log: Log = print) -> dict[str, Any]:
                 base = g_r.unsqueeze(1).expand_as(reward)  # (B, S)
             adv = (reward - base).reshape(-1).to(device)  # (N,)
             loss = scst_loss(smp, adv)
+            if cfg.ce_weight:
+                which = torch.randint(0, caps.size(1), (len(idx),), generator=gen)  # (B,)
+                rows = torch.from_numpy(idx)
+                c, ln = caps[rows, which], lens[rows, which]  # (B, L), (B,)
+                c, ln = c[:, : int(ln.max())].to(device), ln.to(device)
+                scores, alphas = decoder(feats, c)  # (B, L-1, V), (B, L-1, P)
+                _, ce = caption_loss(scores, alphas, c, ln, 0.0)
+                loss = loss + cfg.ce_weight * ce
             opt.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             if cfg.grad_clip:

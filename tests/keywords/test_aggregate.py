@@ -48,9 +48,33 @@ def test_suppressed_classes_never_become_keywords() -> None:
 
 def test_several_subjects_best_first_and_capped() -> None:
     p = probs(pizza=0.45, tabby=0.35, laptop=0.15)
-    words = [k.word for k in keywords_from_probs(p, threshold=0.3)]
+    words = [k.word for k in keywords_from_probs(p, threshold=0.3, extra_threshold=0.3)]
     assert words == ["pizza", "cat"]
     assert len(keywords_from_probs(p, threshold=0.1, max_keywords=1)) == 1
+
+
+def test_a_second_subject_needs_the_higher_threshold() -> None:
+    p = probs(pizza=0.45, tabby=0.35)
+    assert [k.word for k in keywords_from_probs(p, threshold=0.3)] == ["pizza"]
+    p = probs(pizza=0.45, tabby=0.42)
+    assert [k.word for k in keywords_from_probs(p, threshold=0.3)] == ["pizza", "cat"]
+    p = probs(tabby=0.25)  # the best keyword alone needs only the first threshold
+    assert [k.word for k in keywords_from_probs(p, threshold=0.2)] == ["cat"]
+
+
+def test_a_group_gives_way_to_the_keyword_that_clearly_leads_it() -> None:
+    # "mammal" is sure, and one mammal leads the others by far: name it
+    p = probs(lion=0.35, tabby=0.1, golden_retriever=0.1, tiger=0.1, cheetah=0.1)
+    assert [k.word for k in keywords_from_probs(p, threshold=0.5)] == ["lion"]
+    # no clear lead: the group
+    p = probs(lion=0.3, tabby=0.3, golden_retriever=0.3)
+    assert [k.word for k in keywords_from_probs(p, threshold=0.5)] == ["mammal"]
+    # the leader is too unsure on its own
+    p = probs(lion=0.12, tabby=0.06, golden_retriever=0.06, tiger=0.06, cheetah=0.06)
+    p[index("Egyptian cat")] = 0.06
+    p[index("Siamese cat")] = 0.06
+    kws = keywords_from_probs(p, threshold=0.3, leaf_threshold=0.15)
+    assert [k.word for k in kws] == ["mammal"]
 
 
 def test_batch_equals_one_by_one_and_softmax_sums_to_one() -> None:

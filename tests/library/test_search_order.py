@@ -4,22 +4,29 @@ The "before" results come from the code path that existed before: every match
 sorted by date in SQL, no folder bounds. "After" comes from the date-ordered
 index and the folder bounds, and again after migrating a filled library from
 revision 0003 to the newest. Same ids, same order, every query kind, order,
-filter and page.
+filter and page, with the same snippets.
 """
 
 from __future__ import annotations
 
 import random
+import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from itertools import product
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from alembic import command
+from sqlalchemy import ColumnElement, Connection
 
 from annotator.core.types import Keyword
-from annotator.library import Library, PhotoFile, db, open_library
+from annotator.library import Library, PhotoFile, db, open_library, search
+from annotator.library.fts import SQLiteFTS5, fts5_expression
+from annotator.library.query import Query
 from annotator.library.testing import caption_result
 
 WORDS = ["dog", "cat", "man", "woman", "beach", "snow", "grass", "red", "black", "runs"]
@@ -57,33 +64,90 @@ def _fill(library: Library, root: Path, n: int = 240) -> None:
     results = []
     for job in jobs:
         words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 8)))
-        res = caption_result(words, rng=np.random.default_rng(job.photo_id))
+        # Half the captions fall in one of three millionths of confidence, in no id
+        # order within it: ties of the confidence index's key, sorted exactly.
+        tied = (
+            rng.choice([-1.0, -0.5, -0.25]) + rng.randrange(9) * 1e-8 if job.photo_id % 2 else None
+        )
+        res = caption_result(words, rng=np.random.default_rng(job.photo_id), confidence=tied)
         results.append((job.job_id, res, "v1"))
     library.complete_jobs(results)
     for photo_id in ids[:30:3]:
         library.add_keywords(photo_id, [Keyword("dog", ("Animals", "Dog"), None)])
 
 
-def _results(library: Library, root: Path) -> dict[tuple[Any, ...], list[int]]:
+def _results(library: Library, root: Path) -> dict[tuple[Any, ...], list[tuple[int, str]]]:
+    """Return the hits of every query, order, folder and page (rank windows 5 and 100)."""
     out = {}
     for q in QUERIES:
         for order in ORDERS:
+            windows = (5, 100) if order == "relevance" else (5,)
             for folder in (None, str(root / "f1"), str(root / "f10"), str(root / "nothing")):
-                for limit, offset in ((20, 0), (7, 5), (500, 0)):
+                for (limit, offset), window in product(((20, 0), (7, 5), (500, 0)), windows):
                     hits = library.search(
                         q, order_by=order, limit=limit, offset=offset, folder=folder,
-                        rank_window=5,
+                        rank_window=window,
                     )  # fmt: skip
-                    out[(q, order, folder, limit, offset)] = [h.caption_id for h in hits]
+                    out[(q, order, folder, limit, offset, window)] = [
+                        (h.caption_id, h.snippet) for h in hits
+                    ]
     return out
 
 
-def _old_path(library: Library, monkeypatch: pytest.MonkeyPatch) -> dict[Any, list[int]]:
-    """Return the results of the code path without the date-ordered index."""
+def _bm25_among_matches(
+    fts: SQLiteFTS5,
+    conn: Connection,
+    query: Query,
+    where: Sequence[ColumnElement[bool]],
+    *,
+    limit: int,
+    offset: int,
+    bounds: Any = None,
+    cap: int,
+) -> list[tuple[int, float]] | None:
+    """Rank the matches by FTS5's bm25 in a database of their own (the product's promise).
+
+    The matches (every caption that matches ``query`` and ``where``) are copied into
+    a fresh in-memory FTS5 table with the library's tokenizer, so that bm25's
+    document count, lengths and IDFs are those of the matches; best first, then the
+    newest caption. None when more than ``cap`` match.
+    """
+    ids = fts.first_ids(conn, query, where, 10**9)
+    if len(ids) > cap:
+        return None
+    marks = ",".join("?" * len(ids))
+    docs = conn.exec_driver_sql(
+        f"SELECT rowid, text, keywords FROM captions_fts WHERE rowid IN ({marks})", tuple(ids)
+    ).all()
+    own = sqlite3.connect(":memory:")
+    own.execute(
+        "CREATE VIRTUAL TABLE m USING fts5(text, keywords, "
+        "tokenize='porter unicode61 remove_diacritics 2')"
+    )
+    own.executemany("INSERT INTO m(rowid, text, keywords) VALUES (?, ?, ?)", docs)
+    scored = own.execute(
+        "SELECT rowid, -bm25(m) FROM m WHERE m MATCH ?", (fts5_expression(query),)
+    ).fetchall()
+    own.close()
+    scored.sort(key=lambda r: (-r[1], -r[0]))
+    return [(int(i), float(score)) for i, score in scored[offset : offset + limit]]
+
+
+def _old_path(library: Library, monkeypatch: pytest.MonkeyPatch) -> dict[Any, list[Any]]:
+    """Return the results (ids and snippets) of the plain code path.
+
+    No date- or confidence-ordered index, no folder bounds, the "not missing"
+    condition joined even when no photo is missing, and (SQLite) the matches found
+    only through concept expansion ranked by :func:`_bm25_among_matches`.
+    """
+    fts = library.fts
     with monkeypatch.context() as m:
-        m.setattr(library.fts, "by_date", lambda *a, **k: None)
-        m.setattr(library.fts, "bounds", lambda *a, **k: None)
-        m.setattr(library.fts, "by_confidence", lambda *a, **k: None)
+        m.setattr(fts, "by_date", lambda *a, **k: None)
+        m.setattr(fts, "bounds", lambda *a, **k: None)
+        m.setattr(fts, "by_confidence", lambda *a, **k: None)
+        m.setattr(search, "_any_missing", lambda conn: True)
+        if isinstance(fts, SQLiteFTS5):
+            m.setattr(fts, "rank_among", partial(_bm25_among_matches, fts))
         return _results(library, library.roots()[0].path)
 
 
@@ -136,6 +200,15 @@ def test_date_index_follows_changes(
         library.check_index()
         before = _old_path(library, monkeypatch)
         assert before == _results(library, root)
+        # Photos gone from disk: hidden from every order, with or without a folder.
+        gone = [_path(root, i) for i in range(1, 60, 4)]
+        assert library.mark_missing(gone) == len(gone)
+        before = _old_path(library, monkeypatch)
+        assert before == _results(library, root)
+        assert any(before.values())
+        hidden = {h.photo_id for h in library.search("", include_missing=True, limit=100)}
+        shown = {h.photo_id for h in library.search("", limit=100)}
+        assert len(hidden - shown) == len(gone)
         assert library.remove_root(root_id) > 0
         library.check_index()
         assert library.search("dog", order_by="date") == []

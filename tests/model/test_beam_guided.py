@@ -163,17 +163,17 @@ def test_repetition_control_forbids_blue_shirt_and_blue_shirt(scripted: Scripted
 
 
 def test_function_word_bigrams_may_repeat() -> None:
-    from annotator.model.beam import _repetition_mask
+    from annotator.model.beam import _repeated_next
 
     itos = ["<pad>", "<start>", "<end>", "<unk>", "a", "in", "the", "dog", "grass"]
     fn = torch.tensor([w in FUNCTION_WORDS for w in itos])
     # "in the grass in the" -> after "the", "grass" would repeat "the grass": forbidden
-    seq = torch.tensor([[5, 6, 8, 5, 6]])
-    mask = _repetition_mask(seq, seq[:, -1], fn, len(itos))
-    assert mask[0].nonzero().view(-1).tolist() == [8]
+    seq = torch.tensor([[5, 6, 8, 5, 6], [5, 6, 7, 5, 6]])
+    rows, toks = _repeated_next(seq, seq[:, -1], fn)
+    assert sorted(zip(rows.tolist(), toks.tolist(), strict=True)) == [(0, 8), (1, 7)]
     # "in the dog in" -> after "in", "the" would repeat "in the": two function words, allowed
     seq = torch.tensor([[5, 6, 7, 5]])
-    assert not _repetition_mask(seq, seq[:, -1], fn, len(itos)).any()
+    assert _repeated_next(seq, seq[:, -1], fn)[0].numel() == 0
 
 
 def test_repetition_control_can_be_switched_off_per_rule(scripted: ScriptedDecoder) -> None:
@@ -187,3 +187,28 @@ def test_repetition_control_can_be_switched_off_per_rule(scripted: ScriptedDecod
     assert search(scripted, feats, max_len=14, repetition=off)[0][0].tokens == (
         search(scripted, feats, max_len=14)[0][0].tokens
     )
+
+
+def test_caption_checks_match_the_rules_repetition_control_enforces() -> None:
+    from annotator.model.beam import ends_on_function_word, repeated_content_bigram
+
+    assert repeated_content_bigram(["a", "man", "in", "a", "blue", "shirt", "and", "blue", "shirt"])
+    dog = ["a", "man", "in", "a", "blue", "shirt", "and", "a", "dog", "in", "a", "park"]
+    assert not repeated_content_bigram(dog)
+    assert ends_on_function_word(["a", "man", "in", "a"])
+    assert not ends_on_function_word(["a", "man", "in", "a", "park"])
+    assert not ends_on_function_word([])
+
+
+def test_a_caption_cut_at_max_len_does_not_end_on_a_function_word(
+    scripted: ScriptedDecoder,
+) -> None:
+    feats = torch.zeros(1, 4, 8)
+    # max_len 4 cuts LOOP at "a man is wearing"; 7 at "... blue shirt and": plain keeps "and"
+    plain = words_of(search(scripted, feats, max_len=7)[0][0])
+    assert plain[-1] == "and"
+    rep = Repetition.for_words(VOCAB)
+    for n in (4, 7, 11):
+        for h in search(scripted, feats, max_len=n, repetition=rep)[0]:
+            w = words_of(h)
+            assert len(w) <= n and w[-1] not in FUNCTION_WORDS, (n, w)

@@ -8,6 +8,8 @@ import pytest
 
 from annotator.core.types import CaptionResult
 from annotator.keywords import DEFAULT_THRESHOLD
+from annotator.keywords.aggregate import LEAF_THRESHOLD
+from annotator.model.articles import needs_an
 from annotator.model.captioner import Captioner
 from annotator.model.checkpoint import load_checkpoint
 
@@ -55,6 +57,8 @@ def test_shipped_model_captions_the_samples_sensibly(
     for r in sample_captions.values():
         assert 3 <= len(r.words) <= 20 and "<unk>" not in r.words
         assert r.attention.shape == (len(r.words), 9, 9)
+        for art, nxt in zip(r.words, r.words[1:], strict=False):  # "a"/"an" agree
+            assert art not in ("a", "an") or (art == "an") == needs_an(nxt), r.text
 
 
 def test_plain_beam_search_still_names_the_camera(shipped: Captioner) -> None:
@@ -80,5 +84,35 @@ def test_shipped_model_keywords_name_the_coffee_and_nothing_unsure(
     assert "coffee" in [k.word for k in sample_captions["coffee"].keywords]
     for r in sample_captions.values():
         assert all(
-            k.probability is not None and k.probability >= DEFAULT_THRESHOLD for k in r.keywords
+            k.probability is not None and k.probability >= min(DEFAULT_THRESHOLD, LEAF_THRESHOLD)
+            for k in r.keywords
         )
+
+
+def test_a_confident_keyword_flickr8k_never_saw_is_named_only_under_guidance(
+    shipped: Captioner,
+) -> None:
+    import torch
+
+    from annotator.keywords.table import load_table
+    from annotator.model.preprocess import load_image
+
+    x = load_image(SAMPLES / "chelsea.jpg", shipped.preprocess).tensor[None]  # (1, 3, S, S)
+    feats, logits = shipped.encode_with_logits(x)
+    assert logits is not None
+    zebra = next(e.index for e in load_table() if e.label == "zebra")
+    forced = torch.full_like(logits, -10.0)  # (1, 1000): the classifier is sure of a zebra
+    forced[0, zebra] = 10.0
+    (guided,) = shipped.caption_features(feats, class_logits=forced)
+    assert "zebra" not in shipped.vocab and "zebra" in shipped.caption_vocab
+    assert [k.word for k in guided.keywords] == ["zebra"]
+    assert "zebra" in guided.words, guided.text
+    assert guided.attention.shape == (len(guided.words), 9, 9)
+    novel = {shipped.caption_vocab.itos[i] for i in shipped.novel.novel_ids}
+    (plain,) = shipped.caption_features(feats, class_logits=forced, guidance="none")
+    assert not novel & set(plain.words), plain.text
+    # the real photo's caption is the same with and without the extension: no novel keyword
+    bare = Captioner(shipped.ckpt, "cpu", novel_words=False)
+    assert bare.caption_features(feats, class_logits=logits)[0].text == (
+        shipped.caption_features(feats, class_logits=logits)[0].text
+    )

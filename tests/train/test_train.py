@@ -4,6 +4,7 @@ import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,7 +15,13 @@ from annotator.model.encoder import Encoder
 from annotator.model.preprocess import Preprocess
 from annotator.model.vocab import Vocab
 from annotator.train.dataset import encode_captions, load_karpathy
-from annotator.train.features import cache_key, cached_features, encoder_weights_id
+from annotator.train.evaluate import evaluate, format_table
+from annotator.train.features import (
+    cache_key,
+    cached_features,
+    compute_features,
+    encoder_weights_id,
+)
 from annotator.train.loop import TrainConfig, bucketed_batches, train
 from annotator.train.metrics import bleu4, score_captions
 
@@ -55,6 +62,23 @@ def test_tiny_training_lowers_the_loss_and_writes_a_usable_checkpoint(
     res = cap.caption_files([tmp_path / "img00.jpg"], beam_size=3)[0]
     assert res.words and set(res.words) <= set(cap.vocab.itos)
 
+    # evaluation decodes like the captioner (repetition control) and counts its rules
+    ev = evaluate(
+        result["best"],
+        ds,
+        split="val",
+        beam_sizes=[1, 3],
+        device="cpu",
+        workers=0,
+        cache_dir=tmp_path / "cache",
+        meteor=False,
+        progress=False,
+    )
+    assert ev["repetition_control"] is True and set(ev["beams"]) == {"1", "3"}
+    for row in ev["beams"].values():
+        assert row["repeated"] == 0 and row["function end"] == 0 and 0 < row["distinct"] <= 100
+    assert "| 3 |" in format_table(ev) and "repetition control on" in format_table(ev)
+
     # resume continues from the last epoch with the optimiser state
     cfg.epochs, cfg.resume = 7, result["last"]
     again = train(cfg, log=logs.append)
@@ -87,6 +111,25 @@ def test_feature_cache_is_keyed_by_encoder_weights_and_preprocessing(
     assert cache_key(lite0.name, encoder_weights_id(lite0), pre0, paths) != k0
     other = Preprocess(pre0.image_size, pre0.mean, pre0.std, resample="bilinear")
     assert cache_key(lite0.name, "w", other, paths) != cache_key(lite0.name, "w", pre0, paths)
+
+
+def test_feature_cache_from_onnx_runtime_equals_pytorch_features(
+    tmp_path: Path, make_shapes_dataset: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("onnxruntime", reason="the ONNX engine needs onnxruntime")
+    monkeypatch.setenv("ANNOTATOR_CACHE_DIR", str(tmp_path / "xdg"))
+    make_shapes_dataset(tmp_path, n=3, prefix="img")
+    paths = sorted(tmp_path.glob("img*.jpg"))
+    lite0 = Encoder("efficientnet-lite0")
+    pre0 = Preprocess.for_encoder("efficientnet-lite0")
+    kw: dict[str, Any] = dict(workers=0, progress=False)
+    by_torch = compute_features(lite0, pre0, paths, tmp_path / "t.npy", engine="torch", **kw)
+    by_onnx = compute_features(lite0, pre0, paths, tmp_path / "o.npy", engine="onnx", **kw)
+    assert by_onnx.shape == by_torch.shape == (3, 49, 1280)
+    diff = np.abs(by_onnx.astype(np.float32) - by_torch.astype(np.float32))
+    scale = np.abs(by_torch.astype(np.float32)).max()
+    assert diff.max() <= 2e-3 * max(1.0, float(scale))  # float16 rounding, not engine error
+    assert list((tmp_path / "xdg").rglob("*.onnx")), "the ONNX export is cached per weights"
 
 
 def test_karpathy_reader_handles_coco_paths_restval_and_raw_only(tmp_path: Path) -> None:
