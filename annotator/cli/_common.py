@@ -43,14 +43,20 @@ def add_device(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_engine(p: argparse.ArgumentParser) -> None:
-    """Add ``--engine auto|torch|onnx`` and ``--precision auto|fp32|int8``."""
+def add_engine(p: argparse.ArgumentParser, *, ray: bool = False) -> None:
+    """Add ``--engine auto|torch|onnx`` (``|ray`` with ``ray``) and ``--precision``."""
     p.add_argument(
         "--engine",
-        choices=["auto", "torch", "onnx"],
+        choices=["auto", "torch", "onnx", *(["ray"] if ray else [])],
         default="auto",
         help="run the encoder in ONNX Runtime (onnx) or PyTorch (torch); auto: ONNX Runtime "
-        "when it is installed, PyTorch on a GPU without onnxruntime-gpu (default: auto)",
+        "when it is installed, PyTorch on a GPU without onnxruntime-gpu (default: auto)"
+        + (
+            "; ray: index on a Ray cluster (see --address; pip install 'annotator[cluster]', "
+            "use a postgresql:// --library), each worker choosing its encoder as auto does"
+            if ray
+            else ""
+        ),
     )
     p.add_argument(
         "--precision",

@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_guidance(p)
     p.add_argument("--batch-size", type=int, default=None, help="photos per batch (default 16)")
     add_device(p)
-    add_engine(p)
+    add_engine(p, ray=True)
     add_metadata(p)
     p.add_argument(
         "--workers",
@@ -83,23 +83,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "never edited by a person",
     )
     p.add_argument(
-        "--runner",
-        choices=("local", "ray"),
-        default="local",
-        help="where captioning runs: this process (local, default) or a Ray cluster "
-        "(ray; pip install 'annotator[cluster]'; use a PostgreSQL --library)",
-    )
-    p.add_argument(
         "--address",
         default=None,
-        metavar="auto|ray://HOST:PORT",
-        help="with --runner ray: the cluster to join (default: start a local Ray instance)",
+        metavar="auto|HOST:PORT|ray://HOST:PORT",
+        help="with --engine ray: the cluster to join: auto (the one this machine belongs "
+        "to), its head's HOST:PORT, or ray://HOST:PORT through Ray Client (default: start "
+        "a Ray instance on this machine for this run)",
     )
     p.add_argument(
         "--actors",
         type=int,
         default=None,
-        help="with --runner ray: captioning actors (default: one per GPU, else 1)",
+        help="with --engine ray: captioning actors (default: one per GPU, else 1; on CPUs "
+        "the actors share the cluster's CPUs)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar, no per-photo lines")
     p.set_defaults(func=run_index)
@@ -138,8 +134,15 @@ def run_index(args: argparse.Namespace) -> int:
         if not p.is_dir():
             print(f"annotator: error: {p}: not a folder", file=sys.stderr)
             return 2
-    if args.runner == "ray" and args.watch:
-        print("annotator: error: --watch runs locally; drop --runner ray", file=sys.stderr)
+    on_ray = args.engine == "ray"
+    if on_ray and args.watch:
+        print("annotator: error: --watch runs locally; drop --engine ray", file=sys.stderr)
+        return 2
+    if not on_ray and (args.address is not None or args.actors is not None):
+        print("annotator: error: --address and --actors need --engine ray", file=sys.stderr)
+        return 2
+    if args.actors is not None and args.actors < 1:
+        print("annotator: error: --actors must be at least 1", file=sys.stderr)
         return 2
     if args.beam_size is not None and args.beam_size < 1:
         print("annotator: error: --beam-size must be at least 1", file=sys.stderr)
@@ -149,7 +152,7 @@ def run_index(args: argparse.Namespace) -> int:
         guidance=args.guidance,
         recaption_older=args.recaption_older,
         retry_failed=args.retry_failed,
-        engine=args.engine,
+        engine="auto" if on_ray else args.engine,  # on Ray each worker chooses as auto does
         precision=args.precision,
         follow_links=args.follow_links,
     )
@@ -175,7 +178,7 @@ def run_index(args: argparse.Namespace) -> int:
             summary = _watch(library, settings, paths, listener, args, say)
             if summary is None:
                 return 2
-        elif args.runner == "ray":
+        elif on_ray:
             summary = _index_on_ray(library, settings, paths, listener, args, say)
             if summary is None:
                 return 2
@@ -237,11 +240,11 @@ def _index_on_ray(
     args: argparse.Namespace,
     say: Callable[..., None],
 ) -> RunSummary | None:
-    """Index on Ray (``--runner ray``); return the summary, or None when Ray is missing."""
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        say("annotator: error: --runner ray needs Ray: pip install 'annotator[cluster]'", err=True)
+    """Index on Ray (``--engine ray``); return the summary, or None when Ray is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:  # found, not imported: the run imports it
+        say("annotator: error: --engine ray needs Ray: pip install 'annotator[cluster]'", err=True)
         return None
     from annotator.pipeline.cluster import ClusterOptions, RayIndexer
 

@@ -248,6 +248,17 @@ class JobQueue:
             )
             return rowcount(result)
 
+    def running_jobs(self) -> list[int]:
+        """Return the jobs running under this library's ownership (oldest first)."""
+        with self._read() as s:
+            return list(
+                s.scalars(
+                    select(Job.id)
+                    .where(Job.owner == self.owner, Job.state == JobState.RUNNING)
+                    .order_by(Job.id)
+                )
+            )
+
     def owned_jobs(self, job_ids: Iterable[int]) -> set[int]:
         """Return which of ``job_ids`` are running under this library's ownership."""
         ids = sorted(set(job_ids))
@@ -266,7 +277,11 @@ class JobQueue:
         return owned
 
     def recover(
-        self, *, stale_after: timedelta | None = None, max_attempts: int = MAX_ATTEMPTS
+        self,
+        *,
+        stale_after: timedelta | None = None,
+        max_attempts: int = MAX_ATTEMPTS,
+        own: bool = False,
     ) -> int:
         """Return abandoned running jobs to pending; return how many.
 
@@ -276,6 +291,9 @@ class JobQueue:
         Jobs of live owners, this library's own included, are left alone, so several
         indexers (GUI, CLI, machines sharing a PostgreSQL library) can run at once. A
         job whose worker died ``max_attempts`` times while decoding its photo fails.
+        With ``own`` this library's own running jobs are taken back too: the caller
+        knows the workers that held them on its behalf are gone (a cluster run whose
+        tasks Ray retried).
         """
         now = utcnow()
         with self._write() as s:
@@ -287,7 +305,8 @@ class JobQueue:
                 stale = stale_after is not None and (
                     job.started_at is None or job.started_at <= now - stale_after
                 )
-                if not (stale or _abandoned(job.owner, job.lease_until, now)):
+                mine = own and job.owner == self.owner
+                if not (mine or stale or _abandoned(job.owner, job.lease_until, now)):
                     continue
                 taken += 1
                 if job.attempts >= max_attempts:

@@ -95,9 +95,11 @@ class Captioner:
         *,
         engine: str = "auto",
         precision: str = "auto",
+        threads: int | None = None,
         novel_words: bool = True,
     ) -> None:
         self.ckpt = ckpt
+        self.threads = threads  # ONNX Runtime intra-op threads (None: one per core)
         self.device = resolve_device(device)
         self.engine: EngineChoice = resolve_engine(engine, precision, self.device)
         self._engine_asked = engine
@@ -127,14 +129,26 @@ class Captioner:
         *,
         engine: str = "auto",
         precision: str = "auto",
+        threads: int | None = None,
         novel_words: bool = True,
     ) -> Captioner:
-        """Load the checkpoint at ``path`` (default: the shipped model)."""
+        """Load the checkpoint at ``path`` (default: the shipped model).
+
+        ``threads`` caps ONNX Runtime's intra-op threads (default: one per core this
+        process may run on).
+        """
         path = Path(path) if path else default_model_path()
         if not path.exists() and not path.parent.exists():
             raise ModelLoadError(path, "no model found; pass --model PATH")
         ckpt = load_checkpoint(path)
-        return cls(ckpt, device, engine=engine, precision=precision, novel_words=novel_words)
+        return cls(
+            ckpt,
+            device,
+            engine=engine,
+            precision=precision,
+            threads=threads,
+            novel_words=novel_words,
+        )
 
     @property
     def engine_name(self) -> str:
@@ -159,7 +173,7 @@ class Captioner:
                     self.encoder.cpu()  # exported from the CPU
                     try:
                         self._onnx = OnnxEncoder(
-                            self._cache, self.engine.precision, self.engine.provider
+                            self._cache, self.engine.precision, self.engine.provider, self.threads
                         )
                     except ModelLoadError as exc:
                         if self._engine_asked != "auto":

@@ -138,6 +138,12 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         raise ModelLoadError(path, f"unreadable safetensors file: {exc}") from exc
 
 
+def read_preprocess(path: str | Path) -> Preprocess:
+    """Return a checkpoint's preprocessing preset without loading its tensors."""
+    path = Path(path)
+    return Preprocess.from_dict(_json_field(read_metadata(path), "preprocess", dict, path))
+
+
 def _check_file(path: Path) -> Path:
     if not path.exists():
         raise ModelLoadError(path, "checkpoint file not found")

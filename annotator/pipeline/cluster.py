@@ -2,23 +2,27 @@
 
 What runs where:
 
-- the driver (the ``annotator index --runner ray`` process) scans the roots and
+- the driver (the ``annotator index --engine ray`` process) scans the roots and
   registers/deduplicates photos exactly as the local indexer does (it *is* the local
-  indexer's :meth:`~annotator.pipeline.runner.Indexer.scan`), then claims queued jobs
-  in waves under its own owner id and keeps their leases alive with a heartbeat;
-- CPU tasks (``map_batches``) decode the claimed photos (:func:`stages.decode_photos`);
-- an actor pool (``ActorPoolStrategy``; one GPU per actor when the cluster has GPUs)
-  loads the model once per actor and captions (:func:`stages.caption`);
-- CPU tasks store each batch in the library in one transaction (:func:`stages.store`),
-  write the metadata first when asked (:func:`annotator.pipeline.write.write_metadata`),
-  and record
-  failures (:func:`stages.fail`), all on behalf of the driver's owner id;
+  indexer's :meth:`~annotator.pipeline.runner.Indexer.scan`), then runs one Ray Data
+  pipeline over the queue and keeps the leases of its jobs alive with a heartbeat;
+- the pipeline claims jobs a batch at a time, as it reaches them, under the driver's
+  owner id (:meth:`Library.claim_jobs`), and decodes them (:func:`stages.decode_photos`);
+- an actor pool (``ActorPoolStrategy``; one GPU per actor when the cluster has GPUs,
+  else a share of the CPUs) loads the model once per actor and captions
+  (:func:`stages.caption`);
+- each batch is stored in the library in one transaction (:func:`stages.store`), the
+  metadata written first when asked (:func:`annotator.pipeline.write.write_metadata`),
+  and failures recorded (:func:`stages.fail`), all on behalf of the driver's owner
+  id: by the CPU actors themselves, or by CPU tasks next to GPU actors;
 - the driver counts the stored rows: progress, failures and the summary.
 
 Exactly once: a job is completed only while it is still running under the driver's
 owner (``complete_jobs`` checks the owner and the state under a row lock), so a task
 that Ray retries after a worker died, or one that already committed, never stores a
-second caption. If the driver dies, its leases run out and ``recover()`` (any
+second caption. A retried task claims new jobs; those its dead first attempt held are
+queued again when the pipeline ends (``recover(own=True)``), with the attempt counted
+if it died decoding. If the driver dies, its leases run out and ``recover()`` (any
 indexer, on any machine) queues the jobs again.
 """
 
@@ -27,7 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +43,8 @@ from annotator.core.errors import LibraryError
 from annotator.core.types import CaptionResult, PhotoFailure
 from annotator.library import ClaimedJob, Library, open_library
 from annotator.metadata import Outcome, WriteReport
-from annotator.model.checkpoint import load_checkpoint
+from annotator.model.checkpoint import read_preprocess
+from annotator.model.preprocess import Preprocess
 from annotator.pipeline import stages
 from annotator.pipeline.runner import (
     Finished,
@@ -55,6 +60,7 @@ from annotator.pipeline.write import WriteOptions, from_result, write_metadata
 
 log = logging.getLogger(__name__)
 
+
 Batch = dict[str, np.ndarray]
 
 
@@ -64,13 +70,13 @@ class ClusterOptions:
 
     ``address`` None starts (or reuses) a local Ray instance; "auto" joins the
     cluster this machine belongs to; ``ray://HOST:PORT`` connects a Ray client.
-    ``actors`` caption actors (default: one per GPU, else 1); ``wave`` jobs are
-    claimed at a time (their leases are the driver's).
+    ``actors`` caption actors (default: one per GPU, else 1). One pipeline claims
+    at most ``slots`` jobs (a batch at a time); a bigger queue takes more.
     """
 
     address: str | None = None
     actors: int | None = None
-    wave: int = 4096
+    slots: int = 65536
 
 
 def ensure_ray(address: str | None) -> None:
@@ -80,25 +86,35 @@ def ensure_ray(address: str | None) -> None:
 
     if not ray.is_initialized():
         ray.init(address=address, log_to_driver=False)
+    quiet_ray_data()
+
+
+def quiet_ray_data() -> None:
+    """Turn Ray Data's progress bars and notes off: the driver reports progress itself."""
+    import ray.data
+
     ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False  # the driver reports progress itself
+    ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
 
 
 # ---------------------------------------------------------------------- worker side
 
 _LIBRARIES: dict[str, Library] = {}
+_OPENING = threading.Lock()
 
 
 def worker_library(location: str, owner: str) -> Library:
     """Return this worker process's library at ``location``, acting for ``owner``.
 
-    The driver claimed the jobs; a worker completes or fails them on its behalf, so
-    the queue's ownership checks hold across machines.
+    The driver owns the run's jobs; a worker claims, completes or fails them on its
+    behalf, so the queue's ownership checks and the driver's heartbeat hold across
+    machines.
     """
-    lib = _LIBRARIES.get(location)
-    if lib is None:
-        lib = _LIBRARIES[location] = open_library(location, create=False)
+    with _OPENING:  # an actor's two calls may ask at once
+        lib = _LIBRARIES.get(location)
+        if lib is None:
+            lib = _LIBRARIES[location] = open_library(location, create=False)
     lib.owner = owner
     return lib
 
@@ -117,13 +133,34 @@ def _jobs(batch: Batch) -> list[ClaimedJob]:
     ]
 
 
-def decode_batch(batch: Batch, *, location: str, owner: str, model: str) -> Batch:
+def _columns(jobs: Sequence[ClaimedJob]) -> Batch:
+    return {
+        "job_id": np.array([j.job_id for j in jobs], dtype=np.int64),
+        "photo_id": np.array([j.photo_id for j in jobs], dtype=np.int64),
+        "path": np.array([str(j.path) for j in jobs], dtype=object),
+        "content_hash": np.array([j.content_hash for j in jobs], dtype=object),
+        "attempts": np.array([j.attempts for j in jobs], dtype=np.int64),
+    }
+
+
+def claim_batch(batch: Batch, *, location: str, owner: str) -> Batch:
+    """Claim a queued job for ``owner`` per row (a slot) of ``batch`` (a Ray task).
+
+    Jobs are claimed as the pipeline reaches them, so leases are held only for photos
+    in flight. As in the local indexer, a photo whose decoding was interrupted
+    before is claimed alone (a crash then is evidence against that one photo).
+    """
+    library = worker_library(location, owner)
+    return _columns(library.claim_jobs(len(batch["id"]), isolate_suspects=True))
+
+
+def decode_batch(batch: Batch, *, location: str, owner: str, preset: dict[str, Any]) -> Batch:
     """Decode a batch of claimed jobs (a Ray task): tensors, or the reason it failed."""
-    preset = _preset(model)
+    pre = Preprocess.from_dict(preset)
     jobs = _jobs(batch)
-    decoded = stages.decode_photos(jobs, preset)
+    decoded = stages.decode_photos(jobs, pre)
     worker_library(location, owner).mark_decoded(j.job_id for j in jobs)
-    size = preset.image_size
+    size = pre.image_size
     tensors = np.zeros((len(jobs), 3, size, size), dtype=np.float32)  # (N, 3, S, S)
     errors = []
     for i, d in enumerate(decoded):
@@ -135,17 +172,14 @@ def decode_batch(batch: Batch, *, location: str, owner: str, model: str) -> Batc
     return {**batch, "tensor": tensors, "error": np.array(errors, dtype=object)}
 
 
-_PRESETS: dict[str, Any] = {}
-
-
-def _preset(model: str) -> Any:
-    if model not in _PRESETS:
-        _PRESETS[model] = load_checkpoint(model).preprocess
-    return _PRESETS[model]
-
-
 class CaptionActor:
-    """Caption decoded batches with one model, loaded once per actor."""
+    """Caption decoded batches with one model, loaded once per actor.
+
+    With ``store`` (the options of :func:`store_batch`) the actor also stores what it
+    captioned, outside its captioning lock: with two calls at a time, one batch is
+    captioned while the other is decoded or stored, and no worker process is started
+    just to store.
+    """
 
     def __init__(
         self,
@@ -156,13 +190,23 @@ class CaptionActor:
         guidance: str,
         engine: str = "auto",
         precision: str = "auto",
+        threads: int | None = None,
+        store: dict[str, Any] | None = None,
     ) -> None:
         from annotator.model.captioner import Captioner
 
-        self.captioner = Captioner.load(model, device, engine=engine, precision=precision)
+        if threads:  # the CPUs Ray gave this actor, not every core of its machine
+            torch.set_num_threads(threads)
+        self.captioner = Captioner.load(
+            model, device, engine=engine, precision=precision, threads=threads
+        )
+        if self.captioner.engine.engine == "onnx":
+            self.captioner.onnx_encoder()  # open the session now, not in the first batch
         self.beam_size = beam_size
         self.length_penalty = length_penalty
         self.guidance = guidance
+        self.store = store
+        self._captioning = threading.Lock()  # one batch at a time on the model
 
     def __call__(self, batch: Batch) -> Batch:
         """Caption the decoded rows; failed rows pass through with their reason."""
@@ -171,13 +215,14 @@ class CaptionActor:
         idx = [i for i, e in enumerate(errors) if not e]
         decoded = [stages.Decoded(jobs[i], torch.from_numpy(batch["tensor"][i]), 0, 0) for i in idx]
         results: list[CaptionResult | None] = [None] * len(jobs)
-        out = stages.caption(
-            self.captioner,
-            decoded,
-            beam_size=self.beam_size,
-            length_penalty=self.length_penalty,
-            guidance=self.guidance,
-        )
+        with self._captioning:
+            out = stages.caption(
+                self.captioner,
+                decoded,
+                beam_size=self.beam_size,
+                length_penalty=self.length_penalty,
+                guidance=self.guidance,
+            )
         for i, r in zip(idx, out, strict=True):
             if isinstance(r, CaptionResult):
                 results[i] = r
@@ -186,12 +231,13 @@ class CaptionActor:
         keep = {k: v for k, v in batch.items() if k != "tensor"}
         result_col = np.empty(len(jobs), dtype=object)
         result_col[:] = results
-        return {
+        captioned = {
             **keep,
             "result": result_col,
             "error": np.array(errors, dtype=object),
             "version": np.array([self.captioner.ckpt.version] * len(jobs), dtype=object),
         }
+        return captioned if self.store is None else store_batch(captioned, **self.store)
 
 
 def store_batch(
@@ -310,7 +356,7 @@ class RayIndexer:
         return self.summary
 
     def process(self) -> RunSummary:
-        """Caption every queued photo on Ray, in waves, with progress on the driver."""
+        """Caption every queued photo on Ray, with progress on the driver."""
         t0 = time.monotonic()
         beat = threading.Event()
         heart = threading.Thread(target=self.local._heartbeat, args=(beat,), daemon=True)
@@ -331,20 +377,25 @@ class RayIndexer:
         self.library.recover()
         if s.metadata != "none":
             self.local._retry_writes()
-        total = self.local._pending_total()
-        if total == 0:
+        if self.local._pending_total() == 0:
             return
+        model = s.model_path().resolve()
+        preset = read_preprocess(model).to_dict()  # a missing or bad model fails here, early
         ensure_ray(self.options.address)
-        model = str(s.model_path().resolve())
+        plan = self._plan(preset, str(model))
         done = 0
         while not self.local.stopping:
-            jobs = self.library.claim_jobs(self.options.wave)
-            if not jobs:
+            pending = self.local._pending_total()
+            if pending == 0:
                 break
+            total = done + pending
+            stored = 0
+            rows = _rows(plan, min(pending, self.options.slots))
             try:
-                for row in self._wave(jobs, model).iter_rows():
+                for row in rows:
                     self._report(row)
                     done += 1
+                    stored += 1
                     total = max(total, done)
                     elapsed = time.monotonic() - t0
                     rate = done / elapsed if elapsed > 0 else 0.0
@@ -352,80 +403,57 @@ class RayIndexer:
                     self.listener(Progress(done, total, rate, eta))
                     if self.local.stopping:
                         break
-            finally:
-                # stopped, or the pipeline failed: give back what was not stored (a store
-                # still in flight then finds its jobs no longer ours and skips them)
-                left = self.library.owned_jobs(j.job_id for j in jobs)
-                if left:
-                    self.library.release_jobs(left)
-                    self.listener(Status(f"{len(left)} claimed photo(s) returned to the queue"))
+            except BaseException:
+                self._give_back(rows)
+                raise
+            if self.local.stopping:
+                self._give_back(rows)
+                break
+            # The pipeline ran to its end, so no task of it holds a job any more: a job
+            # still running under our owner was claimed by a task that died and that
+            # Ray ran again (claiming other jobs). Queue it again as interrupted, with
+            # its attempts, as recover() does for a dead local worker.
+            self.library.recover(own=True)
+            if stored == 0:
+                break  # nothing could be claimed (e.g. the rest is in paused roots)
 
-    def _wave(self, jobs: Sequence[ClaimedJob], model: str) -> Any:
-        """Build the Ray Data pipeline for one wave of claimed jobs."""
+    def _give_back(self, rows: Iterator[dict[str, Any]]) -> None:
+        """Stop the pipeline, then return the jobs it claimed and did not store."""
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()  # ends the stream: Ray Data shuts its executor down
+        left = self.library.running_jobs()
+        if left:
+            self.library.release_jobs(left)
+            self.listener(Status(f"{len(left)} claimed photo(s) returned to the queue"))
+
+    def _plan(self, preset: dict[str, Any], model: str) -> _Plan:
+        """Choose the actors, their resources and batch sizes for this cluster."""
         import ray
-        from ray.data import ActorPoolStrategy
 
         s = self.settings
-        gpus = int(ray.cluster_resources().get("GPU", 0))  # type: ignore[no-untyped-call]
+        resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        gpus = int(resources.get("GPU", 0))
         actors = self.options.actors or max(1, gpus)
-        # a GPU takes bigger batches; on CPUs the user's batch size (default 16)
-        caption_batch = max(s.batch_size, 64) if gpus else s.batch_size
-        location = _location(self.library)
-        owner = self.library.owner
-        items = [
-            {
-                "job_id": j.job_id,
-                "photo_id": j.photo_id,
-                "path": str(j.path),
-                "content_hash": j.content_hash,
-                "attempts": j.attempts,
-            }
-            for j in jobs
-        ]
-        blocks = max(1, min(len(items) // max(1, s.batch_size), 64))
-        # Any: Ray's stubs want a plain function of the batch, not one with keyword options
-        ds: Any = ray.data.from_items(items, override_num_blocks=blocks)
-        ds = ds.map_batches(
-            decode_batch,
-            batch_size=s.batch_size,
-            batch_format="numpy",
-            fn_kwargs={"location": location, "owner": owner, "model": model},
-        )
-        ds = ds.map_batches(
-            CaptionActor,
-            batch_size=caption_batch,
-            batch_format="numpy",
-            compute=ActorPoolStrategy(size=actors),
-            # one GPU, or one CPU, per actor; decoding fuses into the actor on CPUs
-            num_gpus=1 if gpus else None,
-            num_cpus=None if gpus else 1,
-            fn_constructor_kwargs={
-                "model": model,
-                "device": "cuda" if gpus else "cpu",
-                "beam_size": s.beam_size,
-                "length_penalty": s.length_penalty,
-                "guidance": s.guidance,
-                "engine": s.engine,
-                "precision": s.precision,
-            },
-        )
-        within = self.local._write_roots()
-        return ds.map_batches(
-            store_batch,
-            batch_size=s.batch_size,
-            batch_format="numpy",
-            # database round trips: they wait, they do not compute, so they take no CPU
-            # slot the actors need (else they queue behind the actors until these finish)
-            num_cpus=0,
-            concurrency=max(2, actors),
-            fn_kwargs={
-                "location": location,
-                "owner": owner,
-                "metadata": s.metadata,
-                "sidecar_style": s.sidecar_style,
-                "overwrite_human": s.overwrite_human,
-                "within": [str(w) for w in within] if within is not None else None,
-            },
+        threads = None
+        if not gpus:  # share the CPUs between the actors, no more than one machine's each
+            node_cpus = [
+                int(n.get("Resources", {}).get("CPU", 0))
+                for n in ray.nodes()  # type: ignore[no-untyped-call]
+                if n.get("Alive")
+            ]
+            cpus = int(resources.get("CPU", 1))
+            threads = max(1, min(cpus // actors, max(node_cpus, default=1)))
+        return _Plan(
+            location=_location(self.library),
+            owner=self.library.owner,
+            model=model,
+            preset=preset,
+            settings=s,
+            gpus=gpus,
+            actors=actors,
+            threads=threads,
+            within=self.local._write_roots(),
         )
 
     def _report(self, row: dict[str, Any]) -> None:
@@ -455,8 +483,197 @@ class RayIndexer:
             self.listener(Status(f"{path}: stored by an earlier attempt"))
 
 
+def _rows(plan: _Plan, slots: int) -> Iterator[dict[str, Any]]:
+    """Run a pipeline and yield its stored rows; closing this stops the pipeline.
+
+    Through Ray Client (``ray://``) this process cannot drive Ray Data itself, so an
+    actor on the cluster runs the pipeline and hands the rows over in chunks.
+    """
+    from ray.util.client import ray as client
+
+    if not client.is_connected():  # type: ignore[no-untyped-call]
+        yield from plan.dataset(slots).iter_rows()
+        return
+    import ray
+
+    # Any: Ray's stubs do not type an actor's methods
+    runner: Any = ray.remote(num_cpus=0)(RemotePipeline).remote(plan, slots)
+    try:
+        while True:
+            rows, end, error = ray.get(runner.take.remote(256, 1.0))
+            yield from rows
+            if error:
+                raise RuntimeError(f"the pipeline failed on the cluster: {error}")
+            if end:
+                return
+    finally:
+        ray.get(runner.close.remote())
+        ray.kill(runner)
+
+
+class RemotePipeline:
+    """Run a pipeline's stream of stored rows on the cluster (a Ray actor)."""
+
+    def __init__(self, plan: _Plan, slots: int) -> None:
+        import queue
+
+        quiet_ray_data()
+        self._queue: queue.Queue[tuple[dict[str, Any] | None, str]] = queue.Queue(maxsize=4096)
+        self._stop = threading.Event()
+        self._pump = threading.Thread(target=self._run, args=(plan, slots), daemon=True)
+        self._pump.start()
+
+    def _run(self, plan: _Plan, slots: int) -> None:
+        rows = iter(plan.dataset(slots).iter_rows())
+        try:
+            for row in rows:
+                self._queue.put((row, ""))
+                if self._stop.is_set():
+                    break
+        except Exception as exc:  # noqa: BLE001 - handed to the driver, which raises it
+            self._queue.put((None, f"{type(exc).__name__}: {exc}"))
+            return
+        finally:
+            close = getattr(rows, "close", None)
+            if close is not None:
+                close()
+        self._queue.put((None, ""))
+
+    def take(self, most: int, wait: float) -> tuple[list[dict[str, Any]], bool, str]:
+        """Return up to ``most`` rows (waiting up to ``wait`` s), whether it ended, and why."""
+        import queue
+
+        rows: list[dict[str, Any]] = []
+        try:
+            item = self._queue.get(timeout=wait)
+            while True:
+                row, error = item
+                if row is None:
+                    return rows, True, error
+                rows.append(row)
+                if len(rows) >= most:
+                    return rows, False, ""
+                item = self._queue.get_nowait()
+        except queue.Empty:
+            return rows, False, ""
+
+    def close(self) -> None:
+        """Stop the pipeline (after the row it is waiting for) and wait for it."""
+        self._stop.set()
+        while self._pump.is_alive():  # drain, so that the pump is never stuck on put()
+            try:
+                self._queue.get(timeout=0.5)
+            except Exception:  # noqa: BLE001 - queue.Empty: keep waiting for the pump
+                continue
+
+
 def _location(library: Library) -> str:
     """Return where workers open the library: the file, or the URL with its password."""
     if library.path is not None:
         return str(library.path)
     return library.engine.url.render_as_string(hide_password=False)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How one run's pipelines are built (the same for each of them)."""
+
+    location: str
+    owner: str
+    model: str
+    preset: dict[str, Any]
+    settings: IndexSettings
+    gpus: int
+    actors: int
+    threads: int | None  # CPUs (and threads) per captioning actor; None on GPUs
+    within: list[Path] | None
+
+    @property
+    def caption_batch(self) -> int:
+        """Return the captioning batch: at least 64 on a GPU, the user's on CPUs."""
+        return max(self.settings.batch_size, 64) if self.gpus else self.settings.batch_size
+
+    def dataset(self, slots: int) -> Any:
+        """Return the Ray Data pipeline that claims up to ``slots`` jobs and captions them.
+
+        claim -> decode (CPU tasks) -> caption (actor pool) -> write + store (tasks).
+        Its input is ``slots`` placeholders in blocks of one captioning batch; each
+        block claims its jobs when the pipeline reaches it.
+
+        On CPUs, claiming and decoding fuse into the captioning actors (same
+        resources), which also write and store what they captioned; each actor runs
+        two calls at once with one captioning at a time, so one batch is decoded or
+        stored while the other is captioned (the local indexer's decode-ahead), and
+        no worker process starts for anything but the actors. On GPUs, decoding runs
+        in CPU tasks and storing in tasks that take no CPU slot, so that the GPU
+        actors only caption.
+        """
+        import ray
+        from ray.data import ActorPoolStrategy, TaskPoolStrategy
+
+        s = self.settings
+        cpu = self.threads is not None
+        decode_cpus = self.threads if cpu else 1
+        # Any: Ray's stubs want a plain function of the batch, not one with keyword options
+        batch = self.caption_batch
+        # in memory, not a read: read tasks would wait for CPUs the actors hold
+        ds: Any = ray.data.from_items(
+            [{"id": i} for i in range(slots)], override_num_blocks=-(-slots // batch)
+        )
+        ds = ds.map_batches(
+            claim_batch,
+            batch_size=batch,
+            batch_format="numpy",
+            num_cpus=decode_cpus,
+            fn_kwargs={"location": self.location, "owner": self.owner},
+        )
+        ds = ds.map_batches(
+            decode_batch,
+            batch_size=s.batch_size,
+            batch_format="numpy",
+            num_cpus=decode_cpus,
+            fn_kwargs={"location": self.location, "owner": self.owner, "preset": self.preset},
+        )
+        store = {
+            "location": self.location,
+            "owner": self.owner,
+            "metadata": s.metadata,
+            "sidecar_style": s.sidecar_style,
+            "overwrite_human": s.overwrite_human,
+            "within": [str(w) for w in self.within] if self.within is not None else None,
+        }
+        ds = ds.map_batches(
+            CaptionActor,
+            batch_size=self.caption_batch,
+            batch_format="numpy",
+            compute=ActorPoolStrategy(size=self.actors)
+            if not cpu
+            else ActorPoolStrategy(
+                size=self.actors, max_concurrent_calls_per_actor=2, enable_true_multi_threading=True
+            ),
+            num_gpus=None if cpu else 1,
+            num_cpus=self.threads if cpu else None,
+            fn_constructor_kwargs={
+                "model": self.model,
+                "device": "cpu" if cpu else "cuda",
+                "beam_size": s.beam_size,
+                "length_penalty": s.length_penalty,
+                "guidance": s.guidance,
+                "engine": s.engine,
+                "precision": s.precision,
+                "threads": self.threads,
+                "store": store if cpu else None,
+            },
+        )
+        if cpu:
+            return ds
+        return ds.map_batches(  # on CPU workers, so that the GPUs only caption
+            store_batch,
+            batch_size=s.batch_size,
+            batch_format="numpy",
+            # database round trips and file writes: they wait more than they compute,
+            # so they take no CPU slot the decoding needs
+            num_cpus=0,
+            compute=TaskPoolStrategy(size=max(2, self.actors)),
+            fn_kwargs=store,
+        )

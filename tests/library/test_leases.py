@@ -133,3 +133,30 @@ def test_a_crash_while_decoding_counts_only_against_the_photos_being_decoded(
         worker.close()
     finally:
         lib.close()
+
+
+def test_a_driver_takes_back_the_jobs_its_dead_workers_claimed_for_it(
+    db_url: str, add_photo: Callable[..., int]
+) -> None:
+    driver, worker, other = open_library(db_url), open_library(db_url), open_library(db_url)
+    try:
+        driver.enqueue([add_photo(driver) for _ in range(5)])
+        worker.owner = driver.owner  # a cluster worker claims on the driver's behalf
+        decoded = worker.claim_jobs(2, isolate_suspects=True)
+        worker.mark_decoded(j.job_id for j in decoded)  # then died while captioning
+        (crashed,) = worker.claim_jobs(1, isolate_suspects=True)  # died while decoding
+        (others,) = other.claim_jobs(1)  # another live indexer's job
+        assert driver.running_jobs() == sorted([*(j.job_id for j in decoded), crashed.job_id])
+        assert other.running_jobs() == [others.job_id]
+        assert driver.recover() == 0  # its own jobs are alive to a plain recover
+        assert driver.recover(own=True) == 3
+        assert driver.running_jobs() == []
+        assert other.owned_jobs([others.job_id]) == {others.job_id}  # left alone
+        # the job that was being decoded keeps its attempt: it is claimed alone next
+        (suspect,) = driver.claim_jobs(5, isolate_suspects=True)
+        assert suspect.job_id == crashed.job_id and suspect.attempts == 2
+        assert driver.failures() == []
+    finally:
+        driver.close()
+        worker.close()
+        other.close()

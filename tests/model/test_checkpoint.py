@@ -8,7 +8,7 @@ import torch
 
 from annotator.core.errors import ModelLoadError
 from annotator.model.captioner import Captioner
-from annotator.model.checkpoint import load_checkpoint, save_checkpoint
+from annotator.model.checkpoint import load_checkpoint, read_preprocess, save_checkpoint
 
 
 def test_round_trip_keeps_weights_config_vocab_and_captions(
@@ -89,3 +89,7 @@ def test_a_header_length_starting_with_byte_0x80_is_not_taken_for_a_pickle(
             break
     assert path.read_bytes()[:1] == b"\x80"
     assert load_checkpoint(path).metrics["note"] == ckpt.metrics["note"]
+
+
+def test_the_preprocessing_preset_is_read_without_the_weights(tiny_model: Path) -> None:
+    assert read_preprocess(tiny_model) == load_checkpoint(tiny_model).preprocess

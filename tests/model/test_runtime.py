@@ -216,3 +216,15 @@ def test_auto_precision_is_int8_only_where_calibrated(shipped_torch, tiny_model:
     if DEFAULT_CPU_PRECISION == "int8":
         assert "no int8 calibration" in uncalibrated.engine.note
     assert Captioner(shipped_torch.ckpt, "cpu", precision="fp32").engine.precision == "fp32"
+
+
+def test_the_encoder_uses_the_threads_it_is_given(shipped_torch, onnx_root: Path) -> None:
+    from annotator.model.captioner import Captioner
+    from annotator.model.runtime.engine import cpu_threads
+
+    for threads, expected in ((1, 1), (None, cpu_threads())):
+        cap = Captioner(shipped_torch.ckpt, "cpu", engine="onnx", precision="fp32", threads=threads)
+        cap._cache = _cache(shipped_torch, onnx_root)  # the session-scoped export
+        onnx = cap.onnx_encoder()
+        assert onnx is not None
+        assert onnx.session.get_session_options().intra_op_num_threads == expected
