@@ -4,10 +4,11 @@ Indexes photos whose subjects are known, then searches everyday words, general
 ones included (``person``, ``animal``, ``food``, ``vehicle``), and prints recall
 and precision per query for four set-ups, one run:
 
-    before      captions only, words as typed (``--exact``): annotator before issue 11
-    +concepts   captions only, general words expanded
-    +keywords   captions and keywords, words as typed
-    after       captions and keywords, general words expanded (the default search)
+    before      plain beam-search captions only, words as typed (``--exact``):
+                annotator before issue 11
+    +concepts   plain captions only, general words expanded
+    +keywords   tag-guided captions (novel words included) and keywords, words as typed
+    after       tag-guided captions and keywords, general words expanded (the default)
 
 Photos (read in place, never copied; research licences):
 - ``imagenet-samples``: one photo per ImageNet class. A photo is relevant to a
@@ -19,10 +20,10 @@ Photos (read in place, never copied; research licences):
 - Flickr8k test photos: relevant when at least two of the five reference captions
   use the query or a word under it (the same WordNet hypernyms).
 
-Captions come from the model's plain beam search; keywords from the encoder's
-ImageNet head in the same forward pass (``annotator.keywords``), whether or not
-the captioner attaches them itself. Results are cached (``--cache``) so that a
-re-run only re-searches::
+Each photo is encoded once; its features are decoded twice, by plain beam search
+(``guidance="none"``) and by the captioner's default tag-guided search; keywords
+come from the encoder's ImageNet head in the same forward pass. Results are cached
+(``--cache``) so that a re-run only re-searches::
 
     nice -n 10 python benchmarks/retrieval.py --imagenet 1000 --flickr 300
 """
@@ -77,25 +78,22 @@ def photos(n_imagenet: int, n_flickr: int) -> list[tuple[Path, str, object]]:
 
 def caption_all(
     captioner: Captioner, paths: list[Path], batch: int, beam: int
-) -> list[tuple[str, list[Keyword]]]:
-    """Return (caption, keywords) per photo: one encoder pass gives features and class logits."""
-    from annotator.keywords import class_probabilities, keywords_from_prob_batch
-
-    out: list[tuple[str, list[Keyword]]] = []
+) -> list[tuple[str, str, list[Keyword]]]:
+    """Return (plain caption, guided caption, keywords) per photo, from one encoder pass."""
+    out: list[tuple[str, str, list[Keyword]]] = []
     t0 = time.monotonic()
     for lo in range(0, len(paths), batch):
         x = torch.stack(
             [load_image(p, captioner.preprocess).tensor for p in paths[lo : lo + batch]]
         )
-        with torch.inference_mode():
-            grid, logits = captioner.encoder.features_and_logits(x.to(captioner.device))
-        results: list[CaptionResult] = captioner.decode(grid, beam_size=beam)
-        if logits is not None and not any(r.keywords for r in results):
-            probs = class_probabilities(logits.float().cpu().numpy())  # (B, 1000)
-            kws = keywords_from_prob_batch(probs)
-        else:
-            kws = [list(r.keywords) for r in results]
-        out += [(r.text, k) for r, k in zip(results, kws, strict=True)]
+        grid, logits = captioner.encode_with_logits(x)  # (B, P, E), (B, 1000)
+        plain: list[CaptionResult] = captioner.caption_features(
+            grid, beam_size=beam, class_logits=logits, guidance="none"
+        )
+        guided: list[CaptionResult] = captioner.caption_features(
+            grid, beam_size=beam, class_logits=logits
+        )
+        out += [(p.text, g.text, list(g.keywords)) for p, g in zip(plain, guided, strict=True)]
         done = lo + len(x)
         rate = done / (time.monotonic() - t0)
         print(f"\r  captioned {done}/{len(paths)} ({rate:.1f} photos/s)", end="", file=sys.stderr)
@@ -191,12 +189,17 @@ def main() -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
     items = photos(args.imagenet, args.flickr)
-    key = {"model": args.model, "beam": args.beam_size, "paths": [str(p) for p, _, _ in items]}
+    key = {
+        "model": args.model,
+        "beam": args.beam_size,
+        "paths": [str(p) for p, _, _ in items],
+        "format": 2,  # plain and guided captions
+    }
     cached = json.loads(args.cache.read_text()) if args.cache.exists() else {}
     if cached.get("key") == key:
         captions = [
-            (t, [Keyword(k["w"], tuple(k["h"]), k["p"]) for k in ks])
-            for t, ks in cached["captions"]
+            (t, g, [Keyword(k["w"], tuple(k["h"]), k["p"]) for k in ks])
+            for t, g, ks in cached["captions"]
         ]
         print(f"captions and keywords from {args.cache}", file=sys.stderr)
     else:
@@ -208,16 +211,24 @@ def main() -> None:
                 {
                     "key": key,
                     "captions": [
-                        (t, [{"w": k.word, "h": list(k.hierarchy), "p": k.probability} for k in ks])
-                        for t, ks in captions
+                        (
+                            t,
+                            g,
+                            [{"w": k.word, "h": list(k.hierarchy), "p": k.probability} for k in ks],
+                        )
+                        for t, g, ks in captions
                     ],
                 }
             )
         )
     truth = relevant(items, args.wordnet)
     with tempfile.TemporaryDirectory() as tmp:
-        plain, where = build_library(Path(tmp), "captions", items, captions, keywords=False)
-        full, _ = build_library(Path(tmp), "keywords", items, captions, keywords=True)
+        plain, where = build_library(
+            Path(tmp), "captions", items, [(t, []) for t, _, _ in captions], keywords=False
+        )
+        full, _ = build_library(
+            Path(tmp), "keywords", items, [(g, ks) for _, g, ks in captions], keywords=True
+        )
         setups = [
             ("before", plain, True),
             ("+concepts", plain, False),
@@ -227,7 +238,7 @@ def main() -> None:
         n_inet = sum(k == "imagenet" for _, k, _ in items)
         print(
             f"{len(items)} photos ({n_inet} ImageNet samples, {len(items) - n_inet} Flickr8k test);"
-            f" {sum(1 for _, k in captions if k)} with keywords; recall / precision (found)"
+            f" {sum(1 for _, _, k in captions if k)} with keywords; recall / precision (found)"
         )
         head = f"{'query':<11}{'relevant':>9}" + "".join(f"{n:>23}" for n, _, _ in setups)
         print(head)

@@ -15,6 +15,7 @@ from annotator.cli._common import (
     add_model,
     user_settings,
 )
+from annotator.core.settings import DEFAULT_LENGTH_PENALTY
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,8 +33,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--length-penalty",
         type=float,
-        default=0.0,
-        help="rank hypotheses by score / length**alpha (default 0: total score)",
+        default=DEFAULT_LENGTH_PENALTY,
+        help="rank hypotheses by score / length**alpha "
+        f"(default {DEFAULT_LENGTH_PENALTY}, picked on validation; 0: total score)",
     )
     p.add_argument("--batch-size", type=int, default=16)
     add_guidance(p)

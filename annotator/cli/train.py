@@ -8,6 +8,7 @@ import os
 import sys
 
 from annotator.cli._common import add_device, add_model, user_settings
+from annotator.core.settings import DEFAULT_LENGTH_PENALTY
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -134,7 +135,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="decode without the captioner's repetition control (for comparison)",
     )
     e.add_argument(
-        "--length-penalty", type=float, default=0.0, help="beam score / length**P (default 0)"
+        "--length-penalty",
+        type=float,
+        default=DEFAULT_LENGTH_PENALTY,
+        help=f"rank by score / length**P (default {DEFAULT_LENGTH_PENALTY}, as the captioner)",
     )
     e.add_argument("--json", action="store_true", help="print JSON")
     add_device(e)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from annotator.core.errors import ImageReadError, ModelLoadError
-from annotator.core.settings import DEFAULT_BEAM_SIZE, default_model_path
+from annotator.core.settings import DEFAULT_BEAM_SIZE, DEFAULT_LENGTH_PENALTY, default_model_path
 from annotator.core.types import Alternative, CaptionResult, Keyword, PhotoFailure
 from annotator.keywords.aggregate import (
     DEFAULT_THRESHOLD,
@@ -240,7 +240,7 @@ class Captioner:
         *,
         beam_size: int = DEFAULT_BEAM_SIZE,
         max_len: int | None = None,
-        length_penalty: float = 0.0,
+        length_penalty: float = DEFAULT_LENGTH_PENALTY,
         class_logits: torch.Tensor | None = None,
         guidance: str = "tags",
         repetition: bool = True,

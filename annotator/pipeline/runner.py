@@ -26,7 +26,7 @@ from typing import Any
 
 from annotator.core.display import display_path, is_encodable
 from annotator.core.errors import LibraryError
-from annotator.core.settings import Settings
+from annotator.core.settings import DEFAULT_LENGTH_PENALTY, Settings
 from annotator.core.types import CaptionResult, PhotoFailure
 from annotator.library import HEARTBEAT_S, ClaimedJob, Library, PhotoFile, PhotoState, RootInfo
 from annotator.metadata import Outcome, WriteReport, cleanup_stale_temp_files
@@ -46,7 +46,7 @@ class IndexSettings(Settings):
     ``model`` "" (or None) is the default model.
     """
 
-    length_penalty: float = 0.0
+    length_penalty: float = DEFAULT_LENGTH_PENALTY
     guidance: str = "tags"  # tags: captions name confident keywords; none: plain beam search
     recaption_older: bool = False  # re-caption model captions from older models
     retry_failed: bool = False

@@ -21,7 +21,7 @@ import torch
 
 from annotator.core.display import is_encodable
 from annotator.core.errors import ImageReadError
-from annotator.core.settings import DEFAULT_BEAM_SIZE
+from annotator.core.settings import DEFAULT_BEAM_SIZE, DEFAULT_LENGTH_PENALTY
 from annotator.core.types import CaptionResult, PhotoFailure
 from annotator.library import ClaimedJob, Library, PhotoFile, UpsertResult
 from annotator.model.captioner import Captioner
@@ -108,7 +108,7 @@ def caption(
     batch: Sequence[Decoded],
     *,
     beam_size: int = DEFAULT_BEAM_SIZE,
-    length_penalty: float = 0.0,
+    length_penalty: float = DEFAULT_LENGTH_PENALTY,
     guidance: str = "tags",
 ) -> list[CaptionResult | PhotoFailure]:
     """Caption decoded photos in one batch; if the batch fails, retry photo by photo."""

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from annotator.core.settings import DEFAULT_LENGTH_PENALTY
 from annotator.core.settings import cache_dir as default_cache_dir
 from annotator.model.beam import Repetition, ends_on_function_word, repeated_content_bigram
 from annotator.model.captioner import Captioner
@@ -32,7 +33,7 @@ def evaluate(
     meteor: bool = True,
     progress: bool = True,
     repetition: bool = True,
-    length_penalty: float = 0.0,
+    length_penalty: float = DEFAULT_LENGTH_PENALTY,
 ) -> dict[str, Any]:
     """Caption a split at each beam size and score it; returns metrics per beam size.
 

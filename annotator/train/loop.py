@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from annotator.core.settings import DEFAULT_BEAM_SIZE
+from annotator.core.settings import DEFAULT_BEAM_SIZE, DEFAULT_LENGTH_PENALTY
 from annotator.core.settings import cache_dir as default_cache_dir
 from annotator.model.beam import Repetition, beam_search
 from annotator.model.captioner import build_modules, resolve_device
@@ -204,7 +204,7 @@ def decode_split(
     device: torch.device,
     batch_size: int = 128,
     repetition: Repetition | None = None,
-    length_penalty: float = 0.0,
+    length_penalty: float = DEFAULT_LENGTH_PENALTY,
 ) -> list[str]:
     """Beam-decode ``n`` photos whose features come from ``features(lo, hi)``."""
     decoder.eval()
