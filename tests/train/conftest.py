@@ -56,3 +56,34 @@ def make_shapes_dataset() -> Callable[..., Path]:
 def shapes_dataset(tmp_path: Path) -> Path:
     """Write 20 generated photos (16 train, 4 val) of coloured shapes and their Karpathy JSON."""
     return _write_shapes(tmp_path)
+
+
+def _train_tiny(dataset: Path, out: Path, cache: Path, epochs: int) -> Path:
+    """Train a tiny cross-entropy captioner on ``dataset``; return its last checkpoint."""
+    from annotator.train.loop import TrainConfig, train
+
+    cfg = TrainConfig(
+        dataset=str(dataset),
+        out=str(out),
+        encoder="efficientnet-lite0",
+        epochs=epochs,
+        batch_size=16,
+        lr=3e-3,
+        embed_dim=32,
+        attention_dim=32,
+        decoder_dim=48,
+        min_word_freq=1,
+        workers=0,
+        cache_dir=str(cache),
+        progress=False,
+        device="cpu",
+        plot=False,
+    )
+    train(cfg, log=lambda m: None)
+    return Path(str(out).replace(".safetensors", ".last.safetensors"))
+
+
+@pytest.fixture
+def train_tiny() -> Callable[[Path, Path, Path, int], Path]:
+    """Return ``train(dataset, out, cache, epochs)`` -> the last checkpoint of a tiny run."""
+    return _train_tiny

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from annotator.model.checkpoint import load_checkpoint
 from annotator.train.cider import CiderD
 from annotator.train.dataset import encode_captions, load_karpathy, split_entries
 from annotator.train.features import cached_features
-from annotator.train.loop import TrainConfig, caption_loss, train
+from annotator.train.loop import caption_loss
 from annotator.train.scst import (
     ScstConfig,
     baseline_mean_of_others,
@@ -49,31 +50,10 @@ def sampled_train_cider(ckpt_path: Path, dataset: Path, cache: Path, seed: int =
 
 
 def test_tiny_self_critical_run_raises_the_sampled_training_cider(
-    shapes_dataset: Path, tmp_path: Path
+    shapes_dataset: Path, tmp_path: Path, train_tiny: Callable[..., Path]
 ) -> None:
     cache = tmp_path / "cache"
-    xe = tmp_path / "xe" / "model.safetensors"
-    train(
-        TrainConfig(
-            dataset=str(shapes_dataset),
-            out=str(xe),
-            encoder="efficientnet-lite0",
-            epochs=3,
-            batch_size=16,
-            lr=3e-3,
-            embed_dim=32,
-            attention_dim=32,
-            decoder_dim=48,
-            min_word_freq=1,
-            workers=0,
-            cache_dir=str(cache),
-            progress=False,
-            device="cpu",
-            plot=False,
-        ),
-        log=lambda m: None,
-    )
-    init = Path(str(xe).replace(".safetensors", ".last.safetensors"))
+    init = train_tiny(shapes_dataset, tmp_path / "xe" / "model.safetensors", cache, 3)
     before = sampled_train_cider(init, shapes_dataset, cache)
     out = tmp_path / "scst" / "model.safetensors"
     logs: list[str] = []
@@ -155,38 +135,17 @@ def reference_cross_entropy(ckpt_path: Path, dataset: Path, cache: Path) -> floa
 
 
 def test_mixed_objective_keeps_the_reference_captions_likely(
-    shapes_dataset: Path, tmp_path: Path
+    shapes_dataset: Path, tmp_path: Path, train_tiny: Callable[..., Path]
 ) -> None:
     cache = tmp_path / "cache"
-    xe = tmp_path / "xe" / "model.safetensors"
-    train(
-        TrainConfig(
-            dataset=str(shapes_dataset),
-            out=str(xe),
-            encoder="efficientnet-lite0",
-            epochs=2,
-            batch_size=16,
-            lr=3e-3,
-            embed_dim=32,
-            attention_dim=32,
-            decoder_dim=48,
-            min_word_freq=1,
-            workers=0,
-            cache_dir=str(cache),
-            progress=False,
-            device="cpu",
-            plot=False,
-        ),
-        log=lambda m: None,
-    )
-    init = str(xe).replace(".safetensors", ".last.safetensors")
+    init = train_tiny(shapes_dataset, tmp_path / "xe" / "model.safetensors", cache, 2)
     ce: dict[float, float] = {}
     for weight in (0.0, 1.0):
         out = tmp_path / f"scst-{weight}" / "model.safetensors"
         cfg = ScstConfig(
             dataset=str(shapes_dataset),
             out=str(out),
-            init=init,
+            init=str(init),
             epochs=4,
             lr=2e-3,
             batch_size=4,
@@ -200,7 +159,7 @@ def test_mixed_objective_keeps_the_reference_captions_likely(
         )
         result = train_scst(cfg, log=lambda m: None)
         ce[weight] = reference_cross_entropy(Path(result["last"]), shapes_dataset, cache)
-    start = reference_cross_entropy(Path(init), shapes_dataset, cache)
+    start = reference_cross_entropy(init, shapes_dataset, cache)
     # pure self-critical training drifts from the references; the mixed term holds them
     assert ce[1.0] < ce[0.0], (start, ce)
     assert ce[1.0] < start + 0.05, (start, ce)
