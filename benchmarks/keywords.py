@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import itertools
 import json
 import sys
 import time
@@ -50,7 +49,7 @@ from annotator.keywords.guidance import (
     word_forms,
 )
 from annotator.keywords.table import ClassEntry, load_table
-from annotator.model.beam import FUNCTION_WORDS
+from annotator.model.beam import ends_on_function_word, repeated_content_bigram
 from annotator.model.captioner import Captioner
 from annotator.train.dataset import load_karpathy, references, split_entries
 from annotator.train.features import cached_features
@@ -152,16 +151,6 @@ def names(words: Sequence[str], forms: Sequence[str | list[str]]) -> bool:
 def forms_of(e: ClassEntry) -> tuple[str, ...]:
     """Return every form that names class ``e``: its synonyms and its keyword's forms."""
     return tuple(dict.fromkeys([*e.synonyms, *word_forms(e.keyword)]))
-
-
-def repeats(words: Sequence[str]) -> bool:
-    """Return True when a bigram with a content word occurs twice."""
-    grams = [
-        g
-        for g in itertools.pairwise(words)
-        if not (g[0] in FUNCTION_WORDS and g[1] in FUNCTION_WORDS)
-    ]
-    return len(grams) != len(set(grams))
 
 
 def imagenet_set(cap: Captioner, root: Path, cache: Path, limit: int | None):
@@ -293,8 +282,8 @@ def flickr_scores(
     return {
         "BLEU-4": float(s["BLEU-4"]),
         "CIDEr-D": float(s["CIDEr-D"]),
-        "repeats": sum(repeats(w) for w in words),
-        "fn_end": sum(bool(w) and w[-1] in FUNCTION_WORDS for w in words),
+        "repeats": sum(repeated_content_bigram(w) for w in words),
+        "fn_end": sum(ends_on_function_word(w) for w in words),
         "distinct": 100.0 * len(set(hyps.values())) / len(hyps),
         "cps": len(words) / spent,
         "captions": list(hyps.values()),

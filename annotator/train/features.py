@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from annotator.model.encoder import Encoder
 from annotator.model.preprocess import Preprocess, load_image
+from annotator.model.runtime.export import weights_id
 
 
 class ImageFiles(Dataset[torch.Tensor]):
@@ -40,11 +41,7 @@ class ImageFiles(Dataset[torch.Tensor]):
 
 def encoder_weights_id(encoder: Encoder) -> str:
     """Return a short hash of the encoder's weights (identifies pretrained vs fine-tuned)."""
-    h = hashlib.sha256()
-    for k, v in sorted(encoder.state_dict().items()):
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
+    return weights_id(encoder)
 
 
 def cache_key(encoder_name: str, weights_id: str, preset: Preprocess, paths: Sequence[Path]) -> str:
@@ -82,8 +79,8 @@ def frozen_encoder(
     from annotator.model.runtime.cache import ModelCache
     from annotator.model.runtime.session import OnnxEncoder
 
-    version = "features-" + encoder_weights_id(encoder)
-    cache = ModelCache(encoder, preset.image_size, version)
+    # the cached file's name already carries a digest of the weights
+    cache = ModelCache(encoder, preset.image_size, "features")
     return OnnxEncoder(cache, "fp32", choice.provider)
 
 
