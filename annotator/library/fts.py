@@ -48,7 +48,10 @@ human captions last. :meth:`SQLiteFTS5.by_date` and
 last bucket reached exactly, so the page is the one a full sort would give.
 A folder of at most ``FOLDER_SCAN`` photos gives :class:`Bounds` (its smallest
 and largest caption id and date key): the index reads only that stretch of
-each doclist. PostgreSQL has none of these (``by_date`` returns None).
+each doclist. PostgreSQL has no ordered index (``by_date`` returns None); its
+folder bounds (caption ids only, found through the ``text_pattern_ops`` path index
+of revision 0006) give the planner a narrow primary-key range of ``captions_fts``
+to start from, instead of walking every match in rank or confidence order.
 
 Concept expansions (SQLite): the matches found only through an expanded query
 (up to 60 OR-ed words) are ranked by :meth:`SQLiteFTS5.rank_among`, bm25 computed
@@ -97,11 +100,13 @@ class Bounds:
 
     A folder's photos are usually captioned together, so their caption ids (and
     photo dates) are close: bounding the index's rowids lets FTS5 read only that
-    stretch of each doclist instead of every match in the library.
+    stretch of each doclist instead of every match in the library, and gives the
+    PostgreSQL planner a well-estimated range of the index's primary key to start from.
+    ``keys`` (SQLite only) bounds the date-ordered index's rowids.
     """
 
     ids: tuple[int, int]
-    keys: tuple[int, int]
+    keys: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,14 @@ def _joined(
         .join(Photo, Photo.id == Caption.photo_id)
         .where(*where)
     )
+
+
+def path_under(folder: str) -> ColumnElement[bool]:
+    """Return ``substr(path, 1, len(folder)) = folder``: exact on every dialect, unindexed.
+
+    SQLite's LIKE ignores case, so this is SQLite's folder filter.
+    """
+    return func.substr(Photo.path, 1, len(folder)) == folder
 
 
 class FullTextIndex(ABC):
@@ -180,6 +193,15 @@ class FullTextIndex(ABC):
         """Return the bounds of the current captions under ``folder`` (None: not worth it)."""
         return None
 
+    def under(self, folder: str) -> ColumnElement[bool]:
+        """Return a condition on ``Photo.path``: the photo lies under ``folder``.
+
+        ``folder`` ends with the path separator. Compared exactly, character by
+        character (case matters). The default compares the path's first characters,
+        which no index serves; a dialect may give a form its index can serve.
+        """
+        return path_under(folder)
+
     def matches(self, query: Query, bounds: Bounds | None = None) -> ColumnElement[bool]:
         """Return a condition on ``Caption.id``: the caption matches ``query``.
 
@@ -192,6 +214,14 @@ class FullTextIndex(ABC):
         return Caption.id.not_in(
             _joined(select(self.rowid), self.rowid, [], bounds).where(excluded)
         )
+
+    def unmatched(self, query: Query, bounds: Bounds | None = None) -> ColumnElement[bool]:
+        """Return a condition for ``where`` of a ranked or counted query: no match of ``query``.
+
+        The default is ``NOT`` :meth:`matches`, a condition on ``Caption.id``; a dialect
+        whose index rows can be tested one by one may test the row instead.
+        """
+        return ~self.matches(query, bounds)
 
     def ranked(
         self,
@@ -974,6 +1004,16 @@ def pg_tsquery(query: Query, *, with_excluded: bool = True) -> ColumnElement[str
     return result
 
 
+LIKE_ESCAPE = "\\"
+
+
+def like_prefix(prefix: str) -> str:
+    """Return a LIKE pattern (escape ``LIKE_ESCAPE``) of the texts that start with ``prefix``."""
+    escaped = prefix.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
+    escaped = escaped.replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
+    return escaped + "%"
+
+
 class PostgresFTS(FullTextIndex):
     """``tsvector`` side table with a GIN index (see the module docstring)."""
 
@@ -1015,13 +1055,47 @@ class PostgresFTS(FullTextIndex):
     def condition(self, query: Query, *, with_excluded: bool = True) -> ColumnElement[bool] | None:
         """Return ``tsv @@ <tsquery>``."""
         tsquery = pg_tsquery(query, with_excluded=with_excluded)
-        return None if tsquery is None else _pgfts.c.tsv.op("@@")(tsquery)
+        return None if tsquery is None else _pgfts.c.tsv.bool_op("@@")(tsquery)
 
     def score(self, query: Query) -> ColumnElement[float]:
         """Return ``ts_rank``."""
         tsquery = pg_tsquery(query)
         assert tsquery is not None
         return func.ts_rank(_pgfts.c.tsv, tsquery)
+
+    def unmatched(self, query: Query, bounds: Bounds | None = None) -> ColumnElement[bool]:
+        """Return ``NOT (tsv @@ <tsquery>)``: the index row itself does not match.
+
+        Same rows as ``NOT IN (matches)``, which the planner runs as a scan of every
+        caption against a hashed list instead of testing the few rows it ranks.
+        """
+        return ~self._required(query)
+
+    def bounds(self, conn: Connection, folder: str) -> Bounds | None:
+        """Return the caption-id bounds of a folder of at most FOLDER_SCAN photos.
+
+        ``folder`` ends with the path separator. Without them, the planner often walks
+        the whole match list in rank (or confidence) order and filters by folder as it
+        goes: it cannot see that a folder's photos are also a narrow range of captions.
+        """
+        photos = select(Photo.id).where(self.under(folder)).limit(FOLDER_SCAN + 1).subquery()
+        captions = photos.outerjoin(Caption, (Caption.photo_id == photos.c.id) & Caption.is_current)
+        stmt = select(func.count(), func.min(Caption.id), func.max(Caption.id))
+        row = conn.execute(stmt.select_from(captions)).one()
+        if row[0] > FOLDER_SCAN:
+            return None
+        if row[1] is None:  # no captions: bounds that match nothing
+            return Bounds((0, -1))
+        return Bounds((int(row[1]), int(row[2])))
+
+    def under(self, folder: str) -> ColumnElement[bool]:
+        """Return ``path LIKE 'folder%'``, with the folder's ``%``, ``_`` and ``\\`` escaped.
+
+        PostgreSQL's LIKE is case-sensitive, and the ``text_pattern_ops`` index on
+        ``photos.path`` (revision 0006) serves a pattern with a fixed prefix whatever the
+        database's collation.
+        """
+        return Photo.path.like(like_prefix(folder), escape=LIKE_ESCAPE)
 
     def snippets(
         self, conn: Connection, query: Query, ids: Sequence[int], marks: tuple[str, str]

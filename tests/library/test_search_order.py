@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, Connection
 
 from annotator.core.types import Keyword
 from annotator.library import Library, PhotoFile, db, open_library, search
-from annotator.library.fts import SQLiteFTS5, fts5_expression
+from annotator.library.fts import SQLiteFTS5, fts5_expression, path_under
 from annotator.library.query import Query
 from annotator.library.testing import caption_result
 
@@ -136,7 +136,8 @@ def _bm25_among_matches(
 def _old_path(library: Library, monkeypatch: pytest.MonkeyPatch) -> dict[Any, list[Any]]:
     """Return the results (ids and snippets) of the plain code path.
 
-    No date- or confidence-ordered index, no folder bounds, the "not missing"
+    No date- or confidence-ordered index, no folder bounds, no indexed folder
+    condition, the "not missing"
     condition joined even when no photo is missing, and (SQLite) the matches found
     only through concept expansion ranked by :func:`_bm25_among_matches`.
     """
@@ -146,6 +147,10 @@ def _old_path(library: Library, monkeypatch: pytest.MonkeyPatch) -> dict[Any, li
         m.setattr(fts, "bounds", lambda *a, **k: None)
         m.setattr(fts, "by_confidence", lambda *a, **k: None)
         m.setattr(search, "_any_missing", lambda conn: True)
+        # The folder as a plain comparison of the path's first characters, and the
+        # expansion tier's "not a literal match" as NOT IN (revision 0005's forms).
+        m.setattr(fts, "under", path_under)
+        m.setattr(fts, "unmatched", lambda query, bounds=None: ~fts.matches(query, bounds))
         if isinstance(fts, SQLiteFTS5):
             m.setattr(fts, "rank_among", partial(_bm25_among_matches, fts))
         return _results(library, library.roots()[0].path)
