@@ -624,6 +624,29 @@ ORDERED = (
 )
 
 
+# Whether caption ?1's confidence millionth holds no other confidence value: the nearest
+# smaller and larger values of any current caption (two lookups in the partial index
+# ix_captions_current_confidence) fall in other millionths. NULL (human captions): yes.
+_SINGLE_VALUE = (
+    "SELECT v IS NULL OR (coalesce({lo} <> {v}, 1) AND coalesce({hi} <> {v}, 1)) FROM "
+    "(SELECT c.confidence AS v, "
+    "(SELECT max(n.confidence) FROM captions n WHERE n.is_current = 1 AND n.confidence < "
+    "c.confidence) AS lo, "
+    "(SELECT min(n.confidence) FROM captions n WHERE n.is_current = 1 AND n.confidence > "
+    "c.confidence) AS hi "
+    "FROM captions c WHERE c.id = ?)"
+).format(**{name: _confidence_key("0", name, "") for name in ("v", "lo", "hi")})
+
+
+def _single_value(conn: Connection, caption_id: int) -> bool:
+    """Return True if the confidence millionth of ``caption_id`` holds a single value.
+
+    Its captions then have equal confidences, so their exact order (confidence, id)
+    is the index's rowid order.
+    """
+    return bool(conn.exec_driver_sql(_SINGLE_VALUE, (caption_id,)).scalar())
+
+
 # A per-connection scratch table for rank_among (TEMP: never in the library file).
 RANK_TABLE = "captions_rank"
 _RANK_CREATE = (
@@ -780,11 +803,23 @@ class SQLiteFTS5(FullTextIndex):
         """Return a page of matching caption ids, least confident first, human captions last.
 
         From ``captions_fts_confidence``, keyed by (confidence in millionths, caption
-        id), walked in rowid order like :meth:`by_date`.
+        id), walked in rowid order like :meth:`by_date`. A millionth that holds a single
+        confidence value (or none: human captions) is already in the exact order, by
+        caption id, so its ties need no sort (:func:`_single_value`).
         """
         exact = (Caption.confidence.is_(None), Caption.confidence.asc(), Caption.id.asc())
         return self._walk(
-            conn, CONFIDENCE_TABLE, True, exact, query, where, limit, offset, None, marks
+            conn,
+            CONFIDENCE_TABLE,
+            True,
+            exact,
+            query,
+            where,
+            limit,
+            offset,
+            None,
+            marks,
+            single=_single_value,
         )
 
     def _walk(
@@ -799,6 +834,7 @@ class SQLiteFTS5(FullTextIndex):
         offset: int,
         keys: tuple[int, int] | None,
         marks: tuple[str, str] | None,
+        single: Any = None,
     ) -> Page | None:
         """Walk an ordered index (rowid = bucket * 2**32 + caption id) and sort the last bucket.
 
@@ -808,7 +844,9 @@ class SQLiteFTS5(FullTextIndex):
         gives the page a full sort would. With ``marks`` (and a first page of at most
         ``INLINE_SNIPPETS`` rows) that statement also returns the snippets: no other
         full-text query. When the last bucket goes on, a second statement sorts all the
-        matches up to its end in SQL.
+        matches up to its end in SQL, unless ``single(conn, caption_id)`` says that the
+        bucket's rowid order is already its exact order: then the rows in hand are a
+        prefix of the exact order all the same.
         """
         expression = fts5_expression(query)
         if expression is None:
@@ -845,8 +883,10 @@ class SQLiteFTS5(FullTextIndex):
         rows = conn.execute(walk(*columns).limit(want + 1)).all()
         if len(rows) <= offset:
             return Page([])
-        bucket = int(rows[min(len(rows), want) - 1][0]) >> KEY_SHIFT
-        if len(rows) > want and int(rows[want][0]) >> KEY_SHIFT == bucket:
+        last = int(rows[min(len(rows), want) - 1][0])
+        bucket = last >> KEY_SHIFT
+        goes_on = len(rows) > want and int(rows[want][0]) >> KEY_SHIFT == bucket
+        if goes_on and not (single is not None and single(conn, last & 0xFFFFFFFF)):
             # The last bucket goes on (ties in the order's key): sort every match up to
             # its end in SQL; rows of a later bucket come after all of them.
             edge = (

@@ -65,10 +65,13 @@ def _fill(library: Library, root: Path, n: int = 240) -> None:
     for job in jobs:
         words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 8)))
         # Half the captions fall in one of three millionths of confidence, in no id
-        # order within it: ties of the confidence index's key, sorted exactly.
+        # order within it: ties of the confidence index's key, sorted exactly. A quarter
+        # share one exact value (the lowest): a millionth already in id order.
         tied = (
             rng.choice([-1.0, -0.5, -0.25]) + rng.randrange(9) * 1e-8 if job.photo_id % 2 else None
         )
+        if job.photo_id % 4 == 2:
+            tied = -4.0
         res = caption_result(words, rng=np.random.default_rng(job.photo_id), confidence=tied)
         results.append((job.job_id, res, "v1"))
     library.complete_jobs(results)
