@@ -92,6 +92,10 @@ FTS_TABLE = "captions_fts"
 FOLDER_SCAN = 20_000  # folders up to this many photos bound the index range (SQLite)
 SNIPPET_TOKENS = 32
 INLINE_SNIPPETS = 200  # ordered walks compute snippets on the way for pages ending this early
+# Snippets are computed on a copy of the page's documents unless the query has at most
+# FEW_PHRASES phrases and the page's ids are on average less than SPREAD apart.
+SPREAD = 1000
+FEW_PHRASES = 4
 
 
 @dataclass(frozen=True)
@@ -658,6 +662,16 @@ _rank_table = table(
 )
 
 
+def _scratch(conn: Connection) -> None:
+    """Create the TEMP table of :meth:`SQLiteFTS5.rank_among` if needed, and empty it.
+
+    (Created within the search's read transaction, so it is gone after the rollback
+    that ends it: a table kept for the connection's life would need creating outside.)
+    """
+    conn.exec_driver_sql(_RANK_CREATE)
+    conn.exec_driver_sql(f"DELETE FROM temp.{RANK_TABLE}")
+
+
 def _fts5_string(words: Sequence[str]) -> str:
     # Words hold only letters and digits; doubling quotes keeps this safe regardless.
     return '"' + " ".join(w.replace('"', '""') for w in words) + '"'
@@ -936,8 +950,7 @@ class SQLiteFTS5(FullTextIndex):
         expression = fts5_expression(query)
         if expression is None:
             raise ValueError("rank_among() needs a query with required terms")
-        conn.exec_driver_sql(_RANK_CREATE)
-        conn.exec_driver_sql(f"DELETE FROM temp.{RANK_TABLE}")
+        _scratch(conn)
         documents = _joined(
             select(
                 self.rowid,
@@ -979,19 +992,55 @@ class SQLiteFTS5(FullTextIndex):
     def snippets(
         self, conn: Connection, query: Query, ids: Sequence[int], marks: tuple[str, str]
     ) -> dict[int, str]:
-        """Return ``snippet()`` of the caption for each id (only ids that match appear)."""
+        """Return ``snippet()`` of the caption for each id (only ids that match appear).
+
+        For ids spread over the index (a ranked page) or a query of many phrases (a
+        concept expansion), computed in the TEMP FTS5 table (:meth:`rank_among`'s), into
+        which the page's documents are copied: ``snippet()`` depends only on the
+        document, the query and the tokenizer, so the text is the one ``captions_fts``
+        would give, while the query runs over a page of documents instead of over the
+        library (a ranked page's ids are spread over the whole index, and a concept
+        expansion is 60 phrases: tens of milliseconds at a million captions). Otherwise
+        :meth:`_snippets_in_place`, which saves the copy.
+        """
         expression = fts5_expression(query, with_excluded=False)
         if expression is None or not ids:
             return {}
+        phrases = sum(len(group) for group in query.groups)
+        if phrases <= FEW_PHRASES and max(ids) - min(ids) < SPREAD * len(ids):
+            return self._snippets_in_place(conn, expression, ids, marks)
+        _scratch(conn)
+        # Copied by rowid from the index's own copy of the documents: no full-text query.
+        documents = select(
+            self.rowid,
+            literal_column(f"{FTS_TABLE}.text"),
+            literal_column(f"{FTS_TABLE}.keywords"),
+        ).where(self.rowid.in_(list(ids)))
+        conn.execute(insert(_rank_table).from_select(["rowid", "text", "keywords"], documents))
+        rank: ColumnElement[Any] = literal_column(RANK_TABLE)
+        snippet = func.snippet(
+            rank, 0, literal(marks[0]), literal(marks[1]), literal("…"), SNIPPET_TOKENS
+        )
+        stmt = select(_rank_table.c.rowid, snippet).where(rank.op("MATCH")(literal(expression)))
+        return {int(i): s for i, s in conn.execute(stmt)}
+
+    @staticmethod
+    def _snippets_in_place(
+        conn: Connection, expression: str, ids: Sequence[int], marks: tuple[str, str]
+    ) -> dict[int, str]:
+        """Return ``snippet()`` from ``captions_fts``, reading the page's id range once.
+
+        For ids close together (a page of the newest matches): the range holds few
+        other matches. "rowid IN (...)" on a virtual table would start the query again
+        for each id; "+ 0" keeps the IN list out of FTS5's index choice, so it only
+        filters the rows the range scan returns.
+        """
         snippet = func.snippet(
             _fts5_hidden, 0, literal(marks[0]), literal(marks[1]), literal("…"), SNIPPET_TOKENS
         )
-        # One pass over the id range: "rowid IN (...)" on a virtual table would run the
-        # whole query again for each id. "+ 0" keeps the IN list out of FTS5's index
-        # choice, so it only filters the rows the range scan returns.
         rowid = _fts5.c.rowid
         stmt = select(rowid, snippet).where(
-            self._match(expression),
+            SQLiteFTS5._match(expression),
             rowid.between(min(ids), max(ids)),
             (rowid + 0).in_(list(ids)),
         )
