@@ -651,25 +651,33 @@ def _single_value(conn: Connection, caption_id: int) -> bool:
     return bool(conn.exec_driver_sql(_SINGLE_VALUE, (caption_id,)).scalar())
 
 
-# A per-connection scratch table for rank_among (TEMP: never in the library file).
+# Per-connection scratch tables (TEMP: never in the library file) for rank_among and
+# snippets: the same columns and tokenizer as captions_fts.
 RANK_TABLE = "captions_rank"
-_RANK_CREATE = (
-    f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{RANK_TABLE} USING fts5(text, keywords, "
-    "tokenize='porter unicode61 remove_diacritics 2')"
-)
-_rank_table = table(
-    RANK_TABLE, column("rowid", Integer), column("text"), column("keywords"), schema="temp"
-)
+SNIPPET_TABLE = "captions_snippet"
 
 
-def _scratch(conn: Connection) -> None:
-    """Create the TEMP table of :meth:`SQLiteFTS5.rank_among` if needed, and empty it.
+def _scratch_table(name: str) -> Any:
+    return table(name, column("rowid", Integer), column("text"), column("keywords"), schema="temp")
 
-    (Created within the search's read transaction, so it is gone after the rollback
-    that ends it: a table kept for the connection's life would need creating outside.)
+
+_rank_table = _scratch_table(RANK_TABLE)
+_snippet_table = _scratch_table(SNIPPET_TABLE)
+
+
+def _scratch(conn: Connection, name: str) -> None:
+    """Create the TEMP FTS5 table ``name`` if needed, and empty it.
+
+    Created within the search's read transaction, so usually gone (with its rows)
+    after the rollback that ends it; emptied first in case the caller's transaction
+    goes on. (FTS5 deletes row by row, re-reading each document: nothing is deleted
+    after use.)
     """
-    conn.exec_driver_sql(_RANK_CREATE)
-    conn.exec_driver_sql(f"DELETE FROM temp.{RANK_TABLE}")
+    conn.exec_driver_sql(
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{name} USING fts5(text, keywords, "
+        "tokenize='porter unicode61 remove_diacritics 2')"
+    )
+    conn.exec_driver_sql(f"DELETE FROM temp.{name}")
 
 
 def _fts5_string(words: Sequence[str]) -> str:
@@ -950,7 +958,7 @@ class SQLiteFTS5(FullTextIndex):
         expression = fts5_expression(query)
         if expression is None:
             raise ValueError("rank_among() needs a query with required terms")
-        _scratch(conn)
+        _scratch(conn, RANK_TABLE)
         documents = _joined(
             select(
                 self.rowid,
@@ -965,7 +973,6 @@ class SQLiteFTS5(FullTextIndex):
             insert(_rank_table).from_select(["rowid", "text", "keywords"], documents.limit(cap + 1))
         )
         if rowcount(copied) > cap:
-            conn.exec_driver_sql(f"DELETE FROM temp.{RANK_TABLE}")
             return None
         rank: ColumnElement[Any] = literal_column(RANK_TABLE)
         score = literal(0.0) - func.bm25(rank)
@@ -976,9 +983,7 @@ class SQLiteFTS5(FullTextIndex):
             .limit(limit)
             .offset(offset)
         )
-        ranked = [(int(i), float(s)) for i, s in conn.execute(page)]
-        conn.exec_driver_sql(f"DELETE FROM temp.{RANK_TABLE}")
-        return ranked
+        return [(int(i), float(s)) for i, s in conn.execute(page)]
 
     def condition(self, query: Query, *, with_excluded: bool = True) -> ColumnElement[bool] | None:
         """Return ``captions_fts MATCH <expression>``."""
@@ -995,8 +1000,8 @@ class SQLiteFTS5(FullTextIndex):
         """Return ``snippet()`` of the caption for each id (only ids that match appear).
 
         For ids spread over the index (a ranked page) or a query of many phrases (a
-        concept expansion), computed in the TEMP FTS5 table (:meth:`rank_among`'s), into
-        which the page's documents are copied: ``snippet()`` depends only on the
+        concept expansion), computed in a TEMP FTS5 table into which the page's
+        documents are copied: ``snippet()`` depends only on the
         document, the query and the tokenizer, so the text is the one ``captions_fts``
         would give, while the query runs over a page of documents instead of over the
         library (a ranked page's ids are spread over the whole index, and a concept
@@ -1009,19 +1014,19 @@ class SQLiteFTS5(FullTextIndex):
         phrases = sum(len(group) for group in query.groups)
         if phrases <= FEW_PHRASES and max(ids) - min(ids) < SPREAD * len(ids):
             return self._snippets_in_place(conn, expression, ids, marks)
-        _scratch(conn)
+        _scratch(conn, SNIPPET_TABLE)
         # Copied by rowid from the index's own copy of the documents: no full-text query.
         documents = select(
             self.rowid,
             literal_column(f"{FTS_TABLE}.text"),
             literal_column(f"{FTS_TABLE}.keywords"),
         ).where(self.rowid.in_(list(ids)))
-        conn.execute(insert(_rank_table).from_select(["rowid", "text", "keywords"], documents))
-        rank: ColumnElement[Any] = literal_column(RANK_TABLE)
+        conn.execute(insert(_snippet_table).from_select(["rowid", "text", "keywords"], documents))
+        page: ColumnElement[Any] = literal_column(SNIPPET_TABLE)
         snippet = func.snippet(
-            rank, 0, literal(marks[0]), literal(marks[1]), literal("…"), SNIPPET_TOKENS
+            page, 0, literal(marks[0]), literal(marks[1]), literal("…"), SNIPPET_TOKENS
         )
-        stmt = select(_rank_table.c.rowid, snippet).where(rank.op("MATCH")(literal(expression)))
+        stmt = select(_snippet_table.c.rowid, snippet).where(page.op("MATCH")(literal(expression)))
         return {int(i): s for i, s in conn.execute(stmt)}
 
     @staticmethod

@@ -373,8 +373,14 @@ def run_search(
             # A narrow query: hand the planner the few matching ids, so that it sorts
             # them instead of walking the whole date (or confidence) index.
             # Counted first: a broad query (the usual case) needs no ids.
-            narrow = index.count_upto(conn, parsed, [], rank_window + 1, bounds) <= rank_window
-            few = index.first_ids(conn, parsed, [], rank_window + 1, bounds) if narrow else []
+            # Within a folder's bounds, fetching the ids at once costs less than counting
+            # them first: the bounds already keep them few.
+            if bounds is not None:
+                few = index.first_ids(conn, parsed, [], rank_window + 1, bounds)
+                narrow = len(few) <= rank_window
+            else:
+                narrow = index.count_upto(conn, parsed, [], rank_window + 1) <= rank_window
+                few = index.first_ids(conn, parsed, [], rank_window + 1) if narrow else []
             if narrow:
                 conditions.append(Caption.id.in_(few) if few else false())
             else:
