@@ -26,7 +26,13 @@ from sqlalchemy import ColumnElement, Connection
 from annotator.core.types import Keyword
 from annotator.library import Library, PhotoFile, db, open_library, search
 from annotator.library import fts as fts_module
-from annotator.library.fts import SNIPPET_TOKENS, SQLiteFTS5, fts5_expression, path_under
+from annotator.library.fts import (
+    SNIPPET_TOKENS,
+    FullTextIndex,
+    SQLiteFTS5,
+    fts5_expression,
+    path_under,
+)
 from annotator.library.query import Query
 from annotator.library.testing import caption_result
 
@@ -171,6 +177,7 @@ def _old_path(library: Library, monkeypatch: pytest.MonkeyPatch) -> dict[Any, li
         # expansion tier's "not a literal match" as NOT IN (revision 0005's forms).
         m.setattr(fts, "under", path_under)
         m.setattr(fts, "unmatched", lambda query, bounds=None: ~fts.matches(query, bounds))
+        m.setattr(fts, "count_upto", partial(FullTextIndex.count_upto, fts))  # plain LIMIT
         if isinstance(fts, SQLiteFTS5):
             m.setattr(fts, "rank_among", partial(_bm25_among_matches, fts))
             m.setattr(fts, "snippets", _snippets_in_place)
