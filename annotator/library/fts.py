@@ -95,7 +95,7 @@ INLINE_SNIPPETS = 200  # ordered walks compute snippets on the way for pages end
 # Snippets are computed on a copy of the page's documents unless the query has at most
 # FEW_PHRASES phrases and the page's ids are on average less than SPREAD apart.
 SPREAD = 1000
-FEW_PHRASES = 4
+FEW_PHRASES = 32
 
 
 @dataclass(frozen=True)
