@@ -56,7 +56,10 @@ to start from, instead of walking every match in rank or confidence order.
 Concept expansions (SQLite): the matches found only through an expanded query
 (up to 60 OR-ed words) are ranked by :meth:`SQLiteFTS5.rank_among`, bm25 computed
 in a per-connection TEMP FTS5 table holding just those matches, since bm25 on
-``captions_fts`` would first count every row of each of the 60 words.
+``captions_fts`` would first count every row of each of the 60 words. Snippets of
+a ranked page (ids spread over the index) or of a concept expansion come from
+another TEMP table holding the page's documents (:meth:`SQLiteFTS5.snippets`):
+``snippet()`` depends on the document and the query only.
 """
 
 from __future__ import annotations
