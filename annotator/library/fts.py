@@ -196,8 +196,11 @@ class FullTextIndex(ABC):
             raise ValueError("the query has no required terms")
         return cond
 
-    def bounds(self, conn: Connection, folder: str) -> Bounds | None:
-        """Return the bounds of the current captions under ``folder`` (None: not worth it)."""
+    def bounds(self, conn: Connection, folder: str, *, dated: bool = True) -> Bounds | None:
+        """Return the bounds of the current captions under ``folder`` (None: not worth it).
+
+        ``dated=False``: the caller needs no date keys (any order but date).
+        """
         return None
 
     def under(self, folder: str) -> ColumnElement[bool]:
@@ -665,7 +668,6 @@ def _scratch_table(name: str) -> Any:
 
 
 _rank_table = _scratch_table(RANK_TABLE)
-_snippet_table = _scratch_table(SNIPPET_TABLE)
 
 
 def _scratch(conn: Connection, name: str) -> None:
@@ -766,33 +768,99 @@ class SQLiteFTS5(FullTextIndex):
                 f"full-text index out of sync: {stale} missing or stale, {extra} extra"
             )
 
-    def bounds(self, conn: Connection, folder: str) -> Bounds | None:
+    def bounds(self, conn: Connection, folder: str, *, dated: bool = True) -> Bounds | None:
         """Return the caption-id and date-key bounds of a folder of at most FOLDER_SCAN photos.
 
         ``folder`` ends with the path separator. Paths compare byte-wise (BINARY
         collation), so the paths under it are exactly those from ``folder`` up to the
         same text with the separator's successor: a range of the unique path index.
+        With ``dated=False`` the date keys are left out: no date conversion per photo,
+        and the path index alone covers the photos (about half the statement's time).
         """
         upper = folder[:-1] + chr(ord(folder[-1]) + 1)
+        key = _date_key("c.id", "c.confidence", "p.photo_date")
+        keys, date = (f", min({key}), max({key})", ", photo_date") if dated else ("", "")
         row = conn.exec_driver_sql(
-            "SELECT count(*), min(c.id), max(c.id), min("
-            + _date_key("c.id", "c.confidence", "p.photo_date")
-            + "), max("
-            + _date_key("c.id", "c.confidence", "p.photo_date")
-            + ") FROM "
-            "(SELECT id, photo_date FROM photos WHERE path >= ? AND path < ? LIMIT ?) p "
+            f"SELECT count(*), min(c.id), max(c.id){keys} FROM "
+            f"(SELECT id{date} FROM photos WHERE path >= ? AND path < ? LIMIT ?) p "
             "LEFT JOIN captions c ON c.photo_id = p.id AND c.is_current = 1",
             (folder, upper, FOLDER_SCAN + 1),
         ).one()
         if row[0] > FOLDER_SCAN:
             return None
         if row[1] is None:  # no captions: bounds that match nothing
-            return Bounds((0, -1), (0, -1))
-        return Bounds((int(row[1]), int(row[2])), (int(row[3]), int(row[4])))
+            return Bounds((0, -1), (0, -1) if dated else None)
+        ids = (int(row[1]), int(row[2]))
+        return Bounds(ids, (int(row[3]), int(row[4])) if dated else None)
 
     @staticmethod
     def _match(expression: str) -> ColumnElement[bool]:
         return _fts5_hidden.op("MATCH")(literal(expression))
+
+    # Without conditions on captions and photos (the usual search), the statements of
+    # a ranked page are written out here: building and compiling the same statements
+    # as expressions costs more Python time per search than some of them take to run.
+
+    @staticmethod
+    def _plain(query: Query, bounds: Bounds | None) -> tuple[str, tuple[Any, ...]]:
+        """Return ``captions_fts MATCH ?`` (and the bounds' rowid range) with its parameters."""
+        expression = fts5_expression(query)
+        if expression is None:
+            raise ValueError("the query has no required terms")
+        if bounds is None:
+            return f"{FTS_TABLE} MATCH ?", (expression,)
+        return f"{FTS_TABLE} MATCH ? AND rowid BETWEEN ? AND ?", (expression, *bounds.ids)
+
+    def count_upto(
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        n: int,
+        bounds: Bounds | None = None,
+    ) -> int:
+        """Count as the base class does; without ``where``, in a statement written out."""
+        if where:
+            return super().count_upto(conn, query, where, n, bounds)
+        cond, params = self._plain(query, bounds)
+        sql = f"SELECT count(*) FROM (SELECT rowid FROM {FTS_TABLE} WHERE {cond} LIMIT ?)"
+        return int(conn.exec_driver_sql(sql, (*params, n)).scalar() or 0)
+
+    def rank_all(
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        *,
+        limit: int,
+        offset: int,
+        bounds: Bounds | None = None,
+    ) -> list[tuple[int, float]]:
+        """Rank as the base class does (``0.0 - bm25()``); without ``where``, written out."""
+        if where:
+            return super().rank_all(conn, query, where, limit=limit, offset=offset, bounds=bounds)
+        cond, params = self._plain(query, bounds)
+        sql = (
+            f"SELECT rowid, 0.0 - bm25({FTS_TABLE}) AS score FROM {FTS_TABLE} WHERE {cond} "
+            "ORDER BY score DESC, rowid DESC LIMIT ? OFFSET ?"
+        )
+        rows = conn.exec_driver_sql(sql, (*params, limit, offset))
+        return [(int(i), float(score)) for i, score in rows]
+
+    def newest(
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        n: int,
+        bounds: Bounds | None = None,
+    ) -> list[int]:
+        """Return the newest matches as the base class does; without ``where``, written out."""
+        if where:
+            return super().newest(conn, query, where, n, bounds)
+        cond, params = self._plain(query, bounds)
+        sql = f"SELECT rowid FROM {FTS_TABLE} WHERE {cond} ORDER BY rowid DESC LIMIT ?"
+        return [int(i) for (i,) in conn.exec_driver_sql(sql, (*params, n))]
 
     def by_date(
         self,
@@ -1019,18 +1087,17 @@ class SQLiteFTS5(FullTextIndex):
             return self._snippets_in_place(conn, expression, ids, marks)
         _scratch(conn, SNIPPET_TABLE)
         # Copied by rowid from the index's own copy of the documents: no full-text query.
-        documents = select(
-            self.rowid,
-            literal_column(f"{FTS_TABLE}.text"),
-            literal_column(f"{FTS_TABLE}.keywords"),
-        ).where(self.rowid.in_(list(ids)))
-        conn.execute(insert(_snippet_table).from_select(["rowid", "text", "keywords"], documents))
-        page: ColumnElement[Any] = literal_column(SNIPPET_TABLE)
-        snippet = func.snippet(
-            page, 0, literal(marks[0]), literal(marks[1]), literal("…"), SNIPPET_TOKENS
+        conn.exec_driver_sql(
+            f"INSERT INTO temp.{SNIPPET_TABLE}(rowid, text, keywords) SELECT rowid, text, "
+            f"keywords FROM {FTS_TABLE} WHERE rowid IN ({','.join('?' * len(ids))})",
+            tuple(ids),
         )
-        stmt = select(_snippet_table.c.rowid, snippet).where(page.op("MATCH")(literal(expression)))
-        return {int(i): s for i, s in conn.execute(stmt)}
+        rows = conn.exec_driver_sql(
+            f"SELECT rowid, snippet({SNIPPET_TABLE}, 0, ?, ?, ?, ?) FROM temp.{SNIPPET_TABLE} "
+            f"WHERE {SNIPPET_TABLE} MATCH ?",
+            (marks[0], marks[1], "…", SNIPPET_TOKENS, expression),
+        )
+        return {int(i): s for i, s in rows}
 
     @staticmethod
     def _snippets_in_place(
@@ -1043,16 +1110,13 @@ class SQLiteFTS5(FullTextIndex):
         for each id; "+ 0" keeps the IN list out of FTS5's index choice, so it only
         filters the rows the range scan returns.
         """
-        snippet = func.snippet(
-            _fts5_hidden, 0, literal(marks[0]), literal(marks[1]), literal("…"), SNIPPET_TOKENS
+        rows = conn.exec_driver_sql(
+            f"SELECT rowid, snippet({FTS_TABLE}, 0, ?, ?, ?, ?) FROM {FTS_TABLE} "
+            f"WHERE {FTS_TABLE} MATCH ? AND rowid BETWEEN ? AND ? "
+            f"AND rowid + 0 IN ({','.join('?' * len(ids))})",
+            (marks[0], marks[1], "…", SNIPPET_TOKENS, expression, min(ids), max(ids), *ids),
         )
-        rowid = _fts5.c.rowid
-        stmt = select(rowid, snippet).where(
-            SQLiteFTS5._match(expression),
-            rowid.between(min(ids), max(ids)),
-            (rowid + 0).in_(list(ids)),
-        )
-        return {int(i): s for i, s in conn.execute(stmt)}
+        return {int(i): s for i, s in rows}
 
 
 # ----------------------------------------------------------------------- PostgreSQL
@@ -1190,7 +1254,7 @@ class PostgresFTS(FullTextIndex):
         capped = select(found.c.rowid).limit(n).subquery()
         return int(conn.scalar(select(func.count()).select_from(capped)) or 0)
 
-    def bounds(self, conn: Connection, folder: str) -> Bounds | None:
+    def bounds(self, conn: Connection, folder: str, *, dated: bool = True) -> Bounds | None:
         """Return the caption-id bounds of a folder of at most FOLDER_SCAN photos.
 
         ``folder`` ends with the path separator. Without them, the planner often walks

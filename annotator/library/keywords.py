@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, delete, func, literal, or_, select
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from annotator.core.types import Keyword
@@ -253,22 +253,25 @@ def for_photos(
     return out
 
 
+# Built once (every search runs it; building it again costs more than running it).
+_WORDS_FOR = (
+    select(PhotoKeyword.photo_id, PhotoKeyword.word)
+    .where(PhotoKeyword.photo_id.in_(bindparam("ids", expanding=True)), ~PhotoKeyword.rejected)
+    .order_by(
+        PhotoKeyword.photo_id,
+        PhotoKeyword.source.desc(),  # "model" < "human": human first
+        PhotoKeyword.probability.desc(),
+        PhotoKeyword.norm,
+    )
+)
+
+
 def words_for(conn: Connection, photo_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
     """Return each photo's keyword words, rejected ones left out: human first, then likeliest."""
     out: dict[int, list[str]] = {}
     for i in range(0, len(photo_ids), _CHUNK):
         chunk = list(photo_ids[i : i + _CHUNK])
-        stmt = (
-            select(PhotoKeyword.photo_id, PhotoKeyword.word)
-            .where(PhotoKeyword.photo_id.in_(chunk), ~PhotoKeyword.rejected)
-            .order_by(
-                PhotoKeyword.photo_id,
-                PhotoKeyword.source.desc(),  # "model" < "human": human first
-                PhotoKeyword.probability.desc(),
-                PhotoKeyword.norm,
-            )
-        )
-        for pid, word in conn.execute(stmt):
+        for pid, word in conn.execute(_WORDS_FOR, {"ids": chunk}):
             out.setdefault(pid, []).append(word)
     return {pid: tuple(words) for pid, words in out.items()}
 

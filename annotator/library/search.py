@@ -51,7 +51,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Connection, SQLColumnExpression, false, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    SQLColumnExpression,
+    bindparam,
+    false,
+    func,
+    select,
+)
 
 from annotator.library import keywords as keyword_store
 from annotator.library.concepts import expand
@@ -144,34 +152,44 @@ def build_filters(
     return where
 
 
+# Statements every search runs, built once: building them again costs more Python time
+# than they take to run (the values are bound parameters).
+_ANY_MISSING = select(
+    select(Root.id)
+    .where(
+        select(Photo.id).where(Photo.root_id == Root.id, Photo.state == PhotoState.MISSING).exists()
+    )
+    .exists()
+)
+_DETAILS = (
+    select(
+        Caption.id,
+        Caption.photo_id,
+        Photo.path,
+        Photo.root_id,
+        Caption.text,
+        Caption.source,
+        Caption.reviewed,
+        Caption.confidence,
+        Caption.model_version,
+        Photo.photo_date,
+        Photo.state,
+    )
+    .join(Photo, Photo.id == Caption.photo_id)
+    .where(Caption.id.in_(bindparam("ids", expanding=True)))
+)
+
+
 def _any_missing(conn: Connection) -> bool:
     """Return True if some photo is marked missing (one index lookup per root)."""
-    found = select(Photo.id).where(Photo.root_id == Root.id, Photo.state == PhotoState.MISSING)
-    return bool(conn.scalar(select(select(Root.id).where(found.exists()).exists())))
+    return bool(conn.scalar(_ANY_MISSING))
 
 
 def _details(conn: Connection, caption_ids: list[int]) -> dict[int, Any]:
     """Return the rows a hit shows, by caption id."""
     if not caption_ids:
         return {}
-    stmt = (
-        select(
-            Caption.id,
-            Caption.photo_id,
-            Photo.path,
-            Photo.root_id,
-            Caption.text,
-            Caption.source,
-            Caption.reviewed,
-            Caption.confidence,
-            Caption.model_version,
-            Photo.photo_date,
-            Photo.state,
-        )
-        .join(Photo, Photo.id == Caption.photo_id)
-        .where(Caption.id.in_(caption_ids))
-    )
-    return {row.id: row for row in conn.execute(stmt)}
+    return {row.id: row for row in conn.execute(_DETAILS, {"ids": caption_ids})}
 
 
 def _by_confidence(
@@ -314,7 +332,9 @@ def run_search(
     bounds = None
     folder = filters.get("folder")
     if folder is not None and parsed.groups:
-        bounds = index.bounds(conn, folder.rstrip(os.sep) + os.sep)
+        # Date keys only for date order: the other orders bound caption ids alone.
+        dated = order_by == "date"
+        bounds = index.bounds(conn, folder.rstrip(os.sep) + os.sep, dated=dated)
 
     scores: dict[int, float | None] = {}
     found_snippets: dict[int, str] | None = None

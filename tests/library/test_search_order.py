@@ -178,6 +178,9 @@ def _old_path(library: Library, monkeypatch: pytest.MonkeyPatch) -> dict[Any, li
         m.setattr(fts, "under", path_under)
         m.setattr(fts, "unmatched", lambda query, bounds=None: ~fts.matches(query, bounds))
         m.setattr(fts, "count_upto", partial(FullTextIndex.count_upto, fts))  # plain LIMIT
+        # Ranked and newest pages built as expressions (SQLite writes them out).
+        m.setattr(fts, "rank_all", partial(FullTextIndex.rank_all, fts))
+        m.setattr(fts, "newest", partial(FullTextIndex.newest, fts))
         if isinstance(fts, SQLiteFTS5):
             m.setattr(fts, "rank_among", partial(_bm25_among_matches, fts))
             m.setattr(fts, "snippets", _snippets_in_place)
