@@ -73,9 +73,11 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Engine,
     Integer,
     Select,
     column,
+    event,
     func,
     insert,
     literal,
@@ -195,6 +197,10 @@ class FullTextIndex(ABC):
         if cond is None:
             raise ValueError("the query has no required terms")
         return cond
+
+    def attach(self, engine: Engine) -> None:
+        """Prepare ``engine``'s connections for searching (nothing by default)."""
+        return None
 
     def bounds(self, conn: Connection, folder: str, *, dated: bool = True) -> Bounds | None:
         """Return the bounds of the current captions under ``folder`` (None: not worth it).
@@ -670,18 +676,45 @@ def _scratch_table(name: str) -> Any:
 _rank_table = _scratch_table(RANK_TABLE)
 
 
-def _scratch(conn: Connection, name: str) -> None:
-    """Create the TEMP FTS5 table ``name`` if needed, and empty it.
+_SCRATCH_DDL = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.{name} USING fts5(text, keywords, "
+    "tokenize='porter unicode61 remove_diacritics 2')"
+)
+_SCRATCH_READY = "annotator.fts.scratch"  # in a pooled connection's info: tables created
 
-    Created within the search's read transaction, so usually gone (with its rows)
-    after the rollback that ends it; emptied first in case the caller's transaction
-    goes on. (FTS5 deletes row by row, re-reading each document: nothing is deleted
-    after use.)
+
+def _create_scratch(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Create the TEMP scratch tables of a connection at its first checkout.
+
+    Outside any transaction (the library's SQLite connections are in autocommit until
+    a session begins), so they stay for the connection's life: a table created within
+    a search's read transaction would go with its rollback, and creating and dropping
+    it again every search costs a schema change each time (about 1-2 ms a search: the
+    CREATE, the DROP of the rollback, and the next statements prepared again).
     """
-    conn.exec_driver_sql(
-        f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{name} USING fts5(text, keywords, "
-        "tokenize='porter unicode61 remove_diacritics 2')"
-    )
+    if record.info.get(_SCRATCH_READY):
+        return
+    cursor = dbapi_connection.cursor()
+    try:
+        for name in (RANK_TABLE, SNIPPET_TABLE):
+            cursor.execute(_SCRATCH_DDL.format(name=name))
+    finally:
+        cursor.close()
+    record.info[_SCRATCH_READY] = True
+
+
+def _scratch(conn: Connection, name: str) -> None:
+    """Empty the TEMP FTS5 table ``name`` (create it first if the connection has none).
+
+    Usually created at the connection's checkout (:func:`_create_scratch`). The rows
+    a search inserts go with the rollback that ends its read transaction (page by
+    page, where FTS5 would delete row by row, re-reading each document); emptied first
+    all the same, in case the caller's transaction goes on. A connection without the
+    tables (checked out before the index was attached) creates them here, within the
+    transaction: gone again after it.
+    """
+    if not conn.connection.info.get(_SCRATCH_READY):
+        conn.exec_driver_sql(_SCRATCH_DDL.format(name=name))
     conn.exec_driver_sql(f"DELETE FROM temp.{name}")
 
 
@@ -767,6 +800,11 @@ class SQLiteFTS5(FullTextIndex):
             raise LibraryError(
                 f"full-text index out of sync: {stale} missing or stale, {extra} extra"
             )
+
+    def attach(self, engine: Engine) -> None:
+        """Create the TEMP scratch tables in each connection at its first checkout."""
+        if not event.contains(engine, "checkout", _create_scratch):
+            event.listen(engine, "checkout", _create_scratch)
 
     def bounds(self, conn: Connection, folder: str, *, dated: bool = True) -> Bounds | None:
         """Return the caption-id and date-key bounds of a folder of at most FOLDER_SCAN photos.

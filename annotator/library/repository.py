@@ -216,6 +216,7 @@ class Library(JobQueue):
         self.path = path
         self.dialect = engine.dialect.name
         self.fts = fts.for_dialect(self.dialect)
+        self.fts.attach(engine)
         self._reader = sessionmaker(engine, expire_on_commit=False)
         self._writer = sessionmaker(db.writer(engine), expire_on_commit=False)
         self.owner = new_owner()  # who this library's claimed jobs belong to

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 from alembic import command
-from sqlalchemy import ColumnElement, Connection
+from sqlalchemy import ColumnElement, Connection, event
 
 from annotator.core.types import Keyword
 from annotator.library import Library, PhotoFile, db, open_library, search
@@ -253,3 +253,29 @@ def test_date_index_follows_changes(
         assert library.search("dog", order_by="date") == []
     finally:
         library.close()
+
+
+def test_scratch_tables_outlive_searches_but_not_their_rows(
+    sqlite_library: Library, tmp_path: Path
+) -> None:
+    """The TEMP tables stay in each connection, empty after every search; same results either way.
+
+    Created at the connection's checkout (not within the read transaction, where the
+    rollback would drop them), they keep no rows: the inserts go with the rollback. A
+    connection without them (created within the transaction, then dropped) gives the
+    same results.
+    """
+    root = tmp_path / "photos"
+    _fill(sqlite_library, root, n=60)
+    with_tables = _results(sqlite_library, root)
+    hits = sqlite_library.search("person", limit=20)  # expansion only: ranked in captions_rank
+    assert hits and all(h.expanded for h in hits)
+    with sqlite_library.engine.connect() as conn:
+        for name in (fts_module.RANK_TABLE, fts_module.SNIPPET_TABLE):
+            assert conn.exec_driver_sql(f"SELECT count(*) FROM temp.{name}").scalar() == 0
+    event.remove(sqlite_library.engine, "checkout", fts_module._create_scratch)
+    sqlite_library.engine.dispose()  # new connections, without the tables
+    assert _results(sqlite_library, root) == with_tables
+    with sqlite_library.engine.connect() as conn:
+        gone = "SELECT count(*) FROM sqlite_temp_master WHERE name = ?"
+        assert conn.exec_driver_sql(gone, (fts_module.RANK_TABLE,)).scalar() == 0
