@@ -98,9 +98,13 @@ FOLDER_SCAN = 20_000  # folders up to this many photos bound the index range (SQ
 SNIPPET_TOKENS = 32
 INLINE_SNIPPETS = 200  # ordered walks compute snippets on the way for pages ending this early
 # Snippets are computed on a copy of the page's documents unless the query has at most
-# FEW_PHRASES phrases and the page's ids are on average less than SPREAD apart.
+# FEW_PHRASES phrases and the page's ids are on average less than SPREAD apart. Reading
+# the page's id range in place costs about the phrases times the matches in that range:
+# for one phrase 0.1-0.6 ms, like the copy (0.2-0.8 ms, the scratch table made once per
+# connection); for a few common words OR-ed by concept expansion ("man people": 30
+# phrases) up to 4 ms, where the copy takes 0.5 ms (1M captions).
 SPREAD = 1000
-FEW_PHRASES = 32
+FEW_PHRASES = 1
 
 
 @dataclass(frozen=True)
@@ -1108,14 +1112,14 @@ class SQLiteFTS5(FullTextIndex):
     ) -> dict[int, str]:
         """Return ``snippet()`` of the caption for each id (only ids that match appear).
 
-        For ids spread over the index (a ranked page) or a query of many phrases (a
-        concept expansion), computed in a TEMP FTS5 table into which the page's
-        documents are copied: ``snippet()`` depends only on the
-        document, the query and the tokenizer, so the text is the one ``captions_fts``
-        would give, while the query runs over a page of documents instead of over the
-        library (a ranked page's ids are spread over the whole index, and a concept
-        expansion is 60 phrases: tens of milliseconds at a million captions). Otherwise
-        :meth:`_snippets_in_place`, which saves the copy.
+        For ids spread over the index (a ranked page) or a query of more than
+        ``FEW_PHRASES`` phrases (several words, a concept expansion), computed in a TEMP
+        FTS5 table into which the page's documents are copied: ``snippet()`` depends
+        only on the document, the query and the tokenizer, so the text is the one
+        ``captions_fts`` would give, while the query runs over a page of documents
+        instead of over the library (a ranked page's ids are spread over the whole
+        index, and a concept expansion is up to 60 phrases: tens of milliseconds at a
+        million captions). Otherwise :meth:`_snippets_in_place`, which saves the copy.
         """
         expression = fts5_expression(query, with_excluded=False)
         if expression is None or not ids:
