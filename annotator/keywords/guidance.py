@@ -26,7 +26,9 @@ from collections.abc import Callable, Sequence
 from annotator.core.types import Keyword
 from annotator.keywords.table import load_table
 
-GUIDANCE_THRESHOLD = 0.5
+GUIDANCE_THRESHOLD = 0.4
+NOVEL_GUIDANCE_THRESHOLD = 0.5
+NOVEL_MAX_DROP = 2.5
 GUIDANCE_MAX_CONSTRAINTS = 1
 GUIDANCE_MODES = ("none", "tags")
 
@@ -59,6 +61,8 @@ def constraints_for(
     threshold: float = GUIDANCE_THRESHOLD,
     max_constraints: int = GUIDANCE_MAX_CONSTRAINTS,
     names: Callable[[int, str], bool] | None = None,
+    novel: Callable[[int], bool] | None = None,
+    novel_threshold: float = NOVEL_GUIDANCE_THRESHOLD,
 ) -> list[set[int]]:
     """Return up to ``max_constraints`` sets of token ids for one photo's keywords.
 
@@ -67,16 +71,22 @@ def constraints_for(
     token (a novel word, ``annotator.model.novel``): each constraint is one token.
     ``names(token_id, keyword)`` may refuse a token for a keyword: a novel word stands
     only for its own keyword ("cardigan" the sweater is not a form of "dog").
+    ``novel(token_id)`` tells novel words; a keyword named only by novel words needs
+    ``novel_threshold`` instead of ``threshold``.
     """
     out: list[set[int]] = []
     for kw in sorted(keywords, key=lambda k: -(k.probability or 0.0)):
-        if len(out) >= max_constraints or (kw.probability or 0.0) < threshold:
+        p = kw.probability or 0.0
+        if len(out) >= max_constraints or p < min(threshold, novel_threshold):
             break
         ids = {
             i
             for f in word_forms(kw.word)
             if (i := token_id(f)) is not None and (names is None or names(i, kw.word))
         }
+        only_novel = novel is not None and bool(ids) and all(novel(i) for i in ids)
+        if p < (novel_threshold if only_novel else threshold):
+            continue
         if ids and all(ids.isdisjoint(c) for c in out):
             out.append(ids)
     return out

@@ -114,3 +114,36 @@ def test_a_confident_keyword_flickr8k_never_saw_is_named_only_under_guidance(
     assert bare.caption_features(feats, class_logits=logits)[0].text == (
         shipped.caption_features(feats, class_logits=logits)[0].text
     )
+
+
+def test_a_novel_word_that_does_not_fit_gives_way_to_the_caption_without_it(
+    shipped: Captioner,
+) -> None:
+    import math
+
+    import torch
+
+    from annotator.keywords.table import load_table
+    from annotator.model.preprocess import load_image
+
+    x = load_image(SAMPLES / "chelsea.jpg", shipped.preprocess).tensor[None]  # (1, 3, S, S)
+    feats, logits = shipped.encode_with_logits(x)
+    assert logits is not None
+    zebra = next(e.index for e in load_table() if e.label == "zebra")
+    forced = torch.full_like(logits, -10.0)  # (1, 1000): the classifier is sure of a zebra
+    forced[0, zebra] = 10.0
+    (kept,) = shipped.caption_features(feats, class_logits=forced, novel_max_drop=math.inf)
+    (dropped,) = shipped.caption_features(feats, class_logits=forced, novel_max_drop=-math.inf)
+    assert "zebra" in kept.words and "zebra" not in dropped.words
+    bare = Captioner(shipped.ckpt, "cpu", novel_words=False)
+    (without,) = bare.caption_features(feats, class_logits=forced)
+    assert dropped.text == without.text  # the caption the checkpoint's vocabulary gives
+    assert dropped.attention.shape == (len(dropped.words), 9, 9)
+    # the same alone and beside a photo without a novel keyword (fallback rows appended)
+    pair = shipped.caption_features(
+        torch.cat([feats, feats]),
+        class_logits=torch.cat([forced, logits]),
+        novel_max_drop=-math.inf,
+    )
+    assert pair[0].text == dropped.text
+    assert pair[1].text == shipped.caption_features(feats, class_logits=logits)[0].text
