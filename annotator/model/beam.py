@@ -291,9 +291,9 @@ def beam_search(
         return results
     v_size = decoder.fc.out_features
     tok_bits, accept = _constraint_bits(constraints or [[]] * b_total, b_total, v_size, dev)
-    pre_mask = _photo_mask(v_size, b_total, constraints, restricted, photo_banned)
-    if pre_mask is not None:
-        pre_mask = pre_mask.to(dev)  # (B, V)
+    photo_mask = _photo_mask(v_size, b_total, constraints, restricted, photo_banned)
+    if photo_mask is not None:
+        photo_mask = photo_mask.to(dev).unsqueeze(1)  # (B, 1, V): shared by a photo's rows
     s_n = 1 << max((len(c) for c in constraints or ()), default=0)  # FSM states
     popcount = torch.tensor([bin(s).count("1") for s in range(s_n)], device=dev)  # (S,)
     sk = s_n * k  # rows per photo
@@ -322,9 +322,9 @@ def beam_search(
     for t in range(max_len):
         b = image_ids.numel()
         logits, alpha, state = decoder.step(words, state, enc, proj)  # (N, V), (N, P)
-        if pre_mask is not None:
-            row_mask = pre_mask[image_ids].repeat_interleave(sk, dim=0)  # (N, V)
-            logits = logits.masked_fill(row_mask, float("-inf"))
+        if photo_mask is not None:
+            logits = logits.view(b, sk, -1).masked_fill(photo_mask, float("-inf"))  # (B, S*k, V)
+            logits = logits.view(b * sk, -1)  # (N, V)
         logp = torch.log_softmax(logits, dim=1)  # (N, V)
         if banned_t.numel():
             logp[:, banned_t] = float("-inf")
@@ -417,6 +417,8 @@ def beam_search(
             kept_rows = (keep.nonzero().view(-1, 1) * sk + per_photo).reshape(-1)  # (B'*S*k,)
             enc, proj = enc.index_select(0, kept_rows), proj.index_select(0, kept_rows)
         image_ids, live = image_ids[keep], live[keep]
+        if photo_mask is not None:
+            photo_mask = photo_mask[keep]  # (B', 1, V)
         state = state.select(flat)
         seqs = torch.cat([seqs.index_select(0, flat), new_words.reshape(-1, 1)], 1)
         seq_lp = torch.cat([seq_lp.index_select(0, flat), new_wlp.reshape(-1, 1)], 1)

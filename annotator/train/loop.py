@@ -14,7 +14,7 @@ import json
 import platform
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -290,29 +290,47 @@ def _paths(out: Path) -> tuple[Path, Path, Path]:
     )
 
 
+def seeded_splits(
+    seed: int,
+    dataset: str | Path,
+    images: str | Path | None,
+    extra_train: Sequence[str | Path] = (),
+    val_limit: int | None = None,
+) -> tuple[list[ImageEntry], list[ImageEntry]]:
+    """Seed Python, NumPy and torch, then load the train and val photos of a Karpathy JSON.
+
+    ``extra_train`` adds the train split of more JSONs. Raise ValueError naming the
+    dataset when either split is empty.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    entries = load_karpathy(dataset, images)
+    for extra in extra_train:
+        entries += [e for e in load_karpathy(extra) if e.split == "train"]
+    train_e = split_entries(entries, "train")
+    val_e = split_entries(entries, "val")[:val_limit]
+    if not train_e or not val_e:
+        raise ValueError(
+            f"{dataset}: needs photos in both the train and val splits "
+            f"(found {len(train_e)} train, {len(val_e)} val)"
+        )
+    return train_e, val_e
+
+
 def train(cfg: TrainConfig, log: Log = print) -> dict[str, Any]:
     """Run training as configured and return a summary (best BLEU-4, paths, history)."""
     from safetensors.torch import load_file, save_file
     from tqdm import tqdm
 
     t_start = time.time()
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
+    train_all, val_e = seeded_splits(
+        cfg.seed, cfg.dataset, cfg.images, cfg.extra_train, cfg.val_limit
+    )
+    train_e = train_all[: cfg.train_limit]
     device = resolve_device(cfg.device)
     out = Path(cfg.out)
     last_path, state_path, plot_path = _paths(out)
-
-    entries = load_karpathy(cfg.dataset, cfg.images)
-    for extra in cfg.extra_train:
-        entries += [e for e in load_karpathy(extra) if e.split == "train"]
-    train_e = split_entries(entries, "train")[: cfg.train_limit]
-    val_e = split_entries(entries, "val")[: cfg.val_limit]
-    if not train_e or not val_e:
-        raise ValueError(
-            f"{cfg.dataset}: needs photos in both the train and val splits "
-            f"(found {len(train_e)} train, {len(val_e)} val)"
-        )
 
     start_ckpt: Checkpoint | None = None
     history: list[EpochRecord] = []

@@ -24,7 +24,6 @@ with the optimiser state beside it; the best epoch is written to ``OUT``. Resume
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -42,7 +41,7 @@ from annotator.model.checkpoint import Checkpoint, load_checkpoint, save_checkpo
 from annotator.model.decoder import Decoder
 from annotator.model.vocab import tokenize
 from annotator.train.cider import CiderD, cider_d
-from annotator.train.dataset import encode_captions, load_karpathy, references, split_entries
+from annotator.train.dataset import encode_captions, references
 from annotator.train.features import cached_features
 from annotator.train.loop import (
     _hardware,
@@ -51,6 +50,7 @@ from annotator.train.loop import (
     _restore_optimiser,
     caption_loss,
     decode_split,
+    seeded_splits,
 )
 from annotator.train.metrics import bleu4
 
@@ -255,22 +255,11 @@ def train_scst(cfg: ScstConfig, log: Log = print) -> dict[str, Any]:
     if not cfg.init and not cfg.resume:
         raise ValueError("self-critical training starts from a trained model: pass --init CKPT")
     t_start = time.time()
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
+    train_all, val_e = seeded_splits(cfg.seed, cfg.dataset, cfg.images, val_limit=cfg.val_limit)
+    train_e = train_all[: cfg.train_limit]  # photos trained on; rewards use all of train
     device = resolve_device(cfg.device)
     out = Path(cfg.out)
     last_path, state_path, _ = _paths(out)
-
-    entries = load_karpathy(cfg.dataset, cfg.images)
-    train_all = split_entries(entries, "train")
-    train_e = train_all[: cfg.train_limit]  # photos trained on; rewards use all of train
-    val_e = split_entries(entries, "val")[: cfg.val_limit]
-    if not train_e or not val_e:
-        raise ValueError(
-            f"{cfg.dataset}: needs photos in both the train and val splits "
-            f"(found {len(train_e)} train, {len(val_e)} val)"
-        )
 
     history: list[ScstEpoch] = []
     first_epoch, best, seconds_before = 1, -1.0, 0.0

@@ -12,6 +12,7 @@ import json
 import sys
 import types
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -110,52 +111,22 @@ def _save_as_tutorial(obj: object, path: Path, **kw: object) -> Path:
     return path
 
 
-# The word map of the tutorial checkpoints these tests build, in its order.
-WORDS = (
-    "a",
-    "dog",
-    "cat",
-    "man",
-    "woman",
-    "sitting",
-    "running",
-    "on",
-    "in",
-    "the",
-    "grass",
-    "street",
-    "table",
-    "cup",
-    "of",
-    "coffee",
-    "rocket",
-    "sky",
-    "water",
-    "red",
-    "black",
-    "white",
-    "with",
-    "is",
-    "are",
-    "two",
-)
-
-
-def _word_map() -> dict[str, int]:
-    wm = {w: i + 1 for i, w in enumerate(WORDS)}  # the tutorial's order
+def _word_map(words: Sequence[str]) -> dict[str, int]:
+    """Return the tutorial's word map of ``words``: ids from 1 in order, specials last."""
+    wm = {w: i + 1 for i, w in enumerate(words)}  # the tutorial's order
     for special in ("<unk>", "<start>", "<end>"):
         wm[special] = len(wm) + 1
     wm["<pad>"] = 0
     return wm
 
 
-def _small_decoder(seed: int = 0, extra_words: int = 0) -> DecoderWithAttention:
+def _small_decoder(vocab_size: int, seed: int = 0) -> DecoderWithAttention:
     torch.manual_seed(seed)
     return DecoderWithAttention(
         attention_dim=16,
         embed_dim=12,
         decoder_dim=20,
-        vocab_size=len(_word_map()) + extra_words,
+        vocab_size=vocab_size,
         dropout=0.3,
     ).eval()
 
@@ -165,18 +136,20 @@ class Ref(types.SimpleNamespace):
     decoder: DecoderWithAttention
     path: Path
     word_map: Path
+    words: dict[str, int]
     converted: Path
 
 
 @pytest.fixture(scope="module")
-def ref(tmp_path_factory: pytest.TempPathFactory) -> Ref:
+def ref(tmp_path_factory: pytest.TempPathFactory, tiny_words: tuple[str, ...]) -> Ref:
     """Write a tutorial-style checkpoint (random ResNet-50) and convert it once."""
     d = tmp_path_factory.mktemp("tutorial")
     torch.manual_seed(0)
     enc = Encoder(torchvision.models.resnet50(weights=None)).eval()
-    dec = _small_decoder()
+    words = _word_map(tiny_words)
+    dec = _small_decoder(len(words))
     word_map = d / "WORDMAP_fake.json"
-    word_map.write_text(json.dumps(_word_map()))
+    word_map.write_text(json.dumps(words))
     path = _save_as_tutorial(
         {
             "epoch": 7,
@@ -203,7 +176,9 @@ def ref(tmp_path_factory: pytest.TempPathFactory) -> Ref:
         ]
     )
     assert rc == 0
-    return Ref(encoder=enc, decoder=dec, path=path, word_map=word_map, converted=converted)
+    return Ref(
+        encoder=enc, decoder=dec, path=path, word_map=word_map, words=words, converted=converted
+    )
 
 
 def _reference_greedy(
@@ -235,7 +210,7 @@ def test_imported_model_captions_like_the_original(ref: Ref, samples: list[Path]
     assert (cfg.encoder, cfg.encoder_grid, cfg.encoder_dim) == ("resnet50", (GRID, GRID), 2048)
     assert (cfg.embed_dim, cfg.attention_dim, cfg.decoder_dim, cfg.dropout) == (12, 16, 20, 0.3)
     assert cap.preprocess.image_size == 256 and cap.preprocess.mean == IMAGENET_MEAN
-    assert cap.vocab.itos[0] == "<pad>" and cap.vocab.itos[1:4] == list(WORDS[:3])
+    assert cap.vocab.itos[0] == "<pad>" and cap.vocab.itos[1:4] == list(ref.words)[:3]
     assert cap.ckpt.training["reference"]["bleu-4"] == pytest.approx(0.213)
 
     photo = load_image(samples[0], cap.preprocess).tensor  # (3, 256, 256)
@@ -246,7 +221,7 @@ def test_imported_model_captions_like_the_original(ref: Ref, samples: list[Path]
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
 
     # Teacher-forced scores over a caption.
-    wm = _word_map()
+    wm = ref.words
     caption = torch.tensor([[wm["<start>"], wm["a"], wm["dog"], wm["on"], wm["grass"]]] * 2)
     scores, _ = cap.decoder(theirs, caption)  # (2, 4, V)
     h, c = ref.decoder.init_hidden_state(theirs)
@@ -282,7 +257,12 @@ def test_refuses_a_pickle_without_trust_and_runs_nothing(
     for legacy in (False, True):
         # legacy: the tutorial's era (torch < 1.6) wrote the pre-zip format
         path = _save_as_tutorial(
-            {"epoch": 1, "decoder": _small_decoder(), "encoder": None, "evil": _Evil(marker)},
+            {
+                "epoch": 1,
+                "decoder": _small_decoder(len(ref.words)),
+                "encoder": None,
+                "evil": _Evil(marker),
+            },
             tmp_path / f"evil-{legacy}.pth.tar",
             _use_new_zipfile_serialization=not legacy,
         )
@@ -310,8 +290,10 @@ def test_refuses_a_pickle_without_trust_and_runs_nothing(
     assert marker.exists(), "the test's payload should run once the file is trusted"
 
 
-def test_legacy_format_tutorial_checkpoint_unpickles_with_trust(tmp_path: Path) -> None:
-    dec = _small_decoder(seed=3)
+def test_legacy_format_tutorial_checkpoint_unpickles_with_trust(
+    tmp_path: Path, tiny_words: tuple[str, ...]
+) -> None:
+    dec = _small_decoder(len(_word_map(tiny_words)), seed=3)
     path = _save_as_tutorial(
         {"epoch": 2, "bleu-4": 0.1, "decoder": dec, "encoder": None},
         tmp_path / "old.pth.tar",
@@ -357,7 +339,7 @@ def test_decoder_only_state_dict_fetches_torchvision_weights_or_says_why(
 
 def test_word_map_must_match_the_embedding(ref: Ref, tmp_path: Path) -> None:
     plain = tmp_path / "decoder.pth"
-    torch.save(_small_decoder(extra_words=1).state_dict(), plain)
+    torch.save(_small_decoder(len(ref.words) + 1).state_dict(), plain)
     with pytest.raises(ModelLoadError, match=r"word map has \d+ words but .* \d+ rows"):
         importer.import_checkpoint(
             plain, ref.word_map, tmp_path / "x.safetensors", encoder="resnet50"
