@@ -240,7 +240,7 @@ def imagenet_report(
     new_kws = keywords_from_prob_batch(probs)
     new_kw = keyword_quality(new_kws, entries)
     top1 = [int(p.argmax()) == e.index for p, e in zip(probs, entries, strict=True)]
-    after = (
+    setting = (
         f"{DEFAULT_THRESHOLD} / {EXTRA_THRESHOLD} / leaf {LEAF_THRESHOLD} / runner-up "
         f"{SIBLING_THRESHOLD}, ratio {SIBLING_RATIO}"
     )
@@ -259,7 +259,7 @@ def imagenet_report(
         ("ceiling: a form of the subject is a token, with novel words", ceiling_novel),
         ("keywords contain the subject, before (one threshold 0.3)", old_kw[0]),
         ("keywords contain the subject, 0.2 / 0.4 / leaf 0.15, no runner-up", mid_kw[0]),
-        (f"keywords contain the subject, after (default: {after})", new_kw[0]),
+        (f"keywords contain the subject, after (default: {setting})", new_kw[0]),
         ("photos with no keyword, before", old_kw[3]),
         ("photos with no keyword, after", new_kw[3]),
     ]
