@@ -20,7 +20,12 @@ from annotator.keywords.aggregate import (
     class_probabilities,
     keywords_from_prob_batch,
 )
-from annotator.keywords.guidance import GUIDANCE_MODES, NOVEL_MAX_DROP, constraints_for
+from annotator.keywords.guidance import (
+    GUIDANCE_MODES,
+    NOVEL_GUIDANCE_THRESHOLD,
+    NOVEL_MAX_DROP,
+    constraints_for,
+)
 from annotator.keywords.novel import load_novel_words
 from annotator.model.articles import fix_articles
 from annotator.model.beam import Hypothesis, Repetition, beam_search
@@ -319,11 +324,13 @@ class Captioner:
     ) -> list[list[set[int]]]:
         """Return each photo's guidance constraints (token-id sets) from its keywords.
 
-        None keeps the default thresholds and number of constraints (``guidance``).
+        None keeps the default thresholds and number of constraints (``guidance``); a
+        ``threshold`` given alone also raises the novel-word threshold to it.
         """
         opts: dict[str, float] = {}
         if threshold is not None:
             opts["threshold"] = threshold
+            opts["novel_threshold"] = max(threshold, NOVEL_GUIDANCE_THRESHOLD)
         if max_constraints is not None:
             opts["max_constraints"] = max_constraints
         if novel_threshold is not None:

@@ -147,3 +147,14 @@ def test_a_novel_word_that_does_not_fit_gives_way_to_the_caption_without_it(
     )
     assert pair[0].text == dropped.text
     assert pair[1].text == shipped.caption_features(feats, class_logits=logits)[0].text
+
+
+def test_a_guidance_threshold_given_alone_also_holds_for_novel_words(shipped: Captioner) -> None:
+    from annotator.core.types import Keyword
+
+    lion = [Keyword("lion", ("Animals", "Mammal", "Big cat", "Lion"), 0.6)]
+    assert "lion" not in shipped.vocab
+    (at_default,) = shipped.constraints([lion])
+    assert "lion" in {shipped.caption_vocab.itos[i] for i in at_default[0]}
+    assert shipped.constraints([lion], threshold=0.7) == [[]]
+    assert shipped.constraints([lion], threshold=0.7, novel_threshold=0.55) == [at_default]
