@@ -576,19 +576,23 @@ def bench_matrix(
     n_photos: int,
     before: Path | None,
     repeat: int = 1,
+    before_location: str | None = None,
 ) -> list[tuple]:
     """Time every query kind x order x (no filter, one folder): before and after, one run.
 
     "Before" is the annotator in the source tree ``before`` (for example
     ``git archive main``), "after" this one; each runs in its own process on the
     same database, alternating query by query (which goes first alternates too),
-    ``repeat`` times per query. The "same" column counts the searches whose ids
-    (and order) were identical in both. Wall time p50/p95 first, then the p95 of the
-    search process's CPU time (less sensitive to other processes on a shared machine).
+    ``repeat`` times per query; with ``before_location``, "before" searches that
+    database instead (a copy of the same library at the schema revision the older
+    code knows: a newer revision is refused by older code). The "same" column
+    counts the searches whose ids (and order) were identical in both. Wall time
+    p50/p95 first, then the p95 of the search process's CPU time (less sensitive to
+    other processes on a shared machine).
     """
     workers = {"after": Worker(REPO, location)}
     if before is not None:
-        workers["before"] = Worker(before, location)
+        workers["before"] = Worker(before, before_location or location)
     root = workers["after"].root
     rng = random.Random(4)
     count = len(next(iter(sets.values())))
@@ -675,6 +679,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs of each matrix query")
     parser.add_argument(
+        "--before-db",
+        default=None,
+        metavar="LOCATION",
+        help="the database --before searches: a copy of the benchmark library left at the "
+        "schema revision that tree knows (default: the same database)",
+    )
+    parser.add_argument(
         "--pg",
         default=None,
         metavar="URL",
@@ -744,7 +755,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{'p95':>7}{'before':>8}{'after':>7}{'hits':>7}{'same':>10}"
                 )
                 sets = matrix_queries(captions, args.matrix)
-                bench_matrix(location, sets, n, args.before, args.repeat)
+                bench_matrix(location, sets, n, args.before, args.repeat, args.before_db)
             print(
                 f"  {'query (limit 20)':<34}{'n':>5}{'p50 ms':>9}{'p95 ms':>9}"
                 f"{'max ms':>9}{'mean hits':>11}"

@@ -48,12 +48,18 @@ human captions last. :meth:`SQLiteFTS5.by_date` and
 last bucket reached exactly, so the page is the one a full sort would give.
 A folder of at most ``FOLDER_SCAN`` photos gives :class:`Bounds` (its smallest
 and largest caption id and date key): the index reads only that stretch of
-each doclist. PostgreSQL has none of these (``by_date`` returns None).
+each doclist. PostgreSQL has no ordered index (``by_date`` returns None); its
+folder bounds (caption ids only, found through the ``text_pattern_ops`` path index
+of revision 0006) give the planner a narrow primary-key range of ``captions_fts``
+to start from, instead of walking every match in rank or confidence order.
 
 Concept expansions (SQLite): the matches found only through an expanded query
 (up to 60 OR-ed words) are ranked by :meth:`SQLiteFTS5.rank_among`, bm25 computed
 in a per-connection TEMP FTS5 table holding just those matches, since bm25 on
-``captions_fts`` would first count every row of each of the 60 words.
+``captions_fts`` would first count every row of each of the 60 words. Snippets of
+a ranked page (ids spread over the index) or of a concept expansion come from
+another TEMP table holding the page's documents (:meth:`SQLiteFTS5.snippets`):
+``snippet()`` depends on the document and the query only.
 """
 
 from __future__ import annotations
@@ -89,6 +95,10 @@ FTS_TABLE = "captions_fts"
 FOLDER_SCAN = 20_000  # folders up to this many photos bound the index range (SQLite)
 SNIPPET_TOKENS = 32
 INLINE_SNIPPETS = 200  # ordered walks compute snippets on the way for pages ending this early
+# Snippets are computed on a copy of the page's documents unless the query has at most
+# FEW_PHRASES phrases and the page's ids are on average less than SPREAD apart.
+SPREAD = 1000
+FEW_PHRASES = 32
 
 
 @dataclass(frozen=True)
@@ -97,11 +107,13 @@ class Bounds:
 
     A folder's photos are usually captioned together, so their caption ids (and
     photo dates) are close: bounding the index's rowids lets FTS5 read only that
-    stretch of each doclist instead of every match in the library.
+    stretch of each doclist instead of every match in the library, and gives the
+    PostgreSQL planner a well-estimated range of the index's primary key to start from.
+    ``keys`` (SQLite only) bounds the date-ordered index's rowids.
     """
 
     ids: tuple[int, int]
-    keys: tuple[int, int]
+    keys: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +140,14 @@ def _joined(
         .join(Photo, Photo.id == Caption.photo_id)
         .where(*where)
     )
+
+
+def path_under(folder: str) -> ColumnElement[bool]:
+    """Return ``substr(path, 1, len(folder)) = folder``: exact on every dialect, unindexed.
+
+    SQLite's LIKE ignores case, so this is SQLite's folder filter.
+    """
+    return func.substr(Photo.path, 1, len(folder)) == folder
 
 
 class FullTextIndex(ABC):
@@ -180,6 +200,15 @@ class FullTextIndex(ABC):
         """Return the bounds of the current captions under ``folder`` (None: not worth it)."""
         return None
 
+    def under(self, folder: str) -> ColumnElement[bool]:
+        """Return a condition on ``Photo.path``: the photo lies under ``folder``.
+
+        ``folder`` ends with the path separator. Compared exactly, character by
+        character (case matters). The default compares the path's first characters,
+        which no index serves; a dialect may give a form its index can serve.
+        """
+        return path_under(folder)
+
     def matches(self, query: Query, bounds: Bounds | None = None) -> ColumnElement[bool]:
         """Return a condition on ``Caption.id``: the caption matches ``query``.
 
@@ -192,6 +221,14 @@ class FullTextIndex(ABC):
         return Caption.id.not_in(
             _joined(select(self.rowid), self.rowid, [], bounds).where(excluded)
         )
+
+    def unmatched(self, query: Query, bounds: Bounds | None = None) -> ColumnElement[bool]:
+        """Return a condition for ``where`` of a ranked or counted query: no match of ``query``.
+
+        The default is ``NOT`` :meth:`matches`, a condition on ``Caption.id``; a dialect
+        whose index rows can be tested one by one may test the row instead.
+        """
+        return ~self.matches(query, bounds)
 
     def ranked(
         self,
@@ -594,15 +631,56 @@ ORDERED = (
 )
 
 
-# A per-connection scratch table for rank_among (TEMP: never in the library file).
+# Whether caption ?1's confidence millionth holds no other confidence value: the nearest
+# smaller and larger values of any current caption (two lookups in the partial index
+# ix_captions_current_confidence) fall in other millionths. NULL (human captions): yes.
+_SINGLE_VALUE = (
+    "SELECT v IS NULL OR (coalesce({lo} <> {v}, 1) AND coalesce({hi} <> {v}, 1)) FROM "
+    "(SELECT c.confidence AS v, "
+    "(SELECT max(n.confidence) FROM captions n WHERE n.is_current = 1 AND n.confidence < "
+    "c.confidence) AS lo, "
+    "(SELECT min(n.confidence) FROM captions n WHERE n.is_current = 1 AND n.confidence > "
+    "c.confidence) AS hi "
+    "FROM captions c WHERE c.id = ?)"
+).format(**{name: _confidence_key("0", name, "") for name in ("v", "lo", "hi")})
+
+
+def _single_value(conn: Connection, caption_id: int) -> bool:
+    """Return True if the confidence millionth of ``caption_id`` holds a single value.
+
+    Its captions then have equal confidences, so their exact order (confidence, id)
+    is the index's rowid order.
+    """
+    return bool(conn.exec_driver_sql(_SINGLE_VALUE, (caption_id,)).scalar())
+
+
+# Per-connection scratch tables (TEMP: never in the library file) for rank_among and
+# snippets: the same columns and tokenizer as captions_fts.
 RANK_TABLE = "captions_rank"
-_RANK_CREATE = (
-    f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{RANK_TABLE} USING fts5(text, keywords, "
-    "tokenize='porter unicode61 remove_diacritics 2')"
-)
-_rank_table = table(
-    RANK_TABLE, column("rowid", Integer), column("text"), column("keywords"), schema="temp"
-)
+SNIPPET_TABLE = "captions_snippet"
+
+
+def _scratch_table(name: str) -> Any:
+    return table(name, column("rowid", Integer), column("text"), column("keywords"), schema="temp")
+
+
+_rank_table = _scratch_table(RANK_TABLE)
+_snippet_table = _scratch_table(SNIPPET_TABLE)
+
+
+def _scratch(conn: Connection, name: str) -> None:
+    """Create the TEMP FTS5 table ``name`` if needed, and empty it.
+
+    Created within the search's read transaction, so usually gone (with its rows)
+    after the rollback that ends it; emptied first in case the caller's transaction
+    goes on. (FTS5 deletes row by row, re-reading each document: nothing is deleted
+    after use.)
+    """
+    conn.exec_driver_sql(
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{name} USING fts5(text, keywords, "
+        "tokenize='porter unicode61 remove_diacritics 2')"
+    )
+    conn.exec_driver_sql(f"DELETE FROM temp.{name}")
 
 
 def _fts5_string(words: Sequence[str]) -> str:
@@ -750,11 +828,23 @@ class SQLiteFTS5(FullTextIndex):
         """Return a page of matching caption ids, least confident first, human captions last.
 
         From ``captions_fts_confidence``, keyed by (confidence in millionths, caption
-        id), walked in rowid order like :meth:`by_date`.
+        id), walked in rowid order like :meth:`by_date`. A millionth that holds a single
+        confidence value (or none: human captions) is already in the exact order, by
+        caption id, so its ties need no sort (:func:`_single_value`).
         """
         exact = (Caption.confidence.is_(None), Caption.confidence.asc(), Caption.id.asc())
         return self._walk(
-            conn, CONFIDENCE_TABLE, True, exact, query, where, limit, offset, None, marks
+            conn,
+            CONFIDENCE_TABLE,
+            True,
+            exact,
+            query,
+            where,
+            limit,
+            offset,
+            None,
+            marks,
+            single=_single_value,
         )
 
     def _walk(
@@ -769,6 +859,7 @@ class SQLiteFTS5(FullTextIndex):
         offset: int,
         keys: tuple[int, int] | None,
         marks: tuple[str, str] | None,
+        single: Any = None,
     ) -> Page | None:
         """Walk an ordered index (rowid = bucket * 2**32 + caption id) and sort the last bucket.
 
@@ -778,7 +869,9 @@ class SQLiteFTS5(FullTextIndex):
         gives the page a full sort would. With ``marks`` (and a first page of at most
         ``INLINE_SNIPPETS`` rows) that statement also returns the snippets: no other
         full-text query. When the last bucket goes on, a second statement sorts all the
-        matches up to its end in SQL.
+        matches up to its end in SQL, unless ``single(conn, caption_id)`` says that the
+        bucket's rowid order is already its exact order: then the rows in hand are a
+        prefix of the exact order all the same.
         """
         expression = fts5_expression(query)
         if expression is None:
@@ -815,8 +908,10 @@ class SQLiteFTS5(FullTextIndex):
         rows = conn.execute(walk(*columns).limit(want + 1)).all()
         if len(rows) <= offset:
             return Page([])
-        bucket = int(rows[min(len(rows), want) - 1][0]) >> KEY_SHIFT
-        if len(rows) > want and int(rows[want][0]) >> KEY_SHIFT == bucket:
+        last = int(rows[min(len(rows), want) - 1][0])
+        bucket = last >> KEY_SHIFT
+        goes_on = len(rows) > want and int(rows[want][0]) >> KEY_SHIFT == bucket
+        if goes_on and not (single is not None and single(conn, last & 0xFFFFFFFF)):
             # The last bucket goes on (ties in the order's key): sort every match up to
             # its end in SQL; rows of a later bucket come after all of them.
             edge = (
@@ -866,8 +961,7 @@ class SQLiteFTS5(FullTextIndex):
         expression = fts5_expression(query)
         if expression is None:
             raise ValueError("rank_among() needs a query with required terms")
-        conn.exec_driver_sql(_RANK_CREATE)
-        conn.exec_driver_sql(f"DELETE FROM temp.{RANK_TABLE}")
+        _scratch(conn, RANK_TABLE)
         documents = _joined(
             select(
                 self.rowid,
@@ -882,7 +976,6 @@ class SQLiteFTS5(FullTextIndex):
             insert(_rank_table).from_select(["rowid", "text", "keywords"], documents.limit(cap + 1))
         )
         if rowcount(copied) > cap:
-            conn.exec_driver_sql(f"DELETE FROM temp.{RANK_TABLE}")
             return None
         rank: ColumnElement[Any] = literal_column(RANK_TABLE)
         score = literal(0.0) - func.bm25(rank)
@@ -893,9 +986,7 @@ class SQLiteFTS5(FullTextIndex):
             .limit(limit)
             .offset(offset)
         )
-        ranked = [(int(i), float(s)) for i, s in conn.execute(page)]
-        conn.exec_driver_sql(f"DELETE FROM temp.{RANK_TABLE}")
-        return ranked
+        return [(int(i), float(s)) for i, s in conn.execute(page)]
 
     def condition(self, query: Query, *, with_excluded: bool = True) -> ColumnElement[bool] | None:
         """Return ``captions_fts MATCH <expression>``."""
@@ -909,19 +1000,55 @@ class SQLiteFTS5(FullTextIndex):
     def snippets(
         self, conn: Connection, query: Query, ids: Sequence[int], marks: tuple[str, str]
     ) -> dict[int, str]:
-        """Return ``snippet()`` of the caption for each id (only ids that match appear)."""
+        """Return ``snippet()`` of the caption for each id (only ids that match appear).
+
+        For ids spread over the index (a ranked page) or a query of many phrases (a
+        concept expansion), computed in a TEMP FTS5 table into which the page's
+        documents are copied: ``snippet()`` depends only on the
+        document, the query and the tokenizer, so the text is the one ``captions_fts``
+        would give, while the query runs over a page of documents instead of over the
+        library (a ranked page's ids are spread over the whole index, and a concept
+        expansion is 60 phrases: tens of milliseconds at a million captions). Otherwise
+        :meth:`_snippets_in_place`, which saves the copy.
+        """
         expression = fts5_expression(query, with_excluded=False)
         if expression is None or not ids:
             return {}
+        phrases = sum(len(group) for group in query.groups)
+        if phrases <= FEW_PHRASES and max(ids) - min(ids) < SPREAD * len(ids):
+            return self._snippets_in_place(conn, expression, ids, marks)
+        _scratch(conn, SNIPPET_TABLE)
+        # Copied by rowid from the index's own copy of the documents: no full-text query.
+        documents = select(
+            self.rowid,
+            literal_column(f"{FTS_TABLE}.text"),
+            literal_column(f"{FTS_TABLE}.keywords"),
+        ).where(self.rowid.in_(list(ids)))
+        conn.execute(insert(_snippet_table).from_select(["rowid", "text", "keywords"], documents))
+        page: ColumnElement[Any] = literal_column(SNIPPET_TABLE)
+        snippet = func.snippet(
+            page, 0, literal(marks[0]), literal(marks[1]), literal("…"), SNIPPET_TOKENS
+        )
+        stmt = select(_snippet_table.c.rowid, snippet).where(page.op("MATCH")(literal(expression)))
+        return {int(i): s for i, s in conn.execute(stmt)}
+
+    @staticmethod
+    def _snippets_in_place(
+        conn: Connection, expression: str, ids: Sequence[int], marks: tuple[str, str]
+    ) -> dict[int, str]:
+        """Return ``snippet()`` from ``captions_fts``, reading the page's id range once.
+
+        For ids close together (a page of the newest matches): the range holds few
+        other matches. "rowid IN (...)" on a virtual table would start the query again
+        for each id; "+ 0" keeps the IN list out of FTS5's index choice, so it only
+        filters the rows the range scan returns.
+        """
         snippet = func.snippet(
             _fts5_hidden, 0, literal(marks[0]), literal(marks[1]), literal("…"), SNIPPET_TOKENS
         )
-        # One pass over the id range: "rowid IN (...)" on a virtual table would run the
-        # whole query again for each id. "+ 0" keeps the IN list out of FTS5's index
-        # choice, so it only filters the rows the range scan returns.
         rowid = _fts5.c.rowid
         stmt = select(rowid, snippet).where(
-            self._match(expression),
+            SQLiteFTS5._match(expression),
             rowid.between(min(ids), max(ids)),
             (rowid + 0).in_(list(ids)),
         )
@@ -974,6 +1101,16 @@ def pg_tsquery(query: Query, *, with_excluded: bool = True) -> ColumnElement[str
     return result
 
 
+LIKE_ESCAPE = "\\"
+
+
+def like_prefix(prefix: str) -> str:
+    """Return a LIKE pattern (escape ``LIKE_ESCAPE``) of the texts that start with ``prefix``."""
+    escaped = prefix.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
+    escaped = escaped.replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
+    return escaped + "%"
+
+
 class PostgresFTS(FullTextIndex):
     """``tsvector`` side table with a GIN index (see the module docstring)."""
 
@@ -1015,13 +1152,69 @@ class PostgresFTS(FullTextIndex):
     def condition(self, query: Query, *, with_excluded: bool = True) -> ColumnElement[bool] | None:
         """Return ``tsv @@ <tsquery>``."""
         tsquery = pg_tsquery(query, with_excluded=with_excluded)
-        return None if tsquery is None else _pgfts.c.tsv.op("@@")(tsquery)
+        return None if tsquery is None else _pgfts.c.tsv.bool_op("@@")(tsquery)
 
     def score(self, query: Query) -> ColumnElement[float]:
         """Return ``ts_rank``."""
         tsquery = pg_tsquery(query)
         assert tsquery is not None
         return func.ts_rank(_pgfts.c.tsv, tsquery)
+
+    def unmatched(self, query: Query, bounds: Bounds | None = None) -> ColumnElement[bool]:
+        """Return ``NOT (tsv @@ <tsquery>)``: the index row itself does not match.
+
+        Same rows as ``NOT IN (matches)``, which the planner runs as a scan of every
+        caption against a hashed list instead of testing the few rows it ranks.
+        """
+        return ~self._required(query)
+
+    def count_upto(
+        self,
+        conn: Connection,
+        query: Query,
+        where: Sequence[ColumnElement[bool]],
+        n: int,
+        bounds: Bounds | None = None,
+    ) -> int:
+        """Count as the base class does, the matches found without knowing of the LIMIT.
+
+        Given ``LIMIT n``, the planner reads ``captions_fts`` in order and tests every
+        row until ``n`` match, expecting to stop early; a 60-word concept expansion
+        costs microseconds a row, so that takes 100 ms at 100k captions. A
+        MATERIALIZED CTE is planned alone: the GIN index finds the matches (or, for
+        a word in most captions, the sequential scan stops after ``n``: the CTE is
+        read only as far as the count needs).
+        """
+        stmt = _joined(select(self.rowid), self.rowid, where, bounds)
+        found = stmt.where(self._required(query)).cte("found").prefix_with("MATERIALIZED")
+        capped = select(found.c.rowid).limit(n).subquery()
+        return int(conn.scalar(select(func.count()).select_from(capped)) or 0)
+
+    def bounds(self, conn: Connection, folder: str) -> Bounds | None:
+        """Return the caption-id bounds of a folder of at most FOLDER_SCAN photos.
+
+        ``folder`` ends with the path separator. Without them, the planner often walks
+        the whole match list in rank (or confidence) order and filters by folder as it
+        goes: it cannot see that a folder's photos are also a narrow range of captions.
+        """
+        photos = select(Photo.id).where(self.under(folder)).limit(FOLDER_SCAN + 1).subquery()
+        captions = photos.outerjoin(Caption, (Caption.photo_id == photos.c.id) & Caption.is_current)
+        stmt = select(func.count(), func.min(Caption.id), func.max(Caption.id))
+        row = conn.execute(stmt.select_from(captions)).one()
+        if row[0] > FOLDER_SCAN:
+            return None
+        if row[1] is None:  # no captions: bounds that match nothing
+            return Bounds((0, -1))
+        return Bounds((int(row[1]), int(row[2])))
+
+    def under(self, folder: str) -> ColumnElement[bool]:
+        """Return ``path LIKE 'folder%'``, with the folder's ``%``, ``_`` and ``\\`` escaped.
+
+        PostgreSQL's LIKE is case-sensitive, and the ``text_pattern_ops`` index on
+        ``photos.path`` (revision 0006) serves a pattern with a fixed prefix whatever the
+        database's collation.
+        """
+        return Photo.path.like(like_prefix(folder), escape=LIKE_ESCAPE)
 
     def snippets(
         self, conn: Connection, query: Query, ids: Sequence[int], marks: tuple[str, str]

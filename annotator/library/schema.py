@@ -173,8 +173,14 @@ class Photo(Base):
     """One photo file under a root."""
 
     __tablename__ = "photos"
-    # Per-root counts by state, and the root_id foreign key's index.
-    __table_args__ = (Index("ix_photos_root_id_state", "root_id", "state"),)
+    # Per-root counts by state, and the root_id foreign key's index. On PostgreSQL, paths
+    # by character for the search's folder filter (``LIKE 'folder/%'``, revision 0006).
+    __table_args__ = (
+        Index("ix_photos_root_id_state", "root_id", "state"),
+        Index("ix_photos_path_prefix", "path", postgresql_ops={"path": "text_pattern_ops"}).ddl_if(
+            dialect="postgresql"
+        ),
+    )
 
     id: Mapped[intpk]
     root_id: Mapped[int] = mapped_column(ForeignKey("roots.id", ondelete="CASCADE"))

@@ -32,7 +32,9 @@ searched together: the index holds each current caption with its photo's keyword
 
 Filters: ``keyword`` (the photo has that keyword, or it as a level of a
 keyword's hierarchy; case-insensitive), ``root_id``, ``folder`` (an absolute
-folder: photos anywhere under it),
+folder: photos anywhere under it, the path compared exactly, case included; on
+PostgreSQL ``LIKE 'folder/%'`` with its wildcards escaped, served by the
+``text_pattern_ops`` index of revision 0006),
 ``reviewed``, ``human_edited`` (the current caption is a person's), ``model_version``
 (the current caption was written by that model version), ``date_from`` /
 ``date_to`` (inclusive, on the photo date), ``include_missing`` (missing photos
@@ -53,7 +55,7 @@ from sqlalchemy import ColumnElement, Connection, SQLColumnExpression, false, fu
 
 from annotator.library import keywords as keyword_store
 from annotator.library.concepts import expand
-from annotator.library.fts import Bounds, FullTextIndex, Page
+from annotator.library.fts import Bounds, FullTextIndex, Page, path_under
 from annotator.library.query import Query, parse
 from annotator.library.schema import Caption, CaptionSource, Photo, PhotoState, Root
 
@@ -111,8 +113,13 @@ def build_filters(
     date_to: datetime | date | None = None,
     keyword: str | None = None,
     include_missing: bool = False,
+    index: FullTextIndex | None = None,
 ) -> list[ColumnElement[bool]]:
-    """Return the filter conditions on ``Caption`` and ``Photo``."""
+    """Return the filter conditions on ``Caption`` and ``Photo``.
+
+    ``index`` gives the dialect's form of the folder condition (the default form
+    otherwise).
+    """
     where: list[ColumnElement[bool]] = []
     if keyword is not None and keyword_store.norm(keyword):
         where.append(keyword_store.has_keyword(keyword))
@@ -120,7 +127,7 @@ def build_filters(
         where.append(Photo.root_id == root_id)
     if folder is not None:
         prefix = folder.rstrip(os.sep) + os.sep
-        where.append(func.substr(Photo.path, 1, len(prefix)) == prefix)
+        where.append(path_under(prefix) if index is None else index.under(prefix))
     if reviewed is not None:
         where.append(Caption.reviewed.is_(reviewed))
     if human_edited is not None:
@@ -258,7 +265,7 @@ def _literal_first(
     rest = index.ranked(
         conn,
         expanded,
-        [*where, ~index.matches(literal, bounds)],
+        [*where, index.unmatched(literal, bounds)],
         window=window,
         limit=limit - len(ranked),
         offset=max(0, offset - n_literal),
@@ -297,7 +304,8 @@ def run_search(
     literal = parse(query, prefix_last=prefix_last)
     parsed = literal if exact else expand(literal)
     include_missing = bool(filters.pop("include_missing", False))
-    chosen = build_filters(include_missing=True, **filters)  # what the caller asked for
+    # What the caller asked for:
+    chosen = build_filters(include_missing=True, index=index, **filters)
     # "Not missing" holds for every photo when none is missing (the usual case): leaving
     # the condition out then changes no result and spares joining each match to photos.
     hide_missing = not include_missing and _any_missing(conn)
@@ -365,8 +373,14 @@ def run_search(
             # A narrow query: hand the planner the few matching ids, so that it sorts
             # them instead of walking the whole date (or confidence) index.
             # Counted first: a broad query (the usual case) needs no ids.
-            narrow = index.count_upto(conn, parsed, [], rank_window + 1, bounds) <= rank_window
-            few = index.first_ids(conn, parsed, [], rank_window + 1, bounds) if narrow else []
+            # Within a folder's bounds, fetching the ids at once costs less than counting
+            # them first: the bounds already keep them few.
+            if bounds is not None:
+                few = index.first_ids(conn, parsed, [], rank_window + 1, bounds)
+                narrow = len(few) <= rank_window
+            else:
+                narrow = index.count_upto(conn, parsed, [], rank_window + 1) <= rank_window
+                few = index.first_ids(conn, parsed, [], rank_window + 1) if narrow else []
             if narrow:
                 conditions.append(Caption.id.in_(few) if few else false())
             else:

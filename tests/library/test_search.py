@@ -199,6 +199,50 @@ def test_filters(
     assert {h.photo_id for h in library.search("", reviewed=True)} == {a}
 
 
+# Folders whose names hold LIKE wildcards (%, _), the escape character (\\), a prefix of
+# a sibling's name, or differ only in case; each pair's second folder is the one an
+# unescaped, case-insensitive or unanchored comparison would also let through.
+TRICKY_FOLDERS = [
+    ("50%", "50x"),
+    ("a_b", "axb"),
+    ("x\\y", "xy"),
+    ("p\\%q", "p\\zq"),
+    ("b", "bc"),
+    ("Case", "case"),
+    ("s\\_t", "s\\xt"),
+]
+
+
+@pytest.mark.parametrize("order", ["relevance", "date", "confidence"])
+@pytest.mark.parametrize("query", ["dog", "animal", ""])
+def test_folder_filter_matches_the_folder_exactly(
+    library: Library,
+    photos_dir: Path,
+    add_photo: Callable[..., int],
+    caption_photo: Callable[..., int],
+    query: str,
+    order: str,
+) -> None:
+    by_folder: dict[str, set[int]] = {}
+    for pair in TRICKY_FOLDERS:
+        for folder in pair:
+            for name in (f"{folder}/one.jpg", f"{folder}/deeper/two.jpg"):
+                pid = add_photo(library, name)
+                caption_photo(library, pid, "a dog on the grass")
+                by_folder.setdefault(folder, set()).add(pid)
+    assert len(by_folder) == 2 * len(TRICKY_FOLDERS)  # the file system kept them apart
+
+    for folder, expected in by_folder.items():
+        for given in (photos_dir / folder, f"{photos_dir / folder}/"):
+            hits = library.search(query, order_by=order, folder=given, limit=100)
+            assert {h.photo_id for h in hits} == expected, (folder, given)
+    everything = set().union(*by_folder.values())
+    found = library.search(query, order_by=order, folder=photos_dir, limit=100)
+    assert {h.photo_id for h in found} == everything
+    deeper = library.search(query, order_by=order, folder=photos_dir / "b" / "deeper")
+    assert [h.path for h in deeper] == [photos_dir / "b" / "deeper" / "two.jpg"]
+
+
 def test_orders(
     library: Library, add_photo: Callable[..., int], caption_photo: Callable[..., int]
 ) -> None:
@@ -308,3 +352,23 @@ def test_confidence_pages_run_from_model_to_human_captions(
             for off in (0, 2, 4, 6)
         ]
         assert pages == [expected[0:2], expected[2:4], expected[4:], []], query
+
+
+def test_postgresql_folder_filter_uses_the_path_prefix_index(pg_url: str) -> None:
+    from sqlalchemy import select
+
+    from annotator.library import open_library
+    from annotator.library.schema import Photo
+
+    library = open_library(pg_url)
+    try:
+        with library.engine.connect() as conn:
+            conn.exec_driver_sql("SET enable_seqscan = off")  # a tiny table: show the choice
+            stmt = select(Photo.id).where(library.fts.under("/photos/50%_x\\y/"))
+            compiled = stmt.compile(dialect=conn.dialect)
+            plan = "\n".join(conn.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params).scalars())
+    finally:
+        library.close()
+    assert "ix_photos_path_prefix" in plan
+    # The escaped wildcards stay literal in the index range: the prefix is the whole folder.
+    assert "~>=~ '/photos/50%_x\\y/'" in plan

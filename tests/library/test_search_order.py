@@ -25,7 +25,14 @@ from sqlalchemy import ColumnElement, Connection
 
 from annotator.core.types import Keyword
 from annotator.library import Library, PhotoFile, db, open_library, search
-from annotator.library.fts import SQLiteFTS5, fts5_expression
+from annotator.library import fts as fts_module
+from annotator.library.fts import (
+    SNIPPET_TOKENS,
+    FullTextIndex,
+    SQLiteFTS5,
+    fts5_expression,
+    path_under,
+)
 from annotator.library.query import Query
 from annotator.library.testing import caption_result
 
@@ -65,10 +72,13 @@ def _fill(library: Library, root: Path, n: int = 240) -> None:
     for job in jobs:
         words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 8)))
         # Half the captions fall in one of three millionths of confidence, in no id
-        # order within it: ties of the confidence index's key, sorted exactly.
+        # order within it: ties of the confidence index's key, sorted exactly. A quarter
+        # share one exact value (the lowest): a millionth already in id order.
         tied = (
             rng.choice([-1.0, -0.5, -0.25]) + rng.randrange(9) * 1e-8 if job.photo_id % 2 else None
         )
+        if job.photo_id % 4 == 2:
+            tied = -4.0
         res = caption_result(words, rng=np.random.default_rng(job.photo_id), confidence=tied)
         results.append((job.job_id, res, "v1"))
     library.complete_jobs(results)
@@ -133,12 +143,29 @@ def _bm25_among_matches(
     return [(int(i), float(score)) for i, score in scored[offset : offset + limit]]
 
 
+def _snippets_in_place(
+    conn: Connection, query: Query, ids: Sequence[int], marks: tuple[str, str]
+) -> dict[int, str]:
+    """Return ``snippet()`` computed on ``captions_fts`` itself (the product's old way)."""
+    expression = fts5_expression(query, with_excluded=False)
+    if expression is None or not ids:
+        return {}
+    rows = conn.exec_driver_sql(
+        "SELECT rowid, snippet(captions_fts, 0, ?, ?, '…', ?) FROM captions_fts "
+        f"WHERE captions_fts MATCH ? AND rowid IN ({','.join('?' * len(ids))})",
+        (marks[0], marks[1], SNIPPET_TOKENS, expression, *ids),
+    )
+    return {int(i): s for i, s in rows}
+
+
 def _old_path(library: Library, monkeypatch: pytest.MonkeyPatch) -> dict[Any, list[Any]]:
     """Return the results (ids and snippets) of the plain code path.
 
-    No date- or confidence-ordered index, no folder bounds, the "not missing"
-    condition joined even when no photo is missing, and (SQLite) the matches found
-    only through concept expansion ranked by :func:`_bm25_among_matches`.
+    No date- or confidence-ordered index, no folder bounds, no indexed folder
+    condition, the "not missing" condition joined even when no photo is missing, and
+    (SQLite) the matches found only through concept expansion ranked by
+    :func:`_bm25_among_matches` and the snippets computed on the library's index
+    (:func:`_snippets_in_place`).
     """
     fts = library.fts
     with monkeypatch.context() as m:
@@ -146,8 +173,14 @@ def _old_path(library: Library, monkeypatch: pytest.MonkeyPatch) -> dict[Any, li
         m.setattr(fts, "bounds", lambda *a, **k: None)
         m.setattr(fts, "by_confidence", lambda *a, **k: None)
         m.setattr(search, "_any_missing", lambda conn: True)
+        # The folder as a plain comparison of the path's first characters, and the
+        # expansion tier's "not a literal match" as NOT IN (revision 0005's forms).
+        m.setattr(fts, "under", path_under)
+        m.setattr(fts, "unmatched", lambda query, bounds=None: ~fts.matches(query, bounds))
+        m.setattr(fts, "count_upto", partial(FullTextIndex.count_upto, fts))  # plain LIMIT
         if isinstance(fts, SQLiteFTS5):
             m.setattr(fts, "rank_among", partial(_bm25_among_matches, fts))
+            m.setattr(fts, "snippets", _snippets_in_place)
         return _results(library, library.roots()[0].path)
 
 
@@ -161,6 +194,9 @@ def test_date_index_gives_identical_results(
         before = _old_path(library, monkeypatch)
         assert any(len(v) > 20 for v in before.values())  # broad queries took the new path
         assert before == _results(library, root)
+        with monkeypatch.context() as m:  # every page's snippets from a copy of its documents
+            m.setattr(fts_module, "SPREAD", 0)
+            assert before == _results(library, root)
     finally:
         library.close()
 
