@@ -44,7 +44,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from annotator.core.settings import DEFAULT_LENGTH_PENALTY  # noqa: E402
 from annotator.core.types import CaptionResult, Keyword  # noqa: E402
+from annotator.keywords import aggregate, guidance  # noqa: E402
 from annotator.library import Library, open_library  # noqa: E402
 from annotator.library.testing import complete_job, upsert_photo  # noqa: E402
 from annotator.model.captioner import Captioner  # noqa: E402
@@ -194,6 +196,19 @@ def main() -> None:
         "beam": args.beam_size,
         "paths": [str(p) for p, _, _ in items],
         "format": 2,  # plain and guided captions
+        # the decoding and keyword defaults: a cache from other defaults is stale
+        "defaults": [
+            DEFAULT_LENGTH_PENALTY,
+            guidance.GUIDANCE_THRESHOLD,
+            guidance.NOVEL_GUIDANCE_THRESHOLD,
+            guidance.NOVEL_MAX_DROP,
+            guidance.GUIDANCE_MAX_CONSTRAINTS,
+            aggregate.DEFAULT_THRESHOLD,
+            aggregate.EXTRA_THRESHOLD,
+            aggregate.LEAF_THRESHOLD,
+            aggregate.SIBLING_THRESHOLD,
+            aggregate.SIBLING_RATIO,
+        ],
     }
     cached = json.loads(args.cache.read_text()) if args.cache.exists() else {}
     if cached.get("key") == key:

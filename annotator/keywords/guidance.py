@@ -1,21 +1,38 @@
 """Choose the words a caption must contain from a photo's keywords (tag-guided decoding).
 
-A keyword becomes a constraint for the constrained beam search when its probability
-reaches ``GUIDANCE_THRESHOLD`` and one of its word forms is a token of the caption
-vocabulary (a novel word counts: ``annotator.model.novel``); at most
-``GUIDANCE_MAX_CONSTRAINTS`` per photo, most probable first.
+A keyword becomes a constraint for the constrained beam search when one of its word
+forms is a token of the caption vocabulary and its probability reaches
+``GUIDANCE_THRESHOLD``, or ``NOVEL_GUIDANCE_THRESHOLD`` when only novel words name it
+(``annotator.model.novel``); at most ``GUIDANCE_MAX_CONSTRAINTS`` per photo, most
+probable first. A caption holding a novel word is kept only when it ranks at most
+``NOVEL_MAX_DROP`` below the photo's caption without it (``annotator.model.novel.fitting``).
 
-Both were picked with ``benchmarks/keywords.py --calibrate --limit 300 --dev-photos 200``
-on Flickr8k **val** (never test) and the dev half of imagenet-samples: of the settings
-whose val BLEU-4 and CIDEr-D stay within 0.5 of plain beam search, the one whose
-captions name the subject most often on the dev half. Val (first 300 photos) BLEU-4 /
-CIDEr-D / dev photos named: plain 21.75 / 56.80 / 18.0 %; threshold 0.2: 21.40 / 53.84 /
-83.0 %; 0.3: 21.94 / 56.02 / 81.0 %; 0.5: 21.87 / 56.58 / 72.0 %; 0.7: 21.78 / 56.63 /
-48.5 %; 0.3 with two constraints: the same as one (a second keyword needs 40 %, so two
-rarely reach it). On all 1000 val photos: plain 22.50 / 53.42, 0.5: 22.31 / 52.93, 0.4:
-22.22 / 52.22, 0.3: 22.31 / 51.70, so 0.5 and one constraint. A higher threshold for
-novel words only was not worth it: 0.7 gains 0.25 val CIDEr-D and loses 12 points of
-dev photos named.
+All four were picked with ``benchmarks/keywords.py --calibrate --sections guidance
+--dev-photos 500`` at the shipped length penalty (0.5), on all 1000 Flickr8k **val**
+photos (never test) and the 500 photos of the imagenet-samples dev half (even class
+index). Rule: val BLEU-4 and CIDEr-D within 0.3 of plain beam search (a margin inside
+issue 11's 0.5: the val difference has a bootstrap standard error of about 0.55
+CIDEr-D); the dev half named no less often than with the setting before (one threshold
+of 0.5, a novel word always forced: 70.0 %); of those, the smallest val loss.
+Threshold / novel-word threshold / largest drop: val BLEU-4 and CIDEr-D minus plain
+(22.55 / 54.45), dev photos whose caption names the subject (plain: 15.8 %):
+
+- 0.4 / 0.4 / always: -0.03 / -0.51, 76.4 % (out: CIDEr-D);
+- 0.5 / 0.5 / always (before): -0.04 / -0.11, 70.0 %;
+- 0.6 / 0.6 / always: -0.08 / -0.13, 61.0 %;
+- 0.4 / 0.5 / always: -0.01 / -0.20, 72.4 %;
+- 0.5 / 0.6 / always: -0.01 / -0.23, 64.6 %; 0.5 / 0.7 / always: +0.02 / +0.00, 57.6 %;
+- 0.5 / 0.5 / 2.5: +0.00 / +0.09, 67.8 %;
+- 0.4 / 0.5 / 2.0: +0.14 / +0.19, 66.6 %;
+- **0.4 / 0.5 / 2.5: +0.03 / +0.00, 70.2 % (chosen)**;
+- 0.4 / 0.5 / 3.0: -0.01 / -0.20, 71.8 %;
+- 0.4 / 0.5 / 2.5 with two constraints: the same as one (a second keyword needs 40 %).
+
+On val, 25 photos get a novel-word constraint; the drop rule takes it back from the two
+that fit worst ("a pile of mushroom in the woods", "two children swimming in snorkel").
+The one Flickr8k test run with these defaults gave BLEU-4 / CIDEr-D -0.29 / -0.66 against
+plain beam search (the settings before: -0.24 / -0.53): issue 11's bound of -0.5 is not
+met, and the val margin did not carry over (models/README.md).
 """
 
 from __future__ import annotations
@@ -26,7 +43,9 @@ from collections.abc import Callable, Sequence
 from annotator.core.types import Keyword
 from annotator.keywords.table import load_table
 
-GUIDANCE_THRESHOLD = 0.5
+GUIDANCE_THRESHOLD = 0.4
+NOVEL_GUIDANCE_THRESHOLD = 0.5
+NOVEL_MAX_DROP = 2.5
 GUIDANCE_MAX_CONSTRAINTS = 1
 GUIDANCE_MODES = ("none", "tags")
 
@@ -59,6 +78,8 @@ def constraints_for(
     threshold: float = GUIDANCE_THRESHOLD,
     max_constraints: int = GUIDANCE_MAX_CONSTRAINTS,
     names: Callable[[int, str], bool] | None = None,
+    novel: Callable[[int], bool] | None = None,
+    novel_threshold: float = NOVEL_GUIDANCE_THRESHOLD,
 ) -> list[set[int]]:
     """Return up to ``max_constraints`` sets of token ids for one photo's keywords.
 
@@ -67,16 +88,22 @@ def constraints_for(
     token (a novel word, ``annotator.model.novel``): each constraint is one token.
     ``names(token_id, keyword)`` may refuse a token for a keyword: a novel word stands
     only for its own keyword ("cardigan" the sweater is not a form of "dog").
+    ``novel(token_id)`` tells novel words; a keyword named only by novel words needs
+    ``novel_threshold`` instead of ``threshold``.
     """
     out: list[set[int]] = []
     for kw in sorted(keywords, key=lambda k: -(k.probability or 0.0)):
-        if len(out) >= max_constraints or (kw.probability or 0.0) < threshold:
+        p = kw.probability or 0.0
+        if len(out) >= max_constraints or p < min(threshold, novel_threshold):
             break
         ids = {
             i
             for f in word_forms(kw.word)
             if (i := token_id(f)) is not None and (names is None or names(i, kw.word))
         }
+        only_novel = novel is not None and bool(ids) and all(novel(i) for i in ids)
+        if p < (novel_threshold if only_novel else threshold):
+            continue
         if ids and all(ids.isdisjoint(c) for c in out):
             out.append(ids)
     return out

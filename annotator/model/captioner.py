@@ -20,14 +20,25 @@ from annotator.keywords.aggregate import (
     class_probabilities,
     keywords_from_prob_batch,
 )
-from annotator.keywords.guidance import GUIDANCE_MODES, constraints_for
+from annotator.keywords.guidance import (
+    GUIDANCE_MODES,
+    NOVEL_GUIDANCE_THRESHOLD,
+    NOVEL_MAX_DROP,
+    constraints_for,
+)
 from annotator.keywords.novel import load_novel_words
 from annotator.model.articles import fix_articles
 from annotator.model.beam import Hypothesis, Repetition, beam_search
 from annotator.model.checkpoint import Checkpoint, load_checkpoint
 from annotator.model.decoder import Decoder
 from annotator.model.encoder import Encoder
-from annotator.model.novel import donor_bans, extend_decoder, plan_novel
+from annotator.model.novel import (
+    donor_bans,
+    extend_decoder,
+    fitting,
+    plan_novel,
+    without_novel,
+)
 from annotator.model.preprocess import load_image
 from annotator.model.runtime.engine import EngineChoice, choose_precision, resolve_engine
 
@@ -246,6 +257,8 @@ class Captioner:
         repetition: bool = True,
         guidance_threshold: float | None = None,
         guidance_max: int | None = None,
+        novel_threshold: float | None = None,
+        novel_max_drop: float = NOVEL_MAX_DROP,
     ) -> list[CaptionResult]:
         """Beam-search captions for features (B, P, E), with keywords from class logits.
 
@@ -253,18 +266,30 @@ class Captioner:
         (``logits_from_features``). ``guidance="tags"`` makes each caption name its
         confident keywords that are in the vocabulary (constrained beam search);
         ``"none"`` is plain beam search. ``repetition`` switches repetition control.
+        A novel word stays only where its caption ranks at most ``novel_max_drop``
+        below the caption without it (``annotator.model.novel.fitting``; ``math.inf``
+        always keeps it); the thresholds default to ``annotator.keywords.guidance``'s.
         """
         if guidance not in GUIDANCE_MODES:
             raise ValueError(f"guidance must be one of {GUIDANCE_MODES}, got {guidance!r}")
         max_len = max_len or self.ckpt.config.max_caption_len
         if class_logits is None:
             class_logits = self.logits_from_features(features)
-        keywords = self.keywords(class_logits, features.size(0))
+        b = features.size(0)
+        keywords = self.keywords(class_logits, b)
         constraints: list[list[set[int]]] | None = None
         banned_per_photo = None
+        novel_rows: list[int] = []
         if guidance == "tags":
-            constraints = self.constraints(keywords, guidance_threshold, guidance_max)
+            constraints = self.constraints(
+                keywords, guidance_threshold, guidance_max, novel_threshold
+            )
             banned_per_photo = [donor_bans(c, self.novel.donor_of) for c in constraints]
+            # a photo asked for a novel word is decoded without it too, in the same search
+            novel_rows = [i for i, c in enumerate(constraints) if self.novel.asks_novel(c)]
+            constraints += [without_novel(constraints[i], self.novel) for i in novel_rows]
+            banned_per_photo += [set() for _ in novel_rows]
+            features = torch.cat([features, features[novel_rows]]) if novel_rows else features
         hyps = beam_search(
             self.caption_decoder,
             features.to(self.device),
@@ -280,6 +305,10 @@ class Captioner:
             restricted=self.novel.novel_ids,
             photo_banned=banned_per_photo,
         )
+        for i, fallback in zip(novel_rows, hyps[b:], strict=True):
+            if not fitting(hyps[i], fallback, length_penalty, novel_max_drop):
+                hyps[i] = fallback
+        hyps = hyps[:b]
         grid = self._grid(features.size(1))
         return [
             self._result(h, grid, beam_size, length_penalty, tuple(kws))
@@ -291,18 +320,29 @@ class Captioner:
         keywords: Sequence[Sequence[Keyword]],
         threshold: float | None = None,
         max_constraints: int | None = None,
+        novel_threshold: float | None = None,
     ) -> list[list[set[int]]]:
         """Return each photo's guidance constraints (token-id sets) from its keywords.
 
-        None keeps the default threshold and number of constraints (``guidance``).
+        None keeps the default thresholds and number of constraints (``guidance``); a
+        ``threshold`` given alone also raises the novel-word threshold to it.
         """
         opts: dict[str, float] = {}
         if threshold is not None:
             opts["threshold"] = threshold
+            opts["novel_threshold"] = max(threshold, NOVEL_GUIDANCE_THRESHOLD)
         if max_constraints is not None:
             opts["max_constraints"] = max_constraints
+        if novel_threshold is not None:
+            opts["novel_threshold"] = novel_threshold
         return [
-            constraints_for(kws, self.caption_vocab.stoi.get, names=self.novel.names, **opts)  # type: ignore[arg-type]
+            constraints_for(
+                kws,
+                self.caption_vocab.stoi.get,
+                names=self.novel.names,
+                novel=self.novel.is_novel,
+                **opts,  # type: ignore[arg-type]
+            )
             for kws in keywords
         ]
 

@@ -13,6 +13,15 @@ novel word that one of its constraints asks for (``beam_search(restricted=...)``
 and then bans that word's donor for the photo (``donor_bans``): "lion" replaces
 "cat" in that photo's captions, with the same probabilities. Photos without such a
 constraint get the same captions as without the extension.
+
+A novel word is kept only where it fits (``fitting``): the caption that holds it
+must rank (log-probability over length**penalty, as beam search ranks) at most
+``max_drop`` below the photo's caption without it. The donor's rows make that drop
+the decoder's own view of whether the photo has a place for the word: "two girls
+wearing cowboy hats are standing on a beach" against "two girls are on a beach"
+drops 0.9 and is kept; "a little boy is playing in a pile of mushroom in the woods"
+against "... a pile of leaves" drops 2.7 and gives way at the default 2.5
+(``annotator.keywords.guidance.NOVEL_MAX_DROP``).
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import torch
 from torch import nn
 
 from annotator.keywords.novel import NovelWord
+from annotator.model.beam import Hypothesis
 from annotator.model.decoder import Decoder
 from annotator.model.vocab import Vocab
 
@@ -40,6 +50,14 @@ class NovelVocabulary:
     def names(self, token: int, keyword: str) -> bool:
         """Return whether ``token`` may stand for ``keyword`` in a constraint."""
         return token < self.base_size or self.keyword_of.get(token) == keyword
+
+    def is_novel(self, token: int) -> bool:
+        """Return whether ``token`` is an added word."""
+        return token >= self.base_size
+
+    def asks_novel(self, constraints: Sequence[Collection[int]]) -> bool:
+        """Return whether one of a photo's constraints is met only by added words."""
+        return any(c and all(self.is_novel(i) for i in c) for c in constraints)
 
     @property
     def novel_ids(self) -> tuple[int, ...]:
@@ -109,3 +127,25 @@ def donor_bans(constraints: Sequence[Collection[int]], donor_of: Mapping[int, in
     """
     wanted = {i for c in constraints for i in c}
     return {donor_of[i] for i in wanted if i in donor_of} - wanted
+
+
+def without_novel(constraints: Sequence[Collection[int]], novel: NovelVocabulary) -> list[set[int]]:
+    """Return a photo's constraints less those that only novel words meet."""
+    return [set(c) for c in constraints if not (c and all(novel.is_novel(i) for i in c))]
+
+
+def fitting(
+    guided: Sequence[Hypothesis],
+    fallback: Sequence[Hypothesis],
+    length_penalty: float,
+    max_drop: float,
+) -> bool:
+    """Return whether a photo's novel-word captions fit: the best of ``guided`` ranks at
+    most ``max_drop`` below the best of ``fallback`` (the captions without the word).
+    """
+    if not guided:
+        return False
+    if not fallback:
+        return True
+    drop = fallback[0].ranked_score(length_penalty) - guided[0].ranked_score(length_penalty)
+    return drop <= max_drop

@@ -101,3 +101,29 @@ def test_big_groups_need_more_than_their_share_of_a_flat_guess() -> None:
         p[index(label)] += 0.18  # a sure animal, unsure which
     words = [k.word for k in keywords_from_probs(p, threshold=0.3)]
     assert words == ["animal"]
+
+
+def test_a_close_runner_up_in_the_same_group_comes_second() -> None:
+    # the classifier cannot decide between two reptiles: name both, best first
+    p = probs(African_crocodile=0.42, American_alligator=0.28)
+    kws = keywords_from_probs(p)
+    assert [k.word for k in kws] == ["crocodile", "alligator"]
+    assert kws[1].hierarchy == ("Animals", "Reptile", "Alligator")
+    assert kws[1].probability == pytest.approx(0.28)
+    # switched off, the runner-up is below the further-keyword threshold
+    assert [k.word for k in keywords_from_probs(p, sibling_threshold=1.0)] == ["crocodile"]
+
+
+def test_a_runner_up_far_behind_or_in_another_group_is_left_out() -> None:
+    p = probs(violin=0.76, cello=0.11)  # the classifier has decided
+    assert [k.word for k in keywords_from_probs(p)] == ["violin"]
+    p = probs(African_crocodile=0.42, tabby=0.28)  # close, but no neighbour
+    assert [k.word for k in keywords_from_probs(p)] == ["crocodile"]
+    p = probs(African_crocodile=0.42, American_alligator=0.28)
+    assert [k.word for k in keywords_from_probs(p, sibling_ratio=0.7)] == ["crocodile"]
+
+
+def test_a_group_keyword_gets_no_runner_up() -> None:
+    # "reptile" (0.6) is the keyword; a runner-up beside a group would be "crocodile"
+    p = probs(African_crocodile=0.3, American_alligator=0.3)
+    assert [k.word for k in keywords_from_probs(p, threshold=0.5)] == ["reptile"]

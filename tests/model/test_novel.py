@@ -166,3 +166,56 @@ def test_a_novel_word_stands_only_for_its_own_keyword(setup) -> None:
     assert strict == {vocab.stoi["dog"], vocab.stoi["dogs"]}
     sweater = [Keyword("cardigan", ("Clothing", "Cardigan"), 0.9)]
     assert constraints_for(sweater, novel.vocab.stoi.get, names=novel.names) == [{cardigan}]
+
+
+def test_a_novel_word_is_kept_only_where_the_decoder_has_a_place_for_it(setup) -> None:
+    import copy
+    import math
+
+    from annotator.model.novel import fitting, without_novel
+
+    vocab, dec = setup
+    rows = (
+        NovelWord("lion", "lion", ("cat",), "reviewed"),  # the decoder likes "cat"
+        NovelWord("zebra", "zebra", ("grass",), "reviewed"),  # and never says "grass"
+    )
+    unlikely = copy.deepcopy(dec)
+    with torch.no_grad():
+        unlikely.fc.bias[vocab.stoi["grass"]] = -12.0
+    novel = plan_novel(vocab, rows)
+    grown = extend_decoder(unlikely, novel)
+    lion, zebra = novel.novel_ids
+    man = vocab.stoi["man"]
+    feats = torch.randn(2, 9, 32)
+    cons: list[list[set[int]]] = [[{lion}], [{zebra}, {man}]]
+    assert [novel.asks_novel(c) for c in cons] == [True, True]
+    assert not novel.asks_novel([{man}])
+    assert without_novel(cons[1], novel) == [{man}]
+    bans = [donor_bans(c, novel.donor_of) for c in cons]
+    kw = {"restricted": novel.novel_ids, "length_penalty": 0.5}
+    guided = search(grown, novel.vocab, feats, constraints=cons, photo_banned=bans, **kw)
+    fallback = search(
+        grown, novel.vocab, feats, constraints=[without_novel(c, novel) for c in cons], **kw
+    )
+    assert lion in guided[0][0].tokens and zebra in guided[1][0].tokens
+    # "lion" takes "cat"'s place at no cost; "zebra" costs its donor's -12 logit
+    assert fitting(guided[0], fallback[0], 0.5, 0.1)
+    assert not fitting(guided[1], fallback[1], 0.5, 2.5)
+    assert fitting(guided[1], fallback[1], 0.5, math.inf)
+    assert man in fallback[1][0].tokens  # the fallback keeps the in-vocabulary constraint
+
+
+def test_a_keyword_only_novel_words_name_needs_the_novel_threshold(setup) -> None:
+    from annotator.core.types import Keyword
+    from annotator.keywords.guidance import constraints_for
+
+    vocab, _ = setup
+    novel = plan_novel(vocab, ROWS)
+    lion, lions = novel.novel_ids
+    dog = Keyword("dog", ("Animals", "Mammal", "Dog"), 0.42)
+    lion_kw = Keyword("lion", ("Animals", "Mammal", "Big cat"), 0.45)
+    opts = {"names": novel.names, "novel": novel.is_novel, "threshold": 0.4}
+    cons = constraints_for([lion_kw, dog], novel.vocab.stoi.get, novel_threshold=0.5, **opts)
+    assert cons == [{vocab.stoi["dog"], vocab.stoi["dogs"]}]  # "lion" skipped, "dog" next
+    cons = constraints_for([lion_kw, dog], novel.vocab.stoi.get, novel_threshold=0.45, **opts)
+    assert cons == [{lion, lions}]

@@ -8,7 +8,7 @@ import pytest
 
 from annotator.core.types import CaptionResult
 from annotator.keywords import DEFAULT_THRESHOLD
-from annotator.keywords.aggregate import LEAF_THRESHOLD
+from annotator.keywords.aggregate import LEAF_THRESHOLD, SIBLING_THRESHOLD
 from annotator.model.articles import needs_an
 from annotator.model.captioner import Captioner
 from annotator.model.checkpoint import load_checkpoint
@@ -83,10 +83,8 @@ def test_shipped_model_keywords_name_the_coffee_and_nothing_unsure(
 ) -> None:
     assert "coffee" in [k.word for k in sample_captions["coffee"].keywords]
     for r in sample_captions.values():
-        assert all(
-            k.probability is not None and k.probability >= min(DEFAULT_THRESHOLD, LEAF_THRESHOLD)
-            for k in r.keywords
-        )
+        lowest = min(DEFAULT_THRESHOLD, LEAF_THRESHOLD, SIBLING_THRESHOLD)
+        assert all(k.probability is not None and k.probability >= lowest for k in r.keywords)
 
 
 def test_a_confident_keyword_flickr8k_never_saw_is_named_only_under_guidance(
@@ -116,3 +114,47 @@ def test_a_confident_keyword_flickr8k_never_saw_is_named_only_under_guidance(
     assert bare.caption_features(feats, class_logits=logits)[0].text == (
         shipped.caption_features(feats, class_logits=logits)[0].text
     )
+
+
+def test_a_novel_word_that_does_not_fit_gives_way_to_the_caption_without_it(
+    shipped: Captioner,
+) -> None:
+    import math
+
+    import torch
+
+    from annotator.keywords.table import load_table
+    from annotator.model.preprocess import load_image
+
+    x = load_image(SAMPLES / "chelsea.jpg", shipped.preprocess).tensor[None]  # (1, 3, S, S)
+    feats, logits = shipped.encode_with_logits(x)
+    assert logits is not None
+    zebra = next(e.index for e in load_table() if e.label == "zebra")
+    forced = torch.full_like(logits, -10.0)  # (1, 1000): the classifier is sure of a zebra
+    forced[0, zebra] = 10.0
+    (kept,) = shipped.caption_features(feats, class_logits=forced, novel_max_drop=math.inf)
+    (dropped,) = shipped.caption_features(feats, class_logits=forced, novel_max_drop=-math.inf)
+    assert "zebra" in kept.words and "zebra" not in dropped.words
+    bare = Captioner(shipped.ckpt, "cpu", novel_words=False)
+    (without,) = bare.caption_features(feats, class_logits=forced)
+    assert dropped.text == without.text  # the caption the checkpoint's vocabulary gives
+    assert dropped.attention.shape == (len(dropped.words), 9, 9)
+    # the same alone and beside a photo without a novel keyword (fallback rows appended)
+    pair = shipped.caption_features(
+        torch.cat([feats, feats]),
+        class_logits=torch.cat([forced, logits]),
+        novel_max_drop=-math.inf,
+    )
+    assert pair[0].text == dropped.text
+    assert pair[1].text == shipped.caption_features(feats, class_logits=logits)[0].text
+
+
+def test_a_guidance_threshold_given_alone_also_holds_for_novel_words(shipped: Captioner) -> None:
+    from annotator.core.types import Keyword
+
+    lion = [Keyword("lion", ("Animals", "Mammal", "Big cat", "Lion"), 0.6)]
+    assert "lion" not in shipped.vocab
+    (at_default,) = shipped.constraints([lion])
+    assert "lion" in {shipped.caption_vocab.itos[i] for i in at_default[0]}
+    assert shipped.constraints([lion], threshold=0.7) == [[]]
+    assert shipped.constraints([lion], threshold=0.7, novel_threshold=0.55) == [at_default]
