@@ -86,7 +86,10 @@ def _fill(library: Library, root: Path, n: int = 240) -> None:
         library.add_keywords(photo_id, [Keyword("dog", ("Animals", "Dog"), None)])
 
 
-def _results(library: Library, root: Path) -> dict[tuple[Any, ...], list[tuple[int, str]]]:
+Hit = tuple[int, str, float | None]  # caption id, snippet, score
+
+
+def _results(library: Library, root: Path) -> dict[tuple[Any, ...], list[Hit]]:
     """Return the hits of every query, order, folder and page (rank windows 5 and 100)."""
     out = {}
     for q in QUERIES:
@@ -99,7 +102,7 @@ def _results(library: Library, root: Path) -> dict[tuple[Any, ...], list[tuple[i
                         rank_window=window,
                     )  # fmt: skip
                     out[(q, order, folder, limit, offset, window)] = [
-                        (h.caption_id, h.snippet) for h in hits
+                        (h.caption_id, h.snippet, h.score) for h in hits
                     ]
     return out
 
