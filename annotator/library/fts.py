@@ -115,11 +115,15 @@ class Bounds:
     photo dates) are close: bounding the index's rowids lets FTS5 read only that
     stretch of each doclist instead of every match in the library, and gives the
     PostgreSQL planner a well-estimated range of the index's primary key to start from.
-    ``keys`` (SQLite only) bounds the date-ordered index's rowids.
+    ``keys`` (SQLite only) bounds the date-ordered index's rowids. ``size`` (when
+    known) is how many current captions the filter leaves at most: the folder's photos.
+    Bounds go with the filter that gave them (the caller's ``where`` holds it), so no
+    more than ``size`` captions can match.
     """
 
     ids: tuple[int, int]
     keys: tuple[int, int] | None = None
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -274,7 +278,10 @@ class FullTextIndex(ABC):
                 found = self.rank_among(
                     conn, query, where, limit=limit, offset=offset, bounds=bounds, cap=window
                 )
-            elif self.count_upto(conn, query, where, window + 1, bounds) <= window:
+            elif (
+                bounds is not None and bounds.size is not None and bounds.size <= window
+            ) or self.count_upto(conn, query, where, window + 1, bounds) <= window:
+                # A folder of at most ``window`` photos has no more matches: not counted.
                 found = self.rank_all(conn, query, where, limit=limit, offset=offset, bounds=bounds)
             if found is None:  # more matches than the window
                 newest = self.newest(conn, query, where, offset + limit, bounds)
@@ -831,9 +838,9 @@ class SQLiteFTS5(FullTextIndex):
         if row[0] > FOLDER_SCAN:
             return None
         if row[1] is None:  # no captions: bounds that match nothing
-            return Bounds((0, -1), (0, -1) if dated else None)
+            return Bounds((0, -1), (0, -1) if dated else None, 0)
         ids = (int(row[1]), int(row[2]))
-        return Bounds(ids, (int(row[3]), int(row[4])) if dated else None)
+        return Bounds(ids, (int(row[3]), int(row[4])) if dated else None, int(row[0]))
 
     @staticmethod
     def _match(expression: str) -> ColumnElement[bool]:
@@ -1310,8 +1317,8 @@ class PostgresFTS(FullTextIndex):
         if row[0] > FOLDER_SCAN:
             return None
         if row[1] is None:  # no captions: bounds that match nothing
-            return Bounds((0, -1))
-        return Bounds((int(row[1]), int(row[2])))
+            return Bounds((0, -1), size=0)
+        return Bounds((int(row[1]), int(row[2])), size=int(row[0]))
 
     def under(self, folder: str) -> ColumnElement[bool]:
         """Return ``path LIKE 'folder%'``, with the folder's ``%``, ``_`` and ``\\`` escaped.
