@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -12,6 +13,9 @@ from annotator.keywords.aggregate import LEAF_THRESHOLD, SIBLING_THRESHOLD
 from annotator.model.articles import needs_an
 from annotator.model.captioner import Captioner
 from annotator.model.checkpoint import load_checkpoint
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "models" / "default.safetensors"
@@ -87,9 +91,8 @@ def test_shipped_model_keywords_name_the_coffee_and_nothing_unsure(
         assert all(k.probability is not None and k.probability >= lowest for k in r.keywords)
 
 
-def test_a_confident_keyword_flickr8k_never_saw_is_named_only_under_guidance(
-    shipped: Captioner,
-) -> None:
+def _chelsea_as_zebra(shipped: Captioner) -> tuple[Tensor, Tensor, Tensor]:
+    """Return the cat photo's features, its real class logits and logits sure of a zebra."""
     import torch
 
     from annotator.keywords.table import load_table
@@ -101,6 +104,13 @@ def test_a_confident_keyword_flickr8k_never_saw_is_named_only_under_guidance(
     zebra = next(e.index for e in load_table() if e.label == "zebra")
     forced = torch.full_like(logits, -10.0)  # (1, 1000): the classifier is sure of a zebra
     forced[0, zebra] = 10.0
+    return feats, logits, forced
+
+
+def test_a_confident_keyword_flickr8k_never_saw_is_named_only_under_guidance(
+    shipped: Captioner,
+) -> None:
+    feats, logits, forced = _chelsea_as_zebra(shipped)
     (guided,) = shipped.caption_features(feats, class_logits=forced)
     assert "zebra" not in shipped.vocab and "zebra" in shipped.caption_vocab
     assert [k.word for k in guided.keywords] == ["zebra"]
@@ -123,15 +133,7 @@ def test_a_novel_word_that_does_not_fit_gives_way_to_the_caption_without_it(
 
     import torch
 
-    from annotator.keywords.table import load_table
-    from annotator.model.preprocess import load_image
-
-    x = load_image(SAMPLES / "chelsea.jpg", shipped.preprocess).tensor[None]  # (1, 3, S, S)
-    feats, logits = shipped.encode_with_logits(x)
-    assert logits is not None
-    zebra = next(e.index for e in load_table() if e.label == "zebra")
-    forced = torch.full_like(logits, -10.0)  # (1, 1000): the classifier is sure of a zebra
-    forced[0, zebra] = 10.0
+    feats, logits, forced = _chelsea_as_zebra(shipped)
     (kept,) = shipped.caption_features(feats, class_logits=forced, novel_max_drop=math.inf)
     (dropped,) = shipped.caption_features(feats, class_logits=forced, novel_max_drop=-math.inf)
     assert "zebra" in kept.words and "zebra" not in dropped.words
