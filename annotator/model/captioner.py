@@ -286,7 +286,8 @@ class Captioner:
             )
             banned_per_photo = [donor_bans(c, self.novel.donor_of) for c in constraints]
             # a photo asked for a novel word is decoded without it too, in the same search
-            novel_rows = [i for i, c in enumerate(constraints) if self.novel.asks_novel(c)]
+            if novel_max_drop < math.inf:  # math.inf keeps every novel word: no fallback
+                novel_rows = [i for i, c in enumerate(constraints) if self.novel.asks_novel(c)]
             constraints += [without_novel(constraints[i], self.novel) for i in novel_rows]
             banned_per_photo += [set() for _ in novel_rows]
             features = torch.cat([features, features[novel_rows]]) if novel_rows else features
