@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from PIL import Image, ImageDraw
+
+if TYPE_CHECKING:
+    from annotator.train.loop import TrainConfig
 
 SHAPE_COLOURS = {
     "red": (220, 30, 30),
@@ -58,29 +62,45 @@ def shapes_dataset(tmp_path: Path) -> Path:
     return _write_shapes(tmp_path)
 
 
-def _train_tiny(dataset: Path, out: Path, cache: Path, epochs: int) -> Path:
-    """Train a tiny cross-entropy captioner on ``dataset``; return its last checkpoint."""
-    from annotator.train.loop import TrainConfig, train
+def _tiny_config(
+    dataset: Path, out: Path, cache: Path, epochs: int, **overrides: Any
+) -> TrainConfig:
+    """Return the cross-entropy config of a tiny captioner on CPU; ``overrides`` win."""
+    from annotator.train.loop import TrainConfig
 
-    cfg = TrainConfig(
+    base: dict[str, Any] = {
+        "encoder": "efficientnet-lite0",
+        "batch_size": 16,
+        "lr": 3e-3,
+        "embed_dim": 32,
+        "attention_dim": 32,
+        "decoder_dim": 48,
+        "min_word_freq": 1,
+        "workers": 0,
+        "progress": False,
+        "device": "cpu",
+    }
+    return TrainConfig(
         dataset=str(dataset),
         out=str(out),
-        encoder="efficientnet-lite0",
-        epochs=epochs,
-        batch_size=16,
-        lr=3e-3,
-        embed_dim=32,
-        attention_dim=32,
-        decoder_dim=48,
-        min_word_freq=1,
-        workers=0,
         cache_dir=str(cache),
-        progress=False,
-        device="cpu",
-        plot=False,
+        epochs=epochs,
+        **(base | overrides),
     )
-    train(cfg, log=lambda m: None)
+
+
+def _train_tiny(dataset: Path, out: Path, cache: Path, epochs: int) -> Path:
+    """Train a tiny cross-entropy captioner on ``dataset``; return its last checkpoint."""
+    from annotator.train.loop import train
+
+    train(_tiny_config(dataset, out, cache, epochs, plot=False), log=lambda m: None)
     return Path(str(out).replace(".safetensors", ".last.safetensors"))
+
+
+@pytest.fixture(scope="session")
+def tiny_config() -> Callable[..., TrainConfig]:
+    """Return ``config(dataset, out, cache, epochs, **overrides)``: a tiny CPU training run."""
+    return _tiny_config
 
 
 @pytest.fixture

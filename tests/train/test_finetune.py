@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +72,9 @@ def photo_set(folder: Path, n: int, seed: int) -> list[tuple[Path, str, str]]:
 
 
 @pytest.fixture(scope="module")
-def base_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+def base_model(
+    tmp_path_factory: pytest.TempPathFactory, tiny_config: Callable[..., TrainConfig]
+) -> tuple[Path, Path, Path]:
     """Train a tiny base captioner on synthetic photos; return (checkpoint, cache, dataset)."""
     root = tmp_path_factory.mktemp("base")
     photos = photo_set(root / "images", 32, seed=0)
@@ -89,29 +92,21 @@ def base_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pa
     dataset = root / "dataset.json"
     dataset.write_text(json.dumps({"images": images}))
     out = root / "base.safetensors"
-    cfg = TrainConfig(
-        dataset=str(dataset),
+    cfg = tiny_config(
+        dataset,
+        out,
+        root / "cache",
+        16,
         images=str(root / "images"),
-        out=str(out),
-        encoder="efficientnet-lite0",
-        epochs=16,
         batch_size=8,
         lr=5e-3,
         lr_patience=100,
-        embed_dim=32,
-        attention_dim=32,
-        decoder_dim=48,
         dropout=0.1,
-        min_word_freq=1,
         max_len=12,
         captions_per_image=2,
-        workers=0,
-        cache_dir=str(root / "cache"),
-        progress=False,
         plot=False,
         patience=20,
         name="shapes",
-        device="cpu",
     )
     train(cfg, log=lambda m: None)
     return out, root / "cache", dataset

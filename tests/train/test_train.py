@@ -27,28 +27,13 @@ from annotator.train.metrics import bleu4, score_captions
 
 
 def test_tiny_training_lowers_the_loss_and_writes_a_usable_checkpoint(
-    tmp_path: Path, make_shapes_dataset: Callable[..., Path]
+    tmp_path: Path,
+    make_shapes_dataset: Callable[..., Path],
+    tiny_config: Callable[..., TrainConfig],
 ) -> None:
     ds = make_shapes_dataset(tmp_path, prefix="img")
     out = tmp_path / "run" / "model.safetensors"
-    cfg = TrainConfig(
-        dataset=str(ds),
-        out=str(out),
-        encoder="efficientnet-lite0",
-        epochs=6,
-        batch_size=16,
-        lr=3e-3,
-        embed_dim=32,
-        attention_dim=32,
-        decoder_dim=48,
-        min_word_freq=1,
-        workers=0,
-        cache_dir=str(tmp_path / "cache"),
-        progress=False,
-        patience=10,
-        name="synthetic",
-        device="cpu",
-    )
+    cfg = tiny_config(ds, out, tmp_path / "cache", 6, patience=10, name="synthetic")
     logs: list[str] = []
     result = train(cfg, log=logs.append)
     losses = [h["train_loss"] for h in result["history"]]
