@@ -1,4 +1,4 @@
-"""Fixtures for model tests: every kind of bad input file; the shipped encoder in ONNX."""
+"""Fixtures for model tests: bad input files, tiny random decoders, the shipped encoder in ONNX."""
 
 from __future__ import annotations
 
@@ -10,7 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+
+from annotator.model.config import ModelConfig
+from annotator.model.decoder import Decoder
 
 
 def _bomb(path: Path, side: int) -> None:
@@ -84,3 +88,29 @@ def onnx_root(tmp_path_factory: pytest.TempPathFactory, shipped_torch) -> Path:
     cache.get("fp32")
     cache.get("int8")
     return root
+
+
+def _tiny_decoder(
+    vocab_size: int, *, seed: int, encoder_dim: int = 32, biases: dict[int, float]
+) -> Decoder:
+    """Return a small random decoder in eval mode; ``biases`` sets output biases by token."""
+    torch.manual_seed(seed)
+    cfg = ModelConfig(
+        vocab_size=vocab_size,
+        encoder="efficientnet-lite0",
+        encoder_dim=encoder_dim,
+        embed_dim=16,
+        attention_dim=16,
+        decoder_dim=24,
+    )
+    dec = Decoder(cfg).eval()
+    with torch.no_grad():
+        for token, bias in biases.items():
+            dec.fc.bias[token] = bias
+    return dec
+
+
+@pytest.fixture(scope="session")
+def tiny_decoder() -> Callable[..., Decoder]:
+    """Return ``decoder(vocab_size, *, seed, encoder_dim=32, biases)``: a small random one."""
+    return _tiny_decoder

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -15,20 +16,8 @@ START, END = 1, 2
 
 
 @pytest.fixture(scope="module")
-def decoder() -> Decoder:
-    torch.manual_seed(5)
-    cfg = ModelConfig(
-        vocab_size=50,
-        encoder="efficientnet-lite0",
-        encoder_dim=32,
-        embed_dim=16,
-        attention_dim=16,
-        decoder_dim=24,
-    )
-    dec = Decoder(cfg).eval()
-    with torch.no_grad():
-        dec.fc.bias[END] = 1.5
-    return dec
+def decoder(tiny_decoder: Callable[..., Decoder]) -> Decoder:
+    return tiny_decoder(50, seed=5, biases={END: 1.5})
 
 
 def search(dec: Decoder, feats: torch.Tensor, **kw: object) -> list:

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 
 from annotator.model.beam import beam_search, greedy_decode
-from annotator.model.config import ENCODERS, ModelConfig
+from annotator.model.config import ENCODERS
 from annotator.model.decoder import Decoder
 from annotator.model.encoder import Encoder
 from annotator.train.loop import caption_loss
@@ -32,20 +34,9 @@ def _teacher_forced_logprob(
 
 
 @pytest.fixture(scope="module")
-def decoder() -> Decoder:
-    torch.manual_seed(1)
-    cfg = ModelConfig(
-        vocab_size=40,
-        encoder="efficientnet-lite0",
-        encoder_dim=64,
-        embed_dim=16,
-        attention_dim=16,
-        decoder_dim=24,
-    )
-    dec = Decoder(cfg).eval()
-    with torch.no_grad():
-        dec.fc.bias[2] = 1.5  # <end> (index 2 in every Vocab) ends captions sometimes
-    return dec
+def decoder(tiny_decoder: Callable[..., Decoder]) -> Decoder:
+    # <end> (index 2 in every Vocab) ends captions sometimes
+    return tiny_decoder(40, seed=1, encoder_dim=64, biases={2: 1.5})
 
 
 @pytest.mark.parametrize("name", ["efficientnet-lite0", "efficientnet-lite2"])

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 
 from annotator.keywords.novel import NovelWord, parse_novel
 from annotator.model.beam import beam_search
-from annotator.model.config import ModelConfig
 from annotator.model.decoder import Decoder
 from annotator.model.novel import donor_bans, extend_decoder, plan_novel
 from annotator.model.vocab import SPECIALS, Vocab
@@ -22,21 +23,10 @@ ROWS = (
 
 
 @pytest.fixture(scope="module")
-def setup() -> tuple[Vocab, Decoder]:
-    torch.manual_seed(3)
+def setup(tiny_decoder: Callable[..., Decoder]) -> tuple[Vocab, Decoder]:
     vocab = Vocab(WORDS)
-    cfg = ModelConfig(
-        vocab_size=len(vocab),
-        encoder="efficientnet-lite0",
-        encoder_dim=32,
-        embed_dim=16,
-        attention_dim=16,
-        decoder_dim=24,
-    )
-    dec = Decoder(cfg).eval()
-    with torch.no_grad():
-        dec.fc.bias[vocab.stoi["cat"]] = 2.0  # the decoder likes "cat": so would "lion"
-        dec.fc.bias[vocab.end] = 1.0
+    # the decoder likes "cat": so would "lion"
+    dec = tiny_decoder(len(vocab), seed=3, biases={vocab.stoi["cat"]: 2.0, vocab.end: 1.0})
     return vocab, dec
 
 
